@@ -1,0 +1,71 @@
+/** The `file` source: a local file beside the manifest, hashed and verified like a download. */
+import { createReadStream } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { z } from 'zod';
+import { ErrorCode, IngotError } from '../errors.js';
+import { ProblemCode } from '../manifest/problems.js';
+import { relativePathProblem } from '../store/keys.js';
+import { COMPRESSIONS } from '../transform/decompress.js';
+import type { BaseSource, SourceDriver } from './source.js';
+
+export const fileSourceSchema = z
+  .strictObject({
+    type: z.literal('file').describe('A local file.'),
+    path: z.string().describe("Path relative to the manifest's directory; it may not leave that directory."),
+    checksum: z.string().optional().describe('Digest of the file, "sha256:<hex>" or "sha512:<hex>". Required.'),
+    decompress: z.enum(COMPRESSIONS).optional().describe('Decompress the file: xz, gzip or zstd. Requires validation.expected.'),
+    maxDecompressedSize: z.union([z.number().int().positive(), z.string()]).optional().describe('Cap on the decompressed size.'),
+  })
+  .describe('An image from a local file.');
+
+export type FileSource = z.infer<typeof fileSourceSchema> & BaseSource;
+
+/** Resolves a manifest-relative path, refusing anything that leaves `baseDir`. */
+export function resolveInside(baseDir: string, relative: string): string {
+  const problem = relativePathProblem(relative);
+  const full = path.resolve(baseDir, relative);
+  if (problem || !full.startsWith(path.resolve(baseDir) + path.sep)) {
+    throw new IngotError(ErrorCode.manifestInvalid, `path "${relative}" ${problem ?? 'leaves the manifest directory'}`, {
+      path: relative,
+      hint: "use a path relative to the manifest's directory, without .. segments",
+    });
+  }
+  return full;
+}
+
+export const fileDriver: SourceDriver<FileSource> = {
+  types: ['file'],
+  schema: fileSourceSchema as z.ZodType<FileSource>,
+
+  rules(source, ctx) {
+    const problem = relativePathProblem(source.path);
+    if (problem) {
+      ctx.report({
+        code: ProblemCode.unsafePath,
+        at: ['path'],
+        message: `source path ${problem}`,
+        hint: "give a path relative to the manifest's directory, inside it",
+      });
+    }
+  },
+
+  describe(source) {
+    return { type: 'file', path: source.path, ...(source.decompress ? { decompress: source.decompress } : {}) };
+  },
+
+  async open(source, ctx) {
+    const file = resolveInside(ctx.manifestDir, source.path);
+    const handle = await fs.open(file, 'r').catch((error: NodeJS.ErrnoException) => {
+      throw new IngotError(ErrorCode.sourceNotFound, `cannot open source file ${source.path}: ${error.code ?? error.message}`, {
+        path: file,
+        image: ctx.image,
+        hint: 'check source.path; it is relative to the manifest',
+        cause: error,
+      });
+    });
+    const { size } = await handle.stat();
+    const stream = createReadStream('', { fd: handle.fd, highWaterMark: 1 << 20, signal: ctx.signal });
+    return { stream, size, facts: this.describe(source) };
+  },
+};

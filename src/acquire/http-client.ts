@@ -1,0 +1,401 @@
+/**
+ * HTTPS downloads that survive a flaky network, as one byte stream.
+ *
+ * Retries are explicit and bounded: connection errors, timeouts, 429 and 5xx
+ * are retried with capped exponential backoff and jitter, honouring
+ * Retry-After. A body cut short resumes with a Range request from the byte
+ * already delivered, guarded by If-Range so a changed file is not spliced; a
+ * 206 must carry a matching Content-Range. A server that ignores Range (200)
+ * is read from the start again and the bytes already delivered are skipped, so
+ * the stream downstream (and its digests) sees each byte exactly once.
+ * Redirects are followed by hand so https → http is refused.
+ */
+import { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ErrorCode, ExitCode, IngotError } from '../errors.js';
+
+export interface HttpOptions {
+  /** TCP+TLS connect timeout. Default 30 s. */
+  connectTimeoutMs?: number;
+  /** Longest silence while waiting for headers or body bytes. Default 60 s. */
+  idleTimeoutMs?: number;
+  /** Retries after a failed attempt that made no progress. Default 5. */
+  retries?: number;
+  /** First backoff delay; doubles per retry. Default 500 ms. */
+  retryBaseMs?: number;
+  /** Cap on one backoff delay, and on an honoured Retry-After. Default 30 s. */
+  retryMaxMs?: number;
+  /** Default 10. */
+  maxRedirects?: number;
+  /** Extra trusted CA certificates (PEM), on top of the system's and NODE_EXTRA_CA_CERTS. */
+  ca?: string | Buffer;
+  userAgent?: string;
+  /** Called before each retry (for logs). */
+  onRetry?: (event: RetryEvent) => void;
+}
+
+export interface RetryEvent {
+  url: string;
+  attempt: number;
+  delayMs: number;
+  reason: string;
+  /** Bytes already delivered; the next request resumes from here. */
+  offset: number;
+}
+
+export interface Download {
+  /** Total size when the server said (Content-Length / Content-Range). */
+  size: number | undefined;
+  /** The bytes, each delivered once, in order. */
+  body: Readable;
+  finalUrl: string;
+}
+
+/** HTTP statuses worth retrying: the server may answer differently later. */
+const RETRYABLE_STATUS = new Set([408, 425, 429, 500, 502, 503, 504, 507, 509, 520, 521, 522, 523, 524]);
+/** Network-level errors worth retrying. */
+const RETRYABLE_CODES = new Set([
+  'ECONNRESET', 'ECONNREFUSED', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'ENETUNREACH', 'EHOSTUNREACH', 'EAI_AGAIN',
+  'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT',
+  'UND_ERR_CLOSED', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
+]);
+const MAX_ATTEMPTS = 50;
+
+type Undici = typeof import('undici');
+let undiciModule: Promise<Undici> | undefined;
+const loadUndici = () => (undiciModule ??= import('undici'));
+
+const dispatchers = new Map<string, unknown>();
+async function dispatcherFor(options: HttpOptions) {
+  const { EnvHttpProxyAgent } = await loadUndici();
+  const key = `${options.connectTimeoutMs}|${options.idleTimeoutMs}|${options.ca ? String(options.ca).length : 0}`;
+  let dispatcher = dispatchers.get(key) as InstanceType<Undici['EnvHttpProxyAgent']> | undefined;
+  if (!dispatcher) {
+    const tls = options.ca ? { ca: [...(await systemCa()), options.ca.toString()] } : {};
+    const idle = options.idleTimeoutMs ?? 60_000;
+    dispatcher = new EnvHttpProxyAgent({
+      connect: { timeout: options.connectTimeoutMs ?? 30_000, ...tls },
+      requestTls: { timeout: options.connectTimeoutMs ?? 30_000, ...tls },
+      headersTimeout: idle,
+      bodyTimeout: idle,
+    });
+    dispatchers.set(key, dispatcher);
+  }
+  return dispatcher;
+}
+
+async function systemCa(): Promise<string[]> {
+  const tls = await import('node:tls');
+  return [...tls.rootCertificates];
+}
+
+/** Starts a download; resolves once the first response headers are in. */
+export async function download(url: string, options: HttpOptions = {}, signal?: AbortSignal): Promise<Download> {
+  const state = new DownloadState(url, options, signal);
+  const first = await state.connect();
+  return { size: state.total, body: Readable.from(state.run(first), { objectMode: false, highWaterMark: 1 << 20 }), finalUrl: state.currentUrl };
+}
+
+/** HEAD (following redirects): the status and Content-Length, for `validate --remote`. */
+export async function head(url: string, options: HttpOptions = {}, signal?: AbortSignal) {
+  const { request } = await loadUndici();
+  const dispatcher = await dispatcherFor(options);
+  let current = url;
+  for (let hop = 0; ; hop++) {
+    assertHttps(current, url);
+    const response = await request(current, { method: 'HEAD', dispatcher, signal, headers: baseHeaders(options) }).catch(
+      (error: unknown) => {
+        throw networkError(current, error);
+      },
+    );
+    await response.body.dump();
+    const location = header(response.headers, 'location');
+    if (response.statusCode >= 300 && response.statusCode < 400 && location) {
+      if (hop >= (options.maxRedirects ?? 10)) throw tooManyRedirects(url);
+      current = new URL(location, current).toString();
+      continue;
+    }
+    const length = header(response.headers, 'content-length');
+    return { status: response.statusCode, size: length === undefined ? undefined : Number(length), finalUrl: current };
+  }
+}
+
+interface Response {
+  statusCode: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: AsyncIterable<Buffer> & { dump(): Promise<void>; destroy(error?: Error): void };
+}
+
+class DownloadState {
+  offset = 0;
+  total: number | undefined;
+  currentUrl: string;
+  validator: string | undefined;
+  attempt = 0;
+  failuresWithoutProgress = 0;
+  rangeUnusable = false;
+
+  constructor(readonly url: string, readonly options: HttpOptions, readonly signal: AbortSignal | undefined) {
+    this.currentUrl = url;
+  }
+
+  /** One GET (following redirects, retrying failures) until a usable response. */
+  async connect(): Promise<{ response: Response; skip: number }> {
+    for (;;) {
+      this.signal?.throwIfAborted();
+      try {
+        return await this.requestOnce();
+      } catch (error) {
+        await this.backoff(error);
+      }
+    }
+  }
+
+  async *run(first: { response: Response; skip: number }): AsyncGenerator<Buffer> {
+    let current: { response: Response; skip: number } | undefined = first;
+    for (;;) {
+      const { response, skip } = current ?? (await this.connect());
+      current = undefined;
+      let toSkip = skip;
+      const startOffset = this.offset;
+      try {
+        for await (const raw of response.body) {
+          let chunk = raw;
+          if (toSkip > 0) {
+            if (chunk.length <= toSkip) {
+              toSkip -= chunk.length;
+              continue;
+            }
+            chunk = chunk.subarray(toSkip);
+            toSkip = 0;
+          }
+          if (this.total !== undefined && this.offset + chunk.length > this.total) {
+            throw new IngotError(ErrorCode.httpTruncated, `server sent more bytes than announced (${this.total}): ${this.url}`, {
+              url: this.url,
+            });
+          }
+          this.offset += chunk.length;
+          yield chunk;
+        }
+        if (this.total === undefined || this.offset === this.total) return;
+        throw Object.assign(new Error(`body ended at ${this.offset} of ${this.total} bytes`), { code: 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' });
+      } catch (error) {
+        response.body.destroy();
+        if (this.offset > startOffset) this.failuresWithoutProgress = 0;
+        await this.backoff(error);
+      }
+    }
+  }
+
+  async requestOnce(): Promise<{ response: Response; skip: number }> {
+    const { request } = await loadUndici();
+    const dispatcher = await dispatcherFor(this.options);
+    this.attempt++;
+    const headers: Record<string, string> = { ...baseHeaders(this.options), 'accept-encoding': 'identity' };
+    if (this.offset > 0 && !this.rangeUnusable) {
+      headers.range = `bytes=${this.offset}-`;
+      if (this.validator) headers['if-range'] = this.validator;
+    }
+    for (let hop = 0; ; hop++) {
+      assertHttps(this.currentUrl, this.url);
+      let response: Response;
+      try {
+        response = (await request(this.currentUrl, { method: 'GET', dispatcher, signal: this.signal, headers })) as Response;
+      } catch (error) {
+        throw networkError(this.currentUrl, error);
+      }
+      const status = response.statusCode;
+      const location = header(response.headers, 'location');
+      if (status >= 300 && status < 400 && location) {
+        await response.body.dump().catch(() => undefined);
+        if (hop >= (this.options.maxRedirects ?? 10)) throw tooManyRedirects(this.url);
+        this.currentUrl = new URL(location, this.currentUrl).toString();
+        continue;
+      }
+      if (status === 200) {
+        const length = header(response.headers, 'content-length');
+        const size = length === undefined ? undefined : Number(length);
+        if (this.total !== undefined && size !== undefined && size !== this.total) {
+          await response.body.dump().catch(() => undefined);
+          throw changedError(this.url, `size changed from ${this.total} to ${size} between attempts`);
+        }
+        this.total ??= size;
+        this.validator ??= strongValidator(response.headers);
+        // Server ignored our Range (or this is the first attempt): skip what we already have.
+        return { response, skip: this.offset };
+      }
+      if (status === 206) {
+        const range = parseContentRange(header(response.headers, 'content-range'));
+        if (!range || range.start !== this.offset || (this.total !== undefined && range.total !== undefined && range.total !== this.total)) {
+          await response.body.dump().catch(() => undefined);
+          // A 206 we cannot line up with what we have: from now on ask for the
+          // whole body and skip what was already delivered.
+          this.rangeUnusable = true;
+          throw Object.assign(new Error(`unusable Content-Range "${header(response.headers, 'content-range') ?? ''}"`), {
+            code: 'INGOT_BAD_RANGE',
+            retryable: true,
+          });
+        }
+        this.total ??= range.total;
+        return { response, skip: 0 };
+      }
+      await response.body.dump().catch(() => undefined);
+      if (status === 416 && this.total !== undefined && this.offset === this.total) {
+        return { response: emptyResponse(), skip: 0 };
+      }
+      throw statusError(this.currentUrl, status, header(response.headers, 'retry-after'));
+    }
+  }
+
+  async backoff(error: unknown): Promise<void> {
+    if (this.signal?.aborted) throw this.signal.reason ?? error;
+    const retryable = isRetryable(error);
+    this.failuresWithoutProgress++;
+    const retries = this.options.retries ?? 5;
+    if (!retryable || this.failuresWithoutProgress > retries || this.attempt >= MAX_ATTEMPTS) {
+      throw finalError(this.url, error, retryable ? this.attempt : undefined);
+    }
+    const base = this.options.retryBaseMs ?? 500;
+    const cap = this.options.retryMaxMs ?? 30_000;
+    const exponential = Math.min(cap, base * 2 ** (this.failuresWithoutProgress - 1));
+    const retryAfter = (error as { retryAfterMs?: number }).retryAfterMs;
+    // Full jitter on our own backoff; a server's Retry-After is honoured as given (capped).
+    const delayMs = retryAfter !== undefined ? Math.min(cap, retryAfter) : Math.round(exponential / 2 + Math.random() * (exponential / 2));
+    this.options.onRetry?.({ url: this.url, attempt: this.attempt, delayMs, reason: describe(error), offset: this.offset });
+    await sleep(delayMs, undefined, { signal: this.signal });
+  }
+}
+
+function baseHeaders(options: HttpOptions): Record<string, string> {
+  return { 'user-agent': options.userAgent ?? 'ingot' };
+}
+
+function header(headers: Response['headers'], name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function strongValidator(headers: Response['headers']): string | undefined {
+  const etag = header(headers, 'etag');
+  if (etag && !etag.startsWith('W/')) return etag;
+  return header(headers, 'last-modified');
+}
+
+/** Parses "bytes START-END/TOTAL" (TOTAL may be "*"). */
+export function parseContentRange(value: string | undefined): { start: number; end: number; total: number | undefined } | undefined {
+  const match = value ? /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(value.trim()) : null;
+  if (!match) return undefined;
+  const start = Number(match[1]);
+  const end = Number(match[2]);
+  const total = match[3] === '*' ? undefined : Number(match[3]);
+  if (end < start || (total !== undefined && end >= total)) return undefined;
+  return { start, end, total };
+}
+
+/** Retry-After: delta-seconds or an HTTP date, in ms from now. */
+export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
+  if (!value) return undefined;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+function assertHttps(current: string, original: string): void {
+  let protocol: string;
+  try {
+    protocol = new URL(current).protocol;
+  } catch {
+    throw new IngotError(ErrorCode.httpInsecure, `not a valid URL: ${current}`, { url: original, exitCode: ExitCode.usage });
+  }
+  if (protocol !== 'https:') {
+    const redirected = current !== original;
+    throw new IngotError(
+      ErrorCode.httpInsecure,
+      redirected ? `refusing a redirect from https to ${protocol.slice(0, -1)}: ${current}` : `refusing a non-https URL: ${current}`,
+      { url: original, hint: redirected ? 'the server downgrades to plain http; ask its owner to fix it or use another mirror' : 'use an https:// URL' },
+    );
+  }
+}
+
+function isRetryable(error: unknown): boolean {
+  if (error instanceof IngotError) return error.details?.retryable === true;
+  const e = error as { code?: string; retryable?: boolean; cause?: { code?: string } } | undefined;
+  if (e?.retryable) return true;
+  const code = e?.code ?? e?.cause?.code;
+  return code !== undefined && RETRYABLE_CODES.has(code);
+}
+
+function describe(error: unknown): string {
+  if (error instanceof IngotError) return error.message;
+  const e = error as { code?: string; message?: string };
+  return e?.code ? `${e.code}: ${e.message ?? ''}`.trim() : String(e?.message ?? error);
+}
+
+function statusError(url: string, status: number, retryAfter: string | undefined): IngotError {
+  const retryable = RETRYABLE_STATUS.has(status);
+  const hint =
+    status === 404 || status === 410
+      ? 'check the URL; the publisher may have moved or removed the file'
+      : status === 401 || status === 403
+        ? 'the server refuses access; the URL may need a token or may have expired'
+        : retryable
+          ? 'the server is overloaded or failing; try again later'
+          : undefined;
+  const error = new IngotError(ErrorCode.httpStatus, `HTTP ${status} from ${url}`, {
+    url,
+    hint,
+    details: { status, retryable },
+  });
+  const delay = parseRetryAfter(retryAfter);
+  if (delay !== undefined) (error as { retryAfterMs?: number }).retryAfterMs = delay;
+  return error;
+}
+
+function networkError(url: string, error: unknown): Error {
+  if (error instanceof IngotError) return error;
+  const e = error as Error & { code?: string };
+  if (e?.name === 'AbortError' || e?.code === 'ABORT_ERR') return e;
+  const wrapped = Object.assign(new Error(`${e?.code ?? 'network error'}: ${e?.message ?? String(error)} (${url})`), {
+    code: e?.code,
+    cause: error,
+  });
+  return wrapped;
+}
+
+function finalError(url: string, error: unknown, attempts: number | undefined): Error {
+  const e = error as Error & { name?: string; code?: string };
+  if (e?.name === 'AbortError' || e?.code === 'ABORT_ERR') return e;
+  const after = attempts ? ` after ${attempts} attempts` : '';
+  if (error instanceof IngotError) {
+    if (!after) return error;
+    return new IngotError(error.code, `${error.message}${after}`, { url, hint: error.hint, cause: error, details: error.details });
+  }
+  const tls = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(e?.code ?? '') || /certificate/i.test(e?.message ?? '');
+  return new IngotError(ErrorCode.httpNetwork, `download failed${after}: ${describe(error)}`, {
+    url,
+    cause: error,
+    hint: tls
+      ? 'the server certificate is not trusted; for a private CA set NODE_EXTRA_CA_CERTS=/path/to/ca.pem'
+      : 'check the network, the proxy (HTTPS_PROXY/NO_PROXY) and the URL, then re-run',
+  });
+}
+
+function changedError(url: string, why: string): IngotError {
+  return new IngotError(ErrorCode.httpNetwork, `the remote file changed during the download: ${why}`, {
+    url,
+    details: { retryable: false },
+    hint: 're-run the sync; if it keeps happening the mirror is being updated',
+  });
+}
+
+function tooManyRedirects(url: string): IngotError {
+  return new IngotError(ErrorCode.httpStatus, `too many redirects: ${url}`, { url });
+}
+
+function emptyResponse(): Response {
+  const body = Object.assign(
+    (async function* () {})() as AsyncIterable<Buffer>,
+    { dump: async () => undefined, destroy: () => undefined },
+  );
+  return { statusCode: 206, headers: {}, body };
+}

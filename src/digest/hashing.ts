@@ -1,0 +1,54 @@
+/**
+ * Hashing on the way through a stream: a Transform that passes every chunk on
+ * unchanged and feeds it to one or more hashes, counting bytes as it goes.
+ */
+import { createHash, type Hash } from 'node:crypto';
+import { Transform, type TransformCallback } from 'node:stream';
+import { formatDigest, type Algorithm, type Digest } from './digest.js';
+
+/** A pass-through stream that hashes and counts what flows through it. */
+export class HashingStream extends Transform {
+  #hashes: Map<Algorithm, Hash>;
+  #digests: Map<Algorithm, Digest> | undefined;
+  bytes = 0;
+
+  constructor(algorithms: Iterable<Algorithm>, private readonly onBytes?: (n: number) => void) {
+    super({ highWaterMark: 1 << 20 });
+    this.#hashes = new Map([...new Set(algorithms)].map((a) => [a, createHash(a)]));
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    for (const hash of this.#hashes.values()) hash.update(chunk);
+    this.bytes += chunk.length;
+    this.onBytes?.(chunk.length);
+    callback(null, chunk);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    this.#digests = new Map([...this.#hashes].map(([a, h]) => [a, formatDigest(a, h.digest('hex'))]));
+    callback();
+  }
+
+  /** The digest once the stream has ended. */
+  digest(algorithm: Algorithm): Digest {
+    const value = this.#digests?.get(algorithm);
+    if (!value) throw new Error(`digest ${algorithm} requested before the stream ended or was not computed`);
+    return value;
+  }
+}
+
+/** Hashes a whole readable (a file, a stored object) and returns digest and size. */
+export async function hashStream(
+  source: AsyncIterable<Buffer>,
+  algorithm: Algorithm,
+  onBytes?: (n: number) => void,
+): Promise<{ digest: Digest; size: number }> {
+  const hash = createHash(algorithm);
+  let size = 0;
+  for await (const chunk of source) {
+    hash.update(chunk);
+    size += chunk.length;
+    onBytes?.(chunk.length);
+  }
+  return { digest: formatDigest(algorithm, hash.digest('hex')), size };
+}

@@ -1,0 +1,107 @@
+/**
+ * One error family for ingot. Every error a user can see carries a stable
+ * string `code` (documented in the README), structured fields and an exit code.
+ * The CLI layer renders `message` (short reason + subject), then `hint`.
+ */
+
+/** Exit codes, as in DESIGN.md: 1 = the work ran and something failed; 2 = bad usage or input. */
+export const ExitCode = { ok: 0, failed: 1, usage: 2 } as const;
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+export interface IngotErrorFields {
+  /** What to do about it, one sentence. */
+  hint?: string;
+  /** A file or store path the error is about. */
+  path?: string;
+  /** A URL the error is about (never with credentials in it). */
+  url?: string;
+  /** The image the error is about. */
+  image?: string;
+  expected?: string;
+  actual?: string;
+  exitCode?: ExitCode;
+  cause?: unknown;
+  /** Extra structured detail for --json output. */
+  details?: Record<string, unknown>;
+}
+
+/** Base class: `code` is stable and documented; `exitCode` is separate from it. */
+export class IngotError extends Error {
+  readonly code: string;
+  readonly hint: string | undefined;
+  readonly path: string | undefined;
+  readonly url: string | undefined;
+  readonly image: string | undefined;
+  readonly expected: string | undefined;
+  readonly actual: string | undefined;
+  readonly exitCode: ExitCode;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: string, message: string, fields: IngotErrorFields = {}) {
+    super(message, fields.cause === undefined ? undefined : { cause: fields.cause });
+    this.name = 'IngotError';
+    this.code = code;
+    this.hint = fields.hint;
+    this.path = fields.path;
+    this.url = fields.url;
+    this.image = fields.image;
+    this.expected = fields.expected;
+    this.actual = fields.actual;
+    this.exitCode = fields.exitCode ?? ExitCode.failed;
+    this.details = fields.details;
+  }
+
+  /** A plain object for --json output and structured logs. */
+  toJSON(): Record<string, unknown> {
+    const out: Record<string, unknown> = { code: this.code, message: this.message };
+    for (const key of ['hint', 'path', 'url', 'image', 'expected', 'actual'] as const) {
+      if (this[key] !== undefined) out[key] = this[key];
+    }
+    if (this.details) out.details = this.details;
+    return out;
+  }
+}
+
+/** Bad usage or input: nothing was attempted (exit 2). */
+export class UsageError extends IngotError {
+  constructor(message: string, fields: Omit<IngotErrorFields, 'exitCode'> = {}) {
+    super('INGOT_USAGE', message, { ...fields, exitCode: ExitCode.usage });
+    this.name = 'UsageError';
+  }
+}
+
+/** The stable codes. Add new ones here and to the README's table. */
+export const ErrorCode = {
+  usage: 'INGOT_USAGE',
+  manifestInvalid: 'INGOT_MANIFEST_INVALID',
+  manifestNotFound: 'INGOT_MANIFEST_NOT_FOUND',
+  digestMismatch: 'INGOT_DIGEST_MISMATCH',
+  sizeMismatch: 'INGOT_SIZE_MISMATCH',
+  decompressLimit: 'INGOT_DECOMPRESS_LIMIT',
+  decompressFailed: 'INGOT_DECOMPRESS_FAILED',
+  httpStatus: 'INGOT_HTTP_STATUS',
+  httpInsecure: 'INGOT_HTTP_INSECURE',
+  httpNetwork: 'INGOT_HTTP_NETWORK',
+  httpTruncated: 'INGOT_HTTP_TRUNCATED',
+  sourceNotFound: 'INGOT_SOURCE_NOT_FOUND',
+  storeUrl: 'INGOT_STORE_URL',
+  storeIo: 'INGOT_STORE_IO',
+  storeLocked: 'INGOT_STORE_LOCKED',
+  metadataInvalid: 'INGOT_METADATA_INVALID',
+  verifyMismatch: 'INGOT_VERIFY_MISMATCH',
+  toolMissing: 'INGOT_TOOL_MISSING',
+  toolFailed: 'INGOT_TOOL_FAILED',
+  aborted: 'INGOT_ABORTED',
+  exists: 'INGOT_EXISTS',
+  internal: 'INGOT_INTERNAL',
+} as const;
+
+/** Wraps anything thrown into an IngotError, keeping the original as `cause`. */
+export function asIngotError(error: unknown, fallbackCode: string = ErrorCode.internal): IngotError {
+  if (error instanceof IngotError) return error;
+  if (error instanceof Error && error.name === 'AbortError') {
+    return new IngotError(ErrorCode.aborted, 'interrupted', { cause: error, exitCode: ExitCode.failed });
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return new IngotError(fallbackCode, message, { cause: error });
+}

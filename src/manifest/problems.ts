@@ -1,0 +1,85 @@
+/**
+ * Problems found in a manifest: each has a stable code, a message, a place in
+ * the file and, where we know one, what to do. `validate` reports all of them.
+ */
+export type Severity = 'error' | 'warning';
+
+export interface Problem {
+  code: string;
+  severity: Severity;
+  message: string;
+  hint?: string;
+  file: string;
+  line: number;
+  column: number;
+  /** The image's name, when the problem is inside one. */
+  image?: string;
+  /** Path in the document, e.g. ["spec", "images", 0, "source", "url"]. */
+  path: (string | number)[];
+}
+
+/** Problem codes (also the `code` in `validate --json`). */
+export const ProblemCode = {
+  yamlSyntax: 'yaml-syntax',
+  yamlDuplicateKey: 'yaml-duplicate-key',
+  yamlAliases: 'yaml-alias-limit',
+  schema: 'schema',
+  unknownField: 'unknown-field',
+  missingField: 'missing-field',
+  notHttps: 'https-only',
+  checksumRequired: 'checksum-required',
+  expectedRequired: 'expected-required',
+  digestMalformed: 'digest-malformed',
+  algorithmMismatch: 'algorithm-mismatch',
+  duplicateName: 'duplicate-name',
+  duplicatePath: 'duplicate-destination',
+  unsafePath: 'unsafe-path',
+  sourceMissing: 'source-missing',
+  sizeMalformed: 'size-malformed',
+} as const;
+
+/** "a.b[0].c" for messages. */
+export function formatPath(path: readonly (string | number)[]): string {
+  return path.reduce<string>((out, part) => (typeof part === 'number' ? `${out}[${part}]` : out ? `${out}.${part}` : part), '');
+}
+
+/** Closest candidate by edit distance, for "did you mean". */
+export function suggest(word: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const candidate of candidates) {
+    const d = editDistance(word.toLowerCase(), candidate.toLowerCase());
+    if (d < bestDistance) {
+      best = candidate;
+      bestDistance = d;
+    }
+  }
+  return best !== undefined && bestDistance <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let previous = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const current = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
+      previous = current;
+    }
+  }
+  return row[b.length]!;
+}
+
+/** Renders one problem the way compilers do: file:line:col, message, caret, hint. */
+export function renderProblem(problem: Problem, sourceText?: string): string {
+  const where = `${problem.file}:${problem.line}:${problem.column}`;
+  const subject = problem.image ? ` (image "${problem.image}")` : '';
+  const lines = [`${where}: ${problem.severity}: ${problem.message}${subject} [${problem.code}]`];
+  const text = sourceText?.split(/\r?\n/)[problem.line - 1];
+  if (text !== undefined && problem.line > 0) {
+    lines.push(`  ${text}`, `  ${' '.repeat(Math.max(0, problem.column - 1))}^`);
+  }
+  if (problem.hint) lines.push(`  hint: ${problem.hint}`);
+  return lines.join('\n');
+}

@@ -1,0 +1,24 @@
+/**
+ * What a rule function gets: where it is in the document and a way to report.
+ * Rules are small functions that add problems with a path; positions are
+ * resolved from the YAML document later, so rules never deal with offsets.
+ */
+import type { Severity } from './problems.js';
+
+export interface RuleReport {
+  code: string;
+  message: string;
+  hint?: string;
+  severity?: Severity;
+  /** Path relative to the rule's base path (e.g. ["url"] inside a source). */
+  at?: (string | number)[];
+}
+
+export interface RuleContext {
+  /** The manifest's directory (for rules that check files). */
+  manifestDir: string;
+  /** Path of the node the rule is looking at. */
+  basePath: (string | number)[];
+  image?: string;
+  report(problem: RuleReport): void;
+}

@@ -1,0 +1,164 @@
+/**
+ * Cross-field rules, each a small function that reports problems with a
+ * dotted path. They run on schema-valid data; the loader turns paths into
+ * line:column. Normalisation (defaults) happens in normalise.ts.
+ */
+import { driverFor } from '../acquire/registry.js';
+import { digestAlgorithm, digestProblem, type Digest } from '../digest/digest.js';
+import { relativePathProblem } from '../store/keys.js';
+import { parseSize } from '../transform/decompress.js';
+import { ProblemCode } from './problems.js';
+import type { RuleContext } from './rule-context.js';
+import type { RawImage, RawManifest } from './schema.js';
+
+type ImageRule = (image: RawImage, ctx: RuleContext, manifest: RawManifest) => void;
+type ManifestRule = (manifest: RawManifest, report: (path: (string | number)[], r: Parameters<RuleContext['report']>[0]) => void) => void;
+
+/** Sources whose bytes come from outside must declare a digest. */
+const DIGEST_REQUIRED = new Set(['https', 'http', 'file']);
+
+const checksumDeclared: ImageRule = (image, ctx) => {
+  if (DIGEST_REQUIRED.has(image.source.type) && !('checksum' in image.source && image.source.checksum)) {
+    ctx.report({
+      code: ProblemCode.checksumRequired,
+      at: ['source'],
+      message: 'missing source.checksum',
+      hint: 'add checksum: sha256:<hex> from the publisher (for example its SHA256SUMS file); every download is verified',
+    });
+  }
+};
+
+const digestsWellFormed: ImageRule = (image, ctx) => {
+  const source = image.source as { checksum?: string };
+  if (source.checksum) {
+    const problem = digestProblem(source.checksum);
+    if (problem) ctx.report({ code: ProblemCode.digestMalformed, at: ['source', 'checksum'], message: `source.checksum: ${problem}` });
+  }
+  const expected = image.validation?.expected;
+  if (expected) {
+    const problem = digestProblem(expected);
+    if (problem) ctx.report({ code: ProblemCode.digestMalformed, at: ['validation', 'expected'], message: `validation.expected: ${problem}` });
+  }
+};
+
+const expectedWithDecompress: ImageRule = (image, ctx) => {
+  const source = image.source as { decompress?: string; checksum?: string };
+  if (source.decompress && !image.validation?.expected) {
+    ctx.report({
+      code: ProblemCode.expectedRequired,
+      at: ['source', 'decompress'],
+      message: `decompress: ${source.decompress} needs validation.expected (the digest of the decompressed bytes)`,
+      hint: 'add validation: { expected: sha256:<hex of the decompressed image> }; the publisher often lists it, or compute it once with sha256sum',
+    });
+  }
+  if (!source.decompress && source.checksum && image.validation?.expected && !digestProblem(source.checksum) && !digestProblem(image.validation.expected)) {
+    const a = source.checksum.toLowerCase() as Digest;
+    const b = image.validation.expected.toLowerCase() as Digest;
+    if (digestAlgorithm(a) === digestAlgorithm(b) && a !== b) {
+      ctx.report({
+        code: ProblemCode.digestMalformed,
+        at: ['validation', 'expected'],
+        message: 'validation.expected differs from source.checksum but nothing is decompressed, so both can never match',
+        hint: 'drop validation.expected, or add source.decompress if the download is compressed',
+      });
+    }
+  }
+};
+
+const algorithmsAgree: ImageRule = (image, ctx) => {
+  const declared = image.validation?.algorithm;
+  const source = image.source as { decompress?: string; checksum?: string };
+  const expected = image.validation?.expected ?? (source.decompress ? undefined : source.checksum);
+  if (!declared || !expected || digestProblem(expected)) return;
+  const actual = digestAlgorithm(expected as Digest);
+  if (actual !== declared) {
+    ctx.report({
+      code: ProblemCode.algorithmMismatch,
+      at: ['validation', 'algorithm'],
+      message: `validation.algorithm is ${declared} but the expected digest${image.validation?.expected ? '' : ' (source.checksum)'} is ${actual}`,
+      hint: `set algorithm: ${actual}, or give validation.expected as ${declared}:<hex>`,
+    });
+  }
+};
+
+const destinationSafe: ImageRule = (image, ctx) => {
+  const problem = relativePathProblem(image.destination.path);
+  if (problem) {
+    ctx.report({
+      code: ProblemCode.unsafePath,
+      at: ['destination', 'path'],
+      message: `destination.path ${problem}: "${image.destination.path}"`,
+      hint: 'use a relative path such as "talos/talos-1.9.1-amd64.raw"',
+    });
+  }
+};
+
+const sizeWellFormed: ImageRule = (image, ctx) => {
+  const value = (image.source as { maxDecompressedSize?: string | number }).maxDecompressedSize;
+  if (value !== undefined && parseSize(value) === undefined) {
+    ctx.report({ code: ProblemCode.sizeMalformed, at: ['source', 'maxDecompressedSize'], message: `expected a size such as "64GiB", got "${value}"` });
+  }
+};
+
+const driverRules: ImageRule = (image, ctx) => {
+  const driver = driverFor(image.source.type);
+  driver.rules?.(image.source as never, { ...ctx, basePath: [...ctx.basePath, 'source'], report: (r) => ctx.report({ ...r, at: ['source', ...(r.at ?? [])] }) });
+};
+
+export const imageRules: readonly ImageRule[] = [
+  checksumDeclared,
+  digestsWellFormed,
+  expectedWithDecompress,
+  algorithmsAgree,
+  destinationSafe,
+  sizeWellFormed,
+  driverRules,
+];
+
+const uniqueNamesAndPaths: ManifestRule = (manifest, report) => {
+  const names = new Map<string, number>();
+  const paths = new Map<string, number>();
+  manifest.spec.images.forEach((image, i) => {
+    const firstName = image.name === undefined ? undefined : names.get(image.name);
+    if (image.name === undefined) {
+      // unreadable name: reported by the schema
+    } else if (firstName !== undefined) {
+      report(['spec', 'images', i, 'name'], {
+        code: ProblemCode.duplicateName,
+        message: `duplicate image name "${image.name}" (first used by image #${firstName + 1})`,
+        hint: 'image names must be unique; include the version in the name',
+      });
+    } else names.set(image.name, i);
+    const firstPath = image.destination.path === undefined ? undefined : paths.get(image.destination.path);
+    if (image.destination.path === undefined) {
+      // reported by the schema
+    } else if (firstPath !== undefined) {
+      report(['spec', 'images', i, 'destination', 'path'], {
+        code: ProblemCode.duplicatePath,
+        message: `duplicate destination.path "${image.destination.path}" (also used by "${manifest.spec.images[firstPath]?.name}")`,
+        hint: 'two images would overwrite each other; give each its own path',
+      });
+    } else paths.set(image.destination.path, i);
+  });
+};
+
+const prefixSafe: ManifestRule = (manifest, report) => {
+  const prefix = manifest.spec.defaults?.destinationPrefix;
+  if (prefix === undefined) return;
+  const trimmed = prefix.replace(/\/+$/, '');
+  const problem = trimmed === '' ? undefined : relativePathProblem(trimmed);
+  const reserved = ['metadata', 'channels', 'index.json'].find((r) => trimmed === r || trimmed.startsWith(`${r}/`));
+  if (problem || reserved) {
+    report(['spec', 'defaults', 'destinationPrefix'], {
+      code: ProblemCode.unsafePath,
+      message: problem ? `destinationPrefix ${problem}` : `destinationPrefix may not be inside the reserved "${reserved}" area`,
+      hint: 'use a relative prefix such as "images/"',
+    });
+  }
+  const max = manifest.spec.defaults?.maxDecompressedSize;
+  if (max !== undefined && parseSize(max) === undefined) {
+    report(['spec', 'defaults', 'maxDecompressedSize'], { code: ProblemCode.sizeMalformed, message: `expected a size such as "64GiB", got "${max}"` });
+  }
+};
+
+export const manifestRules: readonly ManifestRule[] = [uniqueNamesAndPaths, prefixSafe];

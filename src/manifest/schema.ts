@@ -1,0 +1,129 @@
+/**
+ * The manifest's schema: structure, types, descriptions and defaults. It is
+ * exported as JSON Schema (`ingot schema`, schema/images.schema.json) for
+ * editors. Cross-field checks live in rules.ts, not here.
+ */
+import { z } from 'zod';
+import { sourceDrivers } from '../acquire/registry.js';
+import { ALGORITHMS } from '../digest/digest.js';
+import type { BaseSource } from '../acquire/source.js';
+
+export const API_VERSION = 'ingot/v1alpha1';
+export const SCHEMA_ID = 'https://ingot.dev/schema/images.schema.json';
+
+const algorithm = z.enum(Object.keys(ALGORITHMS) as [keyof typeof ALGORITHMS]).describe('Digest algorithm: sha256 or sha512.');
+const size = z.union([z.number().int().positive(), z.string()]);
+
+const sourceSchema = z.discriminatedUnion(
+  'type',
+  sourceDrivers.map((d) => d.schema) as unknown as [z.ZodObject, ...z.ZodObject[]],
+) as unknown as z.ZodType<BaseSource & Record<string, unknown>>;
+
+export const imageSchema = z
+  .strictObject({
+    name: z.string().min(1).describe('Unique name of the image, e.g. "talos-1.9.1".'),
+    family: z.string().min(1).optional().describe('Image family, for channels and host-side "current" links (e.g. "talos").'),
+    version: z.string().min(1).optional().describe('Version within the family (e.g. "1.9.1").'),
+    source: sourceSchema.describe('Where the bytes come from.'),
+    destination: z
+      .strictObject({
+        path: z.string().describe('Path inside the store, relative and normalised, e.g. "talos/talos-1.9.1-amd64.raw".'),
+      })
+      .describe('Where the image is published.'),
+    validation: z
+      .strictObject({
+        algorithm: algorithm.optional(),
+        expected: z
+          .string()
+          .optional()
+          .describe('Digest of the stored (decompressed) bytes. Required with source.decompress; defaults to source.checksum otherwise.'),
+      })
+      .optional()
+      .describe('How the published bytes are verified.'),
+    compatibility: z
+      .record(z.string(), z.unknown())
+      .optional()
+      .describe('Compatibility facts carried in metadata and enforced by hosts (e.g. guestInitProtocol, minAgentVersion).'),
+  })
+  .describe('One image.');
+
+const specSchema = z.strictObject({
+  store: z
+    .strictObject({
+      url: z.string().describe('Store URL: a directory, file:///abs/path, or s3://bucket[/prefix]?endpoint=…&region=…. --store wins.'),
+    })
+    .optional()
+    .describe('Where images are published. Default: .ingot/store beside the manifest.'),
+  defaults: z
+    .strictObject({
+      destinationPrefix: z.string().default('images/').describe('Store prefix for image bytes. Default "images/".'),
+      validation: z.strictObject({ algorithm: algorithm.default('sha256') }).optional(),
+      maxDecompressedSize: size.optional().describe('Cap on any decompressed image (bytes or "64GiB"). Default 64GiB.'),
+    })
+    .optional()
+    .describe('Defaults for every image.'),
+  images: z.array(imageSchema).describe('The images.'),
+});
+
+const envelopeShape = {
+  apiVersion: z.literal(API_VERSION).describe(`Always "${API_VERSION}".`),
+  kind: z.literal('ImageManifest'),
+  metadata: z
+    .strictObject({
+      name: z.string().min(1).describe('Name of this manifest.'),
+      labels: z.record(z.string(), z.string()).optional(),
+    })
+    .describe('About this manifest.'),
+};
+
+export const manifestSchema = z.strictObject({ ...envelopeShape, spec: specSchema }).describe('An ingot image manifest.');
+
+/** The manifest with images left unchecked, so each image is checked (and reported) on its own. */
+export const envelopeSchema = z.strictObject({ ...envelopeShape, spec: specSchema.extend({ images: z.array(z.unknown()) }) });
+
+export type RawManifest = z.infer<typeof manifestSchema>;
+export type RawImage = z.infer<typeof imageSchema>;
+
+/** The manifest's JSON Schema, for editors (yaml-language-server) and `ingot schema`. */
+export function manifestJsonSchema(): Record<string, unknown> {
+  const schema = z.toJSONSchema(manifestSchema, { target: 'draft-2020-12', io: 'input' }) as Record<string, unknown>;
+  return { $id: SCHEMA_ID, title: 'ingot ImageManifest', ...schema };
+}
+
+/** Known keys of the object schema at `path` in `data`, for "did you mean". */
+export function knownKeysAt(path: readonly (string | number)[], data: unknown): string[] {
+  let schema: z.ZodType = manifestSchema;
+  let value: unknown = data;
+  for (const segment of path) {
+    schema = unwrap(schema, value);
+    const def = (schema as { def: { type: string } }).def;
+    if (def.type === 'object') schema = (schema as z.ZodObject).shape[segment as string] as z.ZodType;
+    else if (def.type === 'array') schema = (schema as z.ZodArray<z.ZodType>).element;
+    else if (def.type === 'record') schema = (schema as unknown as { def: { valueType: z.ZodType } }).def.valueType;
+    else return [];
+    if (!schema) return [];
+    value = (value as Record<string | number, unknown> | undefined)?.[segment];
+  }
+  schema = unwrap(schema, value);
+  return (schema as { def: { type: string } }).def.type === 'object' ? Object.keys((schema as z.ZodObject).shape) : [];
+}
+
+function unwrap(schema: z.ZodType, value: unknown): z.ZodType {
+  for (;;) {
+    const def = (schema as unknown as { def: { type: string; innerType?: z.ZodType; options?: z.ZodType[]; discriminator?: string } }).def;
+    if ((def.type === 'optional' || def.type === 'default' || def.type === 'nullable') && def.innerType) {
+      schema = def.innerType;
+    } else if (def.type === 'union' && def.options) {
+      const type = (value as { type?: unknown } | undefined)?.type;
+      const match = def.options.find((o) => {
+        const t = (o as z.ZodObject).shape?.type as unknown as { def: { values?: unknown[]; type: string }; options?: unknown[] } | undefined;
+        const values = (t as { options?: unknown[] } | undefined)?.options ?? (t?.def as { values?: unknown[] } | undefined)?.values;
+        return values?.includes(type);
+      });
+      if (!match) return schema;
+      schema = match;
+    } else {
+      return schema;
+    }
+  }
+}

@@ -1,0 +1,92 @@
+/**
+ * YAML with positions and limits: parse with a LineCounter, reject duplicate
+ * keys, cap alias expansion (billion laughs), and map document paths back to
+ * line:column for every problem.
+ */
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { ProblemCode, type Problem } from './problems.js';
+
+/** Alias expansion cap: far above real manifests, far below an alias bomb. */
+export const MAX_ALIAS_COUNT = 100;
+
+export interface ParsedYaml {
+  doc: Document;
+  lineCounter: LineCounter;
+  data: unknown;
+  problems: Problem[];
+}
+
+export function parseYaml(text: string, file: string): ParsedYaml {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false, strict: true, merge: false });
+  const problems: Problem[] = [];
+  for (const error of doc.errors) {
+    const [line, column] = error.linePos?.[0] ? [error.linePos[0].line, error.linePos[0].col] : [1, 1];
+    const duplicate = error.code === 'DUPLICATE_KEY';
+    problems.push({
+      code: duplicate ? ProblemCode.yamlDuplicateKey : ProblemCode.yamlSyntax,
+      severity: 'error',
+      message: firstLine(error.message),
+      hint: duplicate ? 'each key may appear once per mapping; remove or rename one' : 'fix the YAML syntax at this position',
+      file,
+      line,
+      column,
+      path: [],
+    });
+  }
+  let data: unknown;
+  if (problems.length === 0) {
+    try {
+      data = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+    } catch (error) {
+      problems.push({
+        code: ProblemCode.yamlAliases,
+        severity: 'error',
+        message: `too many alias expansions (limit ${MAX_ALIAS_COUNT}): ${(error as Error).message}`,
+        hint: 'the document expands aliases exponentially ("billion laughs"); write the values out',
+        file,
+        line: 1,
+        column: 1,
+        path: [],
+      });
+    }
+  }
+  return { doc, lineCounter, data, problems };
+}
+
+/**
+ * line:column of the node at `path` (or of its key, for unknown-key
+ * problems). Falls back to the deepest node that exists.
+ */
+export function positionOf(parsed: Pick<ParsedYaml, 'doc' | 'lineCounter'>, path: readonly (string | number)[], atKey = false): { line: number; column: number } {
+  let node: unknown = parsed.doc.contents;
+  let best: Node | undefined = parsed.doc.contents ?? undefined;
+  for (let i = 0; i < path.length; i++) {
+    const segment = path[i];
+    const last = i === path.length - 1;
+    if (isMap(node)) {
+      const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(segment));
+      if (!pair) break;
+      if (last && atKey && pair.key) {
+        best = pair.key as Node;
+        break;
+      }
+      node = pair.value;
+      if (node) best = node as Node;
+      else if (pair.key) best = pair.key as Node;
+    } else if (isSeq(node) && typeof segment === 'number') {
+      node = node.items[segment];
+      if (!node) break;
+      best = node as Node;
+    } else {
+      break;
+    }
+  }
+  const offset = best?.range?.[0] ?? 0;
+  const pos = parsed.lineCounter.linePos(offset);
+  return { line: pos.line, column: pos.col };
+}
+
+function firstLine(message: string): string {
+  return message.split('\n')[0] ?? message;
+}

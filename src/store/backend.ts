@@ -1,0 +1,67 @@
+/**
+ * The store backend interface: a small blob store with atomic writes.
+ * A directory and an S3 bucket each implement it in one file; the layout
+ * (images/, metadata/, index.json, channels/) lives above it in `ImageStore`.
+ */
+import type { Readable, Writable } from 'node:stream';
+
+export interface BlobInfo {
+  /** Store-relative key, "/"-separated. */
+  key: string;
+  size: number;
+  modified?: Date;
+}
+
+/**
+ * A write in progress. Bytes written to `writable` are invisible under `key`
+ * until `commit()`; `abort()` discards them. Exactly one of the two is called.
+ */
+export interface Upload {
+  readonly writable: Writable;
+  commit(): Promise<void>;
+  abort(): Promise<void>;
+}
+
+export interface UploadOptions {
+  /** Expected size in bytes, when known (lets S3 choose a part size). */
+  sizeHint?: number;
+  signal?: AbortSignal;
+}
+
+/** Held while a run mutates a store; released with `release()`. */
+export interface StoreLock {
+  release(): Promise<void>;
+}
+
+export interface LockOptions {
+  owner: string;
+  /** How long to wait for another holder, in ms (0 = fail at once). */
+  timeoutMs: number;
+  /** Lock lifetime after which another run may break it, in ms. */
+  ttlMs: number;
+  breakExpired: boolean;
+  signal?: AbortSignal;
+}
+
+export interface StoreBackend {
+  /** "fs" or "s3", for messages and metadata. */
+  readonly kind: string;
+  /** A URL safe to print (no credentials). */
+  readonly displayUrl: string;
+  /** Reads a small object whole; undefined when absent. */
+  get(key: string, signal?: AbortSignal): Promise<Buffer | undefined>;
+  /** Writes a small object atomically (readers see the old or the new bytes). */
+  put(key: string, data: Uint8Array | string, signal?: AbortSignal): Promise<void>;
+  /** Streams an object's bytes. */
+  read(key: string, signal?: AbortSignal): Promise<Readable>;
+  stat(key: string, signal?: AbortSignal): Promise<BlobInfo | undefined>;
+  /** Starts a streaming write that becomes visible only on commit. */
+  upload(key: string, options?: UploadOptions): Promise<Upload>;
+  /** Every object under a prefix ("" = all), in key order within a listing page. */
+  list(prefix: string, signal?: AbortSignal): AsyncIterable<BlobInfo>;
+  /** Deletes objects; absent keys are not an error. */
+  delete(keys: readonly string[], signal?: AbortSignal): Promise<void>;
+  /** Takes the store's run lock. */
+  lock(options: LockOptions): Promise<StoreLock>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,284 @@
+/**
+ * The directory store backend. Every write goes to a temporary name in the
+ * target's own directory, is fsynced, renamed over the final name, and the
+ * directory is fsynced, so a crash at any moment leaves either the old bytes
+ * or the new ones under a final name, never a truncated file.
+ */
+import { createReadStream, createWriteStream, constants as fsc } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import * as path from 'node:path';
+import { finished } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ErrorCode, IngotError } from '../errors.js';
+import type { BlobInfo, LockOptions, StoreBackend, StoreLock, Upload, UploadOptions } from './backend.js';
+import { assertSafeKey } from './keys.js';
+
+/** Temporary files start with this; listings skip them and prune may clear old ones. */
+export const TEMP_PREFIX = '.ingot-tmp-';
+const LOCK_NAME = '.ingot-lock';
+
+export class FsBackend implements StoreBackend {
+  readonly kind = 'fs';
+  readonly displayUrl: string;
+
+  constructor(readonly root: string) {
+    this.root = path.resolve(root);
+    this.displayUrl = this.root;
+  }
+
+  #file(key: string): string {
+    assertSafeKey(key);
+    const full = path.join(this.root, ...key.split('/'));
+    if (!full.startsWith(this.root + path.sep)) throw new Error(`store key escapes the store: ${key}`);
+    return full;
+  }
+
+  async get(key: string): Promise<Buffer | undefined> {
+    try {
+      return await fs.readFile(this.#file(key));
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw ioError('read', key, error);
+    }
+  }
+
+  async put(key: string, data: Uint8Array | string): Promise<void> {
+    const file = this.#file(key);
+    const temp = await this.#tempFor(file);
+    try {
+      const handle = await fs.open(temp, 'wx', 0o644);
+      try {
+        await handle.writeFile(data);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await fs.rename(temp, file);
+      await syncDir(path.dirname(file));
+    } catch (error) {
+      await fs.rm(temp, { force: true });
+      throw ioError('write', key, error);
+    }
+  }
+
+  async read(key: string): Promise<Readable> {
+    const file = this.#file(key);
+    // Open first so a missing file fails here, not on the first read.
+    const handle = await fs.open(file, 'r').catch((error: unknown) => {
+      throw isNotFound(error)
+        ? new IngotError(ErrorCode.storeIo, `not in the store: ${key}`, { path: key, cause: error })
+        : ioError('read', key, error);
+    });
+    return createReadStream('', { fd: handle.fd, highWaterMark: 1 << 20, autoClose: true });
+  }
+
+  async stat(key: string): Promise<BlobInfo | undefined> {
+    try {
+      const s = await fs.stat(this.#file(key));
+      return s.isFile() ? { key, size: s.size, modified: s.mtime } : undefined;
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw ioError('stat', key, error);
+    }
+  }
+
+  async upload(key: string, _options: UploadOptions = {}): Promise<Upload> {
+    const file = this.#file(key);
+    const temp = await this.#tempFor(file);
+    const handle = await fs.open(temp, 'wx', 0o644);
+    const writable = createWriteStream('', { fd: handle.fd, highWaterMark: 1 << 20, autoClose: false, flush: false });
+    let settled = false;
+    const closeHandle = async () => {
+      if (!writable.destroyed && !writable.writableFinished) writable.destroy();
+      await handle.close().catch(() => undefined);
+    };
+    return {
+      writable,
+      commit: async () => {
+        if (settled) throw new Error('upload already settled');
+        settled = true;
+        try {
+          if (!writable.writableFinished) await finished(writable);
+          await handle.sync();
+          await handle.close();
+          await fs.rename(temp, file);
+          await syncDir(path.dirname(file));
+        } catch (error) {
+          await closeHandle();
+          await fs.rm(temp, { force: true });
+          throw ioError('write', key, error);
+        }
+      },
+      abort: async () => {
+        if (settled) return;
+        settled = true;
+        await closeHandle();
+        await fs.rm(temp, { force: true });
+      },
+    };
+  }
+
+  async *list(prefix: string): AsyncIterable<BlobInfo> {
+    const start = prefix === '' ? this.root : path.join(this.root, ...prefix.replace(/\/+$/, '').split('/'));
+    const base = prefix.endsWith('/') || prefix === '' ? start : path.dirname(start);
+    let entries: string[];
+    try {
+      entries = (await fs.readdir(base, { recursive: true })) as string[];
+    } catch (error) {
+      if (isNotFound(error) || (error as NodeJS.ErrnoException).code === 'ENOTDIR') return;
+      throw ioError('list', prefix, error);
+    }
+    entries.sort();
+    for (const entry of entries) {
+      const full = path.join(base, entry);
+      const key = path.relative(this.root, full).split(path.sep).join('/');
+      if (!key.startsWith(prefix)) continue;
+      if (path.basename(full).startsWith('.ingot-')) continue;
+      const s = await fs.lstat(full).catch(() => undefined);
+      if (!s?.isFile()) continue;
+      yield { key, size: s.size, modified: s.mtime };
+    }
+  }
+
+  /** Temp files left behind by killed runs, for `prune` to clear. */
+  async *listTemporary(): AsyncIterable<BlobInfo> {
+    let entries: string[];
+    try {
+      entries = (await fs.readdir(this.root, { recursive: true })) as string[];
+    } catch (error) {
+      if (isNotFound(error)) return;
+      throw error;
+    }
+    for (const entry of entries.sort()) {
+      if (!path.basename(entry).startsWith(TEMP_PREFIX)) continue;
+      const s = await fs.lstat(path.join(this.root, entry)).catch(() => undefined);
+      if (s?.isFile()) yield { key: entry.split(path.sep).join('/'), size: s.size, modified: s.mtime };
+    }
+  }
+
+  async removeTemporary(key: string): Promise<void> {
+    const full = path.join(this.root, ...key.split('/'));
+    if (!path.basename(full).startsWith(TEMP_PREFIX) || !full.startsWith(this.root + path.sep)) {
+      throw new Error(`not a temporary file: ${key}`);
+    }
+    await fs.rm(full, { force: true });
+  }
+
+  async delete(keys: readonly string[]): Promise<void> {
+    const dirs = new Set<string>();
+    for (const key of keys) {
+      const file = this.#file(key);
+      await fs.rm(file, { force: true }).catch((error: unknown) => {
+        throw ioError('delete', key, error);
+      });
+      dirs.add(path.dirname(file));
+    }
+    // Remove directories left empty, up to (not including) the store root.
+    for (const dir of [...dirs].sort((a, b) => b.length - a.length)) {
+      let current = dir;
+      while (current.startsWith(this.root + path.sep)) {
+        try {
+          await fs.rmdir(current);
+        } catch {
+          break;
+        }
+        current = path.dirname(current);
+      }
+    }
+  }
+
+  async lock(options: LockOptions): Promise<StoreLock> {
+    await fs.mkdir(this.root, { recursive: true });
+    const file = path.join(this.root, LOCK_NAME);
+    const deadline = Date.now() + options.timeoutMs;
+    for (;;) {
+      const now = Date.now();
+      const body = JSON.stringify({
+        owner: options.owner,
+        host: hostname(),
+        pid: process.pid,
+        startedAt: new Date(now).toISOString(),
+        expiresAt: new Date(now + options.ttlMs).toISOString(),
+      });
+      try {
+        // O_EXCL: exactly one creator wins, on every local filesystem.
+        const handle = await fs.open(file, fsc.O_CREAT | fsc.O_EXCL | fsc.O_WRONLY, 0o644);
+        await handle.writeFile(body);
+        await handle.sync();
+        await handle.close();
+        return { release: () => fs.rm(file, { force: true }) };
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw ioError('lock', LOCK_NAME, error);
+      }
+      const holder = await readLockHolder(file);
+      if (holder && holder.expired && options.breakExpired) {
+        await fs.rm(file, { force: true });
+        continue;
+      }
+      if (Date.now() >= deadline) throw lockedError(this.displayUrl, holder);
+      await sleep(Math.min(500, Math.max(50, deadline - Date.now())), undefined, { signal: options.signal });
+    }
+  }
+
+  async close(): Promise<void> {}
+
+  async #tempFor(file: string): Promise<string> {
+    await fs.mkdir(path.dirname(file), { recursive: true });
+    return path.join(path.dirname(file), `${TEMP_PREFIX}${randomBytes(6).toString('hex')}-${path.basename(file)}`);
+  }
+}
+
+export interface LockHolder {
+  owner?: string;
+  host?: string;
+  pid?: number;
+  startedAt?: string;
+  expiresAt?: string;
+  expired: boolean;
+}
+
+async function readLockHolder(file: string): Promise<LockHolder | undefined> {
+  const text = await fs.readFile(file, 'utf8').catch(() => undefined);
+  if (text === undefined) return undefined;
+  try {
+    const data = JSON.parse(text) as Omit<LockHolder, 'expired'>;
+    const expires = data.expiresAt ? Date.parse(data.expiresAt) : NaN;
+    return { ...data, expired: Number.isFinite(expires) && expires < Date.now() };
+  } catch {
+    return { expired: false };
+  }
+}
+
+/** The error for a store held by another run. */
+export function lockedError(store: string, holder: LockHolder | undefined): IngotError {
+  const who = holder?.owner ? `${holder.owner} on ${holder.host ?? '?'} since ${holder.startedAt ?? '?'}` : 'another run';
+  const hint = holder?.expired
+    ? 'the lock has expired: re-run with --break-lock to take it over'
+    : `wait for it to finish, raise --lock-timeout, or, if that run is dead, wait for expiry at ${holder?.expiresAt ?? '?'} and use --break-lock`;
+  return new IngotError(ErrorCode.storeLocked, `store is locked by ${who}: ${store}`, {
+    hint,
+    details: holder ? { ...holder } : undefined,
+  });
+}
+
+function isNotFound(error: unknown): boolean {
+  return (error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
+}
+
+function ioError(what: string, key: string, cause: unknown): IngotError {
+  if (cause instanceof IngotError) return cause;
+  const message = cause instanceof Error ? cause.message : String(cause);
+  return new IngotError(ErrorCode.storeIo, `cannot ${what} ${key}: ${message}`, { path: key, cause });
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const handle = await fs.open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * Store URLs → backends. A plain path or file:///abs/path is a directory
+ * store; other schemes are looked up in `backendFactories`, so a new backend
+ * is one new file plus one line here.
+ */
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ErrorCode, ExitCode, IngotError } from '../errors.js';
+import type { StoreBackend } from './backend.js';
+import { FsBackend } from './fs-backend.js';
+
+export interface OpenStoreContext {
+  /** Directory relative paths are resolved against (the manifest's). */
+  baseDir: string;
+  env: NodeJS.ProcessEnv;
+  /** Credentials file options, passed through to backends that need them. */
+  credentials?: { file?: string; ageKeyFile?: string };
+  /** Backends must not require credentials (validate, --dry-run on a public store). */
+  readOnly?: boolean;
+}
+
+type BackendFactory = (url: URL, ctx: OpenStoreContext) => Promise<StoreBackend>;
+
+/** Schemes other than file: — each entry lazy-loads its backend module. */
+export const backendFactories: Record<string, BackendFactory> = {};
+
+/** The default store when nothing is configured: `.ingot/store` beside the manifest. */
+export function defaultStoreUrl(manifestDir: string): string {
+  return path.join(manifestDir, '.ingot', 'store');
+}
+
+export async function openBackend(url: string, ctx: OpenStoreContext): Promise<StoreBackend> {
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url)?.[1]?.toLowerCase();
+  if (!scheme) return new FsBackend(path.resolve(ctx.baseDir, url));
+  if (scheme === 'file') {
+    let file: string;
+    try {
+      file = fileURLToPath(url);
+    } catch (error) {
+      throw badUrl(url, (error as Error).message);
+    }
+    return new FsBackend(file);
+  }
+  const factory = backendFactories[scheme];
+  if (!factory) throw badUrl(url, `unknown scheme "${scheme}:"`);
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch (error) {
+    throw badUrl(url, (error as Error).message);
+  }
+  return factory(parsed, ctx);
+}
+
+function badUrl(url: string, reason: string): IngotError {
+  return new IngotError(ErrorCode.storeUrl, `invalid store URL "${redactUrl(url)}": ${reason}`, {
+    hint: 'use a directory path, file:///abs/path, or s3://bucket[/prefix]?endpoint=…&region=…',
+    exitCode: ExitCode.usage,
+  });
+}
+
+/** Removes userinfo and secret-looking query values from a URL before printing it. */
+export function redactUrl(url: string): string {
+  return url
+    .replace(/\/\/[^/@\s]*@/, '//***@')
+    .replace(/([?&](?:secret|key|token|password|signature|x-amz-[a-z-]+)=)[^&]*/gi, '$1***');
+}
