@@ -21,7 +21,8 @@ export function parseYaml(text: string, file: string): ParsedYaml {
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false, strict: true, merge: false });
   const problems: Problem[] = [];
   for (const error of doc.errors) {
-    const [line, column] = error.linePos?.[0] ? [error.linePos[0].line, error.linePos[0].col] : [1, 1];
+    const pos = lineCounter.linePos(error.pos[0]);
+    const [line, column] = [pos.line, pos.col];
     const duplicate = error.code === 'DUPLICATE_KEY';
     problems.push({
       code: duplicate ? ProblemCode.yamlDuplicateKey : ProblemCode.yamlSyntax,

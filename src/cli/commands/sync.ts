@@ -1,0 +1,125 @@
+/** `ingot sync`: acquire, verify and publish every image in the manifest; idempotent. */
+import { ExitCode, UsageError } from '../../errors.js';
+import type { Image } from '../../manifest/types.js';
+import { suggest } from '../../manifest/problems.js';
+import { formatBytes, parseSize, type DecompressorPreference } from '../../transform/decompress.js';
+import { runSync, type ImageOutcome } from '../../sync/sync.js';
+import { bool, list, str, type Command, type ParsedArgs } from '../command.js';
+import { lockOptions, takeLock } from '../lock.js';
+import { formatDuration } from '../progress-render.js';
+import { intOption, manifestOption, parseDuration, requireManifest, resolveStore, storeOptions } from '../resolve.js';
+import { renderTable } from '../table.js';
+
+export const command: Command = {
+  name: 'sync',
+  summary: 'Acquire, verify and publish every image in the manifest (skips what is already published)',
+  usage: 'sync [-m FILE] [--store URL] [--dry-run] [--force] [--concurrency N] [--only NAME…] [--json]',
+  description: [
+    'Per image: read its metadata; checksum equal to the expected one → skip; missing or different → acquire and publish.',
+    'Exit 0 when every image is skipped or published, 1 when any failed, 2 for an invalid manifest or usage.',
+  ].join('\n'),
+  options: {
+    ...manifestOption,
+    ...storeOptions,
+    'dry-run': { type: 'boolean', description: 'Print the plan (skip / publish / republish, with reasons) and change nothing' },
+    force: { type: 'boolean', description: 'Republish even when the stored checksum matches' },
+    concurrency: { type: 'string', valueName: 'N', description: 'Images acquired at once (default: 2)' },
+    only: { type: 'string', multiple: true, valueName: 'NAME', description: 'Only these images' },
+    ...lockOptions,
+    retries: { type: 'string', valueName: 'N', description: 'Download retries after a failure without progress (default: 5)' },
+    'connect-timeout': { type: 'string', valueName: 'DURATION', description: 'Connect timeout (default: 30s)' },
+    'idle-timeout': { type: 'string', valueName: 'DURATION', description: 'Longest silence from a server (default: 60s)' },
+    'max-decompressed-size': { type: 'string', valueName: 'SIZE', description: 'Cap on every decompressed image, e.g. 64GiB (overrides the manifest)' },
+    decompressor: { type: 'string', valueName: 'auto|native|builtin', description: 'auto: fastest available (default); native: xz/zstd binaries only; builtin: no external programs' },
+  },
+  async run(args, ctx) {
+    const manifest = await requireManifest(args, ctx);
+    const images = selectImages(manifest.images, args);
+    const preference = (str(args, 'decompressor') ?? 'auto') as DecompressorPreference;
+    if (!['auto', 'native', 'builtin'].includes(preference)) throw new UsageError(`--decompressor must be auto, native or builtin, got "${preference}"`);
+    const maxSizeRaw = str(args, 'max-decompressed-size');
+    if (maxSizeRaw !== undefined) {
+      const max = parseSize(maxSizeRaw);
+      if (max === undefined) throw new UsageError(`--max-decompressed-size must be a size like 64GiB, got "${maxSizeRaw}"`);
+      for (const image of images) image.maxDecompressedSize = max;
+    }
+    const dryRun = bool(args, 'dry-run');
+    const store = await resolveStore(args, ctx, manifest, { readOnly: dryRun });
+    ctx.log.info(`${dryRun ? 'planning' : 'syncing'} ${images.length} image${images.length === 1 ? '' : 's'} into ${store.displayUrl}`);
+    const lock = dryRun ? undefined : await takeLock(store, args, ctx, 'sync');
+    let result;
+    try {
+      result = await runSync({
+        manifest,
+        store,
+        images,
+        dryRun,
+        force: bool(args, 'force'),
+        concurrency: intOption(args, 'concurrency', 2),
+        decompressor: preference,
+        http: {
+          retries: intOption(args, 'retries', 5, 0),
+          ...(str(args, 'connect-timeout') ? { connectTimeoutMs: parseDuration(str(args, 'connect-timeout')!, '--connect-timeout') } : {}),
+          ...(str(args, 'idle-timeout') ? { idleTimeoutMs: parseDuration(str(args, 'idle-timeout')!, '--idle-timeout') } : {}),
+        },
+        log: ctx.log,
+        progress: ctx.progress,
+        signal: ctx.signal,
+        env: ctx.env,
+      });
+    } finally {
+      await lock?.release();
+      await store.backend.close();
+    }
+    const { outcomes, failed } = result;
+    ctx.out.result(
+      { store: store.displayUrl, dryRun, failed, images: outcomes.map(outcomeJson) },
+      () => [renderTable(['IMAGE', 'ACTION', 'RESULT', 'SIZE', 'TIME', 'REASON'], outcomes.map(outcomeRow)), summaryLine(outcomes, dryRun)],
+    );
+    return failed > 0 ? ExitCode.failed : ExitCode.ok;
+  },
+};
+
+/** --only filtering, with a "did you mean" for unknown names. */
+export function selectImages(images: Image[], args: ParsedArgs): Image[] {
+  const only = list(args, 'only').flatMap((v) => v.split(',')).filter(Boolean);
+  if (only.length === 0) return images;
+  const names = images.map((i) => i.name);
+  for (const name of only) {
+    if (!names.includes(name)) {
+      const guess = suggest(name, names);
+      throw new UsageError(`--only: no image named "${name}"${guess ? `; did you mean "${guess}"?` : ''}`, {
+        hint: `images in the manifest: ${names.join(', ')}`,
+      });
+    }
+  }
+  return images.filter((i) => only.includes(i.name));
+}
+
+function outcomeRow(o: ImageOutcome): string[] {
+  const result = o.status === 'planned' ? 'would ' + (o.action === 'skip' ? 'skip' : o.action) : o.status;
+  return [o.name, o.action, result, o.size === undefined ? '-' : formatBytes(o.size), formatDuration(o.durationMs / 1000), o.reason];
+}
+
+function outcomeJson(o: ImageOutcome) {
+  return {
+    name: o.name,
+    path: o.path,
+    action: o.action,
+    status: o.status,
+    reason: o.reason,
+    ...(o.size !== undefined ? { size: o.size } : {}),
+    ...(o.checksum ? { checksum: o.checksum } : {}),
+    durationMs: o.durationMs,
+    ...(o.error ? { error: o.error.toJSON() } : {}),
+  };
+}
+
+function summaryLine(outcomes: ImageOutcome[], dryRun: boolean): string {
+  const count = (s: string) => outcomes.filter((o) => o.status === s).length;
+  if (dryRun) {
+    const changes = outcomes.filter((o) => o.action !== 'skip').length;
+    return `dry run: ${changes} to publish, ${outcomes.length - changes} up to date; nothing was changed`;
+  }
+  return `${count('published')} published, ${count('skipped')} up to date, ${count('failed')} failed`;
+}

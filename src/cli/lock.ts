@@ -1,0 +1,42 @@
+/** The store run lock as the CLI uses it: --lock-timeout, --break-lock, --no-lock. */
+import { hostname, userInfo } from 'node:os';
+import type { StoreLock } from '../store/backend.js';
+import type { ImageStore } from '../store/image-store.js';
+import { bool, str, type CommandContext, type OptionSpec, type ParsedArgs } from './command.js';
+import { parseDuration } from './resolve.js';
+
+export const lockOptions = {
+  'lock-timeout': { type: 'string', valueName: 'DURATION', description: 'Wait this long for another run holding the store lock (default: 0s, fail at once)' },
+  'break-lock': { type: 'boolean', description: 'Take over an expired lock left by a dead run' },
+  'no-lock': { type: 'boolean', description: 'Do not lock the store (only for stores without conditional writes)' },
+} as const satisfies Record<string, OptionSpec>;
+
+/** Lock lifetime: a run longer than this can have its lock broken with --break-lock. */
+export const LOCK_TTL_MS = 6 * 3_600_000;
+
+/** Takes the store lock unless --no-lock; returns a release function. */
+export async function takeLock(store: ImageStore, args: ParsedArgs, ctx: CommandContext, what: string): Promise<StoreLock> {
+  if (bool(args, 'no-lock')) {
+    ctx.log.warn('running without the store lock (--no-lock): another run may interleave');
+    return { release: async () => undefined };
+  }
+  const timeout = str(args, 'lock-timeout');
+  const owner = `ingot ${what} (${safeUser()}@${hostname()} pid ${process.pid})`;
+  const lock = await store.backend.lock({
+    owner,
+    timeoutMs: timeout ? parseDuration(timeout, '--lock-timeout') : 0,
+    ttlMs: LOCK_TTL_MS,
+    breakExpired: bool(args, 'break-lock'),
+    signal: ctx.signal,
+  });
+  ctx.log.debug('store locked', { owner });
+  return lock;
+}
+
+function safeUser(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return 'unknown';
+  }
+}

@@ -1,0 +1,121 @@
+/**
+ * Acquire → verify → publish for one image, in one streaming pass:
+ *
+ *   source bytes ─► hash (source checksum) ─► decompress ─► cap ─► hash (expected, sha256) ─► store upload
+ *
+ * Nothing becomes visible until both digests have been checked: the upload is
+ * committed only then (rename / CompleteMultipartUpload) and aborted on any
+ * failure, and metadata is written last.
+ */
+import type { Readable, Writable, Duplex } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { AcquireContext, SourceFingerprint } from '../acquire/source.js';
+import { type Algorithm, type Digest } from '../digest/digest.js';
+import { HashingStream } from '../digest/hashing.js';
+import { ErrorCode, IngotError } from '../errors.js';
+import type { ProgressReporter } from '../log/progress.js';
+import type { Image } from '../manifest/types.js';
+import type { ImageStore } from '../store/image-store.js';
+import type { ImageMetadata } from '../store/metadata.js';
+import { CapStream, decompressor, type DecompressorPreference } from '../transform/decompress.js';
+
+export interface PublishOptions {
+  store: ImageStore;
+  image: Image;
+  acquire: AcquireContext;
+  progress: ProgressReporter;
+  decompressor: DecompressorPreference;
+  fingerprint?: SourceFingerprint;
+  now?: () => Date;
+}
+
+export interface Published {
+  metadata: ImageMetadata;
+  /** Bytes read from the source (compressed size). */
+  sourceBytes: number;
+}
+
+export async function publishImage(options: PublishOptions): Promise<Published> {
+  const { image, store, acquire } = options;
+  const log = acquire.log;
+  const started = Date.now();
+  log.info('acquiring', { step: 'acquire', source: image.source.type, url: (image.source as { url?: string }).url });
+  const source = await image.driver.open(image.source, acquire);
+  const decompress = image.source.decompress;
+  const upload = await store.beginImage(image.key, decompress ? { signal: acquire.signal } : { sizeHint: source.size, signal: acquire.signal });
+  const progress = options.progress.start(image.name, source.size);
+  try {
+    const outAlgorithms: Algorithm[] = [image.algorithm, 'sha256'];
+    const sourceAlgorithm = image.sourceChecksum ? (image.sourceChecksum.split(':')[0] as Algorithm) : undefined;
+    const stages: (Readable | Duplex | Writable)[] = [source.stream];
+    let sourceHash: HashingStream;
+    let outHash: HashingStream;
+    let cap: CapStream | undefined;
+    if (decompress) {
+      const chosen = decompressor(decompress, options.decompressor, acquire.env);
+      log.info(`decompressing with ${chosen.label}`, { step: 'decompress' });
+      sourceHash = new HashingStream(sourceAlgorithm ? [sourceAlgorithm] : [], (n) => progress.advance(n));
+      cap = new CapStream(image.maxDecompressedSize, image.name);
+      outHash = new HashingStream(outAlgorithms);
+      stages.push(sourceHash, chosen.create(), cap, outHash);
+    } else {
+      // Same bytes in and out: one hashing stage computes every digest.
+      sourceHash = outHash = new HashingStream([...outAlgorithms, ...(sourceAlgorithm ? [sourceAlgorithm] : [])], (n) => progress.advance(n));
+      stages.push(outHash);
+    }
+    stages.push(upload.writable);
+    await pipeline(stages as [Readable, ...Duplex[], Writable], { signal: acquire.signal });
+
+    if (image.sourceChecksum) checkDigest('source', image.sourceChecksum, sourceHash.digest(sourceAlgorithm!), image, source.facts.url);
+    const checksum = outHash.digest(image.algorithm);
+    if (image.expected) checkDigest(decompress ? 'decompressed' : 'downloaded', image.expected, checksum, image, source.facts.url);
+    if (source.size !== undefined && sourceHash.bytes !== source.size) {
+      throw new IngotError(ErrorCode.sizeMismatch, `read ${sourceHash.bytes} bytes but the source announced ${source.size}`, {
+        image: image.name,
+      });
+    }
+
+    const metadata: ImageMetadata = {
+      schemaVersion: 1,
+      name: image.name,
+      path: image.path,
+      key: image.key,
+      checksum,
+      sha256: outHash.digest('sha256'),
+      size: outHash.bytes,
+      uploadedAt: (options.now?.() ?? new Date()).toISOString(),
+      source: {
+        ...source.facts,
+        ...(image.sourceChecksum && image.sourceChecksum !== checksum ? { checksum: image.sourceChecksum } : {}),
+        ...(decompress ? { size: sourceHash.bytes } : {}),
+        ...(options.fingerprint ? { fingerprint: options.fingerprint.value } : {}),
+      },
+      ...(image.family ? { family: image.family } : {}),
+      ...(image.version ? { version: image.version } : {}),
+      ...(image.compatibility ? { compatibility: image.compatibility } : {}),
+    };
+    log.info('verified', { step: 'verify', checksum, bytes: metadata.size, durationMs: Date.now() - started });
+    await store.commitImage(upload, metadata, acquire.signal);
+    log.info('published', { step: 'publish', key: image.key, bytes: metadata.size, durationMs: Date.now() - started });
+    return { metadata, sourceBytes: sourceHash.bytes };
+  } catch (error) {
+    await upload.abort().catch(() => undefined);
+    throw error;
+  } finally {
+    progress.done();
+  }
+}
+
+function checkDigest(what: string, expected: Digest, actual: Digest, image: Image, url: string | undefined): void {
+  if (expected === actual) return;
+  throw new IngotError(ErrorCode.digestMismatch, `${what} bytes do not match the declared digest`, {
+    image: image.name,
+    ...(url ? { url } : {}),
+    expected,
+    actual,
+    hint:
+      what === 'source'
+        ? 'the download differs from source.checksum: the file changed upstream, the checksum is wrong, or the transfer was tampered with; nothing was published'
+        : 'the bytes differ from validation.expected: check the expected digest (it is of the decompressed image); nothing was published',
+  });
+}

@@ -1,0 +1,120 @@
+/**
+ * Key files on disk and where a signing key comes from: `--signing-key FILE`
+ * or `INGOT_SIGNING_KEY` (a path, or the key file's contents for CI secret
+ * stores), with its password from `--password-file` or
+ * `INGOT_SIGNING_PASSWORD`. Secret key files are created 0600 and never
+ * overwritten.
+ */
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { ErrorCode, ExitCode, IngotError } from '../errors.js';
+import { openSecretKey, sealSecretKey, type SealOptions, type SecretKey } from './keys.js';
+import { decodePublicKey, encodePublicKey, UNTRUSTED_PREFIX, type PublicKey } from './minisign-format.js';
+
+export const SECRET_KEY_FILE = 'ingot.key';
+export const PUBLIC_KEY_FILE = 'ingot.pub';
+
+/** Writes `ingot.key` (0600) and `ingot.pub` into `dir`; refuses to overwrite either. */
+export async function writeKeyPair(dir: string, key: SecretKey, options: SealOptions = {}): Promise<{ secretFile: string; publicFile: string }> {
+  const secretFile = path.join(dir, SECRET_KEY_FILE);
+  const publicFile = path.join(dir, PUBLIC_KEY_FILE);
+  for (const file of [secretFile, publicFile]) {
+    if (await exists(file)) {
+      throw new IngotError(ErrorCode.exists, `refusing to overwrite ${file}`, {
+        path: file,
+        hint: 'choose another --out directory, or move the existing key pair away first',
+        exitCode: ExitCode.usage,
+      });
+    }
+  }
+  const sealed = await sealSecretKey(key, options);
+  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  await writeExclusive(secretFile, sealed, 0o600);
+  try {
+    await writeExclusive(publicFile, encodePublicKey(key.publicKey), 0o644);
+  } catch (error) {
+    await fs.rm(secretFile, { force: true });
+    throw error;
+  }
+  return { secretFile, publicFile };
+}
+
+/** Reads a public key from a file, or takes a bare base64 key (as `minisign -P` does). */
+export async function readPublicKey(fileOrKey: string, baseDir = process.cwd()): Promise<PublicKey> {
+  const file = path.resolve(baseDir, fileOrKey);
+  const text = await fs.readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT' && /^RW[A-Za-z0-9+/]{54}$/.test(fileOrKey)) return fileOrKey;
+    throw new IngotError(ErrorCode.keyInvalid, `cannot read public key ${file}: ${error.message}`, { path: file, exitCode: ExitCode.usage, cause: error });
+  });
+  return decodePublicKey(text, text === fileOrKey ? 'public key' : file);
+}
+
+export interface SigningKeyOptions {
+  /** --signing-key FILE (wins over the environment). */
+  keyFile?: string;
+  /** --password-file FILE (wins over INGOT_SIGNING_PASSWORD). */
+  passwordFile?: string;
+  env: NodeJS.ProcessEnv;
+  /** Relative paths resolve against this directory. */
+  baseDir: string;
+  /** Called with the password once read, so the caller can scrub it from output. */
+  onSecret?: (secret: string) => void;
+}
+
+/** Loads the configured signing key, or undefined when none is configured. */
+export async function loadSigningKey(options: SigningKeyOptions): Promise<SecretKey | undefined> {
+  const source = options.keyFile ?? options.env.INGOT_SIGNING_KEY;
+  if (source === undefined || source === '') return undefined;
+  let text: string;
+  let where: string;
+  if (options.keyFile === undefined && source.trimStart().startsWith(UNTRUSTED_PREFIX)) {
+    text = source;
+    where = 'INGOT_SIGNING_KEY';
+  } else {
+    where = path.resolve(options.baseDir, source);
+    text = await fs.readFile(where, 'utf8').catch((error: NodeJS.ErrnoException) => {
+      throw new IngotError(ErrorCode.keyInvalid, `cannot read signing key ${where}: ${error.message}`, {
+        path: where,
+        hint: '--signing-key and INGOT_SIGNING_KEY take a minisign secret key file (or, in the variable, its contents)',
+        exitCode: ExitCode.usage,
+        cause: error,
+      });
+    });
+  }
+  const password = await readPassword(options);
+  if (password !== undefined) options.onSecret?.(password);
+  return openSecretKey(text, password, where);
+}
+
+/** The password from --password-file or INGOT_SIGNING_PASSWORD (one trailing newline dropped). */
+export async function readPassword(options: Pick<SigningKeyOptions, 'passwordFile' | 'env' | 'baseDir'>): Promise<string | undefined> {
+  if (options.passwordFile !== undefined) {
+    const file = path.resolve(options.baseDir, options.passwordFile);
+    const text = await fs.readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
+      throw new IngotError(ErrorCode.usage, `cannot read password file ${file}: ${error.message}`, { path: file, exitCode: ExitCode.usage });
+    });
+    return text.replace(/\r?\n$/, '');
+  }
+  const fromEnv = options.env.INGOT_SIGNING_PASSWORD;
+  return fromEnv === undefined || fromEnv === '' ? undefined : fromEnv;
+}
+
+async function writeExclusive(file: string, text: string, mode: number): Promise<void> {
+  const handle = await fs.open(file, 'wx', mode).catch((error: NodeJS.ErrnoException) => {
+    throw new IngotError(error.code === 'EEXIST' ? ErrorCode.exists : ErrorCode.storeIo, `cannot create ${file}: ${error.message}`, { path: file, cause: error });
+  });
+  try {
+    await handle.writeFile(text);
+    await handle.chmod(mode); // umask must not widen or narrow what we promise
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+async function exists(file: string): Promise<boolean> {
+  return fs.lstat(file).then(
+    () => true,
+    () => false,
+  );
+}

@@ -1,0 +1,161 @@
+/**
+ * A real HTTPS server on 127.0.0.1:0 for tests, benchmarks and the demo.
+ * Files are served with Content-Length, ETag and Range support; each path can
+ * be given a queue of faults consumed one per request (a cut connection, a
+ * 503 with Retry-After, a server that ignores Range, a short body, a
+ * redirect). Every request is recorded so tests can count them.
+ */
+import { createReadStream, statSync } from 'node:fs';
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
+import { testCa } from './tls.js';
+
+export type Fault =
+  | { kind: 'status'; status: number; retryAfter?: string }
+  | { kind: 'cut'; afterBytes: number }
+  | { kind: 'ignore-range' }
+  | { kind: 'short'; bytes: number }
+  | { kind: 'redirect'; location: string }
+  | { kind: 'bad-range' };
+
+export interface Served {
+  /** Bytes in memory, or a file on disk (for large benchmark images). */
+  body?: Buffer;
+  file?: string;
+  faults?: Fault[];
+  /** Serve with Range support (default true). */
+  ranges?: boolean;
+}
+
+export interface RequestRecord {
+  method: string;
+  path: string;
+  range?: string;
+}
+
+export interface TestServer {
+  url: (path: string) => string;
+  origin: string;
+  caCertFile: string;
+  caCert: string;
+  files: Map<string, Served>;
+  requests: RequestRecord[];
+  /** Requests for one path (GET and HEAD). */
+  count(path: string, method?: string): number;
+  close(): Promise<void>;
+}
+
+export async function startHttpsServer(files: Record<string, Served> = {}): Promise<TestServer> {
+  const ca = testCa();
+  const table = new Map(Object.entries(files));
+  const requests: RequestRecord[] = [];
+  const sockets = new Set<Socket>();
+  const server: Server = createServer({ key: ca.key, cert: ca.cert }, (req, res) => handle(req, res, table, requests));
+  server.on('connection', (s: Socket) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const origin = `https://127.0.0.1:${port}`;
+  return {
+    url: (path) => `${origin}${path}`,
+    origin,
+    caCertFile: ca.caCertFile,
+    caCert: ca.caCert,
+    files: table,
+    requests,
+    count: (path, method) => requests.filter((r) => r.path === path && (!method || r.method === method)).length,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** A plain-http server (for the https → http redirect test). */
+export async function startHttpServer(files: Record<string, Served>): Promise<{ url: (p: string) => string; close(): Promise<void>; requests: RequestRecord[] }> {
+  const table = new Map(Object.entries(files));
+  const requests: RequestRecord[] = [];
+  const server: HttpServer = createHttpServer((req, res) => handle(req, res, table, requests));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: (p) => `http://127.0.0.1:${port}${p}`,
+    requests,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+function handle(req: IncomingMessage, res: ServerResponse, table: Map<string, Served>, requests: RequestRecord[]): void {
+  const path = new URL(req.url ?? '/', 'https://x').pathname;
+  const range = req.headers.range;
+  requests.push({ method: req.method ?? 'GET', path, ...(range ? { range } : {}) });
+  const served = table.get(path);
+  if (!served) {
+    res.writeHead(404).end('not found');
+    return;
+  }
+  const size = served.body ? served.body.length : statSync(served.file!).size;
+  const etag = `"${size.toString(16)}-${path.length}"`;
+  const fault = req.method === 'HEAD' ? undefined : served.faults?.shift();
+  if (fault?.kind === 'status') {
+    res.writeHead(fault.status, fault.retryAfter ? { 'retry-after': fault.retryAfter } : {}).end('fault');
+    return;
+  }
+  if (fault?.kind === 'redirect') {
+    res.writeHead(302, { location: fault.location }).end();
+    return;
+  }
+  let start = 0;
+  let end = size - 1;
+  let status = 200;
+  const useRange = served.ranges !== false && fault?.kind !== 'ignore-range' && range;
+  if (useRange) {
+    const m = /^bytes=(\d+)-(\d*)$/.exec(range);
+    if (m) {
+      start = Number(m[1]);
+      end = m[2] ? Math.min(Number(m[2]), size - 1) : size - 1;
+      if (start >= size) {
+        res.writeHead(416, { 'content-range': `bytes */${size}` }).end();
+        return;
+      }
+      status = 206;
+    }
+  }
+  const headers: Record<string, string | number> = {
+    'content-length': end - start + 1,
+    'content-type': 'application/octet-stream',
+    etag,
+    ...(served.ranges !== false ? { 'accept-ranges': 'bytes' } : {}),
+  };
+  if (status === 206) headers['content-range'] = fault?.kind === 'bad-range' ? `bytes ${start + 1}-${end}/${size}` : `bytes ${start}-${end}/${size}`;
+  res.writeHead(status, headers);
+  if (req.method === 'HEAD') {
+    res.end();
+    return;
+  }
+  const limit = fault?.kind === 'cut' ? fault.afterBytes : fault?.kind === 'short' ? fault.bytes : Infinity;
+  const slice = served.body
+    ? served.body.subarray(start, Math.min(end + 1, start + limit))
+    : undefined;
+  if (slice) {
+    if (limit === Infinity) {
+      res.end(slice);
+      return;
+    }
+    res.write(slice, () => {
+      // A cut: drop the connection mid-body. A short body: end the socket cleanly but early.
+      if (fault?.kind === 'cut') res.socket?.destroy();
+      else res.socket?.end();
+    });
+    return;
+  }
+  const stream = createReadStream(served.file!, { start, end: Number.isFinite(limit) ? Math.min(end, start + limit - 1) : end, highWaterMark: 1 << 20 });
+  stream.pipe(res);
+  stream.on('end', () => {
+    if (Number.isFinite(limit)) res.socket?.destroy();
+  });
+}

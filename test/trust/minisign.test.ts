@@ -1,0 +1,183 @@
+// minisign formats and signatures, checked against the real `minisign` both ways.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { run } from '../../src/exec/run.js';
+import { blake2b } from '../../src/trust/blake2b.js';
+import { pickParams, KDF_LIMITS } from '../../src/trust/kdf.js';
+import { generateSecretKey, openSecretKey, sealSecretKey } from '../../src/trust/keys.js';
+import { readPublicKey, writeKeyPair, loadSigningKey } from '../../src/trust/key-files.js';
+import { decodePublicKey, decodeSignature, encodePublicKey, keyIdHex } from '../../src/trust/minisign-format.js';
+import { signBytes, signFile, verifyBytes, verifyFile } from '../../src/trust/signature.js';
+import { needTool } from '../helpers/tools.js';
+
+async function tmp(t: { after(fn: () => Promise<void>): void }): Promise<string> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ingot-trust-'));
+  t.after(() => fs.rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+const code = (c: string) => (e: unknown) => (e as { code?: string }).code === c;
+
+test('BLAKE2b: RFC 7693 vector, empty-input 256-bit vector, and agreement with OpenSSL for 512 bits', () => {
+  assert.equal(
+    blake2b([Buffer.from('abc')], 64).toString('hex'),
+    'ba80a53f981c4d0d6a2797b69f12f6e94c212f14685ac4b74b12bb6fdbffa2d17d87c5392aab792dc252d5de4533cc9518d38aa8dbf1925ab92386edd4009923',
+  );
+  assert.equal(blake2b([], 32).toString('hex'), '0e5751c026e543b2e8ab2eb06099daa1d1e5df47778f7787faab45cdf12fe3a8');
+  for (const n of [1, 127, 128, 129, 1000]) {
+    const data = randomBytes(n);
+    // Split input across parts to check concatenation.
+    assert.deepEqual(blake2b([data.subarray(0, 5), data.subarray(5)], 64), createHash('blake2b512').update(data).digest());
+  }
+});
+
+test("scrypt parameters follow libsodium's pickparams", () => {
+  assert.deepEqual(pickParams(KDF_LIMITS.sensitive.opslimit, KDF_LIMITS.sensitive.memlimit), { N: 1 << 20, r: 8, p: 1 });
+  assert.deepEqual(pickParams(KDF_LIMITS.interactive.opslimit, KDF_LIMITS.interactive.memlimit), { N: 1 << 14, r: 8, p: 1 });
+  // opslimit-bound branch: N from opslimit / (4r).
+  assert.deepEqual(pickParams(32768n, 1n << 30n), { N: 1 << 10, r: 8, p: 1 });
+  assert.throws(() => pickParams(1n << 62n, 1n << 62n), code('INGOT_KEY_INVALID'));
+});
+
+test('what ingot signs, minisign -V accepts (prehashed ED with a trusted comment)', async (t) => {
+  if (!needTool(t, 'minisign')) return;
+  const dir = await tmp(t);
+  const key = generateSecretKey();
+  const { publicFile } = await writeKeyPair(dir, key, {});
+  const file = path.join(dir, 'artifact.bin');
+  await fs.writeFile(file, randomBytes(300_000));
+  const sig = await signFile(file, key, { trustedComment: 'timestamp:1700000000\tfile:artifact.bin\tversion:7' });
+  assert.equal(decodeSignature(sig).algorithm, 'ED');
+  await fs.writeFile(`${file}.minisig`, sig);
+  const ok = await run('minisign', ['-V', '-H', '-m', file, '-p', publicFile]);
+  assert.match(ok.stdout, /Trusted comment: timestamp:1700000000\tfile:artifact.bin\tversion:7/);
+  // The public key file is byte-identical in shape to minisign's.
+  assert.equal((await fs.readFile(publicFile, 'utf8')).split('\n')[0], `untrusted comment: minisign public key ${keyIdHex(key.keyId)}`);
+  // A flipped byte in the file makes minisign reject it too.
+  const bytes = await fs.readFile(file);
+  bytes[1000] = bytes[1000]! ^ 1;
+  await fs.writeFile(file, bytes);
+  const bad = await run('minisign', ['-V', '-m', file, '-p', publicFile], { reject: false });
+  assert.notEqual(bad.exitCode, 0);
+  // Legacy form from ingot is accepted by minisign as well.
+  await fs.writeFile(`${file}.minisig`, signBytes(bytes, key, { trustedComment: 'legacy', legacy: true }));
+  await run('minisign', ['-V', '-m', file, '-p', publicFile]);
+});
+
+test('what minisign -S signs (prehashed and legacy -l), ingot verifies; tampering and wrong keys are refused', async (t) => {
+  if (!needTool(t, 'minisign')) return;
+  const dir = await tmp(t);
+  const pub = path.join(dir, 'm.pub');
+  const sec = path.join(dir, 'm.key');
+  await run('minisign', ['-G', '-W', '-p', pub, '-s', sec]);
+  const pk = await readPublicKey(pub);
+  const file = path.join(dir, 'data.txt');
+  const data = randomBytes(50_000);
+  await fs.writeFile(file, data);
+
+  await run('minisign', ['-S', '-s', sec, '-m', file, '-t', 'hello trusted']);
+  const prehashed = await fs.readFile(`${file}.minisig`, 'utf8');
+  assert.equal(decodeSignature(prehashed).algorithm, 'ED');
+  assert.equal(verifyBytes(data, prehashed, pk).trustedComment, 'hello trusted');
+  const viaFile = await verifyFile(file, prehashed, pk, `sha256:${createHash('sha256').update(data).digest('hex')}` as never);
+  assert.equal(viaFile.size, data.length);
+
+  await run('minisign', ['-S', '-l', '-s', sec, '-m', file, '-x', `${file}.legacy`]);
+  const legacy = await fs.readFile(`${file}.legacy`, 'utf8');
+  assert.equal(decodeSignature(legacy).algorithm, 'Ed');
+  assert.match(verifyBytes(data, legacy, pk).trustedComment, /^timestamp:\d+\tfile:data.txt$/);
+  assert.equal((await verifyFile(file, legacy, pk)).algorithm, 'Ed');
+
+  // Tampered bytes, tampered trusted comment, a signature by another key.
+  const tampered = Buffer.from(data);
+  tampered[0] = tampered[0]! ^ 0xff;
+  assert.throws(() => verifyBytes(tampered, prehashed, pk), code('INGOT_SIGNATURE_INVALID'));
+  assert.throws(() => verifyBytes(tampered, legacy, pk), code('INGOT_SIGNATURE_INVALID'));
+  const editedComment = prehashed.replace('hello trusted', 'hello trustee');
+  assert.throws(() => verifyBytes(data, editedComment, pk), code('INGOT_SIGNATURE_INVALID'));
+  const other = generateSecretKey();
+  assert.throws(() => verifyBytes(data, prehashed, other.publicKey), code('INGOT_SIGNATURE_KEY_MISMATCH'));
+  // Same key id, different key: the id check passes and the signature check fails.
+  assert.throws(() => verifyBytes(data, prehashed, { keyId: pk.keyId, key: other.publicKey.key }), code('INGOT_SIGNATURE_INVALID'));
+  assert.throws(() => verifyBytes(data, 'garbage\n', pk), code('INGOT_SIGNATURE_MALFORMED'));
+});
+
+test('keys from minisign -G -W are usable by ingot; keys from ingot are usable by minisign -S', async (t) => {
+  if (!needTool(t, 'minisign')) return;
+  const dir = await tmp(t);
+  // minisign → ingot
+  await run('minisign', ['-G', '-W', '-p', path.join(dir, 'm.pub'), '-s', path.join(dir, 'm.key')]);
+  const key = await openSecretKey(await fs.readFile(path.join(dir, 'm.key'), 'utf8'));
+  const mpub = await readPublicKey(path.join(dir, 'm.pub'));
+  assert.deepEqual(key.publicKey, mpub);
+  const file = path.join(dir, 'f');
+  await fs.writeFile(file, 'payload\n');
+  await fs.writeFile(`${file}.minisig`, await signFile(file, key, { trustedComment: 'by ingot with a minisign key' }));
+  await run('minisign', ['-V', '-m', file, '-p', path.join(dir, 'm.pub')]);
+
+  // ingot (unencrypted) → minisign
+  const out = path.join(dir, 'ingot-plain');
+  const mine = generateSecretKey();
+  await writeKeyPair(out, mine, {});
+  await fs.rm(`${file}.minisig`);
+  await run('minisign', ['-S', '-s', path.join(out, 'ingot.key'), '-m', file]);
+  verifyBytes(await fs.readFile(file), await fs.readFile(`${file}.minisig`, 'utf8'), mine.publicKey);
+  assert.equal((await fs.stat(path.join(out, 'ingot.key'))).mode & 0o777, 0o600);
+  await assert.rejects(writeKeyPair(out, mine, {}), code('INGOT_EXISTS'));
+
+  // ingot (encrypted) → minisign -S with the password on stdin
+  const enc = path.join(dir, 'ingot-enc');
+  await writeKeyPair(enc, mine, { password: 'correct horse', kdf: KDF_LIMITS.interactive });
+  await fs.rm(`${file}.minisig`);
+  await run('minisign', ['-S', '-s', path.join(enc, 'ingot.key'), '-m', file], { input: 'correct horse\n' });
+  await run('minisign', ['-V', '-m', file, '-p', path.join(enc, 'ingot.pub')]);
+  const wrong = await run('minisign', ['-S', '-s', path.join(enc, 'ingot.key'), '-m', file, '-x', `${file}.x`], { input: 'nope\n', reject: false });
+  assert.notEqual(wrong.exitCode, 0);
+  // and back through ingot's loader, password from a file
+  await fs.writeFile(path.join(dir, 'pw'), 'correct horse\n');
+  const loaded = await loadSigningKey({ keyFile: path.join(enc, 'ingot.key'), passwordFile: path.join(dir, 'pw'), env: {}, baseDir: dir });
+  assert.deepEqual(loaded?.secret, mine.secret);
+  await assert.rejects(
+    loadSigningKey({ keyFile: path.join(enc, 'ingot.key'), env: { INGOT_SIGNING_PASSWORD: 'wrong' }, baseDir: dir }),
+    code('INGOT_KEY_PASSWORD'),
+  );
+  await assert.rejects(loadSigningKey({ keyFile: path.join(enc, 'ingot.key'), env: {}, baseDir: dir }), code('INGOT_KEY_PASSWORD'));
+  // INGOT_SIGNING_KEY may hold the key file's contents.
+  const inline = await loadSigningKey({ env: { INGOT_SIGNING_KEY: await fs.readFile(path.join(out, 'ingot.key'), 'utf8') }, baseDir: dir });
+  assert.deepEqual(inline?.keyId, mine.keyId);
+});
+
+test('an encrypted key from minisign -G (password on stdin, minisign default scrypt limits) opens in ingot', async (t) => {
+  if (!needTool(t, 'minisign')) return;
+  const dir = await tmp(t);
+  // minisign's default KDF uses 1 GiB of memory and a few seconds: this is the one slow test.
+  await run('minisign', ['-G', '-p', path.join(dir, 'e.pub'), '-s', path.join(dir, 'e.key')], { input: 'pass word\npass word\n', timeoutMs: 120_000 });
+  const text = await fs.readFile(path.join(dir, 'e.key'), 'utf8');
+  const key = await openSecretKey(text, 'pass word');
+  assert.deepEqual(key.publicKey, decodePublicKey(await fs.readFile(path.join(dir, 'e.pub'), 'utf8')));
+  const data = Buffer.from('signed with a minisign-encrypted key\n');
+  await fs.writeFile(path.join(dir, 'd'), data);
+  await fs.writeFile(path.join(dir, 'd.minisig'), signBytes(data, key, { trustedComment: 'x' }));
+  await run('minisign', ['-V', '-m', path.join(dir, 'd'), '-p', path.join(dir, 'e.pub')]);
+});
+
+test('sealed keys round-trip; corrupt or wrong-password keys are refused', async () => {
+  const key = generateSecretKey();
+  const plain = await sealSecretKey(key);
+  assert.match(plain, /^untrusted comment: minisign secret key\n/);
+  assert.deepEqual((await openSecretKey(plain)).secret, key.secret);
+  const sealed = await sealSecretKey(key, { password: 'pw', kdf: KDF_LIMITS.interactive });
+  await assert.rejects(openSecretKey(sealed, 'PW'), code('INGOT_KEY_PASSWORD'));
+  assert.deepEqual((await openSecretKey(sealed, 'pw')).keyId, key.keyId);
+  // Flip a secret byte in an unencrypted key: the checksum catches it.
+  const lines = plain.split('\n');
+  const raw = Buffer.from(lines[1]!, 'base64');
+  raw[100] = raw[100]! ^ 1;
+  await assert.rejects(openSecretKey(`${lines[0]}\n${raw.toString('base64')}\n`), code('INGOT_KEY_INVALID'));
+  // "Ed" in base64 is "RW": every minisign public key line starts so.
+  assert.match(encodePublicKey(key.publicKey).split('\n')[1]!, /^RW[A-Za-z0-9+/]{54}$/);
+});
