@@ -65,7 +65,7 @@ export const fileDriver: SourceDriver<FileSource> = {
       });
     });
     const { size } = await handle.stat();
-    const stream = createReadStream('', { fd: handle.fd, highWaterMark: 1 << 20, signal: ctx.signal });
+    const stream = createReadStream('', { fd: handle, highWaterMark: 1 << 20, signal: ctx.signal });
     return { stream, size, facts: this.describe(source) };
   },
 };

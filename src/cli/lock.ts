@@ -11,8 +11,11 @@ export const lockOptions = {
   'no-lock': { type: 'boolean', description: 'Do not lock the store (only for stores without conditional writes)' },
 } as const satisfies Record<string, OptionSpec>;
 
-/** Lock lifetime: a run longer than this can have its lock broken with --break-lock. */
-export const LOCK_TTL_MS = 6 * 3_600_000;
+/**
+ * Lock lifetime. A running sync refreshes its lock well before this, so only
+ * the lock of a dead run expires (and can then be broken with --break-lock).
+ */
+export const LOCK_TTL_MS = 10 * 60_000;
 
 /** Takes the store lock unless --no-lock; returns a release function. */
 export async function takeLock(store: ImageStore, args: ParsedArgs, ctx: CommandContext, what: string): Promise<StoreLock> {

@@ -15,4 +15,7 @@ export const commands: Record<string, { summary: string; load: Loader }> = {
   list: { summary: 'List what is in a store', load: () => import('./commands/list.js') },
   prune: { summary: 'Remove stored images that are not in the manifest', load: () => import('./commands/prune.js') },
   verify: { summary: 'Re-hash stored images against their metadata', load: () => import('./commands/verify.js') },
+  'build initramfs': { summary: 'Build one reproducible initramfs image from the manifest into a directory', load: () => import('./commands/build-initramfs.js') },
+  boot: { summary: 'Boot a kernel + initramfs under QEMU and watch the serial console', load: () => import('./commands/boot.js') },
+  inspect: { summary: 'List an initramfs / cpio archive like cpio -itv', load: () => import('./commands/inspect.js') },
 };

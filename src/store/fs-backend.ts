@@ -72,7 +72,7 @@ export class FsBackend implements StoreBackend {
         ? new IngotError(ErrorCode.storeIo, `not in the store: ${key}`, { path: key, cause: error })
         : ioError('read', key, error);
     });
-    return createReadStream('', { fd: handle.fd, highWaterMark: 1 << 20, autoClose: true });
+    return createReadStream('', { fd: handle, highWaterMark: 1 << 20, autoClose: true });
   }
 
   async stat(key: string): Promise<BlobInfo | undefined> {
@@ -194,27 +194,46 @@ export class FsBackend implements StoreBackend {
     await fs.mkdir(this.root, { recursive: true });
     const file = path.join(this.root, LOCK_NAME);
     const deadline = Date.now() + options.timeoutMs;
-    for (;;) {
-      const now = Date.now();
-      const body = JSON.stringify({
+    const body = (startedAt: number) =>
+      JSON.stringify({
         owner: options.owner,
         host: hostname(),
         pid: process.pid,
-        startedAt: new Date(now).toISOString(),
-        expiresAt: new Date(now + options.ttlMs).toISOString(),
+        startedAt: new Date(startedAt).toISOString(),
+        expiresAt: new Date(Date.now() + options.ttlMs).toISOString(),
       });
+    for (;;) {
+      const startedAt = Date.now();
       try {
         // O_EXCL: exactly one creator wins, on every local filesystem.
         const handle = await fs.open(file, fsc.O_CREAT | fsc.O_EXCL | fsc.O_WRONLY, 0o644);
-        await handle.writeFile(body);
+        await handle.writeFile(body(startedAt));
         await handle.sync();
         await handle.close();
-        return { release: () => fs.rm(file, { force: true }) };
+        // Heartbeat: push the expiry forward while we run, so only a dead run's lock expires.
+        let beating: Promise<void> = Promise.resolve();
+        const heartbeat = setInterval(() => {
+          const temp = `${file}.${process.pid}.tmp`;
+          beating = fs
+            .writeFile(temp, body(startedAt))
+            .then(() => fs.rename(temp, file))
+            .catch(() => undefined);
+        }, Math.max(1000, options.ttlMs / 3));
+        heartbeat.unref();
+        return {
+          release: async () => {
+            clearInterval(heartbeat);
+            await beating;
+            await fs.rm(file, { force: true });
+          },
+        };
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw ioError('lock', LOCK_NAME, error);
       }
       const holder = await readLockHolder(file);
-      if (holder && holder.expired && options.breakExpired) {
+      // A holder on this host whose process is gone cannot be holding the lock.
+      const dead = holder?.host === hostname() && typeof holder.pid === 'number' && !processAlive(holder.pid);
+      if (holder && ((holder.expired && options.breakExpired) || dead)) {
         await fs.rm(file, { force: true });
         continue;
       }
@@ -262,6 +281,15 @@ export function lockedError(store: string, holder: LockHolder | undefined): Ingo
     hint,
     details: holder ? { ...holder } : undefined,
   });
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 function isNotFound(error: unknown): boolean {

@@ -26,6 +26,8 @@ export interface Served {
   faults?: Fault[];
   /** Serve with Range support (default true). */
   ranges?: boolean;
+  /** Pause this long between 64 KiB chunks (a slow server). */
+  slowMs?: number;
 }
 
 export interface RequestRecord {
@@ -141,6 +143,18 @@ function handle(req: IncomingMessage, res: ServerResponse, table: Map<string, Se
   const slice = served.body
     ? served.body.subarray(start, Math.min(end + 1, start + limit))
     : undefined;
+  if (slice && served.slowMs) {
+    let offset = 0;
+    const step = () => {
+      if (res.destroyed) return;
+      if (offset >= slice.length) return void res.end();
+      const chunk = slice.subarray(offset, offset + 65536);
+      offset += chunk.length;
+      res.write(chunk, () => setTimeout(step, served.slowMs));
+    };
+    step();
+    return;
+  }
   if (slice) {
     if (limit === Infinity) {
       res.end(slice);

@@ -1,0 +1,168 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { download, head, parseContentRange, parseRetryAfter, type HttpOptions, type RetryEvent } from '../../src/acquire/http-client.js';
+import { IngotError } from '../../src/errors.js';
+import { diskImage, sha256 } from '../helpers/fixtures.js';
+import { startHttpServer, startHttpsServer, type TestServer } from '../helpers/https-server.js';
+
+const body = diskImage(3 * 1024 * 1024 + 123, 7);
+const digest = sha256(body);
+let server: TestServer;
+const retries: RetryEvent[] = [];
+const options = (): HttpOptions => ({ ca: server.caCert, retryBaseMs: 5, retryMaxMs: 50, onRetry: (e) => retries.push(e) });
+
+async function fetchAll(path: string, extra: HttpOptions = {}): Promise<Buffer> {
+  const result = await download(server.url(path), { ...options(), ...extra });
+  const chunks: Buffer[] = [];
+  for await (const chunk of result.body) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+describe('https downloads', () => {
+  before(async () => {
+    server = await startHttpsServer();
+  });
+  after(() => server.close());
+
+  it('downloads a file whole', async () => {
+    server.files.set('/plain', { body });
+    const got = await fetchAll('/plain');
+    assert.equal(sha256(got), digest);
+    assert.equal(server.count('/plain'), 1);
+  });
+
+  it('resumes with Range after a connection cut mid-body', async () => {
+    server.files.set('/cut', { body, faults: [{ kind: 'cut', afterBytes: 1_000_000 }] });
+    retries.length = 0;
+    const got = await fetchAll('/cut');
+    assert.equal(sha256(got), digest, 'digest of the resumed download');
+    const ranged = server.requests.filter((r) => r.path === '/cut' && r.range);
+    assert.equal(ranged.length, 1, 'one ranged request');
+    const start = Number(/bytes=(\d+)-/.exec(ranged[0]!.range!)![1]);
+    assert.ok(start > 0 && start <= 1_000_000, `resumed from ${start}`);
+    assert.equal(retries.length, 1);
+  });
+
+  it('retries a 503 then succeeds', async () => {
+    server.files.set('/busy', { body, faults: [{ kind: 'status', status: 503 }, { kind: 'status', status: 500 }] });
+    const got = await fetchAll('/busy');
+    assert.equal(sha256(got), digest);
+    assert.equal(server.count('/busy'), 3);
+  });
+
+  it('honours Retry-After on 429', async () => {
+    server.files.set('/slow', { body, faults: [{ kind: 'status', status: 429, retryAfter: '1' }] });
+    retries.length = 0;
+    const got = await fetchAll('/slow', { retryMaxMs: 5000 });
+    assert.equal(sha256(got), digest);
+    assert.equal(retries[0]?.delayMs, 1000, 'waited as told by Retry-After');
+  });
+
+  it('caps Retry-After at retryMaxMs', async () => {
+    server.files.set('/slower', { body, faults: [{ kind: 'status', status: 503, retryAfter: '3600' }] });
+    retries.length = 0;
+    await fetchAll('/slower', { retryMaxMs: 20 });
+    assert.equal(retries[0]?.delayMs, 20);
+  });
+
+  it('starts over cleanly when the server ignores Range', async () => {
+    server.files.set('/norange', { body, ranges: false, faults: [{ kind: 'cut', afterBytes: 700_000 }] });
+    const got = await fetchAll('/norange');
+    assert.equal(got.length, body.length, 'no duplicated bytes');
+    assert.equal(sha256(got), digest);
+  });
+
+  it('falls back to a full request on a mismatched Content-Range', async () => {
+    server.files.set('/badrange', { body, faults: [{ kind: 'cut', afterBytes: 500_000 }, { kind: 'bad-range' }] });
+    const got = await fetchAll('/badrange');
+    assert.equal(sha256(got), digest);
+    const last = server.requests.filter((r) => r.path === '/badrange').at(-1);
+    assert.equal(last?.range, undefined, 'the last attempt asked for the whole body');
+  });
+
+  it('resumes a body shorter than its Content-Length', async () => {
+    server.files.set('/short', { body, faults: [{ kind: 'short', bytes: 2_000_000 }] });
+    const got = await fetchAll('/short');
+    assert.equal(sha256(got), digest);
+    assert.ok(server.requests.some((r) => r.path === '/short' && r.range === 'bytes=2000000-'));
+  });
+
+  it('gives up after the retry budget with the attempts counted', async () => {
+    server.files.set('/down', { body, faults: Array.from({ length: 10 }, () => ({ kind: 'status' as const, status: 502 })) });
+    await assert.rejects(fetchAll('/down', { retries: 2 }), (error: IngotError) => {
+      assert.equal(error.code, 'INGOT_HTTP_STATUS');
+      assert.match(error.message, /HTTP 502 .* after 3 attempts/);
+      return true;
+    });
+  });
+
+  it('does not retry a 404, and says what to do', async () => {
+    await assert.rejects(fetchAll('/missing'), (error: IngotError) => {
+      assert.equal(error.code, 'INGOT_HTTP_STATUS');
+      assert.match(error.hint ?? '', /check the URL/);
+      return true;
+    });
+    assert.equal(server.count('/missing'), 1);
+  });
+
+  it('follows https redirects but refuses a redirect to http', async () => {
+    server.files.set('/moved', { body, faults: [{ kind: 'redirect', location: '/plain' }] });
+    assert.equal(sha256(await fetchAll('/moved')), digest);
+    const plain = await startHttpServer({ '/x': { body } });
+    try {
+      server.files.set('/downgrade', { body, faults: [{ kind: 'redirect', location: plain.url('/x') }] });
+      await assert.rejects(fetchAll('/downgrade'), (error: IngotError) => {
+        assert.equal(error.code, 'INGOT_HTTP_INSECURE');
+        assert.match(error.message, /refusing a redirect from https to http/);
+        return true;
+      });
+      assert.equal(plain.requests.length, 0, 'the http server was never contacted');
+    } finally {
+      await plain.close();
+    }
+  });
+
+  it('refuses an untrusted certificate with a hint about NODE_EXTRA_CA_CERTS', async () => {
+    await assert.rejects(download(server.url('/plain'), { retries: 0 }), (error: IngotError) => {
+      assert.equal(error.code, 'INGOT_HTTP_NETWORK');
+      assert.match(error.hint ?? '', /NODE_EXTRA_CA_CERTS/);
+      return true;
+    });
+  });
+
+  it('fails on an idle server after the idle timeout', async () => {
+    const net = await import('node:net');
+    const silent = net.createServer(() => undefined);
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const port = (silent.address() as { port: number }).port;
+    try {
+      await assert.rejects(download(`https://127.0.0.1:${port}/x`, { ...options(), connectTimeoutMs: 200, idleTimeoutMs: 200, retries: 1 }), (error: IngotError) => {
+        assert.equal(error.code, 'INGOT_HTTP_NETWORK');
+        return true;
+      });
+    } finally {
+      silent.close();
+    }
+  });
+
+  it('HEAD reports status and Content-Length', async () => {
+    const r = await head(server.url('/plain'), options());
+    assert.equal(r.status, 200);
+    assert.equal(r.size, body.length);
+  });
+});
+
+describe('header parsing', () => {
+  it('parses Content-Range', () => {
+    assert.deepEqual(parseContentRange('bytes 10-19/100'), { start: 10, end: 19, total: 100 });
+    assert.deepEqual(parseContentRange('bytes 0-0/*'), { start: 0, end: 0, total: undefined });
+    assert.equal(parseContentRange('bytes 20-10/100'), undefined);
+    assert.equal(parseContentRange('bytes 0-100/100'), undefined);
+    assert.equal(parseContentRange('items 0-1/2'), undefined);
+  });
+  it('parses Retry-After as seconds or a date', () => {
+    assert.equal(parseRetryAfter('7'), 7000);
+    assert.equal(parseRetryAfter(new Date(10_000).toUTCString(), 4000), 6000);
+    assert.equal(parseRetryAfter('soon'), undefined);
+  });
+});
