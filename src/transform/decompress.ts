@@ -69,7 +69,7 @@ function wasmXz(): Duplex {
   import('xz-decompress')
     .then((module) => {
       // CommonJS module: the class sits on the default export under ESM.
-      const { XzReadableStream } = ((module as { default?: typeof module }).default ?? module) as typeof module;
+      const { XzReadableStream } = ((module as unknown as { default?: typeof module }).default ?? module) as typeof module;
       const web = new XzReadableStream(Readable.toWeb(input) as unknown as ReadableStream<Uint8Array>);
       const readable = Readable.fromWeb(web as unknown as import('node:stream/web').ReadableStream<Uint8Array>);
       readable.on('error', (error) => duplex.destroy(failed('xz')(error.message)));

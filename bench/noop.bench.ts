@@ -1,0 +1,30 @@
+/**
+ * bench:noop — a re-sync of 1,000 already published small images against the
+ * directory store: it must only read metadata. Target: under 3 s.
+ */
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { sha256 } from '../test/helpers/fixtures.js';
+import { ratio, row, timed, WORK } from './lib.js';
+
+const count = Number(process.env.INGOT_BENCH_IMAGES ?? 1000);
+const dir = join(WORK, 'noop');
+rmSync(dir, { recursive: true, force: true });
+mkdirSync(join(dir, 'files'), { recursive: true });
+const images = [];
+for (let i = 0; i < count; i++) {
+  const body = `image ${i}\n`.repeat(64);
+  writeFileSync(join(dir, 'files', `${i}.img`), body);
+  images.push({ name: `img-${i}`, source: { type: 'file', path: `files/${i}.img`, checksum: sha256(body) }, destination: { path: `set/${i}.img` } });
+}
+writeFileSync(join(dir, 'images.yaml'), JSON.stringify({ apiVersion: 'ingot/v1alpha1', kind: 'ImageManifest', metadata: { name: 'noop' }, spec: { images } }));
+const bin = resolve('dist/src/bin.js');
+const first = await timed(process.execPath, [bin, 'sync', '--quiet', '--concurrency', '8'], {}, dir);
+if (first.code !== 0) throw new Error(first.stderr);
+const again = await timed(process.execPath, [bin, 'sync', '--quiet', '--concurrency', '8'], {}, dir);
+if (again.code !== 0) throw new Error(again.stderr);
+const validate = await timed(process.execPath, [bin, 'validate'], {}, dir);
+console.log(`\nbench:noop — ${count} images, directory store\n`);
+console.log(row(['first sync (publishes all)', `${first.seconds.toFixed(2)} s`]));
+console.log(row(['no-change re-sync', `${again.seconds.toFixed(2)} s`, again.seconds < 3 ? 'ok (< 3 s)' : 'OVER 3 s']));
+console.log(row(['  of which: process start + validate', `${validate.seconds.toFixed(2)} s`, ratio(validate.seconds, again.seconds)]));

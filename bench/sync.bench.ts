@@ -1,0 +1,100 @@
+/**
+ * bench:sync — one large compressed image from a local HTTPS server into an
+ * empty directory store, against the best native one-pass shell pipeline and
+ * a two-pass download-then-decompress, all measured in this run.
+ *
+ *   INGOT_BENCH_SIZE   image size in bytes (default 1 GiB)
+ *
+ * Targets: ingot ≤ 1.15 × native one-pass; ingot faster than two-pass;
+ * ingot's peak RSS < 200 MB.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { startHttpsServer } from '../test/helpers/https-server.js';
+import { compressedOnce, generatedImage, ratio, row, timed, timedShell, WORK } from './lib.js';
+
+const size = Number(process.env.INGOT_BENCH_SIZE ?? 2 ** 30);
+const bin = resolve('dist/src/bin.js');
+
+async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  return `sha256:${hash.digest('hex')}`;
+}
+
+console.log(`preparing a ${(size / 2 ** 20).toFixed(0)} MiB image (cached in bench/.work)…`);
+const raw = await generatedImage(`disk-${size}.raw`, size);
+const formats = [
+  { name: 'xz', file: await compressedOnce(raw, 'xz', 'xz -T2 -3 -c'), native: 'xz -dc -T0' },
+  { name: 'zstd', file: await compressedOnce(raw, 'zst', 'zstd -3 -T2 -q -c'), native: 'zstd -dc -q' },
+];
+const rawDigest = await sha256File(raw);
+const server = await startHttpsServer(Object.fromEntries(formats.map((f) => [`/${f.name}`, { file: f.file }])));
+const env = { NODE_EXTRA_CA_CERTS: server.caCertFile };
+const out = join(WORK, 'out');
+const results: string[] = [];
+let pass = true;
+
+try {
+  for (const format of formats) {
+    const compressedDigest = await sha256File(format.file);
+    // (a) ingot sync into an empty directory store.
+    const dir = join(WORK, `sync-${format.name}`);
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(
+      join(dir, 'images.yaml'),
+      JSON.stringify({
+        apiVersion: 'ingot/v1alpha1',
+        kind: 'ImageManifest',
+        metadata: { name: 'bench' },
+        spec: {
+          images: [
+            {
+              name: 'big',
+              source: { type: 'https', url: server.url(`/${format.name}`), checksum: compressedDigest, decompress: format.name },
+              destination: { path: 'big.raw' },
+              validation: { expected: rawDigest },
+            },
+          ],
+        },
+      }),
+    );
+    const ingot = await timed(process.execPath, [bin, 'sync', '--quiet'], env, dir);
+    if (ingot.code !== 0) throw new Error(`ingot sync failed: ${ingot.stderr}`);
+    rmSync(dir, { recursive: true, force: true });
+
+    // (b) the best native one-pass pipeline (openssl for hashing: SHA-NI).
+    const url = server.url(`/${format.name}`);
+    const ca = server.caCertFile;
+    const onePass = await timedShell(
+      `curl -sSf --cacert '${ca}' '${url}' | tee >(openssl dgst -sha256 >&2) | ${format.native} | tee >(openssl dgst -sha256 >&2) > '${out}'`,
+    );
+    if (onePass.code !== 0) throw new Error(`native pipeline failed: ${onePass.stderr}`);
+    // (c) two passes: download, hash, decompress, hash.
+    const twoPass = await timedShell(
+      `curl -sSf --cacert '${ca}' -o '${out}.c' '${url}' && openssl dgst -sha256 '${out}.c' >&2 && ${format.native} < '${out}.c' > '${out}' && openssl dgst -sha256 '${out}' >&2`,
+    );
+    if (twoPass.code !== 0) throw new Error(`two-pass failed: ${twoPass.stderr}`);
+    rmSync(out, { force: true });
+    rmSync(`${out}.c`, { force: true });
+
+    const vsOne = ingot.seconds / onePass.seconds;
+    const ok = vsOne <= 1.15 && ingot.seconds < twoPass.seconds && ingot.peakRssMiB < 200;
+    pass &&= ok;
+    results.push(
+      row([`${format.name}: ingot sync`, `${ingot.seconds.toFixed(2)} s`, `RSS ${ingot.peakRssMiB.toFixed(0)} MiB`]),
+      row([`${format.name}: curl | tee openssl | ${format.native.split(' ')[0]} | tee openssl`, `${onePass.seconds.toFixed(2)} s`]),
+      row([`${format.name}: download, then decompress (two passes)`, `${twoPass.seconds.toFixed(2)} s`]),
+      row([`${format.name}: ratio ingot / one-pass`, ratio(ingot.seconds, onePass.seconds), vsOne <= 1.15 ? 'ok (≤ 1.15×)' : 'OVER 1.15×']),
+      row([`${format.name}: ratio ingot / two-pass`, ratio(ingot.seconds, twoPass.seconds), ingot.seconds < twoPass.seconds ? 'ok (< 1×)' : 'SLOWER']),
+      '',
+    );
+  }
+} finally {
+  await server.close();
+}
+console.log(`\nbench:sync — ${(size / 2 ** 20).toFixed(0)} MiB image, ${new Date().toISOString()}\n`);
+console.log(results.join('\n'));
+console.log(pass ? 'all targets met' : 'some targets missed');
