@@ -63,9 +63,14 @@ export async function main(io: MainIo): Promise<number> {
   }
   const debug = args.values.debug === true || io.env.INGOT_DEBUG === '1';
   const level: Level = debug ? 'debug' : args.values.quiet ? 'warn' : 'info';
-  const log = createLogger({ format: logFormat, level, write: (line) => io.stderr.write(`${line}\n`), secrets: () => secrets });
   const tty = io.stderr.isTTY && logFormat === 'text' && level !== 'warn' && !json;
   const live = tty ? ttyProgress(io.stderr) : undefined;
+  const log = createLogger({
+    format: logFormat,
+    level,
+    write: (line) => (live ? live.print(line) : io.stderr.write(`${line}\n`)),
+    secrets: () => secrets,
+  });
   const out: Output = {
     isTTY: Boolean(io.stdout.isTTY),
     line: (text = '') => {

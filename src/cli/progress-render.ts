@@ -15,8 +15,8 @@ interface Active {
   lastLogged: number;
 }
 
-/** Live lines on a TTY stream. */
-export function ttyProgress(stream: NodeJS.WriteStream): ProgressReporter & { clear(): void } {
+/** Live lines on a TTY stream; `print` writes a log line above them without garbling. */
+export function ttyProgress(stream: NodeJS.WriteStream): ProgressReporter & { clear(): void; print(line: string): void } {
   const active = new Set<Active>();
   let drawn = 0;
   let timer: NodeJS.Timeout | undefined;
@@ -54,6 +54,12 @@ export function ttyProgress(stream: NodeJS.WriteStream): ProgressReporter & { cl
         },
       };
       return handle;
+    },
+    print(line) {
+      // Erase the live lines, write the log line, draw them again below it.
+      stream.write(`${drawn > 0 ? `\x1b[${drawn}A\x1b[J` : ''}${line}\n`);
+      drawn = 0;
+      if (active.size > 0) draw();
     },
     clear() {
       if (timer) clearTimeout(timer);
