@@ -57,7 +57,7 @@ export async function generatedImage(name: string, size: number): Promise<string
   const chunk = 64 * 1024 * 1024;
   for (let offset = 0, seed = 1; offset < size; offset += chunk, seed++) {
     const part = diskImage(Math.min(chunk, size - offset), seed);
-    if (!out.write(part)) await new Promise((r) => out.once('drain', r));
+    if (!out.write(part)) await new Promise<void>((r) => out.once('drain', () => r()));
   }
   await new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())));
   return file;

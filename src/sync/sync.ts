@@ -70,7 +70,15 @@ async function syncOne(image: Image, options: SyncOptions): Promise<ImageOutcome
   };
   let planned: PlannedImage | undefined;
   try {
-    const fingerprint = image.expected ? undefined : await image.driver.fingerprint?.(image.source, acquire);
+    let fingerprint;
+    try {
+      fingerprint = image.expected ? undefined : await image.driver.fingerprint?.(image.source, acquire);
+    } catch (error) {
+      // A dry run explains instead of failing (e.g. packer not installed on this machine).
+      if (!options.dryRun) throw error;
+      const reason = `cannot compute the build fingerprint: ${asIngotError(error).message}`;
+      return { ...base, action: 'unknown', status: 'planned', reason, durationMs: Date.now() - started };
+    }
     let stored: MetadataRead;
     try {
       stored = await options.store.readMetadata(image.path, options.signal);

@@ -11,7 +11,14 @@ const forms = { xz: compress(raw, 'xz'), zstd: compress(raw, 'zstd'), gzip: comp
 let server: TestServer;
 let env: NodeJS.ProcessEnv;
 
-function images() {
+interface ImageSpec {
+  name: string;
+  source: { type: string; url: string; checksum: string; decompress?: string };
+  destination: { path: string };
+  validation?: { expected: string };
+}
+
+function images(): ImageSpec[] {
   return [
     ...(['xz', 'zstd', 'gzip'] as const).map((format) => ({
       name: `disk-${format}`,
@@ -96,7 +103,7 @@ describe('ingot sync into the directory store', () => {
   it('one failing image does not stop the others; exit 1 with a summary', async () => {
     const dir = tempDir();
     const list = images();
-    list[1]!.validation.expected = sha256('something else');
+    list[1]!.validation = { expected: sha256('something else') };
     list[2]!.source.checksum = sha256('wrong');
     writeManifest(dir, list);
     const r = await runCli(['sync'], { cwd: dir, env });
@@ -123,7 +130,7 @@ describe('ingot sync into the directory store', () => {
     server.files.set('/broken.xz', { body: forms.zstd });
     list[0]!.source.url = server.url('/broken.xz');
     list[0]!.source.checksum = sha256(forms.zstd);
-    list[0]!.validation.expected = sha256('a new version');
+    list[0]!.validation = { expected: sha256('a new version') };
     writeManifest(dir, list);
     const r = await runCli(['sync'], { cwd: dir, env });
     assert.equal(r.code, 1);
@@ -171,7 +178,7 @@ describe('ingot sync into the directory store', () => {
     assert.equal((await runCli(['verify'], { cwd: dir })).code, 0);
     const file = join(dir, '.ingot', 'store', 'images', 'disk', 'zstd.raw');
     const bytes = readFileSync(file);
-    bytes[1000] ^= 0xff;
+    bytes[1000] = bytes[1000]! ^ 0xff;
     writeFileSync(file, bytes);
     const bad = await runCli(['verify'], { cwd: dir });
     assert.equal(bad.code, 1);
