@@ -50,7 +50,7 @@ export const CIS_ITEMS: readonly CisItem[] = [
   { id: '5.5.1.1', title: 'Ensure minimum days between password changes is configured', area: 'password', lines: ['PASS_MIN_DAYS 1'] },
   { id: '5.5.1.2', title: 'Ensure password expiration is 365 days or less', area: 'password', lines: ['PASS_MAX_DAYS 365'] },
   { id: '5.5.1.3', title: 'Ensure password expiration warning days is 7 or more', area: 'password', lines: ['PASS_WARN_AGE 7'] },
-  { id: '5.5.1.4', title: 'Ensure inactive password lock is 30 days or less', area: 'password', lines: ['INACTIVE 30'] },
+  { id: '5.5.1.4', title: 'Ensure inactive password lock is 30 days or less', area: 'password', lines: [] },
   { id: '4.1.1.1', title: 'Ensure auditd is installed', area: 'audit', lines: [] },
   { id: '4.1.1.2', title: 'Ensure auditd service is enabled and active', area: 'audit', lines: [] },
   { id: '4.1.3.1', title: 'Ensure changes to system administration scope (sudoers) is collected', area: 'audit', lines: ['-w /etc/sudoers -p wa -k scope', '-w /etc/sudoers.d -p wa -k scope'] },
@@ -85,7 +85,7 @@ function named(items: readonly CisItem[], area: CisItem['area']): string[] {
 export function hardeningScript(sshUser: string): string {
   const items = cisItems(sshUser);
   const password = items.filter((i) => i.area === 'password');
-  const loginDefs = password.filter((i) => i.id.startsWith('5.5.1.') && i.id !== '5.5.1.4');
+  const loginDefs = password.filter((i) => i.id.startsWith('5.5.1.') && i.lines.length > 0);
   const steps: ShellStep[] = [
     {
       comment: ['SSH daemon settings.', ...named(items, 'ssh')],

@@ -26,7 +26,8 @@ export function shQuote(value: string): string {
 export function writeFile(file: string, lines: readonly string[], mode = '0644'): string[] {
   const delimiter = 'INGOT_EOF';
   if (lines.some((l) => l === delimiter)) throw new Error('heredoc body contains its delimiter');
-  return [`cat > ${shQuote(file)} <<'${delimiter}'`, ...lines, delimiter, `chmod ${mode} ${shQuote(file)}`];
+  const dir = file.slice(0, file.lastIndexOf('/')) || '/';
+  return [`mkdir -p ${shQuote(dir)}`, `cat > ${shQuote(file)} <<'${delimiter}'`, ...lines, delimiter, `chmod ${mode} ${shQuote(file)}`];
 }
 
 /** Serialises a script: shebang, strict mode, then each step with its comment. */
