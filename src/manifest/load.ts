@@ -139,6 +139,14 @@ function normalise(raw: RawManifest, file: string, parsed: ParsedYaml): Manifest
     name: raw.metadata.name,
     ...(raw.spec.store?.url ? { storeUrl: raw.spec.store.url } : {}),
     destinationPrefix: prefix,
+    ...(raw.spec.signing
+      ? {
+          signing: {
+            ...(raw.spec.signing.key ? { keyFile: path.resolve(path.dirname(file), raw.spec.signing.key) } : {}),
+            ...(raw.spec.signing.expires ? { expires: raw.spec.signing.expires } : {}),
+          },
+        }
+      : {}),
     images,
   };
 }

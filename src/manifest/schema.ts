@@ -62,6 +62,13 @@ const specSchema = z.strictObject({
     })
     .optional()
     .describe('Defaults for every image.'),
+  signing: z
+    .strictObject({
+      key: z.string().optional().describe('minisign secret key file, relative to the manifest (--signing-key and INGOT_SIGNING_KEY win). Never commit an unencrypted key.'),
+      expires: z.string().optional().describe('Validity of the signed index.json, e.g. "7d" (default) or "12h".'),
+    })
+    .optional()
+    .describe('Sign the catalogue (index.json) after every sync.'),
   images: z.array(imageSchema).describe('The images.'),
 });
 

@@ -31,6 +31,8 @@ export interface Manifest {
   name: string;
   storeUrl?: string;
   destinationPrefix: string;
+  /** spec.signing, with the key path resolved against the manifest's directory. */
+  signing?: { keyFile?: string; expires?: string };
   images: Image[];
 }
 

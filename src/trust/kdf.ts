@@ -14,6 +14,7 @@ export const KDF_LIMITS = {
   interactive: { opslimit: 524288n, memlimit: 16777216n },
 } as const;
 
+/** scrypt's cost parameters. */
 export interface ScryptParams {
   N: number;
   r: number;

@@ -11,6 +11,7 @@ import { ErrorCode, ExitCode, IngotError } from '../errors.js';
 import { openSecretKey, sealSecretKey, type SealOptions, type SecretKey } from './keys.js';
 import { decodePublicKey, encodePublicKey, UNTRUSTED_PREFIX, type PublicKey } from './minisign-format.js';
 
+/** File names `ingot keys generate` writes. */
 export const SECRET_KEY_FILE = 'ingot.key';
 export const PUBLIC_KEY_FILE = 'ingot.pub';
 
@@ -49,6 +50,7 @@ export async function readPublicKey(fileOrKey: string, baseDir = process.cwd()):
   return decodePublicKey(text, text === fileOrKey ? 'public key' : file);
 }
 
+/** Where `loadSigningKey` looks for the key and its password. */
 export interface SigningKeyOptions {
   /** --signing-key FILE (wins over the environment). */
   keyFile?: string;

@@ -19,6 +19,7 @@ export interface SecretKey {
   privateKeyObject: KeyObject;
 }
 
+/** How a secret key file is written. */
 export interface SealOptions {
   /** Encrypts with this password; undefined writes an unencrypted key (like `minisign -G -W`). */
   password?: string;

@@ -14,6 +14,7 @@
  */
 import { ErrorCode, ExitCode, IngotError } from '../errors.js';
 
+/** Line prefixes of minisign files. */
 export const UNTRUSTED_PREFIX = 'untrusted comment: ';
 export const TRUSTED_PREFIX = 'trusted comment: ';
 const KEYNUM_SK_BYTES = 104;

@@ -12,6 +12,7 @@ import { formatDigest, type Digest } from '../digest/digest.js';
 import { publicKeyObject, type SecretKey } from './keys.js';
 import { decodeSignature, encodeSignature, keyIdHex, type PublicKey, type SignatureRecord } from './minisign-format.js';
 
+/** How to sign: the trusted comment is required (minisign always has one). */
 export interface SignOptions {
   trustedComment: string;
   untrustedComment?: string;
@@ -60,6 +61,7 @@ export function verifyBytes(data: Uint8Array, signatureText: string, pk: PublicK
   return checkRecord(record, message, pk, subject);
 }
 
+/** A verified file: signature facts plus the digest computed in the same read. */
 export interface VerifyFileResult extends VerifiedSignature {
   /** sha256 of the file, computed in the same pass. */
   sha256: Digest;

@@ -1,10 +1,10 @@
 /** `ingot sync`: acquire, verify and publish every image in the manifest; idempotent. */
 import { ExitCode, UsageError } from '../../errors.js';
-import type { Image } from '../../manifest/types.js';
+import type { Image, Manifest } from '../../manifest/types.js';
 import { suggest } from '../../manifest/problems.js';
 import { formatBytes, parseSize, type DecompressorPreference } from '../../transform/decompress.js';
 import { runSync, type ImageOutcome } from '../../sync/sync.js';
-import { bool, list, str, type Command, type ParsedArgs } from '../command.js';
+import { bool, list, str, type Command, type CommandContext, type ParsedArgs } from '../command.js';
 import { lockOptions, takeLock } from '../lock.js';
 import { formatDuration } from '../progress-render.js';
 import { intOption, manifestOption, parseDuration, requireManifest, resolveStore, storeOptions } from '../resolve.js';
@@ -31,6 +31,9 @@ export const command: Command = {
     'idle-timeout': { type: 'string', valueName: 'DURATION', description: 'Longest silence from a server (default: 60s)' },
     'max-decompressed-size': { type: 'string', valueName: 'SIZE', description: 'Cap on every decompressed image, e.g. 64GiB (overrides the manifest)' },
     decompressor: { type: 'string', valueName: 'auto|native|builtin', description: 'auto: fastest available (default); native: xz/zstd binaries only; builtin: no external programs' },
+    'signing-key': { type: 'string', valueName: 'FILE', description: 'Sign index.json after the sync (default: INGOT_SIGNING_KEY, else spec.signing.key)' },
+    'password-file': { type: 'string', valueName: 'FILE', description: 'Password of the signing key (default: INGOT_SIGNING_PASSWORD)' },
+    'index-expires': { type: 'string', valueName: 'DURATION', description: 'Validity of the signed index (default: spec.signing.expires, else 7d)' },
   },
   async run(args, ctx) {
     const manifest = await requireManifest(args, ctx);
@@ -44,10 +47,13 @@ export const command: Command = {
       for (const image of images) image.maxDecompressedSize = max;
     }
     const dryRun = bool(args, 'dry-run');
+    // Load the signing key first: a wrong path or password fails before any work.
+    const signing = dryRun ? undefined : await signingFor(args, ctx, manifest);
     const store = await resolveStore(args, ctx, manifest, { readOnly: dryRun });
     ctx.log.info(`${dryRun ? 'planning' : 'syncing'} ${images.length} image${images.length === 1 ? '' : 's'} into ${store.displayUrl}`);
     const lock = dryRun ? undefined : await takeLock(store, args, ctx, 'sync');
     let result;
+    let index: { version: number; changed: boolean } | undefined;
     try {
       result = await runSync({
         manifest,
@@ -67,18 +73,40 @@ export const command: Command = {
         signal: ctx.signal,
         env: ctx.env,
       });
+      if (signing) {
+        const { signStoreIndex } = await import('../../trust/sign-store.js');
+        const signed = await signStoreIndex(store, signing.key, { expiresInMs: signing.expiresInMs, log: ctx.log, signal: ctx.signal });
+        ctx.log.info(signed.changed ? `signed index.json version ${signed.version}` : `index.json version ${signed.version} is current`, { step: 'sign' });
+        index = signed;
+      }
     } finally {
       await lock?.release();
       await store.backend.close();
     }
     const { outcomes, failed } = result;
     ctx.out.result(
-      { store: store.displayUrl, dryRun, failed, images: outcomes.map(outcomeJson) },
+      { store: store.displayUrl, dryRun, failed, images: outcomes.map(outcomeJson), ...(index ? { index } : {}) },
       () => [renderTable(['IMAGE', 'ACTION', 'RESULT', 'SIZE', 'TIME', 'REASON'], outcomes.map(outcomeRow)), summaryLine(outcomes, dryRun)],
     );
     return failed > 0 ? ExitCode.failed : ExitCode.ok;
   },
 };
+
+/** The signing key and index expiry for this sync, if signing is configured. */
+async function signingFor(args: ParsedArgs, ctx: CommandContext, manifest: Manifest) {
+  const { loadSigningKey } = await import('../../trust/key-files.js');
+  const keyFile = str(args, 'signing-key') ?? (ctx.env.INGOT_SIGNING_KEY ? undefined : manifest.signing?.keyFile);
+  const key = await loadSigningKey({
+    ...(keyFile ? { keyFile } : {}),
+    ...(str(args, 'password-file') ? { passwordFile: str(args, 'password-file')! } : {}),
+    env: ctx.env,
+    baseDir: ctx.cwd,
+    onSecret: ctx.addSecret,
+  });
+  if (!key) return undefined;
+  const expires = str(args, 'index-expires') ?? manifest.signing?.expires;
+  return { key, expiresInMs: expires ? parseDuration(expires, expires === str(args, 'index-expires') ? '--index-expires' : 'spec.signing.expires') : undefined };
+}
 
 /** --only filtering, with a "did you mean" for unknown names. */
 export function selectImages(images: Image[], args: ParsedArgs): Image[] {

@@ -1,0 +1,70 @@
+// Verify a 20 MiB artifact (minisign signature + sha256 digest) and compare with `minisign -V` + `sha256sum`.
+// Run: node --import tsx bench/verify.bench.ts [--runs N] [--size-mib M]
+import { createHash, randomBytes } from 'node:crypto';
+import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { formatDigest } from '../src/digest/digest.js';
+import { run } from '../src/exec/run.js';
+import { which } from '../src/exec/which.js';
+import { writeKeyPair } from '../src/trust/key-files.js';
+import { generateSecretKey } from '../src/trust/keys.js';
+import { signFile, verifyFile } from '../src/trust/signature.js';
+
+const { values } = parseArgs({ options: { runs: { type: 'string', default: '9' }, 'size-mib': { type: 'string', default: '20' } } });
+const runs = Number(values.runs);
+const size = Number(values['size-mib']) << 20;
+const TARGET_MS = 100;
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const fmt = (ms: number) => `${ms.toFixed(1)} ms`;
+
+const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ingot-bench-verify-'));
+try {
+  const file = path.join(dir, 'artifact.img');
+  await fs.writeFile(file, randomBytes(size));
+  const key = generateSecretKey();
+  const { publicFile } = await writeKeyPair(dir, key, {});
+  const signature = await signFile(file, key, { trustedComment: `timestamp:${Math.floor(Date.now() / 1000)}\tfile:artifact.img` });
+  await fs.writeFile(`${file}.minisig`, signature);
+  const expected = formatDigest('sha256', createHash('sha256').update(await fs.readFile(file)).digest('hex'));
+
+  // Warm the page cache and JIT once, then measure both sides in the same run, interleaved.
+  await verifyFile(file, signature, key.publicKey, expected);
+  const haveNative = Boolean(which('minisign') && which('sha256sum'));
+  const ingotTimes: number[] = [];
+  const nativeTimes: number[] = [];
+  const minisignTimes: number[] = [];
+  const shaTimes: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    await verifyFile(file, signature, key.publicKey, expected);
+    ingotTimes.push(performance.now() - t0);
+    if (haveNative) {
+      const t1 = performance.now();
+      await run('minisign', ['-V', '-q', '-m', file, '-p', publicFile]);
+      const t2 = performance.now();
+      const sum = await run('sha256sum', [file]);
+      const t3 = performance.now();
+      minisignTimes.push(t2 - t1);
+      shaTimes.push(t3 - t2);
+      nativeTimes.push(t3 - t1);
+      if (!sum.stdout.startsWith(expected.slice(7))) throw new Error('sha256sum disagrees with ingot');
+    }
+  }
+  const ingotMs = median(ingotTimes);
+  console.log(`artifact: ${size / (1 << 20)} MiB, ${runs} runs (median)`);
+  console.log(`ingot verify (signature + sha256, one pass): ${fmt(ingotMs)}  [target < ${TARGET_MS} ms: ${ingotMs < TARGET_MS ? 'PASS' : 'FAIL'}]`);
+  if (haveNative) {
+    const nativeMs = median(nativeTimes);
+    console.log(`minisign -V + sha256sum (two processes, two passes): ${fmt(nativeMs)}  (minisign ${fmt(median(minisignTimes))}, sha256sum ${fmt(median(shaTimes))})`);
+    console.log(`ratio ingot / native: ${(ingotMs / nativeMs).toFixed(2)}x`);
+  } else {
+    console.log('minisign or sha256sum not installed: no native comparison (apt-get install minisign coreutils)');
+  }
+  process.exitCode = ingotMs < TARGET_MS ? 0 : 1;
+} finally {
+  await fs.rm(dir, { recursive: true, force: true });
+}

@@ -1,0 +1,206 @@
+/**
+ * `ingot pull`: the host side of trust, as a table of contents.
+ *
+ *   lock the cache → fetch + verify the signed index (before parsing it) →
+ *   refuse rollback / freeze → select (path, name, family or channel;
+ *   compatibility) → download in one verified pass unless already cached →
+ *   sidecar → record → switch `current` → retention → unlock.
+ *
+ * Each step leaves the cache consistent if the process dies right after it:
+ * a download lives under .ingot/tmp until verified; state is saved before the
+ * link moves; retention forgets a file before deleting it.
+ */
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import type { Digest } from '../digest/digest.js';
+import { ErrorCode, IngotError } from '../errors.js';
+import type { Logger } from '../log/logger.js';
+import type { ImageStore } from '../store/image-store.js';
+import { INDEX_KEY, parseIndex, type Index } from '../trust/catalogue.js';
+import type { PublicKey } from '../trust/minisign-format.js';
+import { getVerified } from '../trust/signed-object.js';
+import type { HostFacts } from './compat.js';
+import { clearTemporary, fetchVerified } from './fetch.js';
+import { cacheFileProblem, cachePaths, linkName, readLink, sidecarText, switchLink, writeFileAtomic } from './layout.js';
+import { lockCache } from './lock.js';
+import { applyRetention, DEFAULT_KEEP } from './retention.js';
+import { selectImage, type Selection } from './select.js';
+import { loadState, saveState, type CacheEntry, type CacheState } from './state.js';
+
+/** Everything a pull needs; the CLI maps its flags onto this. */
+export interface PullOptions {
+  store: ImageStore;
+  cacheDir: string;
+  publicKey: PublicKey;
+  /** Image path, image name, or family (with or without `channel`). */
+  target: string;
+  family?: string;
+  channel?: string;
+  allowRollback?: boolean;
+  allowExpired?: boolean;
+  /** Versions kept per family (default 3). */
+  keep?: number;
+  host?: HostFacts;
+  /** How long to wait for another pull into the same cache (default 10 minutes). */
+  lockTimeoutMs?: number;
+  log: Logger;
+  signal?: AbortSignal;
+  now?: () => Date;
+  onBytes?: (n: number) => void;
+}
+
+/** What a pull did (also the `--json` output of `ingot pull`). */
+export interface PullResult {
+  status: 'pulled' | 'cached';
+  file: string;
+  /** Absolute path of the verified bytes. */
+  localPath: string;
+  link: string;
+  name: string;
+  path: string;
+  family: string;
+  version?: string;
+  sha256: Digest;
+  size: number;
+  indexVersion: number;
+  removed: string[];
+}
+
+/** Pulls one image into a host cache; see the module comment for the steps. */
+export async function pull(options: PullOptions): Promise<PullResult> {
+  const now = options.now ?? (() => new Date());
+  const { root } = cachePaths(options.cacheDir);
+  await fs.mkdir(root, { recursive: true });
+  const lock = await lockCache(root, { owner: `ingot pull ${options.target}`, timeoutMs: options.lockTimeoutMs ?? 600_000, signal: options.signal });
+  try {
+    await clearTemporary(root);
+    const state = await loadState(root);
+    const storeUrl = options.store.displayUrl;
+    const index = await fetchIndex(options, state, storeUrl, now());
+    const selection = await selectImage(index, {
+      target: options.target,
+      family: options.family,
+      channel: options.channel,
+      host: options.host ?? {},
+      store: options.store,
+      publicKey: options.publicKey,
+      lastChannelSequence: (family) => state.stores[storeUrl]?.channels[family],
+      allowRollback: options.allowRollback,
+      signal: options.signal,
+    });
+    const file = cacheFileName(selection, state);
+    const cached = await isCached(root, state, selection, file);
+    if (!cached) {
+      options.log.info('downloading', { image: selection.entry.name, path: selection.entry.path, bytes: selection.entry.size });
+      await fetchVerified(options.store.backend, selection.entry, root, file, { signal: options.signal, onBytes: options.onBytes });
+      await writeFileAtomic(path.join(root, `${file}.sha256`), sidecarText(selection.entry.sha256, file));
+    }
+    const link = linkName(selection.family);
+    const linked = (await readLink(root, link)) === file;
+    const before = JSON.stringify(state);
+    record(state, storeUrl, index, selection, file, now(), cached && linked);
+    // A pull of what is cached, current and already recorded writes nothing at all.
+    if (JSON.stringify(state) !== before) await saveState(root, state);
+    if (!linked) await switchLink(root, link, file);
+    const removed = await applyRetention(root, state, selection.family, options.keep ?? DEFAULT_KEEP, options.log);
+    options.log.info(cached ? 'already cached' : 'pulled', { image: selection.entry.name, file, link, version: selection.entry.version });
+    return {
+      status: cached ? 'cached' : 'pulled',
+      file,
+      localPath: path.join(root, file),
+      link,
+      name: selection.entry.name,
+      path: selection.entry.path,
+      family: selection.family,
+      version: selection.entry.version,
+      sha256: selection.entry.sha256,
+      size: selection.entry.size,
+      indexVersion: index.version,
+      removed,
+    };
+  } finally {
+    await lock.release();
+  }
+}
+
+/** Fetches, verifies, then parses the index, and applies the rollback and freeze rules. */
+async function fetchIndex(options: PullOptions, state: CacheState, storeUrl: string, now: Date): Promise<Index> {
+  const object = await getVerified(options.store.backend, INDEX_KEY, options.publicKey, { signal: options.signal });
+  if (!object) {
+    throw new IngotError(ErrorCode.signatureMissing, `the store has no signed index: ${storeUrl}`, {
+      hint: 'publish with a signing key configured, or run `ingot sign --store URL --signing-key KEY`',
+      url: storeUrl,
+    });
+  }
+  const index = parseIndex(object.bytes, `${storeUrl}/${INDEX_KEY}`);
+  const last = state.stores[storeUrl]?.indexVersion;
+  if (last !== undefined && index.version < last && !options.allowRollback) {
+    throw new IngotError(ErrorCode.indexRollback, `index version went back: the store serves version ${index.version}, this cache already accepted ${last}`, {
+      hint: 'someone may be replaying an old index to hold back updates; if the publisher really restored an old index, re-run with --allow-rollback',
+      url: storeUrl,
+      expected: `>= ${last}`,
+      actual: String(index.version),
+    });
+  }
+  if (Date.parse(index.expires) <= now.getTime() && !options.allowExpired) {
+    throw new IngotError(ErrorCode.indexExpired, `index expired at ${index.expires} (version ${index.version})`, {
+      hint: 'the publisher has not re-signed it (or someone is freezing this host on an old index); run `ingot sign` on the store, or re-run with --allow-expired',
+      url: storeUrl,
+      expected: `expires after ${now.toISOString()}`,
+      actual: index.expires,
+    });
+  }
+  return index;
+}
+
+function cacheFileName(selection: Selection, state: CacheState): string {
+  const file = path.posix.basename(selection.entry.path);
+  const problem = cacheFileProblem(file);
+  if (problem) throw new IngotError(ErrorCode.cacheConflict, `cannot cache ${selection.entry.path}: its file name ${problem}`, { image: selection.entry.name });
+  const other = state.entries.find((e) => e.file === file && e.path !== selection.entry.path);
+  if (other) {
+    throw new IngotError(ErrorCode.cacheConflict, `${file} is already cached for another image (${other.path})`, {
+      hint: 'use a separate cache directory (--to) for images whose file names collide',
+      image: selection.entry.name,
+    });
+  }
+  return file;
+}
+
+/** Cached and matching: recorded with the same digest, right size on disk, sidecar present. No bytes are read. */
+async function isCached(root: string, state: CacheState, selection: Selection, file: string): Promise<boolean> {
+  const entry = state.entries.find((e) => e.file === file);
+  if (!entry || entry.sha256 !== selection.entry.sha256 || entry.size !== selection.entry.size) return false;
+  const [bytes, sidecar] = await Promise.all([fs.stat(path.join(root, file)).catch(() => undefined), fs.readFile(path.join(root, `${file}.sha256`), 'utf8').catch(() => undefined)]);
+  return bytes?.isFile() === true && bytes.size === entry.size && sidecar === sidecarText(entry.sha256, file);
+}
+
+/** Records the accepted index and the entry; `keepPlace` keeps the pull time of a file that is already current. */
+function record(state: CacheState, storeUrl: string, index: Index, selection: Selection, file: string, now: Date, keepPlace: boolean): void {
+  const store = state.stores[storeUrl] ?? { indexVersion: 0, acceptedAt: '', channels: {} };
+  // The floor only rises: an index accepted with --allow-rollback does not lower it.
+  store.indexVersion = Math.max(store.indexVersion, index.version);
+  if (store.indexVersion !== index.version || store.acceptedAt === '') store.acceptedAt = now.toISOString();
+  if (selection.channel) {
+    const { family, sequence } = selection.channel;
+    store.channels[family] = Math.max(store.channels[family] ?? 0, sequence);
+  }
+  state.stores[storeUrl] = store;
+  const previous = state.entries.find((e) => e.file === file);
+  const e = selection.entry;
+  const entry: CacheEntry = {
+    file,
+    family: selection.family,
+    name: e.name,
+    path: e.path,
+    ...(e.version !== undefined ? { version: e.version } : {}),
+    sha256: e.sha256,
+    checksum: e.checksum,
+    size: e.size,
+    // Selecting a cached older file again moves it to the front of rollback order.
+    pulledAt: keepPlace && previous ? previous.pulledAt : now.toISOString(),
+    store: storeUrl,
+    ...(e.compatibility ? { compatibility: e.compatibility } : {}),
+  };
+  state.entries = [...state.entries.filter((x) => x.file !== file), entry];
+}

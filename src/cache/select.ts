@@ -1,0 +1,134 @@
+/**
+ * Which image a pull means. The target is an image path, an image name, or a
+ * family; with `--channel` it is a family resolved through its signed
+ * channel file. Every candidate comes from the verified index, and the host's
+ * compatibility facts are applied before anything is chosen.
+ */
+import { ErrorCode, ExitCode, IngotError } from '../errors.js';
+import type { ImageStore } from '../store/image-store.js';
+import type { Index, IndexEntry } from '../trust/catalogue.js';
+import { checkName, readChannelFile } from '../trust/channels.js';
+import type { PublicKey } from '../trust/minisign-format.js';
+import { compareVersions, compatibilityProblem, type HostFacts } from './compat.js';
+
+/** The chosen image and how it was found. */
+export interface Selection {
+  entry: IndexEntry;
+  /** Family for the link and retention ("" = none). */
+  family: string;
+  via: 'path' | 'name' | 'family' | 'channel';
+  /** Channel family and file sequence, when resolved through a channel. */
+  channel?: { family: string; sequence: number };
+}
+
+/** Inputs of `selectImage`. */
+export interface SelectOptions {
+  target: string;
+  /** Overrides the image's own family for the link and retention. */
+  family?: string;
+  channel?: string;
+  host: HostFacts;
+  store: ImageStore;
+  publicKey: PublicKey;
+  /** Highest channel sequence this cache accepted for the family, if any. */
+  lastChannelSequence?: (family: string) => number | undefined;
+  allowRollback?: boolean;
+  signal?: AbortSignal;
+}
+
+/** Resolves the pull target against a verified index. */
+export async function selectImage(index: Index, options: SelectOptions): Promise<Selection> {
+  if (options.channel !== undefined) return selectByChannel(index, options);
+  const byPath = index.images.find((e) => e.path === options.target);
+  const byName = byPath ? undefined : index.images.filter((e) => e.name === options.target);
+  if (byName && byName.length > 1) {
+    throw new IngotError(ErrorCode.notInIndex, `"${options.target}" names ${byName.length} images; pull one by its path`, {
+      hint: `paths: ${byName.map((e) => e.path).join(', ')}`,
+      exitCode: ExitCode.usage,
+    });
+  }
+  const direct = byPath ?? byName?.[0];
+  if (direct) {
+    requireCompatible(index, direct, options.host);
+    return { entry: direct, family: options.family ?? direct.family ?? '', via: byPath ? 'path' : 'name' };
+  }
+  const members = index.images.filter((e) => e.family === options.target);
+  if (members.length === 0) {
+    throw new IngotError(ErrorCode.notInIndex, `"${options.target}" is not an image path, name or family in the signed index`, {
+      hint: 'run `ingot list --store URL` to see what is published',
+      exitCode: ExitCode.usage,
+    });
+  }
+  const newest = newestCompatible(members, options.host);
+  if (!newest) {
+    throw new IngotError(ErrorCode.incompatible, `no version of family "${options.target}" is compatible with this host`, {
+      hint: members.map((e) => `${e.version ?? e.path}: ${compatibilityProblem(e.compatibility, options.host)}`).join('; '),
+    });
+  }
+  return { entry: newest, family: options.family ?? options.target, via: 'family' };
+}
+
+async function selectByChannel(index: Index, options: SelectOptions): Promise<Selection> {
+  const family = checkName('family', options.target);
+  const channel = checkName('channel', options.channel!);
+  const file = await readChannelFile(options.store, family, options.publicKey, options.signal);
+  if (!file) throw new IngotError(ErrorCode.notInIndex, `family "${family}" has no channels in this store`, { exitCode: ExitCode.usage });
+  const last = options.lastChannelSequence?.(family);
+  if (last !== undefined && file.sequence < last && !options.allowRollback) {
+    throw new IngotError(ErrorCode.channelRollback, `channel file for "${family}" went back: sequence ${file.sequence}, this cache already accepted ${last}`, {
+      hint: 'someone may be replaying an old channel file; if a publisher really restored an older one, re-run with --allow-rollback',
+      expected: `>= ${last}`,
+      actual: String(file.sequence),
+    });
+  }
+  const pointer = file.channels[channel];
+  if (!pointer) {
+    throw new IngotError(ErrorCode.notInIndex, `family "${family}" has no channel "${channel}"`, {
+      hint: `channels: ${Object.keys(file.channels).join(', ') || 'none'}`,
+      exitCode: ExitCode.usage,
+    });
+  }
+  const entry = index.images.find((e) => e.path === pointer.path);
+  if (!entry) {
+    throw new IngotError(ErrorCode.notInIndex, `channel ${family}/${channel} points at ${pointer.path}, which the signed index does not list`, {
+      hint: 're-sign the index after publishing, or move the channel to a published version',
+    });
+  }
+  if (entry.checksum !== pointer.checksum) {
+    throw new IngotError(ErrorCode.digestMismatch, `channel ${family}/${channel} and the index disagree about ${pointer.path}`, {
+      hint: 'the channel points at other bytes than the index lists (mix-and-match); move the channel again with `ingot channel set`',
+      expected: pointer.checksum,
+      actual: entry.checksum,
+    });
+  }
+  const problem = compatibilityProblem(entry.compatibility, options.host);
+  if (problem) {
+    const members = index.images.filter((e) => e.family === family);
+    const alternative = newestCompatible(members, options.host);
+    throw new IngotError(ErrorCode.incompatible, `channel ${family}/${channel} points at ${pointer.version || pointer.path}, which this host cannot run: ${problem}`, {
+      hint: alternative
+        ? `the newest compatible version is ${alternative.version ?? alternative.path}: pull it with \`ingot pull ${alternative.path}\``
+        : `no published version of "${family}" is compatible with this host`,
+      image: entry.name,
+      details: alternative ? { newestCompatible: alternative.version ?? alternative.path } : undefined,
+    });
+  }
+  return { entry, family: options.family ?? family, via: 'channel', channel: { family, sequence: file.sequence } };
+}
+
+function requireCompatible(index: Index, entry: IndexEntry, host: HostFacts): void {
+  const problem = compatibilityProblem(entry.compatibility, host);
+  if (!problem) return;
+  const alternative = entry.family ? newestCompatible(index.images.filter((e) => e.family === entry.family), host) : undefined;
+  throw new IngotError(ErrorCode.incompatible, `${entry.path} is not compatible with this host: ${problem}`, {
+    hint: alternative ? `the newest compatible version of "${entry.family}" is ${alternative.version ?? alternative.path}` : 'pick another image',
+    image: entry.name,
+  });
+}
+
+/** The newest compatible member of a family (by version, then upload time). */
+export function newestCompatible(members: IndexEntry[], host: HostFacts): IndexEntry | undefined {
+  return members
+    .filter((e) => !compatibilityProblem(e.compatibility, host))
+    .sort((a, b) => compareVersions(b.version ?? '', a.version ?? '') || (b.uploadedAt ?? '').localeCompare(a.uploadedAt ?? ''))[0];
+}

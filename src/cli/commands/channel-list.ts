@@ -1,0 +1,48 @@
+/** `ingot channel list`: show channel pointers (and their history) per family. */
+import { UsageError } from '../../errors.js';
+import { channelStack, listChannelFamilies, readChannelFile, readChannelFileUnverified, type ChannelFile } from '../../trust/channels.js';
+import { readPublicKey } from '../../trust/key-files.js';
+import { bool, str, type Command } from '../command.js';
+import { resolveStore, storeOptions } from '../resolve.js';
+
+export const command: Command = {
+  name: 'channel list',
+  summary: 'List channels per family',
+  usage: 'channel list [FAMILY] --store URL [--public-key FILE] [--history]',
+  description: 'With --public-key every channel file is verified first; without, it is read as-is (and said so).',
+  positionals: true,
+  options: {
+    ...storeOptions,
+    'public-key': { type: 'string', valueName: 'FILE', description: 'Verify channel files with this key' },
+    history: { type: 'boolean', description: 'Show each channel\'s history' },
+  },
+  async run(args, ctx) {
+    if (args.positionals.length > 1) throw new UsageError('expected at most one FAMILY');
+    const keyArg = str(args, 'public-key');
+    const publicKey = keyArg ? await readPublicKey(keyArg, ctx.cwd) : undefined;
+    const store = await resolveStore(args, ctx, undefined, { readOnly: true });
+    const files: ChannelFile[] = [];
+    try {
+      const families = args.positionals.length ? args.positionals : await listChannelFamilies(store, ctx.signal);
+      for (const family of families) {
+        const file = publicKey ? await readChannelFile(store, family, publicKey, ctx.signal) : await readChannelFileUnverified(store, family, ctx.signal);
+        if (file) files.push(file);
+        else if (args.positionals.length) throw new UsageError(`family "${family}" has no channels in ${store.displayUrl}`);
+      }
+    } finally {
+      await store.backend.close();
+    }
+    ctx.out.result({ verified: Boolean(publicKey), families: files }, () => {
+      const lines: string[] = [];
+      if (!publicKey) lines.push('(signatures not checked: pass --public-key to verify)');
+      for (const file of files) {
+        for (const [channel, p] of Object.entries(file.channels).sort(([a], [b]) => a.localeCompare(b))) {
+          lines.push(`${file.family}/${channel}  ${p.version}  ${p.path}  set ${p.setAt}`);
+          if (bool(args, 'history')) for (const h of channelStack(file, channel).reverse().slice(1)) lines.push(`    before: ${h.version}  ${h.path}  set ${h.setAt}`);
+        }
+      }
+      if (files.length === 0) lines.push('no channels');
+      return lines;
+    });
+  },
+};

@@ -1,0 +1,44 @@
+/** `ingot channel set`: point a family's channel at a published version (signed, with history). */
+import { UsageError } from '../../errors.js';
+import { setChannel } from '../../trust/channels.js';
+import { signStoreIndex } from '../../trust/sign-store.js';
+import { loadSigningKey } from '../../trust/key-files.js';
+import { str, type Command } from '../command.js';
+import { parseDuration, resolveStore, storeOptions } from '../resolve.js';
+import { signingOptions, withStoreLock } from './channel-rollback.js';
+
+export const command: Command = {
+  name: 'channel set',
+  summary: "Point a family's channel (stable, canary, …) at a published version",
+  usage: 'channel set FAMILY CHANNEL VERSION --store URL --signing-key FILE [--expires 7d]',
+  description: [
+    'VERSION is the `version` of a published image of FAMILY (or its path). Writes channels/FAMILY.json',
+    'and its .minisig, and re-signs index.json if it does not list the image yet (hosts check both).',
+  ].join('\n'),
+  positionals: true,
+  options: {
+    ...storeOptions,
+    ...signingOptions,
+    expires: { type: 'string', valueName: 'DURATION', description: 'Validity if the index is re-signed (default: 7d)' },
+  },
+  async run(args, ctx) {
+    const [family, channel, version, ...extra] = args.positionals;
+    if (!family || !channel || !version || extra.length) throw new UsageError('expected FAMILY CHANNEL VERSION');
+    const key = await loadSigningKey({ keyFile: str(args, 'signing-key'), passwordFile: str(args, 'password-file'), env: ctx.env, baseDir: ctx.cwd, onSecret: ctx.addSecret });
+    if (!key) throw new UsageError('no signing key', { hint: 'pass --signing-key FILE or set INGOT_SIGNING_KEY' });
+    const expires = str(args, 'expires');
+    const expiresInMs = expires === undefined ? undefined : parseDuration(expires, '--expires');
+    const store = await resolveStore(args, ctx, undefined);
+    const { file, index } = await withStoreLock(store, 'ingot channel set', ctx.signal, async () => {
+      const file = await setChannel(store, key, { family, channel, version, log: ctx.log, signal: ctx.signal });
+      // A channel is only usable by hosts when the signed index lists its target: re-sign if needed.
+      const index = await signStoreIndex(store, key, { log: ctx.log, signal: ctx.signal, expiresInMs });
+      return { file, index };
+    });
+    const pointer = file.channels[channel]!;
+    ctx.out.result({ family, channel, ...pointer, sequence: file.sequence, indexVersion: index.version, indexChanged: index.changed }, () => [
+      `${family}/${channel} -> ${pointer.version} (${pointer.path})`,
+      ...(index.changed ? [`signed index version ${index.version}`] : []),
+    ]);
+  },
+};

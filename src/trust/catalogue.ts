@@ -1,0 +1,159 @@
+/**
+ * The catalogue, `index.json`: every published image with what a host needs
+ * to check its bytes (checksum, sha256, size), the digest of its metadata
+ * document, and its family/version/compatibility for selection. `version`
+ * only ever grows; `expires` bounds how long a copy can be replayed.
+ */
+import { createHash } from 'node:crypto';
+import { digestProblem, formatDigest, type Digest } from '../digest/digest.js';
+import { ErrorCode, IngotError } from '../errors.js';
+import type { Logger } from '../log/logger.js';
+import { METADATA_PREFIX, type ImageStore } from '../store/image-store.js';
+import { relativePathProblem } from '../store/keys.js';
+import { parseMetadata } from '../store/metadata.js';
+
+/** Store key of the catalogue (its signature is INDEX_KEY + ".minisig"). */
+export const INDEX_KEY = 'index.json';
+/** Default validity of a signed index: 7 days. */
+export const DEFAULT_INDEX_EXPIRY_MS = 7 * 24 * 60 * 60 * 1000;
+
+/** One published image as the catalogue lists it. */
+export interface IndexEntry {
+  name: string;
+  /** destination.path */
+  path: string;
+  /** Store key of the bytes. */
+  key: string;
+  checksum: Digest;
+  sha256: Digest;
+  size: number;
+  /** sha256 of the metadata document's exact bytes. */
+  metadata: Digest;
+  uploadedAt?: string;
+  family?: string;
+  version?: string;
+  compatibility?: Record<string, unknown>;
+}
+
+/** The signed catalogue. */
+export interface Index {
+  schemaVersion: 1;
+  /** Grows by one on every re-signing; hosts refuse a lower one than they last accepted. */
+  version: number;
+  /** RFC 3339. */
+  generatedAt: string;
+  /** RFC 3339; hosts refuse the index after this time (freeze protection). */
+  expires: string;
+  images: IndexEntry[];
+}
+
+/** Reads every metadata document and lists the published images, sorted by path. */
+export async function collectEntries(store: ImageStore, log: Logger, signal?: AbortSignal): Promise<IndexEntry[]> {
+  const entries: IndexEntry[] = [];
+  for await (const info of store.backend.list(METADATA_PREFIX, signal)) {
+    if (!info.key.endsWith('.json')) continue;
+    const bytes = await store.backend.get(info.key, signal);
+    if (!bytes) continue; // removed between list and get
+    const parsed = parseMetadata(bytes);
+    if (!('metadata' in parsed)) {
+      log.warn('metadata left out of the index: invalid', { path: info.key, problem: parsed.problem });
+      continue;
+    }
+    const m = parsed.metadata;
+    const sha256 = typeof m.sha256 === 'string' && !digestProblem(m.sha256) ? m.sha256 : m.checksum.startsWith('sha256:') ? m.checksum : undefined;
+    if (!sha256) {
+      log.warn('metadata left out of the index: no sha256', { path: info.key });
+      continue;
+    }
+    const entry: IndexEntry = {
+      name: m.name,
+      path: m.path,
+      key: m.key,
+      checksum: m.checksum,
+      sha256: sha256.toLowerCase() as Digest,
+      size: m.size,
+      metadata: formatDigest('sha256', createHash('sha256').update(bytes).digest('hex')),
+    };
+    if (m.uploadedAt) entry.uploadedAt = m.uploadedAt;
+    if (m.family) entry.family = m.family;
+    if (m.version) entry.version = m.version;
+    if (m.compatibility) entry.compatibility = m.compatibility;
+    entries.push(entry);
+  }
+  return entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+/** Inputs of `buildIndex`. */
+export interface BuildIndexOptions {
+  /** The index currently in the store, if any (its version is the floor). */
+  previous?: Pick<Index, 'version' | 'images'>;
+  /** Validity from `now` (default 7 days). */
+  expiresInMs?: number;
+  now?: Date;
+  log: Logger;
+  signal?: AbortSignal;
+}
+
+/** Builds the next index: version = previous + 1 (every signed index is a new version). */
+export async function buildIndex(store: ImageStore, options: BuildIndexOptions): Promise<Index> {
+  const images = await collectEntries(store, options.log, options.signal);
+  return indexFrom(images, options);
+}
+
+/** The index document for given entries (pure). */
+export function indexFrom(images: IndexEntry[], options: Omit<BuildIndexOptions, 'log' | 'signal'>): Index {
+  const now = options.now ?? new Date();
+  return {
+    schemaVersion: 1,
+    version: (options.previous?.version ?? 0) + 1,
+    generatedAt: now.toISOString(),
+    expires: new Date(now.getTime() + (options.expiresInMs ?? DEFAULT_INDEX_EXPIRY_MS)).toISOString(),
+    images,
+  };
+}
+
+/** Whether two entry lists describe the same published state. */
+export function sameEntries(a: readonly IndexEntry[], b: readonly IndexEntry[]): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/** The exact bytes written to the store. */
+export function serializeIndex(index: Index): string {
+  return `${JSON.stringify(index, null, 2)}\n`;
+}
+
+/** Parses index bytes whose signature has already been verified; throws INGOT_INDEX_INVALID. */
+export function parseIndex(bytes: Buffer, where = INDEX_KEY): Index {
+  let data: unknown;
+  try {
+    data = JSON.parse(bytes.toString('utf8'));
+  } catch (error) {
+    throw invalid(where, `not JSON: ${(error as Error).message}`);
+  }
+  const d = data as Partial<Index>;
+  if (typeof d !== 'object' || d === null || d.schemaVersion !== 1) throw invalid(where, 'expected an object with "schemaVersion": 1');
+  if (!Number.isSafeInteger(d.version) || (d.version as number) < 1) throw invalid(where, '"version" must be a positive integer');
+  for (const field of ['generatedAt', 'expires'] as const) {
+    if (typeof d[field] !== 'string' || Number.isNaN(Date.parse(d[field] as string))) throw invalid(where, `"${field}" must be an RFC 3339 time`);
+  }
+  if (!Array.isArray(d.images)) throw invalid(where, '"images" must be an array');
+  d.images.forEach((e: Partial<IndexEntry>, i) => {
+    const at = `images[${i}]`;
+    if (typeof e !== 'object' || e === null) throw invalid(where, `${at} must be an object`);
+    for (const f of ['name', 'path', 'key'] as const) if (typeof e[f] !== 'string') throw invalid(where, `${at}.${f} must be a string`);
+    const pathProblem = relativePathProblem(e.path as string);
+    if (pathProblem) throw invalid(where, `${at}.path ${pathProblem}`);
+    for (const f of ['checksum', 'sha256', 'metadata'] as const) {
+      if (typeof e[f] !== 'string' || digestProblem(e[f] as string)) throw invalid(where, `${at}.${f} must be a digest`);
+    }
+    if (!(e.sha256 as string).startsWith('sha256:')) throw invalid(where, `${at}.sha256 must be a sha256 digest`);
+    if (!Number.isSafeInteger(e.size) || (e.size as number) < 0) throw invalid(where, `${at}.size must be a non-negative integer`);
+  });
+  return d as Index;
+}
+
+function invalid(where: string, problem: string): IngotError {
+  return new IngotError(ErrorCode.indexInvalid, `invalid index ${where}: ${problem}`, {
+    hint: 'the index is signed but malformed: re-sign it with a current ingot (`ingot sign`)',
+  });
+}
