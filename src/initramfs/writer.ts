@@ -10,6 +10,9 @@ import { encodeHeader, pad4, trailerHeader } from './header.js';
 import type { PlannedEntry } from './layout.js';
 
 const CHUNK = 256 * 1024;
+/** Small files are read this many entries ahead, so the thread pool reads several while one is written. */
+const LOOKAHEAD = 16;
+const SMALL = 1 << 20;
 const ZEROS = Buffer.alloc(4);
 
 /** A readable stream of the whole uncompressed newc archive. */
@@ -32,12 +35,26 @@ export async function* archiveChunks(entries: Iterable<PlannedEntry>, signal?: A
     pendingBytes += piece.length;
   };
 
-  for (const { header, data } of entries) {
+  const list = [...entries];
+  const ahead = new Map<number, ReturnType<NonNullable<PlannedEntry['data']>['read']>>();
+  let next = 0;
+  for (const [i, { header, data }] of list.entries()) {
     signal?.throwIfAborted();
+    // Keep reads of the next few small files in flight (a sliding window).
+    for (; next < Math.min(i + LOOKAHEAD, list.length); next++) {
+      const upcoming = list[next]!.data;
+      if (!upcoming || upcoming.size > SMALL) continue;
+      const pending = upcoming.read();
+      // A failed read is reported when its entry comes up, not as an unhandled rejection now.
+      if (pending instanceof Promise) pending.catch(() => undefined);
+      ahead.set(next, pending);
+    }
     add(encodeHeader(header));
     if (!data) continue;
     let written = 0;
-    const source = await data.read();
+    const early = ahead.get(i);
+    ahead.delete(i);
+    const source = await (early ?? data.read());
     if (Buffer.isBuffer(source)) {
       written = source.length;
       add(source);

@@ -148,6 +148,7 @@ function normalise(raw: RawManifest, file: string, parsed: ParsedYaml): Manifest
         }
       : {}),
     images,
+    bootSets: raw.spec.bootSets ?? [],
   };
 }
 

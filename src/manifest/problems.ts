@@ -36,6 +36,8 @@ export const ProblemCode = {
   unsafePath: 'unsafe-path',
   sourceMissing: 'source-missing',
   sizeMalformed: 'size-malformed',
+  unknownReference: 'unknown-reference',
+  duplicateEntry: 'duplicate-entry',
 } as const;
 
 /** "a.b[0].c" for messages. */

@@ -161,4 +161,39 @@ const prefixSafe: ManifestRule = (manifest, report) => {
   }
 };
 
-export const manifestRules: readonly ManifestRule[] = [uniqueNamesAndPaths, prefixSafe];
+const bootSetsConsistent: ManifestRule = (manifest, report) => {
+  const images = new Map(manifest.spec.images.filter((i) => i.name !== undefined).map((i) => [i.name, i]));
+  const seen = new Set<string>();
+  (manifest.spec.bootSets ?? []).forEach((set, i) => {
+    const at = ['spec', 'bootSets', i];
+    if (seen.has(set.name)) report([...at, 'name'], { code: ProblemCode.duplicateName, message: `duplicate boot set name "${set.name}"` });
+    seen.add(set.name);
+    const nameProblem = relativePathProblem(`boot/${set.name}.json`);
+    if (nameProblem || set.name.includes('/')) {
+      report([...at, 'name'], { code: ProblemCode.unsafePath, message: `boot set name "${set.name}" must be a plain file name`, hint: 'use letters, digits, ".", "-" and "_"' });
+    }
+    for (const part of ['kernel', 'initramfs'] as const) {
+      const ref = set[part].image;
+      if (!images.has(ref)) {
+        const names = [...images.keys()];
+        report([...at, part, 'image'], {
+          code: ProblemCode.unknownReference,
+          message: `${part}.image "${ref}" is not an image in spec.images`,
+          hint: names.length ? `images: ${names.join(', ')}` : 'declare the image in spec.images first',
+        });
+      }
+    }
+    const problem = digestProblem(set.kernel.configSha256);
+    if (problem || !set.kernel.configSha256.startsWith('sha256:')) {
+      report([...at, 'kernel', 'configSha256'], { code: ProblemCode.digestMalformed, message: `kernel.configSha256: ${problem ?? 'must be a sha256 digest'}` });
+    }
+    if (!set.compatibility.supportedProtocols.includes(set.initramfs.guestInitProtocol)) {
+      report([...at, 'compatibility', 'supportedProtocols'], {
+        code: ProblemCode.schema,
+        message: `the initramfs speaks protocol ${set.initramfs.guestInitProtocol}, which supportedProtocols does not list`,
+      });
+    }
+  });
+};
+
+export const manifestRules: readonly ManifestRule[] = [uniqueNamesAndPaths, prefixSafe, bootSetsConsistent];

@@ -47,6 +47,35 @@ export const imageSchema = z
   })
   .describe('One image.');
 
+export const bootSetSchema = z
+  .strictObject({
+    name: z.string().min(1).describe('Unique name of the boot set; the boot manifest is published as boot/<name>.json.'),
+    kernel: z
+      .strictObject({
+        image: z.string().min(1).describe('Name of the kernel image in spec.images.'),
+        version: z.string().min(1).describe('Kernel release, e.g. "6.1.0-28-amd64".'),
+        buildId: z.string().min(1).describe('Build id of the kernel.'),
+        configSha256: z.string().describe('sha256 of the kernel .config, "sha256:<hex>".'),
+      })
+      .describe('The kernel.'),
+    initramfs: z
+      .strictObject({
+        image: z.string().min(1).describe('Name of the initramfs image in spec.images.'),
+        guestInitProtocol: z.number().int().positive().describe('Guest-init protocol version the initramfs speaks.'),
+        guestInitVersion: z.string().min(1).optional().describe('Guest-init version (default: the initramfs source version).'),
+        buildId: z.string().min(1).optional().describe('Build id (default: the initramfs source buildId).'),
+      })
+      .describe('The initramfs.'),
+    compatibility: z
+      .strictObject({
+        minAgentVersion: z.string().min(1),
+        maxAgentVersion: z.string().min(1).optional(),
+        supportedProtocols: z.array(z.number().int().positive()).min(1),
+      })
+      .describe('What the pair is compatible with; hosts enforce it.'),
+  })
+  .describe('A kernel paired with an initramfs, published as a boot manifest.');
+
 const specSchema = z.strictObject({
   store: z
     .strictObject({
@@ -70,6 +99,7 @@ const specSchema = z.strictObject({
     .optional()
     .describe('Sign the catalogue (index.json) after every sync.'),
   images: z.array(imageSchema).describe('The images.'),
+  bootSets: z.array(bootSetSchema).optional().describe('Kernel + initramfs pairs, published as boot manifests after the images.'),
 });
 
 const envelopeShape = {
@@ -90,6 +120,7 @@ export const envelopeSchema = z.strictObject({ ...envelopeShape, spec: specSchem
 
 export type RawManifest = z.infer<typeof manifestSchema>;
 export type RawImage = z.infer<typeof imageSchema>;
+export type RawBootSet = z.infer<typeof bootSetSchema>;
 
 /** The manifest's JSON Schema, for editors (yaml-language-server) and `ingot schema`. */
 export function manifestJsonSchema(): Record<string, unknown> {

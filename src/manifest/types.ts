@@ -34,6 +34,15 @@ export interface Manifest {
   /** spec.signing, with the key path resolved against the manifest's directory. */
   signing?: { keyFile?: string; expires?: string };
   images: Image[];
+  /** spec.bootSets as written (image references checked by the rules). */
+  bootSets: BootSet[];
+}
+
+export interface BootSet {
+  name: string;
+  kernel: { image: string; version: string; buildId: string; configSha256: string };
+  initramfs: { image: string; guestInitProtocol: number; guestInitVersion?: string; buildId?: string };
+  compatibility: { minAgentVersion: string; maxAgentVersion?: string; supportedProtocols: number[] };
 }
 
 export const DEFAULT_MAX_DECOMPRESSED = 64 * 2 ** 30;

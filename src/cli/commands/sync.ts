@@ -4,6 +4,7 @@ import type { Image, Manifest } from '../../manifest/types.js';
 import { suggest } from '../../manifest/problems.js';
 import { formatBytes, parseSize, type DecompressorPreference } from '../../transform/decompress.js';
 import { runSync, type ImageOutcome } from '../../sync/sync.js';
+import type { BootSetOutcome } from '../../sync/boot-sets.js';
 import { bool, list, str, type Command, type CommandContext, type ParsedArgs } from '../command.js';
 import { lockOptions, takeLock } from '../lock.js';
 import { formatDuration } from '../progress-render.js';
@@ -54,6 +55,7 @@ export const command: Command = {
     const lock = dryRun ? undefined : await takeLock(store, args, ctx, 'sync');
     let result;
     let index: { version: number; changed: boolean } | undefined;
+    let bootSets: BootSetOutcome[] = [];
     try {
       result = await runSync({
         manifest,
@@ -73,6 +75,10 @@ export const command: Command = {
         signal: ctx.signal,
         env: ctx.env,
       });
+      if (!dryRun && manifest.bootSets.length > 0) {
+        const { publishBootSets } = await import('../../sync/boot-sets.js');
+        bootSets = await publishBootSets(manifest, store, { ...(signing ? { signingKey: signing.key } : {}), log: ctx.log, signal: ctx.signal });
+      }
       if (signing) {
         const { signStoreIndex } = await import('../../trust/sign-store.js');
         const signed = await signStoreIndex(store, signing.key, { expiresInMs: signing.expiresInMs, log: ctx.log, signal: ctx.signal });
@@ -83,10 +89,22 @@ export const command: Command = {
       await lock?.release();
       await store.backend.close();
     }
-    const { outcomes, failed } = result;
+    const { outcomes } = result;
+    const failed = result.failed + bootSets.filter((b) => b.status === 'failed').length;
     ctx.out.result(
-      { store: store.displayUrl, dryRun, failed, images: outcomes.map(outcomeJson), ...(index ? { index } : {}) },
-      () => [renderTable(['IMAGE', 'ACTION', 'RESULT', 'SIZE', 'TIME', 'REASON'], outcomes.map(outcomeRow)), summaryLine(outcomes, dryRun)],
+      {
+        store: store.displayUrl,
+        dryRun,
+        failed,
+        images: outcomes.map(outcomeJson),
+        ...(bootSets.length ? { bootSets: bootSets.map(({ error, ...b }) => ({ ...b, ...(error ? { error: error.toJSON() } : {}) })) } : {}),
+        ...(index ? { index } : {}),
+      },
+      () => [
+        renderTable(['IMAGE', 'ACTION', 'RESULT', 'SIZE', 'TIME', 'REASON'], outcomes.map(outcomeRow)),
+        ...bootSets.map((b) => `boot set ${b.name}: ${b.status} (${b.reason}) → ${b.key}`),
+        summaryLine(outcomes, dryRun),
+      ],
     );
     return failed > 0 ? ExitCode.failed : ExitCode.ok;
   },
