@@ -28,10 +28,20 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
-alive() { # alive NAME: the daemon in run/NAME.pid is running
+alive() { # alive NAME: the daemon in run/NAME.pid is running, with our config
   [ -f "$RUN/$1.pid" ] || return 1
   pid=$(cat "$RUN/$1.pid" 2>/dev/null) || return 1
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$CONF"
+}
+
+# launch NAME COMMAND...: runs a daemon in the foreground (-f) in the
+# background, in its own session, and records its PID ourselves: a PID file
+# we write from $! is exact, and a failed second start cannot remove it.
+launch() {
+  name=$1; shift
+  setsid "$@" -f </dev/null >>"$DIR/log/$name.out" 2>&1 9>&- &
+  echo $! >"$RUN/$name.pid"
 }
 
 answers() { # the gateway answers HTTP
@@ -72,7 +82,7 @@ osd_pool_default_pg_num = 8
 osd_pool_default_pgp_num = 8
 osd_pool_default_pg_autoscale_mode = off
 run_dir = $RUN
-pid_file = $RUN/\$name.pid
+pid_file = $RUN/\$name.ceph.pid
 admin_socket = $RUN/\$name.asok
 log_file = $DIR/log/\$name.log
 keyring = $DIR/keyring
@@ -151,7 +161,12 @@ start() {
     print_env
     return 0
   fi
-  alive mon.a || ceph-mon -c "$CONF" -i a 2>>"$DIR/log/start.log"
+  if ! alive mon.a; then
+    if ceph -c "$CONF" --connect-timeout 2 mon stat >/dev/null 2>&1; then
+      die "a monitor answers on 127.0.0.1:$MON_V1 but $RUN/mon.a.pid does not name it; stop it first"
+    fi
+    launch mon.a ceph-mon -c "$CONF" -i a
+  fi
   wait_for 30 "the monitor" ceph_ mon stat
   if [ "$OSD_READY" != 1 ]; then
     id=$(ceph_ osd new "$OSD_UUID")
@@ -160,9 +175,9 @@ start() {
       die "ceph-osd --mkfs failed (see $DIR/log/osd-mkfs.log)"
     set_state OSD_READY 1
   fi
-  alive osd.0 || ceph-osd -c "$CONF" -i 0 2>>"$DIR/log/start.log"
+  alive osd.0 || launch osd.0 ceph-osd -c "$CONF" -i 0
   wait_for 60 "the OSD to be up" osd_up
-  alive client.rgw.a || radosgw -c "$CONF" -n client.rgw.a 2>>"$DIR/log/start.log"
+  alive client.rgw.a || launch client.rgw.a radosgw -c "$CONF" -n client.rgw.a
   wait_for 90 "radosgw to answer on 127.0.0.1:$RGW_PORT" answers
   if [ "$USER_READY" != 1 ]; then
     radosgw-admin -c "$CONF" user create --uid ingot --display-name ingot \

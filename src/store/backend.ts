@@ -43,6 +43,13 @@ export interface LockOptions {
   signal?: AbortSignal;
 }
 
+/** A multipart upload left pending (by a killed run); invisible but billed. */
+export interface IncompleteUpload {
+  key: string;
+  uploadId: string;
+  initiated: Date | undefined;
+}
+
 export interface StoreBackend {
   /** "fs" or "s3", for messages and metadata. */
   readonly kind: string;
@@ -63,5 +70,9 @@ export interface StoreBackend {
   delete(keys: readonly string[], signal?: AbortSignal): Promise<void>;
   /** Takes the store's run lock. */
   lock(options: LockOptions): Promise<StoreLock>;
+  /** Pending multipart uploads under the store (S3 only). */
+  listIncompleteUploads?(signal?: AbortSignal): AsyncIterable<IncompleteUpload>;
+  /** Aborts pending multipart uploads started more than `olderThanMs` ago; returns those aborted. */
+  abortIncompleteUploads?(olderThanMs: number, signal?: AbortSignal): Promise<IncompleteUpload[]>;
   close(): Promise<void>;
 }

@@ -22,7 +22,9 @@ export interface OpenStoreContext {
 type BackendFactory = (url: URL, ctx: OpenStoreContext) => Promise<StoreBackend>;
 
 /** Schemes other than file: — each entry lazy-loads its backend module. */
-export const backendFactories: Record<string, BackendFactory> = {};
+export const backendFactories: Record<string, BackendFactory> = {
+  s3: async (url, ctx) => (await import('./s3-backend.js')).openS3Backend(url, ctx),
+};
 
 /** The default store when nothing is configured: `.ingot/store` beside the manifest. */
 export function defaultStoreUrl(manifestDir: string): string {

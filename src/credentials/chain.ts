@@ -1,0 +1,196 @@
+/**
+ * S3 credentials, first match wins: the environment (INGOT_S3_*, then the
+ * standard AWS_*, then iDrive e2's E2_*), then a SOPS file encrypted for age.
+ * Errors name the sources tried and the key that failed, never a value.
+ */
+import { readFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import * as path from 'node:path';
+import { ErrorCode, ExitCode, IngotError } from '../errors.js';
+import { decryptSops, type SopsValue } from './sops.js';
+
+/** What the chain found. `source` says where, for messages (never a value). */
+export interface S3Credentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+  endpoint?: string;
+  region?: string;
+  bucket?: string;
+  source: string;
+}
+
+export interface ResolveOptions {
+  env: NodeJS.ProcessEnv;
+  /** A SOPS file (`--credentials`). */
+  file?: string;
+  /** An age identity file (`--sops-age-key-file`); else SOPS_AGE_KEY_FILE, SOPS_AGE_KEY, ~/.config/sops/age/keys.txt. */
+  ageKeyFile?: string;
+  signal?: AbortSignal;
+}
+
+interface EnvSource {
+  label: string;
+  access: string;
+  secret: string;
+  token?: string;
+  endpoint?: string;
+  bucket?: string;
+  region?: string;
+}
+
+// Order matters: the first complete pair wins.
+const ENV_SOURCES: readonly EnvSource[] = [
+  { label: 'INGOT_S3_*', access: 'INGOT_S3_ACCESS_KEY', secret: 'INGOT_S3_SECRET_KEY', token: 'INGOT_S3_SESSION_TOKEN', endpoint: 'INGOT_S3_ENDPOINT', region: 'INGOT_S3_REGION' },
+  { label: 'AWS_*', access: 'AWS_ACCESS_KEY_ID', secret: 'AWS_SECRET_ACCESS_KEY', token: 'AWS_SESSION_TOKEN', endpoint: 'AWS_ENDPOINT_URL_S3', region: 'AWS_REGION' },
+  { label: 'E2_*', access: 'E2_ACCESS_KEY', secret: 'E2_SECRET_KEY', endpoint: 'E2_ENDPOINT', bucket: 'E2_BUCKET', region: 'E2_REGION' },
+];
+
+// Names accepted in a SOPS credentials file (compared lower-case), per field.
+const FILE_KEYS = {
+  accessKeyId: ['access_key', 'access_key_id', 'aws_access_key_id', 'e2_access_key', 'ingot_s3_access_key', 'accesskeyid'],
+  secretAccessKey: ['secret_key', 'secret_access_key', 'aws_secret_access_key', 'e2_secret_key', 'ingot_s3_secret_key', 'secretaccesskey'],
+  sessionToken: ['session_token', 'aws_session_token', 'sessiontoken'],
+  endpoint: ['endpoint', 'endpoint_url', 'aws_endpoint_url_s3', 'e2_endpoint', 's3_endpoint'],
+  region: ['region', 'aws_region', 'aws_default_region', 'e2_region'],
+  bucket: ['bucket', 'e2_bucket', 's3_bucket'],
+} as const;
+
+/** Resolves S3 credentials from env, then the SOPS file; throws INGOT_CREDENTIALS_* naming what was tried. */
+export async function resolveS3Credentials(options: ResolveOptions): Promise<S3Credentials> {
+  const { env } = options;
+  const tried: string[] = [];
+  for (const source of ENV_SOURCES) {
+    const access = env[source.access];
+    const secret = env[source.secret];
+    if (access && secret) {
+      return compact({
+        accessKeyId: access,
+        secretAccessKey: secret,
+        sessionToken: source.token ? env[source.token] || undefined : undefined,
+        endpoint: source.endpoint ? env[source.endpoint] || undefined : undefined,
+        region: (source.region ? env[source.region] : undefined) || env.AWS_REGION || env.AWS_DEFAULT_REGION || undefined,
+        bucket: source.bucket ? env[source.bucket] || undefined : undefined,
+        source: `environment (${source.label})`,
+      });
+    }
+    if (access || secret) {
+      tried.push(`${source.label}: ${access ? source.secret : source.access} is not set`);
+    } else {
+      tried.push(`${source.label}: not set`);
+    }
+  }
+  if (options.file) {
+    return fromSopsFile(options.file, options, tried);
+  }
+  tried.push('--credentials: no SOPS file given');
+  throw new IngotError(ErrorCode.credentialsMissing, 'no S3 credentials found', {
+    hint: 'set INGOT_S3_ACCESS_KEY and INGOT_S3_SECRET_KEY (or AWS_*/E2_*), or pass --credentials FILE.sops.yaml with an age key',
+    exitCode: ExitCode.usage,
+    details: { tried },
+  });
+}
+
+async function fromSopsFile(file: string, options: ResolveOptions, tried: string[]): Promise<S3Credentials> {
+  const text = await readFile(file, { encoding: 'utf8', signal: options.signal }).catch((error: unknown) => {
+    throw new IngotError(ErrorCode.credentialsMissing, `cannot read credentials file ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, {
+      path: file,
+      hint: 'check the --credentials path',
+      exitCode: ExitCode.usage,
+      details: { tried },
+    });
+  });
+  const identities = await loadAgeIdentities(options);
+  if (identities.keys.length === 0) {
+    throw new IngotError(ErrorCode.credentialsMissing, `no age identity to decrypt ${file}`, {
+      path: file,
+      hint: `give the age key with --sops-age-key-file, SOPS_AGE_KEY_FILE or SOPS_AGE_KEY (looked in: ${identities.tried.join('; ')})`,
+      exitCode: ExitCode.usage,
+      details: { tried: [...tried, ...identities.tried] },
+    });
+  }
+  const doc = await decryptSops(text, identities.keys, file);
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc) || Buffer.isBuffer(doc)) {
+    throw new IngotError(ErrorCode.credentialsInvalid, `credentials file ${file} is not a mapping`, { path: file });
+  }
+  const flat = new Map<string, SopsValue>();
+  for (const [key, value] of Object.entries(doc)) flat.set(key.toLowerCase(), value);
+  const pick = (field: keyof typeof FILE_KEYS): string | undefined => {
+    for (const name of FILE_KEYS[field]) {
+      const value = flat.get(name);
+      if (typeof value === 'string' && value !== '') return value;
+    }
+    return undefined;
+  };
+  const accessKeyId = pick('accessKeyId');
+  const secretAccessKey = pick('secretAccessKey');
+  if (!accessKeyId || !secretAccessKey) {
+    const missing = !accessKeyId ? 'access_key' : 'secret_key';
+    throw new IngotError(ErrorCode.credentialsInvalid, `credentials file ${file} has no ${missing}`, {
+      path: file,
+      hint: `add ${missing} (or ${FILE_KEYS[missing === 'access_key' ? 'accessKeyId' : 'secretAccessKey'].slice(1, 3).join(' / ')}) and re-encrypt`,
+      details: { keys: [...flat.keys()] },
+    });
+  }
+  return compact({
+    accessKeyId,
+    secretAccessKey,
+    sessionToken: pick('sessionToken'),
+    endpoint: pick('endpoint'),
+    region: pick('region'),
+    bucket: pick('bucket'),
+    source: `SOPS file ${file}`,
+  });
+}
+
+/** Age identities from the key file option, SOPS_AGE_KEY_FILE, SOPS_AGE_KEY, or sops' default keys.txt. */
+export async function loadAgeIdentities(options: ResolveOptions): Promise<{ keys: string[]; tried: string[] }> {
+  const { env } = options;
+  const tried: string[] = [];
+  const files: [string, string][] = [];
+  if (options.ageKeyFile) files.push(['--sops-age-key-file', options.ageKeyFile]);
+  if (env.SOPS_AGE_KEY_FILE) files.push(['SOPS_AGE_KEY_FILE', env.SOPS_AGE_KEY_FILE]);
+  for (const [label, file] of files) {
+    const text = await readFile(file, { encoding: 'utf8', signal: options.signal }).catch(() => undefined);
+    if (text === undefined) {
+      throw new IngotError(ErrorCode.credentialsMissing, `cannot read the age key file ${file} (${label})`, {
+        path: file,
+        hint: 'check the path of the age identity file',
+        exitCode: ExitCode.usage,
+      });
+    }
+    const keys = parseIdentities(text);
+    if (keys.length > 0) return { keys, tried };
+    tried.push(`${label} ${file}: no AGE-SECRET-KEY line`);
+  }
+  if (env.SOPS_AGE_KEY) {
+    const keys = parseIdentities(env.SOPS_AGE_KEY);
+    if (keys.length > 0) return { keys, tried };
+    tried.push('SOPS_AGE_KEY: no AGE-SECRET-KEY in it');
+  } else {
+    tried.push('SOPS_AGE_KEY: not set');
+  }
+  const config = env.XDG_CONFIG_HOME || (env.HOME ? path.join(env.HOME, '.config') : path.join(homedir(), '.config'));
+  const fallback = path.join(config, 'sops', 'age', 'keys.txt');
+  const text = await readFile(fallback, 'utf8').catch(() => undefined);
+  if (text !== undefined) {
+    const keys = parseIdentities(text);
+    if (keys.length > 0) return { keys, tried };
+  }
+  tried.push(`${fallback}: ${text === undefined ? 'absent' : 'no key'}`);
+  return { keys: [], tried };
+}
+
+/** The AGE-SECRET-KEY-1… lines of an identity file (comments and blanks skipped). */
+export function parseIdentities(text: string): string[] {
+  return text
+    .split(/\r?\n/)
+    .map((line) => line.trim())
+    .filter((line) => /^AGE-SECRET-KEY-(?:PQ-)?1[0-9A-Z]+$/.test(line));
+}
+
+function compact(c: S3Credentials): S3Credentials {
+  const out = { ...c } as Record<string, unknown>;
+  for (const key of Object.keys(out)) if (out[key] === undefined) delete out[key];
+  return out as unknown as S3Credentials;
+}
