@@ -42,6 +42,8 @@ export async function main(io: MainIo): Promise<number> {
     return ExitCode.usage;
   }
 
+  // The AWS SDK warns on every Node 20 run that it will drop Node 20 in 2027; ingot says so in its README.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const command = (await commands[name]!.load()).command;
   let args: ParsedArgs;
   try {

@@ -92,7 +92,12 @@ export class FsBackend implements StoreBackend {
     const writable = createWriteStream('', { fd: handle.fd, highWaterMark: 1 << 20, autoClose: false, flush: false });
     let settled = false;
     const closeHandle = async () => {
-      if (!writable.destroyed && !writable.writableFinished) writable.destroy();
+      // Let an in-flight write finish before the descriptor goes away (else EBADF).
+      if (!writable.closed) {
+        const closed = new Promise<void>((resolve) => writable.once('close', () => resolve()));
+        writable.destroy();
+        await closed;
+      }
       await handle.close().catch(() => undefined);
     };
     return {
@@ -194,8 +199,10 @@ export class FsBackend implements StoreBackend {
     await fs.mkdir(this.root, { recursive: true });
     const file = path.join(this.root, LOCK_NAME);
     const deadline = Date.now() + options.timeoutMs;
+    const token = randomBytes(12).toString('hex');
     const body = (startedAt: number) =>
       JSON.stringify({
+        token,
         owner: options.owner,
         host: hostname(),
         pid: process.pid,
@@ -215,8 +222,13 @@ export class FsBackend implements StoreBackend {
         const heartbeat = setInterval(() => {
           const temp = `${file}.${process.pid}.tmp`;
           beating = fs
-            .writeFile(temp, body(startedAt))
-            .then(() => fs.rename(temp, file))
+            .readFile(file, 'utf8')
+            .then(async (current) => {
+              // Refresh only a lock that is still ours (another run may have broken it).
+              if (!current.includes(`"token":"${token}"`)) return;
+              await fs.writeFile(temp, body(startedAt));
+              await fs.rename(temp, file);
+            })
             .catch(() => undefined);
         }, Math.max(1000, options.ttlMs / 3));
         heartbeat.unref();
@@ -224,16 +236,16 @@ export class FsBackend implements StoreBackend {
           release: async () => {
             clearInterval(heartbeat);
             await beating;
-            await fs.rm(file, { force: true });
+            // Only our own lock: a run that broke ours after we stalled now holds it.
+            const current = await fs.readFile(file, 'utf8').catch(() => '');
+            if (current.includes(`"token":"${token}"`)) await fs.rm(file, { force: true });
           },
         };
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw ioError('lock', LOCK_NAME, error);
       }
       const holder = await readLockHolder(file);
-      // A holder on this host whose process is gone cannot be holding the lock.
-      const dead = holder?.host === hostname() && typeof holder.pid === 'number' && !processAlive(holder.pid);
-      if (holder && ((holder.expired && options.breakExpired) || dead)) {
+      if (holder && ((holder.expired && options.breakExpired) || holderIsDead(holder))) {
         await fs.rm(file, { force: true });
         continue;
       }
@@ -281,6 +293,11 @@ export function lockedError(store: string, holder: LockHolder | undefined): Ingo
     hint,
     details: holder ? { ...holder } : undefined,
   });
+}
+
+/** A holder on this host whose process is gone cannot be holding the lock: any store may take it over. */
+export function holderIsDead(holder: { host?: string; pid?: number }): boolean {
+  return holder.host === hostname() && typeof holder.pid === 'number' && holder.pid !== process.pid && !processAlive(holder.pid);
 }
 
 function processAlive(pid: number): boolean {

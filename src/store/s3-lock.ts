@@ -16,7 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { ErrorCode, IngotError } from '../errors.js';
 import type { LockOptions, StoreLock } from './backend.js';
-import { lockedError, type LockHolder } from './fs-backend.js';
+import { holderIsDead, lockedError, type LockHolder } from './fs-backend.js';
 import { isNotFound, s3Name, s3Status } from './s3-errors.js';
 import type { S3Location } from './s3-url.js';
 
@@ -91,7 +91,7 @@ export async function acquireS3Lock(io: LockIo, prefix: string, store: string, o
       };
     }
     if (holder === undefined) continue; // released between our write and read
-    if (holder.expired && options.breakExpired) {
+    if ((holder.expired && options.breakExpired) || holderIsDead(holder)) {
       await io.remove(key, options.signal);
       broke = true;
       continue;

@@ -4,12 +4,12 @@
  * One failing image never stops the others.
  */
 import type { HttpOptions } from '../acquire/http-client.js';
-import type { AcquireContext } from '../acquire/source.js';
+import type { AcquireContext, SourceFingerprint } from '../acquire/source.js';
 import { asIngotError, type IngotError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { ProgressReporter } from '../log/progress.js';
 import type { Image, Manifest } from '../manifest/types.js';
-import type { ImageStore, MetadataRead } from '../store/image-store.js';
+import { METADATA_PREFIX, type ImageStore, type MetadataRead } from '../store/image-store.js';
 import type { DecompressorPreference } from '../transform/decompress.js';
 import { mapLimit } from '../util/concurrency.js';
 import { planImage, type Action, type PlannedImage } from './plan.js';
@@ -51,56 +51,92 @@ export interface SyncResult {
   failed: number;
 }
 
+/** Metadata reads in flight while planning: each is one small GET. */
+const PLAN_CONCURRENCY = 16;
+
 export async function runSync(options: SyncOptions): Promise<SyncResult> {
-  const outcomes = await mapLimit(options.images, Math.max(1, options.concurrency), (image) => syncOne(image, options));
+  // Plan first, many reads at once; then acquire with the (smaller) transfer concurrency.
+  const present = await listMetadataKeys(options);
+  const steps = await mapLimit(options.images, PLAN_CONCURRENCY, (image) => planOne(image, options, present));
+  const outcomes = await mapLimit(steps, Math.max(1, options.concurrency), async (step): Promise<ImageOutcome> => (step.kind === 'done' ? step.outcome : applyOne(step, options)));
   return { outcomes, failed: outcomes.filter((o) => o.status === 'failed').length };
 }
 
-async function syncOne(image: Image, options: SyncOptions): Promise<ImageOutcome> {
-  const started = Date.now();
-  const log = options.log.child({ image: image.name });
-  const base = { name: image.name, path: image.path };
-  const acquire: AcquireContext = {
+/**
+ * One listing of metadata/ tells which images have no metadata at all, so
+ * those need no GET. (A listing cannot replace the GETs of present ones: it
+ * has no checksums.) Undefined when the store cannot be listed.
+ */
+async function listMetadataKeys(options: SyncOptions): Promise<Set<string> | undefined> {
+  try {
+    const keys = new Set<string>();
+    for await (const info of options.store.backend.list(METADATA_PREFIX, options.signal)) keys.add(info.key);
+    return keys;
+  } catch (error) {
+    options.log.debug(`cannot list metadata: ${asIngotError(error).message}`);
+    return undefined;
+  }
+}
+
+type Step =
+  | { kind: 'done'; outcome: ImageOutcome }
+  | { kind: 'publish'; image: Image; planned: PlannedImage; fingerprint?: SourceFingerprint; started: number };
+
+function contextFor(image: Image, options: SyncOptions): AcquireContext {
+  return {
     manifestDir: options.manifest.dir,
     image: image.name,
     signal: options.signal,
-    log,
+    log: options.log.child({ image: image.name }),
     http: options.http,
     env: options.env,
   };
-  let planned: PlannedImage | undefined;
+}
+
+async function planOne(image: Image, options: SyncOptions, present: Set<string> | undefined): Promise<Step> {
+  const started = Date.now();
+  const acquire = contextFor(image, options);
+  const log = acquire.log;
+  const base = { name: image.name, path: image.path };
+  const done = (outcome: Omit<ImageOutcome, 'durationMs' | 'name' | 'path'>): Step => ({
+    kind: 'done',
+    outcome: { ...base, ...outcome, durationMs: Date.now() - started },
+  });
+  let fingerprint: SourceFingerprint | undefined;
   try {
-    let fingerprint;
-    try {
-      fingerprint = image.expected ? undefined : await image.driver.fingerprint?.(image.source, acquire);
-    } catch (error) {
-      // A dry run explains instead of failing (e.g. packer not installed on this machine).
-      if (!options.dryRun) throw error;
-      const reason = `cannot compute the build fingerprint: ${asIngotError(error).message}`;
-      return { ...base, action: 'unknown', status: 'planned', reason, durationMs: Date.now() - started };
-    }
-    let stored: MetadataRead;
-    try {
-      stored = await options.store.readMetadata(image.path, options.signal);
-    } catch (error) {
-      if (!options.dryRun) throw error;
-      const reason = `cannot read the store: ${asIngotError(error).message}`;
-      return { ...base, action: 'unknown', status: 'planned', reason, durationMs: Date.now() - started };
-    }
-    planned = planImage(image, stored, { force: options.force, ...(fingerprint ? { fingerprint: fingerprint.value } : {}) });
-    log.info(`${planned.action}: ${planned.reason}`, { step: 'plan' });
-    if (options.dryRun) return { ...base, action: planned.action, status: 'planned', reason: planned.reason, durationMs: Date.now() - started };
-    if (planned.action === 'skip') {
-      const meta = stored.status === 'present' ? stored.metadata : undefined;
-      return {
-        ...base,
-        action: 'skip',
-        status: 'skipped',
-        reason: planned.reason,
-        ...(meta ? { size: meta.size, checksum: meta.checksum } : {}),
-        durationMs: Date.now() - started,
-      };
-    }
+    fingerprint = image.expected ? undefined : await image.driver.fingerprint?.(image.source, acquire);
+  } catch (error) {
+    const e = asIngotError(error);
+    // A dry run explains instead of failing (e.g. packer not installed on this machine).
+    if (options.dryRun) return done({ action: 'unknown', status: 'planned', reason: `cannot compute the build fingerprint: ${e.message}` });
+    log.error(`failed: ${e.message}`, { step: 'plan', code: e.code });
+    return done({ action: 'publish', status: 'failed', reason: e.message, error: e });
+  }
+  let stored: MetadataRead;
+  try {
+    stored = present && !present.has(options.store.metadataKey(image.path)) ? { status: 'absent' } : await options.store.readMetadata(image.path, options.signal);
+  } catch (error) {
+    const e = asIngotError(error);
+    if (options.dryRun) return done({ action: 'unknown', status: 'planned', reason: `cannot read the store: ${e.message}` });
+    log.error(`failed: ${e.message}`, { step: 'plan', code: e.code });
+    return done({ action: 'publish', status: 'failed', reason: e.message, error: e });
+  }
+  const planned = planImage(image, stored, { force: options.force, ...(fingerprint ? { fingerprint: fingerprint.value } : {}) });
+  log.info(`${planned.action}: ${planned.reason}`, { step: 'plan' });
+  if (options.dryRun) return done({ action: planned.action, status: 'planned', reason: planned.reason });
+  if (planned.action === 'skip') {
+    const meta = stored.status === 'present' ? stored.metadata : undefined;
+    return done({ action: 'skip', status: 'skipped', reason: planned.reason, ...(meta ? { size: meta.size, checksum: meta.checksum } : {}) });
+  }
+  return { kind: 'publish', image, planned, ...(fingerprint ? { fingerprint } : {}), started };
+}
+
+async function applyOne(step: Extract<Step, { kind: 'publish' }>, options: SyncOptions): Promise<ImageOutcome> {
+  const { image, planned, fingerprint } = step;
+  const started = Date.now();
+  const acquire = contextFor(image, options);
+  const base = { name: image.name, path: image.path };
+  try {
     const published = await publishImage({
       store: options.store,
       image,
@@ -120,10 +156,10 @@ async function syncOne(image: Image, options: SyncOptions): Promise<ImageOutcome
     };
   } catch (thrown) {
     const error = asIngotError(thrown);
-    log.error(`failed: ${error.message}`, { step: 'sync', code: error.code, ...(error.expected ? { expected: error.expected, actual: error.actual } : {}) });
+    acquire.log.error(`failed: ${error.message}`, { step: 'sync', code: error.code, ...(error.expected ? { expected: error.expected, actual: error.actual } : {}) });
     return {
       ...base,
-      action: planned?.action ?? 'publish',
+      action: planned.action,
       status: 'failed',
       reason: error.message,
       durationMs: Date.now() - started,

@@ -21,7 +21,7 @@ storeContract(
     dirs.push(dir);
     return new FsBackend(path.join(dir, 'store'));
   },
-  { staleReleaseTodo: "FsBackend's release() removes the lock file without checking it is still its own" },
+  {},
 );
 
 let bucket: Promise<string> | undefined;

@@ -5,6 +5,8 @@ import { suggest } from '../../manifest/problems.js';
 import { formatBytes, parseSize, type DecompressorPreference } from '../../transform/decompress.js';
 import { runSync, type ImageOutcome } from '../../sync/sync.js';
 import type { BootSetOutcome } from '../../sync/boot-sets.js';
+import { parseShard, selectShard } from '../../sync/shard.js';
+import type { ImageStore } from '../../store/image-store.js';
 import { bool, list, str, type Command, type CommandContext, type ParsedArgs } from '../command.js';
 import { lockOptions, takeLock } from '../lock.js';
 import { formatDuration } from '../progress-render.js';
@@ -14,7 +16,7 @@ import { renderTable } from '../table.js';
 export const command: Command = {
   name: 'sync',
   summary: 'Acquire, verify and publish every image in the manifest (skips what is already published)',
-  usage: 'sync [-m FILE] [--store URL] [--dry-run] [--force] [--concurrency N] [--only NAME…] [--json]',
+  usage: 'sync [-m FILE] [--store URL] [--dry-run] [--force] [--concurrency N] [--only NAME…] [--shard I/N] [--json]',
   description: [
     'Per image: read its metadata; checksum equal to the expected one → skip; missing or different → acquire and publish.',
     'Exit 0 when every image is skipped or published, 1 when any failed, 2 for an invalid manifest or usage.',
@@ -26,6 +28,7 @@ export const command: Command = {
     force: { type: 'boolean', description: 'Republish even when the stored checksum matches' },
     concurrency: { type: 'string', valueName: 'N', description: 'Images acquired at once (default: 2)' },
     only: { type: 'string', multiple: true, valueName: 'NAME', description: 'Only these images' },
+    shard: { type: 'string', valueName: 'I/N', description: 'Only shard I of N (1-based), picked by a hash of image names: for CI matrices' },
     ...lockOptions,
     retries: { type: 'string', valueName: 'N', description: 'Download retries after a failure without progress (default: 5)' },
     'connect-timeout': { type: 'string', valueName: 'DURATION', description: 'Connect timeout (default: 30s)' },
@@ -38,7 +41,13 @@ export const command: Command = {
   },
   async run(args, ctx) {
     const manifest = await requireManifest(args, ctx);
-    const images = selectImages(manifest.images, args);
+    let images = selectImages(manifest.images, args);
+    const shardText = str(args, 'shard');
+    if (shardText) {
+      const shard = parseShard(shardText);
+      images = selectShard(images, shard.index, shard.count);
+      ctx.log.info(`shard ${shard.index}/${shard.count}: ${images.length} of ${manifest.images.length} images`);
+    }
     const preference = (str(args, 'decompressor') ?? 'auto') as DecompressorPreference;
     if (!['auto', 'native', 'builtin'].includes(preference)) throw new UsageError(`--decompressor must be auto, native or builtin, got "${preference}"`);
     const maxSizeRaw = str(args, 'max-decompressed-size');
@@ -53,6 +62,7 @@ export const command: Command = {
     const store = await resolveStore(args, ctx, manifest, { readOnly: dryRun });
     ctx.log.info(`${dryRun ? 'planning' : 'syncing'} ${images.length} image${images.length === 1 ? '' : 's'} into ${store.displayUrl}`);
     const lock = dryRun ? undefined : await takeLock(store, args, ctx, 'sync');
+    if (!dryRun) await warnIncompleteUploads(store, ctx);
     let result;
     let index: { version: number; changed: boolean } | undefined;
     let bootSets: BootSetOutcome[] = [];
@@ -109,6 +119,25 @@ export const command: Command = {
     return failed > 0 ? ExitCode.failed : ExitCode.ok;
   },
 };
+
+/** Multipart uploads older than this are reported: a killed run left them behind. */
+const STALE_UPLOAD_MS = 24 * 3_600_000;
+
+/** Warns about old pending multipart uploads (invisible, but billed) and says how to clear them. */
+async function warnIncompleteUploads(store: ImageStore, ctx: CommandContext): Promise<void> {
+  if (!store.backend.listIncompleteUploads) return;
+  try {
+    let stale = 0;
+    for await (const upload of store.backend.listIncompleteUploads(ctx.signal)) {
+      if (upload.initiated && Date.now() - upload.initiated.getTime() > STALE_UPLOAD_MS) stale++;
+    }
+    if (stale > 0) {
+      ctx.log.warn(`${stale} incomplete multipart upload${stale === 1 ? '' : 's'} older than 24 h in the store (left by killed runs); remove them with \`ingot prune --incomplete\``);
+    }
+  } catch (error) {
+    ctx.log.debug(`cannot list incomplete uploads: ${(error as Error).message}`);
+  }
+}
 
 /** The signing key and index expiry for this sync, if signing is configured. */
 async function signingFor(args: ParsedArgs, ctx: CommandContext, manifest: Manifest) {
