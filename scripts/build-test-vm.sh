@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds (or reuses) a small Debian bookworm VM image with cloud-init and
-# qemu-guest-agent for ingot's end-to-end launch tests.
+# Builds (or reuses) a small Debian bookworm VM image with cloud-init,
+# qemu-guest-agent and openssh-server for ingot's end-to-end launch tests.
 #
 # Output: a directory holding disk.qcow2, vmlinuz and initrd.img; its path is
 # printed as the last line on stdout. The image is cached outside the repo in
@@ -19,7 +19,7 @@ DISK_SIZE=2G
 
 # debootstrap does not resolve virtual packages: python3-cffi-backend must be
 # listed or cloud-init stays unconfigured (VM-TESTING.md).
-PACKAGES=systemd-sysv,udev,cloud-init,qemu-guest-agent,ifupdown,isc-dhcp-client,linux-image-amd64,initramfs-tools,zstd,python3-cffi-backend
+PACKAGES=systemd-sysv,udev,cloud-init,qemu-guest-agent,ifupdown,isc-dhcp-client,linux-image-amd64,initramfs-tools,zstd,python3-cffi-backend,openssh-server
 
 self="$(readlink -f "${BASH_SOURCE[0]}")"
 key="$( { sha256sum <"$self"; echo "$SUITE $MIRROR $BUCKET"; } | sha256sum | cut -c1-16)"
@@ -60,8 +60,9 @@ debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$root" "$MIRROR" >
 echo '/dev/vda / ext4 defaults,errors=remount-ro 0 1' >"$root/etc/fstab"
 cat >"$root/etc/cloud/cloud.cfg.d/90-ingot-test.cfg" <<'EOF'
 datasource_list: [NoCloud, None]
-# openssh is not installed: no host keys to generate.
-ssh_genkeytypes: []
+# One host key type: rsa/ecdsa generation is slow under software emulation.
+# (An empty list is invalid for cloud-init's schema: minItems 1.)
+ssh_genkeytypes: [ed25519]
 EOF
 # Without a configured locale cloud-init's locale module fails (status: error).
 echo 'LANG=C.UTF-8' >"$root/etc/default/locale"
@@ -72,6 +73,8 @@ done
 : >"$root/etc/machine-id"
 rm -f "$root/var/lib/dbus/machine-id"
 echo 'localhost' >"$root/etc/hostname"
+# No host identity in the image: cloud-init generates host keys at first boot.
+rm -f "$root"/etc/ssh/ssh_host_*
 rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
 
 mkdir -p "$work/out"
@@ -95,5 +98,7 @@ rm -f "$work/disk.raw"
 touch "$work/out/ok"
 rm -rf "$out"
 mv "$work/out" "$out"
+# Older keys (last month's bucket, an edited script) are dead weight: ~760 MB each.
+find "$CACHE" -mindepth 1 -maxdepth 1 -type d -name 'bookworm-*' ! -path "$out" -mmin +60 -exec rm -rf {} + 2>/dev/null || true
 echo "build-test-vm: done in $(( $(date +%s) - start ))s" >&2
 echo "$out"

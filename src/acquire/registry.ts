@@ -4,10 +4,12 @@
  */
 import { fileDriver } from './file.js';
 import { httpsDriver } from './https.js';
+import { initramfsDriver } from './initramfs.js';
+import { packerDriver } from './packer.js';
 import type { BaseSource, SourceDriver } from './source.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const sourceDrivers = [httpsDriver, fileDriver] as const satisfies readonly SourceDriver<any>[];
+export const sourceDrivers = [httpsDriver, fileDriver, initramfsDriver, packerDriver] as const satisfies readonly SourceDriver<any>[];
 
 /** The driver for a `type` value (aliases included). */
 export function driverFor(type: string): SourceDriver<BaseSource> {

@@ -9,7 +9,7 @@
  * Order of runcmd: sysctl reload, verified downloads, units, then the
  * profiles' own items in include order.
  */
-import { stringify } from 'yaml';
+import { Document, isScalar, isSeq } from 'yaml';
 import { ErrorCode, ExitCode, IngotError } from '../errors.js';
 import type { ResolvedProfile } from './merge.js';
 import type { DeployParams } from './params.js';
@@ -61,7 +61,20 @@ export function renderUserData(profile: ResolvedProfile, params: DeployParams, v
   applyIdentity(config, params);
   const ordered = orderKeys(config);
   const header = `#cloud-config\n# rendered by ingot from profile "${profile.name}"\n`;
-  return { text: header + stringify(ordered, { lineWidth: 0, aliasDuplicateObjects: false }), config: ordered };
+  return { text: header + serialise(ordered), config: ordered };
+}
+
+/** YAML text of the config; short argv lists in runcmd/bootcmd go on one line. */
+function serialise(config: Record<string, unknown>): string {
+  const doc = new Document(config, { aliasDuplicateObjects: false });
+  for (const key of ['runcmd', 'bootcmd']) {
+    const list = doc.get(key, true);
+    if (!isSeq(list)) continue;
+    for (const item of list.items) {
+      if (isSeq(item) && item.items.every((a) => isScalar(a) && !String(a.value).includes('\n'))) item.flow = true;
+    }
+  }
+  return doc.toString({ lineWidth: 0 });
 }
 
 /** `set -e` first, then single lines as they are and multi-line blocks as strict bash. */

@@ -25,6 +25,8 @@ export class GuestAgent {
   #socket: Socket;
   #buffer = '';
   #waiters: ((msg: Record<string, unknown>) => void)[] = [];
+  // Messages that arrived while nobody waited (several can come in one chunk).
+  #inbox: Record<string, unknown>[] = [];
   #closed = false;
   #queue: Promise<unknown> = Promise.resolve();
 
@@ -63,7 +65,11 @@ export class GuestAgent {
         const id = Math.floor(Math.random() * 2 ** 31);
         agent.#write({ execute: 'guest-sync-delimited', arguments: { id } });
         const reply = await agent.#next(3000, (m) => m.return === id);
-        if (reply) return agent;
+        if (reply) {
+          // Anything older than our sync is an answer to someone else.
+          agent.#inbox = [];
+          return agent;
+        }
       }
       agent.close();
       lastError = 'connection closed';
@@ -169,7 +175,9 @@ export class GuestAgent {
       } catch {
         continue;
       }
-      this.#waiters.shift()?.(message);
+      const waiter = this.#waiters.shift();
+      if (waiter) waiter(message);
+      else this.#inbox.push(message);
     }
   }
 
@@ -177,6 +185,11 @@ export class GuestAgent {
   async #next(timeoutMs: number, accept: (m: Record<string, unknown>) => boolean): Promise<Record<string, unknown> | undefined> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
+      const queued = this.#inbox.shift();
+      if (queued) {
+        if (accept(queued)) return queued;
+        continue;
+      }
       const left = deadline - Date.now();
       if (left <= 0 || this.#closed) return undefined;
       const message = await new Promise<Record<string, unknown> | undefined>((resolve) => {
