@@ -35,4 +35,14 @@ describe('CLI frame', () => {
     assert.equal(JSON.parse(r.stdout).error.code, 'INGOT_STORE_URL');
     assert.match(r.stderr, /hint: use a directory path/);
   });
+
+  it('the package entry point exports the library API', async () => {
+    const api = await import('../../src/index.js');
+    for (const name of ['loadManifest', 'runSync', 'ImageStore', 'openBackend', 'download', 'signStoreIndex', 'pull', 'buildInitramfs', 'launch']) {
+      assert.equal(typeof (api as Record<string, unknown>)[name], 'function', name);
+    }
+    const { manifest, problems } = api.checkManifest('apiVersion: ingot/v1alpha1\nkind: ImageManifest\nmetadata: { name: x }\nspec: { images: [] }\n', '/tmp/images.yaml');
+    assert.deepEqual(problems, []);
+    assert.equal(manifest?.images.length, 0);
+  });
 });
