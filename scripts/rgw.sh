@@ -10,7 +10,7 @@
 #
 # Directory: $INGOT_RGW_DIR (default /tmp/ingot-rgw). Ports are chosen once at
 # first start and kept (the monitor's address is part of its data). Facts
-# behind the settings: ../../shared/S3-TESTING.md (see docs/s3.md).
+# behind the settings: ../../shared/S3-TESTING.md (see the README, section S3-compatible stores).
 set -eu
 
 DIR=${INGOT_RGW_DIR:-/tmp/ingot-rgw}

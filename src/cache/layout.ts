@@ -18,6 +18,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { digestHex, type Digest } from '../digest/digest.js';
 import { ErrorCode, IngotError } from '../errors.js';
+import { syncDir, writeFileAtomic as atomicWrite } from '../util/fs-atomic.js';
 
 /** The cache's bookkeeping directory. */
 export const STATE_DIR = '.ingot';
@@ -52,19 +53,9 @@ export function cacheFileProblem(file: string): string | undefined {
 
 /** Writes a small file atomically (temp in the same directory, fsync, rename, fsync dir). */
 export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
-  const temp = path.join(path.dirname(file), `.ingot-tmp-${randomBytes(6).toString('hex')}-${path.basename(file)}`);
   try {
-    const handle = await fs.open(temp, 'wx', mode);
-    try {
-      await handle.writeFile(data);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await fs.rename(temp, file);
-    await syncDir(path.dirname(file));
+    await atomicWrite(file, data, mode);
   } catch (error) {
-    await fs.rm(temp, { force: true });
     throw cacheIo(`write ${file}`, error);
   }
 }
@@ -102,15 +93,7 @@ export async function readLinks(dir: string): Promise<Map<string, string>> {
   return out;
 }
 
-/** fsyncs a directory so a rename in it survives a crash. */
-export async function syncDir(dir: string): Promise<void> {
-  const handle = await fs.open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
+export { syncDir };
 
 /** An I/O failure in the cache, as an IngotError. */
 export function cacheIo(what: string, cause: unknown): IngotError {

@@ -9,6 +9,7 @@ import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorCode, IngotError } from '../errors.js';
 import { cachePaths } from './layout.js';
+import { processAlive } from '../util/fs-atomic.js';
 
 /** A held cache lock. */
 export interface CacheLock {
@@ -49,7 +50,7 @@ export async function lockCache(cacheDir: string, options: { owner: string; time
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     }
     const holder = await readHolder(lock);
-    const deadHolder = holder !== undefined && holder.host === hostname() && holder.pid !== undefined && !isAlive(holder.pid);
+    const deadHolder = holder !== undefined && holder.host === hostname() && holder.pid !== undefined && !processAlive(holder.pid);
     // A lock that never got its contents (killed between create and write) is stale after a grace period.
     const emptyAndOld = holder === undefined && (await ageMs(lock)) > 10_000;
     if (deadHolder || emptyAndOld) {
@@ -81,11 +82,3 @@ async function ageMs(file: string): Promise<number> {
   return stat ? Date.now() - stat.mtimeMs : 0;
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}

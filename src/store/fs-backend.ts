@@ -15,9 +15,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorCode, IngotError } from '../errors.js';
 import type { BlobInfo, LockOptions, StoreBackend, StoreLock, Upload, UploadOptions } from './backend.js';
 import { assertSafeKey } from './keys.js';
+import { processAlive, syncDir, TEMP_PREFIX, tempNameFor, writeFileAtomic } from '../util/fs-atomic.js';
 
-/** Temporary files start with this; listings skip them and prune may clear old ones. */
-export const TEMP_PREFIX = '.ingot-tmp-';
+export { TEMP_PREFIX };
 const LOCK_NAME = '.ingot-lock';
 
 export class FsBackend implements StoreBackend {
@@ -47,19 +47,10 @@ export class FsBackend implements StoreBackend {
 
   async put(key: string, data: Uint8Array | string): Promise<void> {
     const file = this.#file(key);
-    const temp = await this.#tempFor(file);
     try {
-      const handle = await fs.open(temp, 'wx', 0o644);
-      try {
-        await handle.writeFile(data);
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      await fs.rename(temp, file);
-      await syncDir(path.dirname(file));
+      await fs.mkdir(path.dirname(file), { recursive: true });
+      await writeFileAtomic(file, data);
     } catch (error) {
-      await fs.rm(temp, { force: true });
       throw ioError('write', key, error);
     }
   }
@@ -258,7 +249,7 @@ export class FsBackend implements StoreBackend {
 
   async #tempFor(file: string): Promise<string> {
     await fs.mkdir(path.dirname(file), { recursive: true });
-    return path.join(path.dirname(file), `${TEMP_PREFIX}${randomBytes(6).toString('hex')}-${path.basename(file)}`);
+    return tempNameFor(file);
   }
 }
 
@@ -300,14 +291,6 @@ export function holderIsDead(holder: { host?: string; pid?: number }): boolean {
   return holder.host === hostname() && typeof holder.pid === 'number' && holder.pid !== process.pid && !processAlive(holder.pid);
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 function isNotFound(error: unknown): boolean {
   return (error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
@@ -319,11 +302,3 @@ function ioError(what: string, key: string, cause: unknown): IngotError {
   return new IngotError(ErrorCode.storeIo, `cannot ${what} ${key}: ${message}`, { path: key, cause });
 }
 
-async function syncDir(dir: string): Promise<void> {
-  const handle = await fs.open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
