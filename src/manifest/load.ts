@@ -83,10 +83,19 @@ export function checkManifest(text: string, file: string): LoadResult {
     spec: { ...(envelope.success ? envelope.data.spec : {}), ...(defaults ? { defaults } : {}), images: images.filter((i): i is RawImage => i !== undefined) },
   };
   images.forEach((image, i) => {
-    if (!image) return;
     const basePath = ['spec', 'images', i];
-    const ctx: RuleContext = { manifestDir: dir, basePath, image: image.name, report: reportAt(basePath, image.name) };
-    for (const rule of imageRules) rule(image, ctx, checked);
+    // An image that failed the schema is still checked on the parts that passed it,
+    // so one typo does not hide an http:// URL or a malformed digest beside it.
+    const subject = image ?? partialImage(rawImages[i]);
+    if (!subject) return;
+    const ctx: RuleContext = { manifestDir: dir, basePath, image: subject.name, report: reportAt(basePath, subject.name) };
+    for (const rule of imageRules) {
+      try {
+        rule(subject, ctx, checked);
+      } catch {
+        // a part this rule needs did not pass the schema; that is reported already
+      }
+    }
   });
   // Manifest-wide rules see every readable image at its real index.
   const indexed = images.map((image, i) => image ?? looseImage(rawImages[i]));
@@ -206,6 +215,27 @@ function schemaProblems(issue: z.core.$ZodIssue, prefix: (string | number)[], pa
       path: at,
     },
   ];
+}
+
+/** The parts of a schema-failing image that pass the schema on their own (undefined if none do). */
+function partialImage(candidate: unknown): RawImage | undefined {
+  if (typeof candidate !== 'object' || candidate === null) return undefined;
+  const c = candidate as Record<string, unknown>;
+  const shape = imageSchema.shape;
+  const part = <T>(schema: { safeParse(v: unknown): { success: boolean; data?: T } }, value: unknown): T | undefined => {
+    const r = schema.safeParse(value);
+    return r.success ? r.data : undefined;
+  };
+  const source = part(shape.source, c.source);
+  const destination = part(shape.destination, c.destination);
+  const validation = part(shape.validation, c.validation);
+  if (!source && !destination) return undefined;
+  return {
+    name: typeof c.name === 'string' ? c.name : undefined,
+    ...(source ? { source } : {}),
+    ...(destination ? { destination } : {}),
+    ...(validation ? { validation } : {}),
+  } as unknown as RawImage;
 }
 
 /** Name and destination of an image that failed the schema, if they are readable. */

@@ -243,7 +243,7 @@ describe('manifest rules', () => {
       '\n' +
       image(`name: b\nsource: { type: https, url: "https://e.org/b", checksum: "sha256:1" }\ndestinaton: { path: b }`);
     const codes = checkManifest(text, '/tmp/images.yaml').problems.map((p) => p.code).sort();
-    assert.deepEqual(codes, ['checksum-required', 'https-only', 'missing-field', 'unknown-field', 'unsafe-path']);
+    assert.deepEqual(codes, ['checksum-required', 'digest-malformed', 'https-only', 'missing-field', 'unknown-field', 'unsafe-path']);
   });
 
   it('normalises defaults', () => {
