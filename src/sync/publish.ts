@@ -42,7 +42,14 @@ export async function publishImage(options: PublishOptions): Promise<Published> 
   log.info('acquiring', { step: 'acquire', source: image.source.type, url: (image.source as { url?: string }).url });
   const source = await image.driver.open(image.source, acquire);
   const decompress = image.source.decompress;
-  const upload = await store.beginImage(image.key, decompress ? { signal: acquire.signal } : { sizeHint: source.size, signal: acquire.signal });
+  let upload;
+  try {
+    upload = await store.beginImage(image.key, decompress ? { signal: acquire.signal } : { sizeHint: source.size, signal: acquire.signal });
+  } catch (error) {
+    // The source is open (a live HTTP body, a file handle): close it before giving up.
+    source.stream.destroy();
+    throw error;
+  }
   const progress = options.progress.start(image.name, source.size);
   try {
     const outAlgorithms: Algorithm[] = [image.algorithm, 'sha256'];
@@ -61,7 +68,8 @@ export async function publishImage(options: PublishOptions): Promise<Published> 
     } else {
       // Same bytes in and out: one hashing stage computes every digest.
       sourceHash = outHash = new HashingStream([...outAlgorithms, ...(sourceAlgorithm ? [sourceAlgorithm] : [])], (n) => progress.advance(n));
-      stages.push(outHash);
+      // The same cap bounds a body without Content-Length that never ends.
+      stages.push(new CapStream(image.maxDecompressedSize, image.name, 'size'), outHash);
     }
     stages.push(upload.writable);
     await pipeline(stages as [Readable, ...Duplex[], Writable], { signal: acquire.signal });

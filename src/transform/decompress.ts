@@ -111,17 +111,21 @@ function jsZstd(): Duplex {
   return transform;
 }
 
-/** Fails once more than `limit` bytes pass; counts what it passed. */
+/** Fails once more than `limit` bytes pass (decompression bombs, endless bodies); counts what it passed. */
 export class CapStream extends Transform {
   bytes = 0;
-  constructor(private readonly limit: number, private readonly subject: string) {
+  constructor(
+    private readonly limit: number,
+    private readonly subject: string,
+    private readonly what = 'decompressed size',
+  ) {
     super({ highWaterMark: 1 << 20 });
   }
   override _transform(chunk: Buffer, _e: BufferEncoding, callback: TransformCallback): void {
     this.bytes += chunk.length;
     if (this.bytes > this.limit) {
       callback(
-        new IngotError(ErrorCode.decompressLimit, `decompressed size exceeds the limit of ${formatBytes(this.limit)}: ${this.subject}`, {
+        new IngotError(ErrorCode.decompressLimit, `${this.what} exceeds the limit of ${formatBytes(this.limit)}: ${this.subject}`, {
           hint: 'if the image really is that large, raise maxDecompressedSize in the manifest or --max-decompressed-size',
           details: { limit: this.limit },
         }),

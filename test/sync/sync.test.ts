@@ -253,3 +253,22 @@ describe('ingot sync into the directory store', () => {
     assert.ok(lines.every((l) => typeof l.time === 'string'));
   });
 });
+
+describe('size cap without decompression', () => {
+  it('stops a body larger than the cap even when nothing is decompressed', async () => {
+    const body = diskImage(3 * 1024 * 1024, 51);
+    const endless = await startHttpsServer({ '/big': { body } });
+    try {
+      const dir = tempDir();
+      writeManifest(dir, [{ name: 'big', source: { type: 'https', url: endless.url('/big'), checksum: sha256(body) }, destination: { path: 'big.img' } }]);
+      const r = await runCli(['sync', '--max-decompressed-size', '1MiB', '--json'], { cwd: dir, env: { NODE_EXTRA_CA_CERTS: endless.caCertFile } });
+      assert.equal(r.code, 1);
+      const error = JSON.parse(r.stdout).images[0].error;
+      assert.equal(error.code, 'INGOT_DECOMPRESS_LIMIT');
+      assert.match(error.message, /^size exceeds the limit of 1\.0 MiB: big/);
+      assert.deepEqual(allFiles(join(dir, '.ingot', 'store', 'images')), []);
+    } finally {
+      await endless.close();
+    }
+  });
+});
