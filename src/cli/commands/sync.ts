@@ -85,6 +85,8 @@ export const command: Command = {
         signal: ctx.signal,
         env: ctx.env,
       });
+      // Interrupted: do not go on to publish boot manifests or sign a half-done run.
+      ctx.signal.throwIfAborted();
       if (!dryRun && manifest.bootSets.length > 0) {
         const { publishBootSets } = await import('../../sync/boot-sets.js');
         bootSets = await publishBootSets(manifest, store, { ...(signing ? { signingKey: signing.key } : {}), log: ctx.log, signal: ctx.signal });
