@@ -82,7 +82,9 @@ export function run(command: string, args: readonly string[], options: RunOption
         }, options.timeoutMs)
       : undefined;
     const onAbort = () => terminate();
-    options.signal?.addEventListener('abort', onAbort, { once: true });
+    // An already-aborted signal never fires 'abort': stop the child at once.
+    if (options.signal?.aborted) onAbort();
+    else options.signal?.addEventListener('abort', onAbort, { once: true });
 
     const collect = (stream: 'stdout' | 'stderr') => (data: Buffer) => {
       const text = data.toString();

@@ -138,6 +138,18 @@ describe('multipass backend against recorded argv and output', () => {
     assert.deepEqual(calls.at(-1), ['multipass', 'delete', '--purge', 'polis']);
   });
 
+  test('refuses to launch over an existing instance, and never deletes it', async () => {
+    const recording: Recorded[] = [{ argv: ['multipass', 'info', 'polis'], exitCode: 0, stdout: 'Name:           polis\nState:          Running\n', stderr: '' }];
+    const { runner, calls } = replay(recording, sub);
+    await assert.rejects(launch(spec, { log: silentLogger, runner }), (error: unknown) => {
+      assert.ok(error instanceof IngotError);
+      assert.equal(error.code, 'INGOT_EXISTS');
+      assert.equal(error.exitCode, 2);
+      return true;
+    });
+    assert.equal(calls.length, 1, 'no launch, no delete');
+  });
+
   test('--dry-run prints every command and runs none', async () => {
     const lines: string[] = [];
     const runner: Runner = async () => assert.fail('dry-run must not run anything');

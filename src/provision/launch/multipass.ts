@@ -37,13 +37,30 @@ export const multipassBackend: Backend = {
         }
       : ctx.runner;
     const instance = new MultipassInstance(spec.name, runner, ctx.signal, Boolean(ctx.dryRun));
-    const launch = await runner('multipass', multipassLaunchArgv(spec), {
-      reject: false,
-      // multipass enforces --timeout itself; this is the backstop.
-      timeoutMs: Math.max(1000, ctx.deadline - Date.now()) + 60_000,
-      signal: ctx.signal,
-      onLine: (line) => ctx.log.debug(line, { step: 'multipass' }),
-    });
+    if (!ctx.dryRun) {
+      // A failed launch deletes its instance: make sure it is not somebody's existing VM.
+      const existing = await ctx.runner('multipass', ['info', spec.name], { reject: false, timeoutMs: 60_000, signal: ctx.signal });
+      if (existing.exitCode === 0) {
+        throw new IngotError(ErrorCode.exists, `a multipass instance named ${spec.name} already exists`, {
+          exitCode: 2,
+          hint: `pick another --name, or remove it first with \`multipass delete --purge ${spec.name}\``,
+        });
+      }
+    }
+    let launch;
+    try {
+      launch = await runner('multipass', multipassLaunchArgv(spec), {
+        reject: false,
+        // multipass enforces --timeout itself; this is the backstop.
+        timeoutMs: Math.max(1000, ctx.deadline - Date.now()) + 60_000,
+        signal: ctx.signal,
+        onLine: (line) => ctx.log.debug(line, { step: 'multipass' }),
+      });
+    } catch (error) {
+      // Interrupted (Ctrl-C, deadline): multipassd goes on creating the VM unless we remove it.
+      await instance.stop();
+      throw error;
+    }
     if (launch.exitCode !== 0) {
       await instance.stop();
       const output = (launch.stderr.trim() || launch.stdout.trim()).split('\n').slice(-10).join('\n');
