@@ -9,6 +9,9 @@ import { ErrorCode, IngotError } from '../errors.js';
 import { decompressor } from '../transform/decompress.js';
 import { decodeHeader, FileType, pad4, S_IFMT, TRAILER_NAME, type CpioHeader } from './header.js';
 
+/** PATH_MAX: no real symlink target is longer. */
+const SYMLINK_MAX = 4096;
+
 /** One member as read back. `data` is present for symlinks always, for files when `withData` is set. */
 export interface ReadEntry {
   header: CpioHeader;
@@ -99,6 +102,12 @@ export async function* readArchive(source: AsyncIterable<Buffer>, options: ReadO
       const { header, length } = decoded;
       drop(length);
       const isSymlink = (header.mode & S_IFMT) === FileType.symlink;
+      // A symlink's target is kept in memory: refuse absurd sizes before buffering them.
+      if (isSymlink && header.fileSize > SYMLINK_MAX) {
+        throw new IngotError(ErrorCode.cpioInvalid, `symlink "${header.name}" claims a ${header.fileSize}-byte target (limit ${SYMLINK_MAX})`, {
+          hint: 'the archive is corrupt or hostile',
+        });
+      }
       const keep = isSymlink || options.withData === true;
       const data = await take(header.fileSize, keep);
       if (!data) throw truncated(consumed, `the data of "${header.name}"`);

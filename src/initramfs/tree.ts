@@ -46,6 +46,8 @@ export async function collectTree(root: string, options: { signal?: AbortSignal;
     // Sync metadata calls for the same reason as SMALL_FILE: many tiny requests.
     const names = readdirSync(dir).sort(comparePaths);
     for (const name of names) {
+      // ingot's own state (the default store, VMs, temporary files) is never part of a tree.
+      if (rel === (options.prefix ?? '') && (name === '.ingot' || name.startsWith('.ingot-'))) continue;
       const full = path.join(dir, name);
       const entryPath = rel ? `${rel}/${name}` : name;
       const st = lstatSync(full);

@@ -5,7 +5,7 @@
  * `bump` fetches a new version, computes its digest and rewrites the pin in
  * place through the yaml Document API, so comments and key order survive.
  */
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { isMap, isScalar, type Document } from 'yaml';
@@ -16,6 +16,7 @@ import { ErrorCode, ExitCode, IngotError } from '../errors.js';
 import { parseYaml } from '../manifest/yaml.js';
 import { renderProblem } from '../manifest/problems.js';
 import { isRecord } from './profile.js';
+import { writeFileAtomic } from '../util/fs-atomic.js';
 
 /** One pinned artifact. */
 export interface Pin {
@@ -151,10 +152,8 @@ export async function bumpVersion(file: string, name: string, version: string, o
   setKeepingStyle(node, 'url', url);
   setKeepingStyle(node, 'sha256', sha256);
   const text = versions.doc.toString({ lineWidth: 0 });
-  // Write beside and rename: a crash never leaves half a versions file.
-  const tmp = `${file}.tmp-${process.pid}`;
-  await writeFile(tmp, text);
-  await rename(tmp, file);
+  // Atomic and durable, keeping the file's mode: a crash never leaves half a versions file.
+  await writeFileAtomic(file, text, (await stat(file)).mode & 0o777);
   return { name, from: { version: pin.version, url: pin.url, sha256: pin.sha256 }, to: { version, url, sha256, size } };
 }
 

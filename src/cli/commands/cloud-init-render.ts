@@ -1,5 +1,4 @@
 /** `ingot cloud-init render PROFILE`: composes a profile and writes #cloud-config user-data. */
-import { writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { ErrorCode, IngotError, UsageError } from '../../errors.js';
 import { renderProblem } from '../../manifest/problems.js';
@@ -7,6 +6,7 @@ import { defaultProfilesDir } from '../../provision/paths.js';
 import { renderProfile } from '../../provision/render-profile.js';
 import { validateUserData } from '../../provision/validate.js';
 import { list, str, type Command } from '../command.js';
+import { writeFileAtomic } from '../../util/fs-atomic.js';
 
 export const command: Command = {
   name: 'cloud-init render',
@@ -46,7 +46,8 @@ export const command: Command = {
     const out = str(args, 'out');
     if (out) {
       const file = path.resolve(ctx.cwd, out);
-      await writeFile(file, rendered.text);
+      // Atomic (a kill never leaves half a user-data file) and private: user-data may carry secrets.
+      await writeFileAtomic(file, rendered.text, 0o600);
       ctx.log.info(`wrote ${out}`, { profiles: resolved.files.map((f) => path.relative(profilesDir, f)).join(',') });
       ctx.out.result({ file, profile: resolved.name, files: resolved.files }, () => file);
     } else if (ctx.json) {

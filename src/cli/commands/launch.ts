@@ -1,5 +1,5 @@
 /** `ingot launch`: render a profile, start a VM (qemu or multipass), report ready only when cloud-init succeeded. */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import * as path from 'node:path';
 import { UsageError } from '../../errors.js';
 import type { LaunchSpec } from '../../provision/launch/backend.js';
@@ -8,6 +8,7 @@ import { defaultProfilesDir } from '../../provision/paths.js';
 import type { PostLaunch } from '../../provision/profile.js';
 import { renderProfile } from '../../provision/render-profile.js';
 import { bool, list, str, type Command } from '../command.js';
+import { writeFileAtomic } from '../../util/fs-atomic.js';
 
 export const command: Command = {
   name: 'launch',
@@ -82,7 +83,7 @@ export const command: Command = {
       if (dryRun) ctx.out.line(`# render ${profile.name} (${profile.files.length} profile file(s)) → ${userDataFile}`);
       else {
         await mkdir(workDir, { recursive: true });
-        await writeFile(userDataFile, rendered.text);
+        await writeFileAtomic(userDataFile, rendered.text, 0o600);
       }
     }
     const opt = (key: string) => str(args, key);
