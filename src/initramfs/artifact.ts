@@ -4,15 +4,15 @@
  * `.sha256` sidecar in sha256sum format. The image is written under a
  * temporary name and renamed, then the sidecar; a reader never sees half.
  */
-import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { formatDigest, type Digest } from '../digest/digest.js';
+import type { Digest } from '../digest/digest.js';
 import { ErrorCode, ExitCode, IngotError } from '../errors.js';
 import { buildInitramfs, type InitramfsBuildSpec } from './builder.js';
+import { HashingStream } from '../digest/hashing.js';
+import { syncDir, tempNameFor, writeFileAtomic } from '../util/fs-atomic.js';
 
 /** The artifact's file name: versioned when both version and build id are known. */
 export function artifactName(name: string, version?: string, buildId?: string): string {
@@ -46,26 +46,28 @@ export async function writeInitramfsArtifact(
 ): Promise<WrittenArtifact> {
   await fs.mkdir(outDir, { recursive: true });
   const file = path.join(outDir, fileName);
-  const temp = path.join(outDir, `.${fileName}.ingot-tmp-${process.pid}`);
+  const sidecar = `${file}.sha256`;
+  const temp = tempNameFor(file);
   const built = await buildInitramfs(spec, options);
-  const hash = createHash('sha256');
-  const hasher = new Transform({
-    transform(chunk: Buffer, _e, callback) {
-      hash.update(chunk);
-      callback(null, chunk);
-    },
-  });
+  const hash = new HashingStream(['sha256']);
   try {
-    await pipeline(built.stream, hasher, createWriteStream(temp), options.signal ? { signal: options.signal } : {});
+    const handle = await fs.open(temp, 'wx', 0o644);
+    try {
+      await pipeline(built.stream, hash, createWriteStream('', { fd: handle, autoClose: false, highWaterMark: 1 << 20 }), options.signal ? { signal: options.signal } : {});
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    // The old sidecar goes first: a kill between the two renames leaves an image
+    // without a sidecar (rebuilt next time), never one with a stale sidecar.
+    await fs.rm(sidecar, { force: true });
     await fs.rename(temp, file);
+    await syncDir(outDir);
   } catch (error) {
     await fs.rm(temp, { force: true });
     throw error;
   }
-  const sha256 = formatDigest('sha256', hash.digest('hex'));
-  const sidecar = `${file}.sha256`;
-  const sidecarTemp = `${temp}.sha256`;
-  await fs.writeFile(sidecarTemp, `${sha256.slice('sha256:'.length)}  ${fileName}\n`);
-  await fs.rename(sidecarTemp, sidecar);
+  const sha256 = hash.digest('sha256');
+  await writeFileAtomic(sidecar, `${sha256.slice('sha256:'.length)}  ${fileName}\n`);
   return { file, sidecar, sha256, size: built.size(), entries: built.entries, compressor: built.compressor };
 }
