@@ -68,15 +68,29 @@ function plain(value: unknown): unknown {
 }
 
 async function unwrapDataKey(meta: SopsMeta, identities: readonly string[], file: string): Promise<Buffer> {
-  const stanzas = (Array.isArray(meta.age) ? meta.age : []).map((entry) =>
-    Object.fromEntries(entry as unknown as Iterable<[string, unknown]>),
-  ) as { recipient?: string; enc?: string }[];
+  const stanzas = (Array.isArray(meta.age) ? meta.age : []).map((entry) => {
+    // Each recipient is a mapping (parsed as [key, value] pairs); anything else is a broken file.
+    if (!Array.isArray(entry) || !entry.every((pair) => Array.isArray(pair) && pair.length === 2)) {
+      throw invalid(file, 'sops.age must be a list of mappings with "recipient" and "enc"');
+    }
+    return Object.fromEntries(entry as [string, unknown][]);
+  }) as { recipient?: string; enc?: string }[];
   if (stanzas.length === 0) {
     throw invalid(file, 'the file has no age recipients', 'ingot decrypts SOPS files encrypted for age only');
   }
   const { Decrypter, armor } = await import('age-encryption');
   const decrypter = new Decrypter();
-  for (const identity of identities) decrypter.addIdentity(identity);
+  identities.forEach((identity, i) => {
+    try {
+      decrypter.addIdentity(identity);
+    } catch {
+      // Never echo the library's message: it contains the key itself.
+      throw new IngotError(ErrorCode.credentialsInvalid, `age identity #${i + 1} is not a valid AGE-SECRET-KEY (a typo or a truncated key?)`, {
+        hint: 'check the key given with --sops-age-key-file, SOPS_AGE_KEY_FILE or SOPS_AGE_KEY; age-keygen -y KEYFILE prints its recipient when it is valid',
+        exitCode: 2,
+      });
+    }
+  });
   for (const stanza of stanzas) {
     if (typeof stanza.enc !== 'string') continue;
     try {

@@ -5,6 +5,7 @@
  */
 import { ErrorCode, ExitCode, IngotError } from '../errors.js';
 import { relativePathProblem } from './keys.js';
+import { redactUrl } from './open.js';
 
 /** How the SDK computes and checks flexible checksums. */
 export type ChecksumMode = 'WHEN_REQUIRED' | 'WHEN_SUPPORTED';
@@ -40,13 +41,20 @@ export function parseS3Url(input: URL | string): S3Location {
     throw bad(text, 'credentials do not belong in the URL', 'pass them by environment or --credentials (see the README, section S3-compatible stores)');
   }
   if (url.port) throw bad(text, 'a port belongs to ?endpoint=, not to the bucket');
-  const bucket = decodeURIComponent(url.hostname);
+  const decode = (part: string) => {
+    try {
+      return decodeURIComponent(part);
+    } catch {
+      throw bad(text, 'malformed %-escape in the bucket or prefix');
+    }
+  };
+  const bucket = decode(url.hostname);
   if (!BUCKET_RE.test(bucket) || bucket.includes('..')) {
     throw bad(text, `expected a bucket name of 3–63 lowercase letters, digits, "." or "-", got "${bucket}"`);
   }
   // The path as written: URL parsing would silently resolve "..".
   const writtenPath = /^s3:\/\/[^/?#]*([^?#]*)/i.exec(text)?.[1] ?? url.pathname;
-  const rawPrefix = decodeURIComponent(writtenPath).replace(/^\/+|\/+$/g, '');
+  const rawPrefix = decode(writtenPath).replace(/^\/+|\/+$/g, '');
   if (rawPrefix !== '') {
     const problem = relativePathProblem(rawPrefix);
     if (problem) throw bad(text, `the prefix "${rawPrefix}" ${problem}`);
@@ -82,10 +90,10 @@ export function checkEndpoint(urlText: string, endpoint: string): void {
   try {
     parsed = new URL(endpoint);
   } catch {
-    throw bad(urlText, `expected endpoint to be an http(s) URL, got "${endpoint}"`);
+    throw bad(urlText, `expected endpoint to be an http(s) URL, got "${redactUrl(endpoint)}"`);
   }
   if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') {
-    throw bad(urlText, `expected endpoint to be an http(s) URL, got "${endpoint}"`);
+    throw bad(urlText, `expected endpoint to be an http(s) URL, got "${redactUrl(endpoint)}"`);
   }
   if (parsed.username || parsed.password) throw bad(urlText, 'the endpoint must not carry credentials');
 }

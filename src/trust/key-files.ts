@@ -74,9 +74,12 @@ export async function loadSigningKey(options: SigningKeyOptions): Promise<Secret
     where = 'INGOT_SIGNING_KEY';
   } else {
     where = path.resolve(options.baseDir, source);
+    const fromEnv = options.keyFile === undefined;
     text = await fs.readFile(where, 'utf8').catch((error: NodeJS.ErrnoException) => {
-      throw new IngotError(ErrorCode.keyInvalid, `cannot read signing key ${where}: ${error.message}`, {
-        path: where,
+      // From the environment the value may be a key pasted in the wrong form: never print it.
+      const shown = fromEnv ? 'INGOT_SIGNING_KEY (neither a readable file nor a minisign secret key)' : where;
+      throw new IngotError(ErrorCode.keyInvalid, `cannot read signing key ${shown}: ${fromEnv ? error.code ?? 'unreadable' : error.message}`, {
+        ...(fromEnv ? {} : { path: where }),
         hint: '--signing-key and INGOT_SIGNING_KEY take a minisign secret key file (or, in the variable, its contents)',
         exitCode: ExitCode.usage,
         cause: error,

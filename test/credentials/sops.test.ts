@@ -94,3 +94,23 @@ for (const format of ['yaml', 'json'] as const) {
 test('a file without a sops section is refused', async () => {
   await assert.rejects(decryptSops('a: 1\n', ['AGE-SECRET-KEY-1XYZ'], 'plain.yaml'), refused(/not a SOPS file/));
 });
+
+test('a mistyped age key is refused without echoing the key (regression)', async () => {
+  const { text, keys } = await fixture();
+  const key = keys[0]!;
+  const typo = `${key.slice(0, 30)}${key[30] === 'Q' ? 'P' : 'Q'}${key.slice(31)}`;
+  await assert.rejects(decryptSops(text, [typo], 'secret.enc.yaml'), (e: unknown) => {
+    assert.ok(e instanceof IngotError);
+    assert.equal(e.code, ErrorCode.credentialsInvalid);
+    assert.match(e.message, /age identity #1 is not a valid AGE-SECRET-KEY/);
+    assert.ok(!JSON.stringify({ m: e.message, h: e.hint }).includes(typo.slice(16)), 'the key leaked');
+    return true;
+  });
+});
+
+test('a recipient list that is not made of mappings is refused, not a crash', async () => {
+  const { text, keys } = await fixture();
+  const broken = text.replace(/\n {2}age:\n(?: {4,}.*\n)+/, '\n  age:\n    - hello\n');
+  assert.notEqual(broken, text, 'the fixture layout changed');
+  await assert.rejects(decryptSops(broken, keys, 'secret.enc.yaml'), refused(/sops\.age must be a list of mappings/));
+});

@@ -47,3 +47,13 @@ test('openBackend routes s3:// to the S3 backend without needing credentials up 
   assert.equal(store.displayUrl, 's3://some-bucket/pre/?endpoint=http://127.0.0.1:1');
   await store.close();
 });
+
+test('a malformed %-escape is a usage error, and endpoint credentials are never echoed (regression)', async () => {
+  const { parseS3Url: parse } = await import('../../src/store/s3-url.js');
+  const { IngotError: E } = await import('../../src/errors.js');
+  assert.throws(() => parse('s3://bucket/%zz'), (e: unknown) => e instanceof E && e.code === 'INGOT_STORE_URL' && e.exitCode === 2);
+  assert.throws(
+    () => parse('s3://bucket?endpoint=ftp://user:hunter22@host'),
+    (e: unknown) => e instanceof E && e.code === 'INGOT_STORE_URL' && !e.message.includes('hunter22'),
+  );
+});

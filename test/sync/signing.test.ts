@@ -45,5 +45,12 @@ describe('sync with a signing key', () => {
     const wrong = await runCli(['sync', '--signing-key', 'keys/missing.key'], { cwd: dir, env });
     assert.equal(wrong.code, 2);
     assert.match(wrong.stderr, /cannot read signing key/);
+
+    // A key pasted into the variable in the wrong form is never echoed (regression).
+    const pasted = readFileSync(join(keys, 'ingot.key'), 'utf8').split('\n')[1]!;
+    const env2 = await runCli(['sync'], { cwd: dir, env: { ...env, INGOT_SIGNING_KEY: pasted } });
+    assert.equal(env2.code, 2);
+    assert.match(env2.stderr, /INGOT_SIGNING_KEY \(neither a readable file nor a minisign secret key\)/);
+    assert.ok(!(env2.stdout + env2.stderr).includes(pasted.slice(8, 40)), 'the key leaked');
   });
 });
