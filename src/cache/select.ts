@@ -47,6 +47,8 @@ export async function selectImage(index: Index, options: SelectOptions): Promise
       exitCode: ExitCode.usage,
     });
   }
+  // The family names a symlink in the cache: never let it leave the cache directory.
+  if (options.family !== undefined) checkName('family', options.family);
   const direct = byPath ?? byName?.[0];
   if (direct) {
     requireCompatible(index, direct, options.host);

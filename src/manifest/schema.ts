@@ -22,7 +22,11 @@ const sourceSchema = z.discriminatedUnion(
 export const imageSchema = z
   .strictObject({
     name: z.string().min(1).describe('Unique name of the image, e.g. "talos-1.9.1".'),
-    family: z.string().min(1).optional().describe('Image family, for channels and host-side "current" links (e.g. "talos").'),
+    family: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'expected letters, digits, ".", "_" or "-" (max 64): it names files and links')
+      .optional()
+      .describe('Image family, for channels and host-side "current" links (e.g. "talos").'),
     version: z.string().min(1).optional().describe('Version within the family (e.g. "1.9.1").'),
     source: sourceSchema.describe('Where the bytes come from.'),
     destination: z

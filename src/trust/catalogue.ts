@@ -11,6 +11,7 @@ import type { Logger } from '../log/logger.js';
 import { METADATA_PREFIX, type ImageStore } from '../store/image-store.js';
 import { relativePathProblem } from '../store/keys.js';
 import { parseMetadata } from '../store/metadata.js';
+import { mapLimit } from '../util/concurrency.js';
 
 /** Store key of the catalogue (its signature is INDEX_KEY + ".minisig"). */
 export const INDEX_KEY = 'index.json';
@@ -47,30 +48,26 @@ export interface Index {
   images: IndexEntry[];
 }
 
-/** Reads every metadata document and lists the published images, sorted by path. */
+/** Reads every metadata document (16 at a time) and lists the published images, sorted by path. */
 export async function collectEntries(store: ImageStore, log: Logger, signal?: AbortSignal): Promise<IndexEntry[]> {
-  const entries: IndexEntry[] = [];
-  for await (const info of store.backend.list(METADATA_PREFIX, signal)) {
-    if (!info.key.endsWith('.json')) continue;
-    const bytes = await store.backend.get(info.key, signal);
-    if (!bytes) continue; // removed between list and get
+  const keys: string[] = [];
+  for await (const info of store.backend.list(METADATA_PREFIX, signal)) if (info.key.endsWith('.json')) keys.push(info.key);
+  const found = await mapLimit(keys, 16, async (key): Promise<IndexEntry | undefined> => {
+    const bytes = await store.backend.get(key, signal);
+    if (!bytes) return undefined; // removed between list and get
     const parsed = parseMetadata(bytes);
     if (!('metadata' in parsed)) {
-      log.warn('metadata left out of the index: invalid', { path: info.key, problem: parsed.problem });
-      continue;
+      log.warn('metadata left out of the index: invalid', { path: key, problem: parsed.problem });
+      return undefined;
     }
     const m = parsed.metadata;
     const sha256 = typeof m.sha256 === 'string' && !digestProblem(m.sha256) ? m.sha256 : m.checksum.startsWith('sha256:') ? m.checksum : undefined;
-    if (!sha256) {
-      log.warn('metadata left out of the index: no sha256', { path: info.key });
-      continue;
-    }
     const entry: IndexEntry = {
       name: m.name,
       path: m.path,
       key: m.key,
       checksum: m.checksum,
-      sha256: sha256.toLowerCase() as Digest,
+      sha256: (sha256 ?? '').toLowerCase() as Digest,
       size: m.size,
       metadata: formatDigest('sha256', createHash('sha256').update(bytes).digest('hex')),
     };
@@ -78,9 +75,36 @@ export async function collectEntries(store: ImageStore, log: Logger, signal?: Ab
     if (m.family) entry.family = m.family;
     if (m.version) entry.version = m.version;
     if (m.compatibility) entry.compatibility = m.compatibility;
-    entries.push(entry);
-  }
+    // The same checks hosts apply: one bad document must not make the whole index unreadable.
+    const problem = indexEntryProblem(entry);
+    if (problem) {
+      log.warn('metadata left out of the index', { path: key, problem });
+      return undefined;
+    }
+    return entry;
+  });
+  const entries = found.filter((e): e is IndexEntry => e !== undefined);
   return entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+const FAMILY_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+/** Why an index entry is unusable by hosts, or undefined. Shared by the signer and the reader. */
+export function indexEntryProblem(e: Partial<IndexEntry>): string | undefined {
+  if (typeof e !== 'object' || e === null) return 'must be an object';
+  for (const f of ['name', 'path', 'key'] as const) if (typeof e[f] !== 'string' || e[f] === '') return `${f} must be a non-empty string`;
+  const pathProblem = relativePathProblem(e.path as string);
+  if (pathProblem) return `path ${pathProblem}`;
+  const keyProblem = relativePathProblem(e.key as string);
+  if (keyProblem) return `key ${keyProblem}`;
+  for (const f of ['checksum', 'sha256', 'metadata'] as const) {
+    if (typeof e[f] !== 'string' || digestProblem(e[f] as string)) return `${f} must be a digest`;
+  }
+  if (!(e.sha256 as string).startsWith('sha256:')) return 'sha256 must be a sha256 digest';
+  if (!Number.isSafeInteger(e.size) || (e.size as number) < 0) return 'size must be a non-negative integer';
+  if (e.family !== undefined && (typeof e.family !== 'string' || !FAMILY_NAME.test(e.family))) return 'family must be letters, digits, ".", "_" or "-" (max 64)';
+  if (e.version !== undefined && typeof e.version !== 'string') return 'version must be a string';
+  return undefined;
 }
 
 /** Inputs of `buildIndex`. */
@@ -138,16 +162,8 @@ export function parseIndex(bytes: Buffer, where = INDEX_KEY): Index {
   }
   if (!Array.isArray(d.images)) throw invalid(where, '"images" must be an array');
   d.images.forEach((e: Partial<IndexEntry>, i) => {
-    const at = `images[${i}]`;
-    if (typeof e !== 'object' || e === null) throw invalid(where, `${at} must be an object`);
-    for (const f of ['name', 'path', 'key'] as const) if (typeof e[f] !== 'string') throw invalid(where, `${at}.${f} must be a string`);
-    const pathProblem = relativePathProblem(e.path as string);
-    if (pathProblem) throw invalid(where, `${at}.path ${pathProblem}`);
-    for (const f of ['checksum', 'sha256', 'metadata'] as const) {
-      if (typeof e[f] !== 'string' || digestProblem(e[f] as string)) throw invalid(where, `${at}.${f} must be a digest`);
-    }
-    if (!(e.sha256 as string).startsWith('sha256:')) throw invalid(where, `${at}.sha256 must be a sha256 digest`);
-    if (!Number.isSafeInteger(e.size) || (e.size as number) < 0) throw invalid(where, `${at}.size must be a non-negative integer`);
+    const problem = indexEntryProblem(e);
+    if (problem) throw invalid(where, `images[${i}].${problem}`);
   });
   return d as Index;
 }

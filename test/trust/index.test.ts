@@ -91,3 +91,19 @@ test('an index signed by minisign -S itself is accepted; a signature for another
   await fs.copyFile(path.join(dir, 'other.json.minisig'), path.join(dir, 'index.json.minisig'));
   await assert.rejects(getVerified(store.backend, INDEX_KEY, pk, { retryDelayMs: 1 }), code('INGOT_SIGNATURE_INVALID'));
 });
+
+test('one malformed metadata document is left out of the index instead of breaking every host (regression)', async (t) => {
+  const { store } = await signedStore(t);
+  await publish(store, { path: 'good.img', bytes: bytesFor('g', 100), family: 'os', version: '1' });
+  const bad = await publish(store, { path: 'bad.img', bytes: bytesFor('b', 100), family: 'os', version: '2' });
+  void bad;
+  const metaKey = store.metadataKey('bad.img');
+  const meta = JSON.parse((await store.backend.get(metaKey))!.toString());
+  delete meta.name;
+  meta.family = '../../escape';
+  await store.backend.put(metaKey, JSON.stringify(meta));
+  const index = await buildIndex(store, { log: silentLogger, now: new Date('2026-01-01T00:00:00Z'), expiresInMs: 3_600_000 });
+  assert.deepEqual(index.images.map((e) => e.path), ['good.img']);
+  const tampered = JSON.stringify({ ...index, images: [{ ...index.images[0], family: '../../tmp/x' }] });
+  assert.throws(() => parseIndex(Buffer.from(tampered)), code('INGOT_INDEX_INVALID'));
+});
