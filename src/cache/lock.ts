@@ -3,13 +3,14 @@
  * owner's pid and host; a lock left by a dead process on this host (a pull
  * killed with SIGKILL) is taken over at once, a live one is waited for.
  */
+import { randomBytes } from 'node:crypto';
 import { constants as fsc } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorCode, IngotError } from '../errors.js';
 import { cachePaths } from './layout.js';
-import { processAlive } from '../util/fs-atomic.js';
+import { lockStillOurs, processAlive, removeStaleLock } from '../util/fs-atomic.js';
 
 /** A held cache lock. */
 export interface CacheLock {
@@ -21,6 +22,7 @@ interface Holder {
   host?: string;
   owner?: string;
   startedAt?: string;
+  token?: string;
 }
 
 /** Takes the cache lock, waiting up to `timeoutMs` for a live holder. */
@@ -28,7 +30,9 @@ export async function lockCache(cacheDir: string, options: { owner: string; time
   const { stateDir, lock } = cachePaths(cacheDir);
   await fs.mkdir(stateDir, { recursive: true });
   const deadline = Date.now() + options.timeoutMs;
-  const body = JSON.stringify({ pid: process.pid, host: hostname(), owner: options.owner, startedAt: new Date().toISOString() } satisfies Holder);
+  const token = randomBytes(12).toString('hex');
+  const body = JSON.stringify({ pid: process.pid, host: hostname(), owner: options.owner, startedAt: new Date().toISOString(), token } satisfies Holder);
+  let tookOver = false;
   for (;;) {
     options.signal?.throwIfAborted();
     try {
@@ -38,24 +42,32 @@ export async function lockCache(cacheDir: string, options: { owner: string; time
       } finally {
         await handle.close();
       }
+      if (tookOver && !(await lockStillOurs(lock, token))) {
+        tookOver = false;
+        continue; // another waiter took the stale lock over at the same moment and won
+      }
       let released = false;
       return {
         release: async () => {
           if (released) return;
           released = true;
-          await fs.rm(lock, { force: true });
+          const current = await fs.readFile(lock, 'utf8').catch(() => '');
+          if (current.includes(token)) await fs.rm(lock, { force: true });
         },
       };
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     }
+    const staleText = await fs.readFile(lock, 'utf8').catch(() => undefined);
+    if (staleText === undefined) continue; // released meanwhile
     const holder = await readHolder(lock);
     const deadHolder = holder !== undefined && holder.host === hostname() && holder.pid !== undefined && !processAlive(holder.pid);
     // A lock that never got its contents (killed between create and write) is stale after a grace period.
     const emptyAndOld = holder === undefined && (await ageMs(lock)) > 10_000;
     if (deadHolder || emptyAndOld) {
       // The holder died without releasing: its work is either complete or harmless temp files.
-      await fs.rm(lock, { force: true });
+      await removeStaleLock(lock, staleText);
+      tookOver = true;
       continue;
     }
     if (Date.now() >= deadline) {

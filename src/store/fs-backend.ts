@@ -15,7 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorCode, IngotError } from '../errors.js';
 import type { BlobInfo, LockOptions, StoreBackend, StoreLock, Upload, UploadOptions } from './backend.js';
 import { assertSafeKey } from './keys.js';
-import { processAlive, syncDir, TEMP_PREFIX, tempNameFor, writeFileAtomic } from '../util/fs-atomic.js';
+import { lockStillOurs, processAlive, removeStaleLock, syncDir, TEMP_PREFIX, tempNameFor, writeFileAtomic } from '../util/fs-atomic.js';
 
 export { TEMP_PREFIX };
 const LOCK_NAME = '.ingot-lock';
@@ -200,6 +200,7 @@ export class FsBackend implements StoreBackend {
         startedAt: new Date(startedAt).toISOString(),
         expiresAt: new Date(Date.now() + options.ttlMs).toISOString(),
       });
+    let tookOver = false;
     for (;;) {
       const startedAt = Date.now();
       try {
@@ -208,6 +209,10 @@ export class FsBackend implements StoreBackend {
         await handle.writeFile(body(startedAt));
         await handle.sync();
         await handle.close();
+        if (tookOver && !(await lockStillOurs(file, `"token":"${token}"`))) {
+          tookOver = false;
+          continue; // another run took the stale lock over at the same moment and won
+        }
         // Heartbeat: push the expiry forward while we run, so only a dead run's lock expires.
         let beating: Promise<void> = Promise.resolve();
         const heartbeat = setInterval(() => {
@@ -235,9 +240,14 @@ export class FsBackend implements StoreBackend {
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw ioError('lock', LOCK_NAME, error);
       }
+      const staleText = await fs.readFile(file, 'utf8').catch(() => undefined);
+      if (staleText === undefined) continue; // released meanwhile
       const holder = await readLockHolder(file);
-      if (holder && ((holder.expired && options.breakExpired) || holderIsDead(holder))) {
-        await fs.rm(file, { force: true });
+      // An unreadable lock older than a minute lost its writer between create and write.
+      const abandoned = holder?.unreadable === true && Date.now() - (await fs.stat(file).then((s) => s.mtimeMs).catch(() => Date.now())) > 60_000;
+      if (holder && ((holder.expired && options.breakExpired) || holderIsDead(holder) || abandoned)) {
+        await removeStaleLock(file, staleText);
+        tookOver = true;
         continue;
       }
       if (Date.now() >= deadline) throw lockedError(this.displayUrl, holder);
@@ -260,6 +270,8 @@ export interface LockHolder {
   startedAt?: string;
   expiresAt?: string;
   expired: boolean;
+  /** Empty or not JSON: its writer died between creating and writing it. */
+  unreadable?: boolean;
 }
 
 async function readLockHolder(file: string): Promise<LockHolder | undefined> {
@@ -270,7 +282,7 @@ async function readLockHolder(file: string): Promise<LockHolder | undefined> {
     const expires = data.expiresAt ? Date.parse(data.expiresAt) : NaN;
     return { ...data, expired: Number.isFinite(expires) && expires < Date.now() };
   } catch {
-    return { expired: false };
+    return { expired: false, unreadable: true };
   }
 }
 

@@ -53,3 +53,19 @@ export function processAlive(pid: number): boolean {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
+
+/**
+ * Removes a stale lock file only if it still holds `staleText`: another
+ * waiter may already have taken it over, and its fresh lock must survive.
+ */
+export async function removeStaleLock(file: string, staleText: string): Promise<void> {
+  const current = await fs.readFile(file, 'utf8').catch(() => undefined);
+  if (current === staleText) await fs.rm(file, { force: true });
+}
+
+/** After taking over a lock: let a concurrent taker finish, then check the lock still carries our token. */
+export async function lockStillOurs(file: string, token: string, settleMs = 150): Promise<boolean> {
+  await new Promise((resolve) => setTimeout(resolve, settleMs));
+  const current = await fs.readFile(file, 'utf8').catch(() => '');
+  return current.includes(token);
+}
