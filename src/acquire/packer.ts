@@ -155,8 +155,12 @@ export const packerDriver: SourceDriver<PackerSource> = {
   async open(source, ctx) {
     const { dir, artifactFile } = resolve(source, ctx);
     if (source.onError === 'ask') throw new IngotError(ErrorCode.manifestInvalid, 'onError: ask is not supported', { image: ctx.image, hint: 'use cleanup, abort or run-cleanup-provisioner' });
-    // Fingerprint the inputs before the build can touch the directory.
-    const fp = await computeFingerprint(source, ctx, dir);
+    // Fingerprint the inputs before the build can touch the directory (sync already did, while planning).
+    const planned = ctx.fingerprint;
+    const fp =
+      planned && typeof planned.facts?.packerVersion === 'string' && typeof planned.facts.templateDigest === 'string'
+        ? { value: planned.value, version: planned.facts.packerVersion, templateDigest: planned.facts.templateDigest }
+        : await computeFingerprint(source, ctx, dir);
     const before = await fs.stat(artifactFile).catch(() => undefined);
     const log = ctx.log.child({ image: ctx.image });
     log.info(`packer build in ${source.path}`, { step: 'build', packer: fp.version });

@@ -28,6 +28,8 @@ export interface AcquireContext {
   log: Logger;
   http: HttpOptions;
   env: NodeJS.ProcessEnv;
+  /** The fingerprint sync computed while planning, so `open()` need not digest the inputs again. */
+  fingerprint?: SourceFingerprint;
 }
 
 /** The bytes of a source, ready to stream once. */

@@ -179,8 +179,9 @@ async function isCached(root: string, state: CacheState, selection: Selection, f
 function record(state: CacheState, storeUrl: string, index: Index, selection: Selection, file: string, now: Date, keepPlace: boolean): void {
   const store = state.stores[storeUrl] ?? { indexVersion: 0, acceptedAt: '', channels: {} };
   // The floor only rises: an index accepted with --allow-rollback does not lower it.
+  const raised = index.version > store.indexVersion;
   store.indexVersion = Math.max(store.indexVersion, index.version);
-  if (store.indexVersion !== index.version || store.acceptedAt === '') store.acceptedAt = now.toISOString();
+  if (raised || store.acceptedAt === '') store.acceptedAt = now.toISOString();
   if (selection.channel) {
     const { family, sequence } = selection.channel;
     store.channels[family] = Math.max(store.channels[family] ?? 0, sequence);

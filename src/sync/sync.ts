@@ -134,7 +134,7 @@ async function planOne(image: Image, options: SyncOptions, present: Set<string> 
 async function applyOne(step: Extract<Step, { kind: 'publish' }>, options: SyncOptions): Promise<ImageOutcome> {
   const { image, planned, fingerprint } = step;
   const started = Date.now();
-  const acquire = contextFor(image, options);
+  const acquire = { ...contextFor(image, options), ...(fingerprint ? { fingerprint } : {}) };
   const base = { name: image.name, path: image.path };
   try {
     const published = await publishImage({
