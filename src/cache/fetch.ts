@@ -8,7 +8,6 @@ import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { digestAlgorithm, type Algorithm } from '../digest/digest.js';
 import { HashingStream } from '../digest/hashing.js';
@@ -16,6 +15,7 @@ import { ErrorCode, IngotError } from '../errors.js';
 import type { StoreBackend } from '../store/backend.js';
 import type { IndexEntry } from '../trust/catalogue.js';
 import { cachePaths, syncDir } from './layout.js';
+import { CapStream } from '../transform/decompress.js';
 
 /** Cancellation and progress for one download. */
 export interface FetchOptions {
@@ -33,7 +33,14 @@ export async function fetchVerified(backend: StoreBackend, entry: IndexEntry, ca
   const handle = await fs.open(temp, 'wx', 0o644);
   try {
     const source = await backend.read(entry.key, options.signal);
-    await pipeline(source, new SizeCap(entry.size, entry.path), hashing, createWriteStream('', { fd: handle.fd, autoClose: false, highWaterMark: 1 << 20 }), {
+    await pipeline(source, new CapStream(entry.size, entry.path, 'size', (limit) =>
+        new IngotError(ErrorCode.sizeMismatch, `size mismatch: ${entry.path} is larger than the signed index says`, {
+          expected: String(limit),
+          actual: `> ${limit}`,
+          hint: 'the stored bytes are not the ones the signed index lists; they were not cached',
+          image: entry.name,
+        }),
+      ), hashing, createWriteStream('', { fd: handle.fd, autoClose: false, highWaterMark: 1 << 20 }), {
       signal: options.signal,
     });
     if (hashing.bytes !== entry.size) {
@@ -78,27 +85,3 @@ export async function clearTemporary(cacheDir: string): Promise<void> {
   }
 }
 
-/** Fails as soon as more bytes arrive than the index promised (no unbounded disk fill). */
-class SizeCap extends Transform {
-  #seen = 0;
-  constructor(
-    private readonly limit: number,
-    private readonly subject: string,
-  ) {
-    super({ highWaterMark: 1 << 20 });
-  }
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.#seen += chunk.length;
-    if (this.#seen > this.limit) {
-      callback(
-        new IngotError(ErrorCode.sizeMismatch, `size mismatch: ${this.subject} is larger than the signed index says`, {
-          expected: String(this.limit),
-          actual: `> ${this.limit}`,
-          hint: 'the stored bytes are not the ones the signed index lists; they were not cached',
-        }),
-      );
-      return;
-    }
-    callback(null, chunk);
-  }
-}

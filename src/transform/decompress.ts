@@ -114,10 +114,15 @@ function jsZstd(): Duplex {
 /** Fails once more than `limit` bytes pass (decompression bombs, endless bodies); counts what it passed. */
 export class CapStream extends Transform {
   bytes = 0;
+  /**
+   * @param what  the noun in the default error ("decompressed size", "size")
+   * @param error builds the error instead of INGOT_DECOMPRESS_LIMIT (e.g. a size mismatch against a signed index)
+   */
   constructor(
     private readonly limit: number,
     private readonly subject: string,
     private readonly what = 'decompressed size',
+    private readonly error?: (limit: number) => Error,
   ) {
     super({ highWaterMark: 1 << 20 });
   }
@@ -125,10 +130,11 @@ export class CapStream extends Transform {
     this.bytes += chunk.length;
     if (this.bytes > this.limit) {
       callback(
-        new IngotError(ErrorCode.decompressLimit, `${this.what} exceeds the limit of ${formatBytes(this.limit)}: ${this.subject}`, {
-          hint: 'if the image really is that large, raise maxDecompressedSize in the manifest or --max-decompressed-size',
-          details: { limit: this.limit },
-        }),
+        this.error?.(this.limit) ??
+          new IngotError(ErrorCode.decompressLimit, `${this.what} exceeds the limit of ${formatBytes(this.limit)}: ${this.subject}`, {
+            hint: 'if the image really is that large, raise maxDecompressedSize in the manifest or --max-decompressed-size',
+            details: { limit: this.limit },
+          }),
       );
       return;
     }
