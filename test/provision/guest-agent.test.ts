@@ -48,7 +48,11 @@ function fakeAgent(socketPath: string, files: Record<string, string>): Promise<S
             break;
           }
           case 'guest-file-close':
+          case 'guest-ping':
             reply({});
+            break;
+          case 'guest-info':
+            setTimeout(() => reply({ version: 'late' }), 300); // answers after the client gave up
             break;
         }
       }
@@ -78,6 +82,17 @@ describe('guest agent client', () => {
       assert.deepEqual(r, { exitCode: 1, stdout: 'status: error\n', stderr: '', timedOut: false });
       assert.equal((await agent.readFile('/etc/marker')).toString('utf8'), 'hello ✓\n');
       await assert.rejects(agent.readFile('/nope'), /guest-file-open failed: failed to open file '\/nope'/);
+    } finally {
+      agent.close();
+    }
+  });
+
+  test('a reply that arrives after its timeout is not taken for the next command (regression)', async () => {
+    const agent = await GuestAgent.connect(socketPath, { deadline: Date.now() + 20_000 });
+    try {
+      await assert.rejects(agent.command('guest-info', undefined, 100), /no reply to guest-info/);
+      await new Promise((r) => setTimeout(r, 400)); // the late reply is in by now
+      assert.deepEqual(await agent.command('guest-ping'), {});
     } finally {
       agent.close();
     }

@@ -80,9 +80,14 @@ export class GuestAgent {
   /** Sends one command and returns its `return` value. */
   command<T = unknown>(execute: string, args?: Record<string, unknown>, timeoutMs = 30_000): Promise<T> {
     const task = this.#queue.then(async () => {
+      // A reply that came too late must not be taken for this command's: re-sync first.
+      if (this.#desynced) await this.#resync(timeoutMs);
       this.#write(args ? { execute, arguments: args } : { execute });
       const reply = await this.#next(timeoutMs, () => true);
-      if (!reply) throw new IngotError(ErrorCode.launchTimeout, `guest agent: no reply to ${execute} within ${timeoutMs} ms`);
+      if (!reply) {
+        this.#desynced = true;
+        throw new IngotError(ErrorCode.launchTimeout, `guest agent: no reply to ${execute} within ${timeoutMs} ms`);
+      }
       if (reply.error) {
         const err = reply.error as { desc?: string; class?: string };
         throw new IngotError(ErrorCode.launchFailed, `guest agent: ${execute} failed: ${err.desc ?? err.class ?? 'error'}`);
@@ -91,6 +96,18 @@ export class GuestAgent {
     });
     this.#queue = task.catch(() => undefined);
     return task;
+  }
+
+  #desynced = false;
+
+  /** guest-sync-delimited with a fresh id, dropping every message before its echo. */
+  async #resync(timeoutMs: number): Promise<void> {
+    const id = Math.floor(Math.random() * 2 ** 31);
+    this.#write({ execute: 'guest-sync-delimited', arguments: { id } });
+    const reply = await this.#next(timeoutMs, (m) => m.return === id);
+    if (!reply) throw new IngotError(ErrorCode.launchTimeout, 'guest agent: lost sync and could not re-sync');
+    this.#inbox = [];
+    this.#desynced = false;
   }
 
   /** Runs argv in the guest and waits for it (polling guest-exec-status). */
