@@ -51,9 +51,9 @@ export async function writeInitramfsArtifact(
   const built = await buildInitramfs(spec, options);
   const hash = new HashingStream(['sha256']);
   try {
-    const handle = await fs.open(temp, 'wx', 0o644);
+    await pipeline(built.stream, hash, createWriteStream(temp, { flags: 'wx', mode: 0o644, highWaterMark: 1 << 20 }), options.signal ? { signal: options.signal } : {});
+    const handle = await fs.open(temp, 'r+');
     try {
-      await pipeline(built.stream, hash, createWriteStream('', { fd: handle, autoClose: false, highWaterMark: 1 << 20 }), options.signal ? { signal: options.signal } : {});
       await handle.sync();
     } finally {
       await handle.close();
