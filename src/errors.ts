@@ -1,6 +1,6 @@
 /**
  * One error family for ingot. Every error a user can see carries a stable
- * string `code` (documented in the README), structured fields and an exit code.
+ * string `code` (documented in docs/errors.md), structured fields and an exit code.
  * The CLI layer renders `message` (short reason + subject), then `hint`.
  */
 
@@ -70,7 +70,7 @@ export class UsageError extends IngotError {
   }
 }
 
-/** The stable codes. Add new ones here and to the README's table. */
+/** The stable codes. Add new ones here and to docs/errors.md. */
 export const ErrorCode = {
   usage: 'INGOT_USAGE',
   manifestInvalid: 'INGOT_MANIFEST_INVALID',

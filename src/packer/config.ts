@@ -66,7 +66,7 @@ export const packerConfigSchema = z.strictObject({
       sshUser: str.default('ubuntu'),
       packages: z.array(z.string().regex(/^[a-z0-9][a-z0-9+.-]*$/, 'a Debian package name')).default([]),
       scripts: z.array(str).default([]).describe('Extra provisioning scripts (paths relative to the config file), run after install.'),
-      hardening: z.boolean().default(true).describe('Apply the CIS Level 1 subset (see the README, section Packer).'),
+      hardening: z.boolean().default(true).describe('Apply the CIS Level 1 subset (see docs/packer.md).'),
     })
     .prefault({}),
   tags: z.record(z.string().regex(/^[A-Za-z0-9_.:/=+@-]{1,63}$/, 'a tag key'), z.string()).default({}),
@@ -160,7 +160,7 @@ export function cloudSection<C extends Cloud>(config: PackerConfig, cloud: C, fi
     throw new IngotError(ErrorCode.packerConfigInvalid, `packer config has no clouds.${cloud} section`, {
       path: file,
       exitCode: ExitCode.usage,
-      hint: `add clouds.${cloud} with region, instanceType and baseImage (see the README, section Packer)`,
+      hint: `add clouds.${cloud} with region, instanceType and baseImage (see docs/packer.md)`,
     });
   }
   return section;
@@ -170,6 +170,6 @@ function configError(file: string, lines: string[]): IngotError {
   return new IngotError(ErrorCode.packerConfigInvalid, `invalid packer config ${file}:\n${lines.join('\n')}`, {
     path: file,
     exitCode: ExitCode.usage,
-    hint: 'fix the listed fields; the README (section Packer) describes every one',
+    hint: 'fix the listed fields; docs/packer.md describes every one',
   });
 }

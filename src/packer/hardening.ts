@@ -1,7 +1,7 @@
 /**
  * The hardening script: a documented subset of CIS Level 1 (numbering from the
  * CIS Ubuntu Linux 22.04 LTS Benchmark v1.0.0; other versions renumber). Each
- * item is data — id, title, commands — so the script and the README's Packer section list
+ * item is data — id, title, commands — so the script and docs/packer.md list
  * exactly the same items. Settings go into drop-in files so they survive
  * package upgrades and are easy to audit.
  */
@@ -126,5 +126,5 @@ export function hardeningScript(sshUser: string): string {
       ],
     },
   ];
-  return renderScript({ purpose: 'CIS Level 1 hardening subset (see the README, section Packer, for the item list).', steps });
+  return renderScript({ purpose: 'CIS Level 1 hardening subset (see docs/packer.md for the item list).', steps });
 }

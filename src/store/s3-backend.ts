@@ -4,7 +4,7 @@
  * prefix. The client is created on first use, so read-only commands that
  * never touch the store need no credentials. Server quirks (RGW's empty error
  * messages and empty multipart ETag) are handled by branching on error names
- * and HTTP status, never on messages. See the README, section S3-compatible stores.
+ * and HTTP status, never on messages. See docs/stores.md.
  */
 import * as http from 'node:http';
 import * as https from 'node:https';

@@ -38,7 +38,7 @@ export function parseS3Url(input: URL | string): S3Location {
   }
   if (url.protocol !== 's3:') throw bad(text, `expected the s3: scheme, got "${url.protocol}"`);
   if (url.username || url.password) {
-    throw bad(text, 'credentials do not belong in the URL', 'pass them by environment or --credentials (see the README, section S3-compatible stores)');
+    throw bad(text, 'credentials do not belong in the URL', 'pass them by environment or --credentials (see docs/stores.md)');
   }
   if (url.port) throw bad(text, 'a port belongs to ?endpoint=, not to the bucket');
   const decode = (part: string) => {

@@ -3,7 +3,7 @@
  * scripts/build-test-vm.sh and cached outside the repo) booted by `ingot
  * launch` under QEMU with rendered profiles — one that must come up ready,
  * one whose runcmd fails — both at once (2 GiB each), then a launch whose
- * deadline passes. The README (Provisioning) says what it costs.
+ * deadline passes. docs/provisioning.md says what it costs.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
