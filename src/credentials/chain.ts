@@ -101,20 +101,24 @@ async function fromSopsFile(file: string, options: ResolveOptions, tried: string
     });
   });
   const identities = await loadAgeIdentities(options);
-  if (identities.keys.length === 0) {
-    throw new IngotError(ErrorCode.credentialsMissing, `no age identity to decrypt ${file}`, {
-      path: file,
-      hint: `give the age key with --sops-age-key-file, SOPS_AGE_KEY_FILE or SOPS_AGE_KEY (looked in: ${identities.tried.join('; ')})`,
-      exitCode: ExitCode.usage,
-      details: { tried: [...tried, ...identities.tried] },
-    });
-  }
-  const doc = await decryptSops(text, identities.keys, file);
+  // With no age identity, a file with PGP recipients still opens through gpg; otherwise the error says where we looked.
+  const doc = await decryptSops(text, identities.keys, file, { ageTried: identities.tried, gpg: { env: options.env, signal: options.signal } }).catch((error: unknown) => {
+    if (error instanceof IngotError && error.code === ErrorCode.credentialsMissing) {
+      throw new IngotError(error.code, error.message, { path: file, hint: error.hint, exitCode: error.exitCode, details: { tried: [...tried, ...identities.tried] } });
+    }
+    throw error;
+  });
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc) || Buffer.isBuffer(doc)) {
     throw new IngotError(ErrorCode.credentialsInvalid, `credentials file ${file} is not a mapping`, { path: file });
   }
   const flat = new Map<string, SopsValue>();
   for (const [key, value] of Object.entries(doc)) flat.set(key.toLowerCase(), value);
+  // A file whose only entry is a mapping (an INI file's one section): the keys are in it.
+  const sections = [...flat.values()].filter((v) => typeof v === 'object' && v !== null && !Array.isArray(v) && !Buffer.isBuffer(v));
+  if (sections.length === 1 && sections.length === flat.size) {
+    flat.clear();
+    for (const [key, value] of Object.entries(sections[0] as Record<string, SopsValue>)) flat.set(key.toLowerCase(), value);
+  }
   const pick = (field: keyof typeof FILE_KEYS): string | undefined => {
     for (const name of FILE_KEYS[field]) {
       const value = flat.get(name);

@@ -30,6 +30,8 @@ export interface RunOptions {
   maxBuffer?: number;
   /** Resolve with the result instead of throwing on a non-zero exit. */
   reject?: boolean;
+  /** Keep stdout as bytes in `stdoutBytes` (for binary output; `stdout` stays empty, no lines). */
+  binaryStdout?: boolean;
 }
 
 export interface RunResult {
@@ -41,6 +43,8 @@ export interface RunResult {
   stderr: string;
   timedOut: boolean;
   durationMs: number;
+  /** stdout as bytes, with `binaryStdout`. */
+  stdoutBytes?: Buffer;
 }
 
 /** Runs `command` with `args`; rejects with INGOT_TOOL_MISSING / a failure error unless `reject: false`. */
@@ -68,6 +72,7 @@ export function run(command: string, args: readonly string[], options: RunOption
     let timedOut = false;
     let killTimer: NodeJS.Timeout | undefined;
     const pending = { stdout: '', stderr: '' };
+    const stdoutChunks: Buffer[] = [];
 
     const terminate = () => {
       if (child.exitCode !== null || child.signalCode !== null) return;
@@ -87,6 +92,11 @@ export function run(command: string, args: readonly string[], options: RunOption
     else options.signal?.addEventListener('abort', onAbort, { once: true });
 
     const collect = (stream: 'stdout' | 'stderr') => (data: Buffer) => {
+      if (stream === 'stdout' && options.binaryStdout) {
+        // Bounded like text output: bytes past maxBuffer are dropped.
+        if (stdoutChunks.reduce((n, c) => n + c.length, 0) < maxBuffer) stdoutChunks.push(data);
+        return;
+      }
       const text = data.toString();
       if (stream === 'stdout') stdout = (stdout + text).slice(-maxBuffer);
       else stderr = (stderr + text).slice(-maxBuffer);
@@ -121,6 +131,7 @@ export function run(command: string, args: readonly string[], options: RunOption
         stderr: scrub(stderr, secrets),
         timedOut,
         durationMs: Date.now() - started,
+        ...(options.binaryStdout ? { stdoutBytes: Buffer.concat(stdoutChunks) } : {}),
       };
       if (options.signal?.aborted) {
         reject(new IngotError(ErrorCode.aborted, `${command} was interrupted`, { cause: options.signal.reason }));

@@ -59,10 +59,10 @@ test('a changed lastmodified is refused (it authenticates the MAC)', async () =>
   await assert.rejects(decryptSops(text.replace('2024-03-25T22:08:10Z', '2024-03-25T22:08:11Z'), keys, 'f.yaml'), refused(/sops\.mac/));
 });
 
-test('a value swapped in clear (MAC mismatch) is refused', async () => {
+test('a value replaced in clear where sops encrypts is refused (as sops fails to decrypt it)', async () => {
   const { text, keys } = await fixture();
   const other = /\nstring: (ENC\[[^\]]+\])/.exec(text)![1]!;
-  await assert.rejects(decryptSops(text.replace(other, 'plain'), keys, 'f.yaml'), refused(/MAC does not match/));
+  await assert.rejects(decryptSops(text.replace(other, 'plain'), keys, 'f.yaml'), refused(/malformed encrypted value at string/));
 });
 
 test('the wrong age key is refused naming the recipients, never a key', async (t) => {
