@@ -78,7 +78,8 @@ export async function recoverDataKey(meta: Record<string, unknown>, sources: Key
       `the file is encrypted for ${recipients.join(', ')}; ` +
       (stanzas.pgp.length > 0
         ? 'give the matching age key (--sops-age-key-file, SOPS_AGE_KEY_FILE, SOPS_AGE_KEY) or make the PGP key available to gpg (gpg --card-status for a smartcard)'
-        : 'give the matching key with --sops-age-key-file, SOPS_AGE_KEY_FILE or SOPS_AGE_KEY'),
+        : 'give the matching key with --sops-age-key-file, SOPS_AGE_KEY_FILE or SOPS_AGE_KEY') +
+      (notes.length ? ` (tried: ${notes.join('; ')})` : ''),
     details: { recipients, tried: notes },
   });
 }

@@ -1,13 +1,21 @@
 /**
  * Writes SOPS files for tests the way sops 3.8 does: AES-256-GCM per value
  * with the key path as AAD, a SHA-512 MAC over the plaintexts encrypted with
- * `lastmodified` as AAD, and the data key wrapped by the real `age` CLI.
+ * `lastmodified` as AAD, the data key wrapped by the real `age` CLI and, for
+ * PGP recipients, by the real `gpg`. YAML, JSON, dotenv and INI layouts.
  */
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import { stringify } from 'yaml';
 import { run } from '../../src/exec/run.js';
 
 type Plain = string | number | boolean | Plain[] | { [key: string]: Plain };
+
+export interface WriteSopsOptions {
+  /** PGP recipients: the key's fingerprint and the environment (GNUPGHOME) of the gpg that holds it. */
+  pgp?: { fingerprint: string; env: NodeJS.ProcessEnv }[];
+  /** sops --mac-only-encrypted; values whose key ends in `_unencrypted` stay in clear. */
+  macOnlyEncrypted?: boolean;
+}
 
 function enc(plaintext: Buffer, key: Buffer, aad: string, type: string): string {
   const iv = randomBytes(32);
@@ -17,41 +25,83 @@ function enc(plaintext: Buffer, key: Buffer, aad: string, type: string): string 
   return `ENC[AES256_GCM,data:${data.toString('base64')},iv:${iv.toString('base64')},tag:${cipher.getAuthTag().toString('base64')},type:${type}]`;
 }
 
-function walk(value: Plain, path: string[], key: Buffer, hash: ReturnType<typeof createHash>): unknown {
-  if (Array.isArray(value)) return value.map((v) => walk(v, path, key, hash));
+function walk(value: Plain, path: string[], key: Buffer, hash: ReturnType<typeof createHash>, macOnlyEncrypted: boolean): unknown {
+  if (Array.isArray(value)) return value.map((v) => walk(v, path, key, hash, macOnlyEncrypted));
   if (typeof value === 'object') {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = walk(v, [...path, k], key, hash);
+    for (const [k, v] of Object.entries(value)) out[k] = walk(v, [...path, k], key, hash, macOnlyEncrypted);
     return out;
   }
   const [text, type] =
     typeof value === 'boolean' ? [value ? 'True' : 'False', 'bool'] : typeof value === 'number' ? [String(value), Number.isInteger(value) ? 'int' : 'float'] : [value, 'str'];
   const bytes = Buffer.from(text);
-  hash.update(bytes);
-  return enc(bytes, key, `${path.join(':')}:`, type);
+  const clear = path.some((p) => p.endsWith('_unencrypted'));
+  if (!clear || !macOnlyEncrypted) hash.update(bytes);
+  return clear ? value : enc(bytes, key, `${path.join(':')}:`, type);
 }
 
-/** A SOPS document (YAML or JSON text) for `data`, readable by the age identities of `recipients`. */
-export async function writeSops(data: { [key: string]: Plain }, recipients: string[], format: 'yaml' | 'json' = 'yaml'): Promise<string> {
+/** A SOPS document (YAML, JSON, dotenv or INI text) for `data`, readable by the age identities of `recipients`. */
+export async function writeSops(
+  data: { [key: string]: Plain },
+  recipients: string[],
+  format: 'yaml' | 'json' | 'dotenv' | 'ini' = 'yaml',
+  options: WriteSopsOptions = {},
+): Promise<string> {
   const dataKey = randomBytes(32);
   const hash = createHash('sha512');
-  const tree = walk(data, [], dataKey, hash) as Record<string, unknown>;
+  if (options.macOnlyEncrypted) hash.update(createHash('sha256').update('sops').digest());
+  const tree = walk(data, [], dataKey, hash, options.macOnlyEncrypted ?? false) as Record<string, unknown>;
   const lastmodified = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
   const age = [];
   for (const recipient of recipients) {
     const wrapped = await run('age', ['--encrypt', '--armor', '--recipient', recipient], { input: dataKey, timeoutMs: 10_000 });
     age.push({ recipient, enc: wrapped.stdout });
   }
-  const sops = {
+  const pgp = [];
+  for (const { fingerprint, env } of options.pgp ?? []) {
+    const wrapped = await run('gpg', ['--batch', '--quiet', '--trust-model', 'always', '--encrypt', '--armor', '--recipient', fingerprint], { input: dataKey, env, timeoutMs: 30_000 });
+    pgp.push({ created_at: lastmodified, enc: wrapped.stdout, fp: fingerprint });
+  }
+  const sops: Record<string, unknown> = {
     kms: [],
     age,
+    ...(pgp.length ? { pgp } : {}),
     lastmodified,
     mac: enc(Buffer.from(hash.digest('hex').toUpperCase()), dataKey, lastmodified, 'str'),
     unencrypted_suffix: '_unencrypted',
+    ...(options.macOnlyEncrypted ? { mac_only_encrypted: true } : {}),
     version: '3.8.1',
   };
-  const doc = { ...tree, sops };
-  return format === 'json' ? JSON.stringify(doc, null, 2) : stringify(doc);
+  if (format === 'json') return JSON.stringify({ ...tree, sops }, null, 2);
+  if (format === 'yaml') return stringify({ ...tree, sops });
+  // The flat formats: metadata flattened as sops does (age__list_0__map_enc), newlines escaped.
+  const flat = flatten(sops);
+  if (format === 'dotenv') {
+    const lines = Object.entries(tree).map(([k, v]) => `${k}=${String(v).replaceAll('\n', '\\n')}`);
+    for (const [k, v] of Object.entries(flat)) lines.push(`sops_${k}=${v.replaceAll('\n', '\\n')}`);
+    return `${lines.join('\n')}\n`;
+  }
+  const lines: string[] = [];
+  for (const [section, values] of Object.entries(tree)) {
+    lines.push(`[${section}]`);
+    for (const [k, v] of Object.entries(values as Record<string, unknown>)) lines.push(`${k} = ${String(v)}`);
+    lines.push('');
+  }
+  lines.push('[sops]');
+  for (const [k, v] of Object.entries(flat)) lines.push(`${k} = ${v.replaceAll('\n', '\\n')}`);
+  return `${lines.join('\n')}\n`;
+}
+
+function flatten(value: unknown, prefix = ''): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (Array.isArray(value)) {
+    value.forEach((item, i) => Object.assign(out, flatten(item, `${prefix}__list_${i}`)));
+  } else if (typeof value === 'object' && value !== null) {
+    for (const [k, v] of Object.entries(value)) Object.assign(out, flatten(v, prefix ? `${prefix}__map_${k}` : k));
+  } else {
+    out[prefix] = String(value);
+  }
+  return out;
 }
 
 /** A new age identity from the real `age-keygen`: the key file text and its recipient. */
