@@ -91,8 +91,7 @@ export async function* readArchive(source: AsyncIterable<Buffer>, options: ReadO
       return;
     }
 
-    let inTrailer = false;
-    while (!inTrailer) {
+    for (;;) {
       let decoded = decodeHeader(buf);
       while (!decoded) {
         if (!(await more())) throw truncated(consumed, 'a header');
@@ -101,6 +100,13 @@ export async function* readArchive(source: AsyncIterable<Buffer>, options: ReadO
       const offset = consumed;
       const { header, length } = decoded;
       drop(length);
+      // TRAILER!!! ends the archive whatever its type or size (as the kernel and libarchive read it):
+      // its body is skipped, never kept, and an input that ends inside it has simply ended.
+      if (header.name === TRAILER_NAME) {
+        if ((await take(header.fileSize + pad4(header.fileSize), false)) === undefined) return;
+        if (options.trailers) yield { header, offset };
+        break;
+      }
       const isSymlink = (header.mode & S_IFMT) === FileType.symlink;
       // A symlink's target is kept in memory: refuse absurd sizes before buffering them.
       if (isSymlink && header.fileSize > SYMLINK_MAX) {
@@ -112,8 +118,6 @@ export async function* readArchive(source: AsyncIterable<Buffer>, options: ReadO
       const data = await take(header.fileSize, keep);
       if (!data) throw truncated(consumed, `the data of "${header.name}"`);
       if ((await take(pad4(header.fileSize), false)) === undefined) throw truncated(consumed, `the padding after "${header.name}"`);
-      inTrailer = header.name === TRAILER_NAME;
-      if (inTrailer && !options.trailers) break;
       yield {
         header,
         offset,
