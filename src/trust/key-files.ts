@@ -9,7 +9,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { ErrorCode, ExitCode, IngotError } from '../errors.js';
 import { openSecretKey, sealSecretKey, type SealOptions, type SecretKey } from './keys.js';
-import { decodePublicKey, encodePublicKey, UNTRUSTED_PREFIX, type PublicKey } from './minisign-format.js';
+import { decodePublicKeyFile, decodePublicKeyString, encodePublicKey, UNTRUSTED_PREFIX, type PublicKey } from './minisign-format.js';
 
 /** File names `ingot keys generate` writes. */
 export const SECRET_KEY_FILE = 'ingot.key';
@@ -40,14 +40,36 @@ export async function writeKeyPair(dir: string, key: SecretKey, options: SealOpt
   return { secretFile, publicFile };
 }
 
-/** Reads a public key from a file, or takes a bare base64 key (as `minisign -P` does). */
+/**
+ * Reads a public key from a file (as `minisign -p` reads it), or takes a bare
+ * base64 key (as `minisign -P` does) when no file has that name. Something
+ * that looks like an inline key but is malformed says so, rather than that no
+ * such file exists.
+ */
 export async function readPublicKey(fileOrKey: string, baseDir = process.cwd()): Promise<PublicKey> {
   const file = path.resolve(baseDir, fileOrKey);
-  const text = await fs.readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
-    if (error.code === 'ENOENT' && /^RW[A-Za-z0-9+/]{54}$/.test(fileOrKey)) return fileOrKey;
-    throw new IngotError(ErrorCode.keyInvalid, `cannot read public key ${file}: ${error.message}`, { path: file, exitCode: ExitCode.usage, cause: error });
-  });
-  return decodePublicKey(text, text === fileOrKey ? 'public key' : file);
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if ((code === 'ENOENT' || code === 'ENAMETOOLONG') && looksInline(fileOrKey)) {
+      return decodePublicKeyString(fileOrKey.trim(), `inline public key "${fileOrKey.trim().slice(0, 12)}…" (no file of that name either)`);
+    }
+    throw new IngotError(ErrorCode.keyInvalid, `cannot read public key ${file}: ${(error as Error).message}`, {
+      path: file,
+      hint: '--public-key takes a minisign public key file, or the key itself (56 base64 characters starting "RW")',
+      exitCode: ExitCode.usage,
+      cause: error,
+    });
+  }
+  return decodePublicKeyFile(text, file);
+}
+
+// Base64 only and long enough that it is no file name anyone types: an inline key, or a broken one.
+function looksInline(value: string): boolean {
+  const trimmed = value.trim();
+  return trimmed.length >= 40 && /^[A-Za-z0-9+/]+=*$/.test(trimmed) && !trimmed.includes('.');
 }
 
 /** Where `loadSigningKey` looks for the key and its password. */
@@ -70,7 +92,7 @@ export async function loadSigningKey(options: SigningKeyOptions): Promise<Secret
   let text: string;
   let where: string;
   if (options.keyFile === undefined && source.trimStart().startsWith(UNTRUSTED_PREFIX)) {
-    text = source;
+    text = source.trimStart();
     where = 'INGOT_SIGNING_KEY';
   } else {
     where = path.resolve(options.baseDir, source);

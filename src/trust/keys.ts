@@ -8,7 +8,7 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, ti
 import { ErrorCode, ExitCode, IngotError } from '../errors.js';
 import { blake2b } from './blake2b.js';
 import { deriveKeystream, KDF_LIMITS } from './kdf.js';
-import { decodeSecretKey, encodeSecretKey, type PublicKey, type SecretKeyRecord } from './minisign-format.js';
+import { decodeSecretKey, encodeSecretKey, PASSWORD_MAX, type PublicKey, type SecretKeyRecord } from './minisign-format.js';
 
 /** A usable signing key: id, libsodium-format secret bytes and node key objects. */
 export interface SecretKey {
@@ -71,6 +71,13 @@ export async function sealSecretKey(key: SecretKey, options: SealOptions = {}): 
     return encodeSecretKey(record, options.comment);
   }
   if (options.password.length === 0) throw new IngotError(ErrorCode.usage, 'the signing key password is empty', { exitCode: ExitCode.usage });
+  // minisign reads a password as one line into 1024 bytes: a longer one, or one with a line break, it could never type.
+  if (Buffer.byteLength(options.password, 'utf8') > PASSWORD_MAX || /[\r\n]/.test(options.password)) {
+    throw new IngotError(ErrorCode.usage, `the signing key password must be one line of at most ${PASSWORD_MAX} bytes (minisign reads no more)`, {
+      hint: 'choose a shorter password; minisign -S could not open the key otherwise',
+      exitCode: ExitCode.usage,
+    });
+  }
   const { opslimit, memlimit } = options.kdf ?? KDF_LIMITS.sensitive;
   const salt = randomBytes(32);
   const stream = await deriveKeystream(options.password, salt, opslimit, memlimit, plain.length);

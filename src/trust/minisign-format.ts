@@ -19,8 +19,26 @@ export const UNTRUSTED_PREFIX = 'untrusted comment: ';
 export const TRUSTED_PREFIX = 'trusted comment: ';
 const KEYNUM_SK_BYTES = 104;
 const SECRET_KEY_BYTES = 2 + 2 + 2 + 32 + 8 + 8 + KEYNUM_SK_BYTES;
-/** minisign's limit on a trusted comment line (TRUSTEDCOMMENTMAXBYTES minus the prefix). */
-export const TRUSTED_COMMENT_MAX = 8192 - TRUSTED_PREFIX.length - 1;
+
+/*
+ * minisign's limits (minisign.h, minisign.c). It reads each line with
+ * fgets() into a fixed buffer and refuses a line whose newline does not fit:
+ * COMMENTMAXBYTES (1024) for the untrusted comment line of every file,
+ * TRUSTEDCOMMENTMAXBYTES (8192) for the trusted comment line. So a line,
+ * prefix and newline included, is at most 1023 / 8191 bytes, and what
+ * `minisign -S` can write is a comment of at most 1003 / 8173 bytes.
+ * Passwords are read into PASSWORDMAXBYTES (1024): at most 1023 bytes.
+ */
+/** Longest untrusted comment line minisign reads: 1023 bytes with its newline. */
+export const COMMENT_LINE_MAX = 1024 - 1;
+/** Longest trusted comment line minisign reads: 8191 bytes with its newline. */
+export const TRUSTED_COMMENT_LINE_MAX = 8192 - 1;
+/** Longest untrusted comment ingot writes (minisign can read it back). */
+export const UNTRUSTED_COMMENT_MAX = COMMENT_LINE_MAX - UNTRUSTED_PREFIX.length - 1;
+/** Longest trusted comment: minisign -S refuses more, minisign -V cannot read more. */
+export const TRUSTED_COMMENT_MAX = TRUSTED_COMMENT_LINE_MAX - TRUSTED_PREFIX.length - 1;
+/** Longest password minisign reads (it truncates longer input). */
+export const PASSWORD_MAX = 1024 - 1;
 
 /** A public key: its 8-byte id and the 32-byte ed25519 key. */
 export interface PublicKey {
@@ -64,14 +82,36 @@ export function encodePublicKey(pk: PublicKey): string {
   return `${UNTRUSTED_PREFIX}minisign public key ${keyIdHex(pk.keyId)}\n${publicKeyLine(pk)}\n`;
 }
 
-/** Parses a public key file, or a bare base64 key line. */
+/**
+ * Parses a public key: the text of a key file (any comment line, then the
+ * key, as `minisign -p` reads it), or — text without a line break — a bare
+ * base64 key (as `minisign -P` takes it).
+ */
 export function decodePublicKey(text: string, where = 'public key'): PublicKey {
-  const lines = text.split(/\r?\n/).map((l) => l.trim());
-  const line = lines[0]?.startsWith(UNTRUSTED_PREFIX) ? lines[1] : lines[0];
-  const raw = strictBase64(line ?? '');
-  if (!raw || raw.length !== 42 || raw.subarray(0, 2).toString('latin1') !== 'Ed') {
-    throw keyError(`${where}: expected a minisign public key ("untrusted comment: …" then base64 of 42 bytes starting "Ed")`);
+  return text.includes('\n') ? decodePublicKeyFile(text, where) : decodePublicKeyString(text.trim(), where);
+}
+
+/** A public key file as minisign reads it: line 1 is a comment (≤ 1023 bytes with its newline), line 2 the key. */
+export function decodePublicKeyFile(text: string, where = 'public key file'): PublicKey {
+  const [comment, line] = lines(text);
+  if (comment === undefined || line === undefined) {
+    throw keyError(`${where}: expected two lines, "untrusted comment: …" then the base64 key`);
   }
+  if (lineBytes(comment) > COMMENT_LINE_MAX) {
+    throw keyError(`${where}: the comment line is ${lineBytes(comment)} bytes; minisign reads at most ${COMMENT_LINE_MAX}`);
+  }
+  return decodePublicKeyString(line, where);
+}
+
+/** A bare base64 public key ("RW…", 56 characters), as `minisign -P` takes it. */
+export function decodePublicKeyString(line: string, where = 'public key'): PublicKey {
+  const raw = strictBase64(line);
+  if (!raw || raw.length !== 42) {
+    throw keyError(
+      `${where}: not a minisign public key (${raw ? `base64 of ${raw.length} bytes` : `not valid base64 (${line.length} characters)`}; a public key is 56 base64 characters starting "RW")`,
+    );
+  }
+  if (raw.subarray(0, 2).toString('latin1') !== 'Ed') throw keyError(`${where}: unsupported signature algorithm (a public key starts "RW")`);
   return { keyId: raw.subarray(2, 10), key: raw.subarray(10, 42) };
 }
 
@@ -91,9 +131,12 @@ export function encodeSecretKey(record: SecretKeyRecord, comment?: string): stri
 
 /** Parses a secret key file (does not decrypt). */
 export function decodeSecretKey(text: string, where = 'secret key'): SecretKeyRecord {
-  const lines = text.split(/\r?\n/).map((l) => l.trim());
-  if (!lines[0]?.startsWith(UNTRUSTED_PREFIX)) throw keyError(`${where}: expected a minisign secret key starting "untrusted comment:"`);
-  const raw = strictBase64(lines[1] ?? '');
+  const [comment, line] = lines(text);
+  if (!comment?.startsWith(UNTRUSTED_PREFIX)) throw keyError(`${where}: expected a minisign secret key starting "untrusted comment:"`);
+  if (lineBytes(comment) > COMMENT_LINE_MAX) {
+    throw keyError(`${where}: the comment line is ${lineBytes(comment)} bytes; minisign reads at most ${COMMENT_LINE_MAX}`);
+  }
+  const raw = strictBase64(line ?? '');
   if (!raw || raw.length !== SECRET_KEY_BYTES) throw keyError(`${where}: expected base64 of ${SECRET_KEY_BYTES} bytes on line 2`);
   if (raw.subarray(0, 2).toString('latin1') !== 'Ed') throw keyError(`${where}: unsupported signature algorithm`);
   if (raw.subarray(4, 6).toString('latin1') !== 'B2') throw keyError(`${where}: unsupported checksum function`);
@@ -120,7 +163,14 @@ export function encodeSignature(sig: SignatureRecord): string {
     if (/[\r\n]/.test(value)) throw new IngotError(ErrorCode.usage, `${name} comment must be one line`, { exitCode: ExitCode.usage });
   }
   if (Buffer.byteLength(sig.trustedComment) > TRUSTED_COMMENT_MAX) {
-    throw new IngotError(ErrorCode.usage, 'trusted comment too long for minisign', { exitCode: ExitCode.usage });
+    throw new IngotError(ErrorCode.usage, `trusted comment too long for minisign (${Buffer.byteLength(sig.trustedComment)} bytes; at most ${TRUSTED_COMMENT_MAX})`, {
+      exitCode: ExitCode.usage,
+    });
+  }
+  if (Buffer.byteLength(sig.untrustedComment) > UNTRUSTED_COMMENT_MAX) {
+    throw new IngotError(ErrorCode.usage, `untrusted comment too long for minisign (${Buffer.byteLength(sig.untrustedComment)} bytes; at most ${UNTRUSTED_COMMENT_MAX})`, {
+      exitCode: ExitCode.usage,
+    });
   }
   const body = Buffer.concat([Buffer.from(sig.algorithm, 'latin1'), sig.keyId, sig.signature]).toString('base64');
   return (
@@ -131,29 +181,53 @@ export function encodeSignature(sig: SignatureRecord): string {
 
 /** Parses a signature file; throws INGOT_SIGNATURE_MALFORMED. */
 export function decodeSignature(text: string, where = 'signature'): SignatureRecord {
-  const lines = text.split('\n').map((l) => l.replace(/\r$/, ''));
-  const [untrusted, body, trusted, global] = lines;
+  const [untrusted, body, trusted, global] = lines(text);
   if (!untrusted?.startsWith(UNTRUSTED_PREFIX)) throw sigError(`${where}: line 1 must start with "${UNTRUSTED_PREFIX}"`);
+  // Limits as minisign -V applies them: a line whose newline does not fit its buffer is refused.
+  if (lineBytes(untrusted) > COMMENT_LINE_MAX) {
+    throw sigError(`${where}: the untrusted comment line is ${lineBytes(untrusted)} bytes; minisign reads at most ${COMMENT_LINE_MAX}`);
+  }
   if (!trusted?.startsWith(TRUSTED_PREFIX)) throw sigError(`${where}: line 3 must start with "${TRUSTED_PREFIX}"`);
-  const raw = strictBase64((body ?? '').trim());
+  if (lineBytes(trusted) > TRUSTED_COMMENT_LINE_MAX) {
+    throw sigError(`${where}: the trusted comment line is ${lineBytes(trusted)} bytes; minisign reads at most ${TRUSTED_COMMENT_LINE_MAX}`);
+  }
+  const raw = strictBase64(body ?? '');
   if (!raw || raw.length !== 74) throw sigError(`${where}: line 2 must be base64 of 74 bytes`);
   const algorithm = raw.subarray(0, 2).toString('latin1');
   if (algorithm !== 'ED' && algorithm !== 'Ed') throw sigError(`${where}: unsupported signature algorithm "${algorithm}"`);
-  const globalSignature = strictBase64((global ?? '').trim());
+  const globalSignature = strictBase64(global ?? '');
   if (!globalSignature || globalSignature.length !== 64) throw sigError(`${where}: line 4 must be base64 of 64 bytes`);
   return {
-    untrustedComment: untrusted.slice(UNTRUSTED_PREFIX.length),
+    untrustedComment: stripCr(untrusted).slice(UNTRUSTED_PREFIX.length),
     algorithm,
     keyId: raw.subarray(2, 10),
     signature: raw.subarray(10, 74),
-    // minisign strips only the line ending (done by the split above), never spaces or tabs.
-    trustedComment: trusted.slice(TRUSTED_PREFIX.length),
+    // minisign strips only the line ending, never spaces or tabs.
+    trustedComment: stripCr(trusted).slice(TRUSTED_PREFIX.length),
     globalSignature,
   };
 }
 
-/** Decodes standard base64, rejecting anything node would silently skip. */
-function strictBase64(text: string): Buffer | undefined {
+/**
+ * The lines of a minisign file as fgets() sees them: split at "\n", each
+ * kept with a trailing "\r" (it counts against minisign's buffer sizes).
+ */
+function lines(text: string): string[] {
+  return text.split('\n');
+}
+
+/** Bytes fgets() needs for a line: its content and the newline. */
+function lineBytes(line: string): number {
+  return Buffer.byteLength(line, 'utf8') + 1;
+}
+
+function stripCr(line: string): string {
+  return line.endsWith('\r') ? line.slice(0, -1) : line;
+}
+
+/** Decodes standard base64, rejecting anything node would silently skip. A trailing "\r" (CRLF files) is the line end. */
+function strictBase64(line: string): Buffer | undefined {
+  const text = stripCr(line);
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.length % 4 !== 0) return undefined;
   return Buffer.from(text, 'base64');
 }

@@ -10,7 +10,7 @@ import { blake2b } from '../../src/trust/blake2b.js';
 import { pickParams, KDF_LIMITS } from '../../src/trust/kdf.js';
 import { generateSecretKey, openSecretKey, sealSecretKey } from '../../src/trust/keys.js';
 import { readPublicKey, writeKeyPair, loadSigningKey } from '../../src/trust/key-files.js';
-import { decodePublicKey, decodeSignature, encodePublicKey, keyIdHex } from '../../src/trust/minisign-format.js';
+import { decodePublicKey, decodeSignature, encodePublicKey, keyIdHex, PASSWORD_MAX, TRUSTED_COMMENT_MAX, UNTRUSTED_COMMENT_MAX } from '../../src/trust/minisign-format.js';
 import { signBytes, signFile, verifyBytes, verifyFile } from '../../src/trust/signature.js';
 import { needTool } from '../helpers/tools.js';
 
@@ -180,4 +180,64 @@ test('sealed keys round-trip; corrupt or wrong-password keys are refused', async
   await assert.rejects(openSecretKey(`${lines[0]}\n${raw.toString('base64')}\n`), code('INGOT_KEY_INVALID'));
   // "Ed" in base64 is "RW": every minisign public key line starts so.
   assert.match(encodePublicKey(key.publicKey).split('\n')[1]!, /^RW[A-Za-z0-9+/]{54}$/);
+});
+
+test("comment limits are minisign's: what ingot writes at the limit minisign reads, one byte more is refused by both", async (t) => {
+  if (!needTool(t, 'minisign')) return;
+  const dir = await tmp(t);
+  const key = generateSecretKey();
+  const { publicFile } = await writeKeyPair(dir, key, {});
+  const file = path.join(dir, 'm');
+  const data = Buffer.from('limits\n');
+  await fs.writeFile(file, data);
+  // At the limits: 1003-byte untrusted and 8173-byte trusted comments.
+  const longest = signBytes(data, key, { untrustedComment: 'u'.repeat(UNTRUSTED_COMMENT_MAX), trustedComment: 't'.repeat(TRUSTED_COMMENT_MAX) });
+  await fs.writeFile(`${file}.minisig`, longest);
+  await run('minisign', ['-V', '-m', file, '-p', publicFile]);
+  assert.equal(verifyBytes(data, longest, key.publicKey).trustedComment.length, 8173);
+  // One byte more: ingot will not write it …
+  assert.throws(() => signBytes(data, key, { trustedComment: 't'.repeat(TRUSTED_COMMENT_MAX + 1) }), code('INGOT_USAGE'));
+  assert.throws(() => signBytes(data, key, { untrustedComment: 'u'.repeat(UNTRUSTED_COMMENT_MAX + 1), trustedComment: 'x' }), code('INGOT_USAGE'));
+  // … and a file that has it is refused by minisign -V and by ingot alike.
+  const [u, body, tc, global] = longest.split('\n');
+  for (const [what, text] of [
+    ['untrusted', `${u}u\n${body}\n${tc}\n${global}\n`],
+    ['trusted', `${u}\n${body}\n${tc}t\n${global}\n`],
+  ] as const) {
+    await fs.writeFile(`${file}.minisig`, text);
+    const refused = await run('minisign', ['-V', '-m', file, '-p', publicFile], { reject: false });
+    assert.equal(refused.exitCode, 2, `minisign reads an over-long ${what} comment: ${refused.stderr}`);
+    assert.match(refused.stderr + refused.stdout, /too long/);
+    assert.throws(() => verifyBytes(data, text, key.publicKey), (e: unknown) => code('INGOT_SIGNATURE_MALFORMED')(e) && /minisign reads at most/.test((e as Error).message));
+  }
+});
+
+test("password limit is minisign's: a 1023-byte password key opens in minisign -S; longer ones are refused when sealing", async (t) => {
+  if (!needTool(t, 'minisign')) return;
+  const dir = await tmp(t);
+  const key = generateSecretKey();
+  const password = 'p'.repeat(PASSWORD_MAX);
+  await writeKeyPair(dir, key, { password, kdf: KDF_LIMITS.interactive });
+  const file = path.join(dir, 'f');
+  await fs.writeFile(file, 'x');
+  await run('minisign', ['-S', '-s', path.join(dir, 'ingot.key'), '-m', file], { input: `${password}\n` });
+  await run('minisign', ['-V', '-m', file, '-p', path.join(dir, 'ingot.pub')]);
+  // minisign would read only the first 1023 bytes of a longer one, and never a line break.
+  await assert.rejects(sealSecretKey(key, { password: `${password}p`, kdf: KDF_LIMITS.interactive }), code('INGOT_USAGE'));
+  await assert.rejects(sealSecretKey(key, { password: 'two\nlines', kdf: KDF_LIMITS.interactive }), code('INGOT_USAGE'));
+});
+
+test('a malformed inline public key says so, not "no such file" (regression)', async (t) => {
+  const dir = await tmp(t);
+  // 58 characters: one of rust-minisign's invalid keys.
+  await assert.rejects(readPublicKey('RWQt7oYqpar/yePp+nonossdnononovlOSkkckMMfvHuGc+0+oShmJyN5Y', dir), (e: unknown) => {
+    assert.ok(code('INGOT_KEY_INVALID')(e));
+    assert.match((e as Error).message, /inline public key "RWQt7oYqpar\/…" \(no file of that name either\): not a minisign public key/);
+    assert.doesNotMatch((e as Error).message, /ENOENT/);
+    return true;
+  });
+  // A valid inline key still works, and a missing file is still reported as one.
+  const key = generateSecretKey();
+  assert.deepEqual(await readPublicKey(encodePublicKey(key.publicKey).split('\n')[1]!, dir), key.publicKey);
+  await assert.rejects(readPublicKey('keys/missing.pub', dir), (e: unknown) => code('INGOT_KEY_INVALID')(e) && /ENOENT/.test((e as Error).message));
 });
