@@ -137,6 +137,7 @@ export const ErrorCode = {
   cacheLocked: 'INGOT_CACHE_LOCKED',
   cacheConflict: 'INGOT_CACHE_CONFLICT',
   cacheNotFound: 'INGOT_CACHE_NOT_FOUND',
+  bootManifestRollback: 'INGOT_BOOT_MANIFEST_ROLLBACK',
 } as const;
 
 /** Wraps anything thrown into an IngotError, keeping the original as `cause`. */

@@ -21,7 +21,9 @@ import type { PublicKey } from '../trust/minisign-format.js';
 import { getVerified } from '../trust/signed-object.js';
 import type { HostFacts } from './compat.js';
 import { clearTemporary, fetchVerified } from './fetch.js';
-import { cacheFileProblem, cachePaths, linkName, readLink, sidecarText, switchLink, writeFileAtomic } from './layout.js';
+import { bootLinks, loadBootState } from './boot-pairs.js';
+import { cacheFileProblem, cachePaths, readLink, sidecarText, switchLink, writeFileAtomic } from './layout.js';
+import { chooseLink } from './link-names.js';
 import { lockCache } from './lock.js';
 import { applyRetention, DEFAULT_KEEP } from './retention.js';
 import { selectImage, type Selection } from './select.js';
@@ -40,6 +42,8 @@ export interface PullOptions {
   allowExpired?: boolean;
   /** Versions kept per family (default 3). */
   keep?: number;
+  /** Link name for the family (default `current-<family>`, or `current`; remembered by the cache). */
+  link?: string;
   host?: HostFacts;
   /** How long to wait for another pull into the same cache (default 10 minutes). */
   lockTimeoutMs?: number;
@@ -95,13 +99,15 @@ export async function pull(options: PullOptions): Promise<PullResult> {
       await fetchVerified(options.store.backend, selection.entry, root, file, { signal: options.signal, onBytes: options.onBytes });
       await writeFileAtomic(path.join(root, `${file}.sha256`), sidecarText(selection.entry.sha256, file));
     }
-    const link = linkName(selection.family);
+    const { link, previous: oldLink } = await chooseLink(root, selection.family, options.link, state.entries.map((e) => e.family), bootLinks(await loadBootState(root)));
     const linked = (await readLink(root, link)) === file;
     const before = JSON.stringify(state);
     record(state, storeUrl, index, selection, file, now(), cached && linked);
     // A pull of what is cached, current and already recorded writes nothing at all.
     if (JSON.stringify(state) !== before) await saveState(root, state);
     if (!linked) await switchLink(root, link, file);
+    // A family that was given another link name leaves no stale link behind (it would pin its file forever).
+    if (oldLink !== undefined && oldLink !== link) await fs.rm(path.join(root, oldLink), { force: true });
     const removed = await applyRetention(root, state, selection.family, options.keep ?? DEFAULT_KEEP, options.log);
     options.log.info(cached ? 'already cached' : 'pulled', { image: selection.entry.name, file, link, version: selection.entry.version });
     return {
@@ -123,8 +129,13 @@ export async function pull(options: PullOptions): Promise<PullResult> {
   }
 }
 
-/** Fetches, verifies, then parses the index, and applies the rollback and freeze rules. */
-async function fetchIndex(options: PullOptions, state: CacheState, storeUrl: string, now: Date): Promise<Index> {
+/** Fetches, verifies, then parses the index, and applies the rollback and freeze rules (also used by boot-set pulls). */
+export async function fetchIndex(
+  options: Pick<PullOptions, 'store' | 'publicKey' | 'allowRollback' | 'allowExpired' | 'signal'>,
+  state: CacheState,
+  storeUrl: string,
+  now: Date,
+): Promise<Index> {
   const object = await getVerified(options.store.backend, INDEX_KEY, options.publicKey, { signal: options.signal });
   if (!object) {
     throw new IngotError(ErrorCode.signatureMissing, `the store has no signed index: ${storeUrl}`, {
@@ -175,13 +186,20 @@ async function isCached(root: string, state: CacheState, selection: Selection, f
   return bytes?.isFile() === true && bytes.size === entry.size && sidecar === sidecarText(entry.sha256, file);
 }
 
-/** Records the accepted index and the entry; `keepPlace` keeps the pull time of a file that is already current. */
-function record(state: CacheState, storeUrl: string, index: Index, selection: Selection, file: string, now: Date, keepPlace: boolean): void {
+/** Records that this cache accepted `index` from the store: the rollback floor only rises. */
+export function recordIndex(state: CacheState, storeUrl: string, index: Index, now: Date): CacheState['stores'][string] {
   const store = state.stores[storeUrl] ?? { indexVersion: 0, acceptedAt: '', channels: {} };
   // The floor only rises: an index accepted with --allow-rollback does not lower it.
   const raised = index.version > store.indexVersion;
   store.indexVersion = Math.max(store.indexVersion, index.version);
   if (raised || store.acceptedAt === '') store.acceptedAt = now.toISOString();
+  state.stores[storeUrl] = store;
+  return store;
+}
+
+/** Records the accepted index and the entry; `keepPlace` keeps the pull time of a file that is already current. */
+function record(state: CacheState, storeUrl: string, index: Index, selection: Selection, file: string, now: Date, keepPlace: boolean): void {
+  const store = recordIndex(state, storeUrl, index, now);
   if (selection.channel) {
     const { family, sequence } = selection.channel;
     store.channels[family] = Math.max(store.channels[family] ?? 0, sequence);

@@ -8,7 +8,8 @@ import * as path from 'node:path';
 import { ErrorCode, ExitCode, IngotError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { compatibilityProblem, type HostFacts } from './compat.js';
-import { cachePaths, linkName, readLinks, sidecarText, switchLink } from './layout.js';
+import { cachePaths, readLinks, sidecarText, switchLink } from './layout.js';
+import { linkFor, loadLinkNames } from './link-names.js';
 import { lockCache } from './lock.js';
 import { familyEntries, loadState, type CacheEntry, type CacheState } from './state.js';
 
@@ -26,9 +27,10 @@ export async function listCache(cacheDir: string): Promise<CacheFamily[]> {
   await requireCache(root);
   const state = await loadState(root);
   const links = await readLinks(root);
+  const names = await loadLinkNames(root);
   const families = [...new Set(state.entries.map((e) => e.family))].sort();
   return families.map((family) => {
-    const link = linkName(family);
+    const link = linkFor(names, family);
     const current = links.get(link);
     return { family, link, current, entries: familyEntries(state, family).map((e) => ({ ...e, current: e.file === current })) };
   });
@@ -65,7 +67,7 @@ export async function useCached(cacheDir: string, version: string, options: Swit
     }
     if (candidates.length > 1) {
       throw new IngotError(ErrorCode.usage, `version "${version}" is cached for several families; pass --family`, {
-        hint: `families: ${[...new Set(candidates.map((e) => e.family || '(none)'))].join(', ')}`,
+        hint: familiesHint(candidates.map((e) => e.family)),
         exitCode: ExitCode.usage,
       });
     }
@@ -77,7 +79,7 @@ export async function useCached(cacheDir: string, version: string, options: Swit
 export async function rollbackCached(cacheDir: string, options: SwitchOptions): Promise<SwitchResult> {
   return withLock(cacheDir, options, 'ingot cache rollback', async (state, root) => {
     const family = options.family ?? onlyFamily(state);
-    const link = linkName(family);
+    const link = linkFor(await loadLinkNames(root), family);
     const current = (await readLinks(root)).get(link);
     const entries = familyEntries(state, family); // newest first
     const at = entries.findIndex((e) => e.file === current);
@@ -106,7 +108,7 @@ async function withLock(
     const state = await loadState(root);
     const target = await choose(state, root);
     await checkUsable(root, target, options.host ?? {});
-    const link = linkName(target.family);
+    const link = linkFor(await loadLinkNames(root), target.family);
     const previous = (await readLinks(root)).get(link);
     await switchLink(root, link, target.file);
     options.log.info('switched', { link, file: target.file, version: target.version, previous });
@@ -134,9 +136,17 @@ function onlyFamily(state: CacheState): string {
   const families = [...new Set(state.entries.map((e) => e.family))];
   if (families.length === 1) return families[0]!;
   throw new IngotError(ErrorCode.usage, families.length === 0 ? 'the cache is empty' : 'the cache holds several families; pass --family', {
-    hint: families.length ? `families: ${families.map((f) => f || '(none)').join(', ')}` : undefined,
+    hint: families.length ? familiesHint(families) : undefined,
     exitCode: ExitCode.usage,
   });
+}
+
+/** The --family values to choose from, each as it must be typed (images without a family: --family ''). */
+export function familiesHint(families: Iterable<string>): string {
+  return `pass one of: ${[...new Set(families)]
+    .sort()
+    .map((f) => (f === '' ? "--family '' (images without a family)" : `--family ${f}`))
+    .join(', ')}`;
 }
 
 async function requireCache(root: string): Promise<void> {

@@ -37,6 +37,7 @@ export const commands: Record<string, { summary: string; load: Loader }> = {
   'channel list': { summary: 'List channels per family', load: () => import('./commands/channel-list.js') },
   'channel rollback': { summary: 'Move a channel back to its previous entry', load: () => import('./commands/channel-rollback.js') },
   'cache list': { summary: 'List the versions in a host cache', load: () => import('./commands/cache-list.js') },
-  'cache use': { summary: 'Point `current` at a cached version', load: () => import('./commands/cache-use.js') },
-  'cache rollback': { summary: 'Point `current` back at the previously pulled version', load: () => import('./commands/cache-rollback.js') },
+  'cache use': { summary: 'Point `current` at a cached version (or boot pair)', load: () => import('./commands/cache-use.js') },
+  'cache rollback': { summary: 'Point `current` back at the previously pulled version (or boot pair)', load: () => import('./commands/cache-rollback.js') },
+  'cache advertise': { summary: 'Print the kernel versions, protocols and current default of a host cache', load: () => import('./commands/cache-advertise.js') },
 };

@@ -126,3 +126,50 @@ export function initramfsFactsFromMetadata(meta: ImageMetadata, guestInitProtoco
     sizeBytes: meta.size,
   };
 }
+
+/**
+ * Reads a published boot manifest (after its signature was checked) with the
+ * same rules as `buildBootManifest`. Throws INGOT_BOOT_MANIFEST_INVALID (exit 1:
+ * the publisher's document is broken, not the host's input).
+ */
+export function parseBootManifest(bytes: Uint8Array, where: string): BootManifest {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(Buffer.from(bytes).toString('utf8'));
+  } catch (error) {
+    throw malformed(where, `not JSON (${(error as Error).message})`);
+  }
+  const object = (value: unknown): Record<string, unknown> => (typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {});
+  const d = object(doc);
+  if (d.schema_version !== 1) throw malformed(where, `schema_version is ${JSON.stringify(d.schema_version)}, expected 1`);
+  const k = object(d.kernel);
+  const i = object(d.initramfs);
+  const c = object(d.compatibility);
+  try {
+    return buildBootManifest({
+      ...(d.name !== undefined ? { name: d.name as string } : {}),
+      kernel: { version: k.version as string, buildId: k.build_id as string, sha256: k.sha256 as string, configSha256: k.config_sha256 as string },
+      initramfs: {
+        guestInitVersion: i.guest_init_version as string,
+        guestInitProtocol: i.guest_init_protocol as number,
+        buildId: i.build_id as string,
+        sha256: i.sha256 as string,
+        sizeBytes: i.size_bytes as number,
+      },
+      compatibility: {
+        minAgentVersion: c.min_agent_version as string,
+        ...(c.max_agent_version !== undefined ? { maxAgentVersion: c.max_agent_version as string } : {}),
+        supportedProtocols: Array.isArray(c.supported_protocols) ? (c.supported_protocols as number[]) : [],
+      },
+    });
+  } catch (error) {
+    if (!(error instanceof IngotError)) throw error;
+    throw malformed(where, ((error.details?.problems as string[] | undefined) ?? [error.message]).join('; '));
+  }
+}
+
+function malformed(where: string, problem: string): IngotError {
+  return new IngotError(ErrorCode.bootManifestInvalid, `the signed boot manifest ${where} is malformed: ${problem}`, {
+    hint: 'the publisher must fix the boot set and sync again; nothing was changed on this host',
+  });
+}
