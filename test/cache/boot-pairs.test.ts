@@ -156,7 +156,7 @@ test("pull, switch and roll back kernel + initramfs pairs in exactly the documen
   const listed = JSON.parse((await ingot(root, 'cache', 'list', '--cache', cache, '--json')).stdout) as {
     cache: string;
     families: unknown[];
-    bootSets: { set: string; links: unknown; current: string; consistent: boolean; pairs: { current: boolean; kernel: { label: string }; initramfs: { label: string; guestInitProtocol: number } }[] }[];
+    bootSets: { set: string; links: unknown; current: string; consistent: boolean; pairs: { id: string; current: boolean; kernel: { label: string }; initramfs: { label: string; guestInitProtocol: number } }[] }[];
   };
   assert.equal(listed.cache, cache);
   assert.deepEqual(listed.families, []);
@@ -170,6 +170,24 @@ test("pull, switch and roll back kernel + initramfs pairs in exactly the documen
       [false, '6.1.45-20251201a', 'guestinit-0.9.0-20251201a', 1],
     ],
   );
+
+  // A switch interrupted after its commit point (the pointer moved, the links not yet): the pointer
+  // is what counts, `cache list` says the links lag, and the next boot command completes the switch.
+  const older = slot.pairs[1]!;
+  await fs.symlink(`pairs/${older.id}`, path.join(cache, '.ingot', 'tmp-pointer'));
+  await fs.rename(path.join(cache, '.ingot', 'tmp-pointer'), path.join(cache, '.ingot', 'pair-current'));
+  const lagging = JSON.parse((await ingot(root, 'cache', 'list', '--cache', cache, '--json')).stdout) as typeof listed;
+  assert.equal(lagging.bootSets[0]!.consistent, false);
+  assert.deepEqual((JSON.parse((await ingot(root, 'cache', 'advertise', '--cache', cache, '--json')).stdout) as { current_default: unknown }).current_default, {
+    kernel: '6.1.45-20251201a',
+    initramfs: 'guestinit-0.9.0-20251201a',
+  });
+  const completed = await ingot(root, 'cache', 'use', 'guestinit-0.9.0-20251201a', '--cache', cache, '--boot-set', 'default');
+  assert.equal(completed.code, 0, completed.stderr);
+  assert.match(completed.stderr, /completing an interrupted boot pair switch/);
+  assert.equal(await fs.readlink(path.join(cache, 'current')), kernelFile(OLD));
+  assert.equal(await fs.readlink(path.join(cache, 'current-initramfs')), initramfsFile(OLD));
+  assert.equal((JSON.parse((await ingot(root, 'cache', 'list', '--cache', cache, '--json')).stdout) as typeof listed).bootSets[0]!.consistent, true);
 });
 
 test('an incompatible host is refused with the reason, before anything is downloaded; host facts come from flags or a file', async (t) => {
