@@ -1,18 +1,24 @@
 /**
- * Third-party conformance vectors (../shared/conformance/<set>/): read at
- * test time, never copied into this repository — several upstream projects
- * ship them without a licence that allows redistribution. Where they live:
- * INGOT_CONFORMANCE_DIR, else /work/shared/conformance. A test whose set is
- * missing skips, but fails under INGOT_REQUIRE_TOOLS=1 like a missing tool.
+ * Third-party conformance vectors (<set>/vectors.json and the files it
+ * names): read at test time, not copied into this repository — their
+ * PROVENANCE.md records no licences, and some upstream repositories have
+ * none that allows redistribution. Where they live: INGOT_CONFORMANCE_DIR,
+ * else ../shared/conformance beside the checkout, else
+ * /work/shared/conformance. A test whose set is missing skips, but fails under
+ * INGOT_REQUIRE_TOOLS=1 like a missing tool (CI must point
+ * INGOT_CONFORMANCE_DIR at a copy).
  */
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { TestContext } from 'node:test';
 import { requireTools } from './tools.js';
 
-/** The root holding the vector sets. */
-export const conformanceRoot = process.env.INGOT_CONFORMANCE_DIR ?? '/work/shared/conformance';
+const candidates = [fileURLToPath(new URL('../../../shared/conformance', import.meta.url)), '/work/shared/conformance'];
+
+/** The root holding the vector sets: INGOT_CONFORMANCE_DIR as given, else the first candidate that exists. */
+export const conformanceRoot = process.env.INGOT_CONFORMANCE_DIR || (candidates.find((dir) => existsSync(dir)) ?? candidates[0]!);
 
 /** The directory of one vector set (with its vectors.json), or undefined after marking the test skipped. */
 export function needVectors(t: TestContext, set: string): string | undefined {
