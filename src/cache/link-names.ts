@@ -54,9 +54,10 @@ export function linkNameProblem(link: string): string | undefined {
 }
 
 /**
- * Sets the link name of `family` (undefined: keep what is remembered).
+ * Decides the link name of `family` (undefined: keep what is remembered).
  * Refuses a name another family, or a boot pair (`taken`), already uses.
- * Returns the link to use and, when the name changed, the one it replaces.
+ * Returns the link to use, the one it replaces when the name changed, and
+ * `remember()`, to call once the new link is in place.
  */
 export async function chooseLink(
   cacheDir: string,
@@ -64,7 +65,7 @@ export async function chooseLink(
   wanted: string | undefined,
   otherFamilies: Iterable<string>,
   taken: ReadonlySet<string> = new Set(),
-): Promise<{ link: string; previous?: string }> {
+): Promise<{ link: string; previous?: string; remember(): Promise<void> }> {
   const names = await loadLinkNames(cacheDir);
   const current = linkFor(names, family);
   const link = wanted ?? current;
@@ -84,8 +85,11 @@ export async function chooseLink(
       });
     }
   }
-  if (link === current) return { link };
+  if (link === current) return { link, remember: async () => undefined };
   const next = { ...names, [family]: link };
-  await writeFileAtomic(path.join(cachePaths(cacheDir).stateDir, FILE), `${JSON.stringify({ schemaVersion: 1, families: next }, null, 2)}\n`);
-  return { link, previous: current };
+  return {
+    link,
+    previous: current,
+    remember: () => writeFileAtomic(path.join(cachePaths(cacheDir).stateDir, FILE), `${JSON.stringify({ schemaVersion: 1, families: next }, null, 2)}\n`),
+  };
 }

@@ -93,20 +93,30 @@ export async function pull(options: PullOptions): Promise<PullResult> {
       signal: options.signal,
     });
     const file = cacheFileName(selection, state);
+    const boot = await loadBootState(root);
+    // A boot pair's file belongs to the pair's retention, not to a family's.
+    if (boot.pairs.some((p) => p.kernel.file === file || p.initramfs.file === file)) {
+      throw new IngotError(ErrorCode.cacheConflict, `${file} is cached as part of a boot pair`, {
+        hint: 'pull boot sets with `ingot pull --boot-set`, or use a separate cache directory (--to) for single images',
+        image: selection.entry.name,
+      });
+    }
+    // The link is settled before any bytes move: a refused link leaves nothing behind.
+    const { link, previous: oldLink, remember } = await chooseLink(root, selection.family, options.link, state.entries.map((e) => e.family), bootLinks(boot));
     const cached = await isCached(root, state, selection, file);
     if (!cached) {
       options.log.info('downloading', { image: selection.entry.name, path: selection.entry.path, bytes: selection.entry.size });
       await fetchVerified(options.store.backend, selection.entry, root, file, { signal: options.signal, onBytes: options.onBytes });
       await writeFileAtomic(path.join(root, `${file}.sha256`), sidecarText(selection.entry.sha256, file));
     }
-    const { link, previous: oldLink } = await chooseLink(root, selection.family, options.link, state.entries.map((e) => e.family), bootLinks(await loadBootState(root)));
     const linked = (await readLink(root, link)) === file;
     const before = JSON.stringify(state);
     record(state, storeUrl, index, selection, file, now(), cached && linked);
     // A pull of what is cached, current and already recorded writes nothing at all.
     if (JSON.stringify(state) !== before) await saveState(root, state);
     if (!linked) await switchLink(root, link, file);
-    // A family that was given another link name leaves no stale link behind (it would pin its file forever).
+    // A family given another link name remembers it, and leaves no stale link behind (it would pin its file forever).
+    await remember();
     if (oldLink !== undefined && oldLink !== link) await fs.rm(path.join(root, oldLink), { force: true });
     const removed = await applyRetention(root, state, selection.family, options.keep ?? DEFAULT_KEEP, options.log);
     options.log.info(cached ? 'already cached' : 'pulled', { image: selection.entry.name, file, link, version: selection.entry.version });

@@ -148,6 +148,11 @@ test("pull, switch and roll back kernel + initramfs pairs in exactly the documen
   assert.equal((await ingot(root, 'cache', 'use', '6.1.50-20251217a', '--cache', cache, '--boot-set', 'default')).code, 0);
   assert.equal(await fs.readlink(path.join(cache, 'current')), kernelFile(NEW));
 
+  // A pair's files are the pair's: pulling one as a single image into the same cache is refused.
+  const single = await ingot(root, 'pull', `kernels/${kernelFile(OLD)}`, ...host);
+  assert.equal(single.code, 1);
+  assert.match(single.stderr, /vmlinuz-plfm-6\.1\.45-20251201a is cached as part of a boot pair/);
+
   // A re-pull of what is current reads nothing and changes nothing.
   const again = await ingot(root, 'pull', '--boot-set', 'default', ...host, '--json');
   assert.equal((JSON.parse(again.stdout) as { status: string }).status, 'cached');
