@@ -26,7 +26,8 @@ import type { Digest } from '../digest/digest.js';
 import { ErrorCode, IngotError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { compatibilityProblem, type HostFacts } from './compat.js';
-import { cacheIo, cachePaths, readLink, readLinks, sidecarText, switchLink, syncDir, writeFileAtomic } from './layout.js';
+import { cacheFileProblem, cacheIo, cachePaths, readLink, readLinks, sidecarText, switchLink, syncDir, writeFileAtomic } from './layout.js';
+import { linkNameProblem } from './link-names.js';
 import type { CacheState } from './state.js';
 
 /** Default link names: the guest-init document's layout. */
@@ -103,7 +104,14 @@ export async function loadBootState(cacheDir: string): Promise<BootState> {
     if (data.schemaVersion !== 1 || !Array.isArray(data.pairs) || typeof data.manifests !== 'object' || data.manifests === null) throw new Error('unexpected shape');
     for (const pair of data.pairs) {
       // Names from this file become paths: the same rules as when they were written.
-      if (!/^[0-9a-f]{16}$/.test(pair.id) || [pair.kernel.file, pair.initramfs.file].some((f) => typeof f !== 'string' || f === '' || f.includes('/') || f.startsWith('.'))) {
+      const files = [pair.kernel?.file, pair.initramfs?.file];
+      const links = [pair.links?.kernel, pair.links?.initramfs];
+      if (
+        typeof pair.id !== 'string' ||
+        !/^[0-9a-f]{16}$/.test(pair.id) ||
+        files.some((f) => typeof f !== 'string' || cacheFileProblem(f) !== undefined) ||
+        links.some((l) => typeof l !== 'string' || linkNameProblem(l) !== undefined)
+      ) {
         throw new Error(`pair ${JSON.stringify(pair.id)} has unsafe names`);
       }
     }

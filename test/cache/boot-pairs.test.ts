@@ -218,6 +218,14 @@ test('an incompatible host is refused with the reason, before anything is downlo
   assert.equal(ok.code, 0, ok.stderr);
   const ad = JSON.parse((await ingot(root, 'cache', 'advertise', '--cache', cache, '--host-facts', 'host.json', '--json')).stdout) as { kernel_versions: string[] };
   assert.deepEqual(ad.kernel_versions, [], 'a host speaking protocol 1 advertises no pair it cannot run');
+  // Names in the cache's own state become paths: a tampered one is refused, never followed.
+  const stateFile = path.join(cache, '.ingot', 'boot.json');
+  const saved = await fs.readFile(stateFile, 'utf8');
+  await fs.writeFile(stateFile, saved.replace('"kernel": "current"', '"kernel": "../../escape"'));
+  const damaged = await ingot(root, 'cache', 'rollback', '--cache', cache, '--boot-set', 'default');
+  assert.equal(damaged.code, 1);
+  assert.match(damaged.stderr, /boot pair state is damaged: .*unsafe names/);
+  await fs.writeFile(stateFile, saved);
   await fs.writeFile(path.join(root, 'bad.json'), '{"guest_init_protocols": ["one"]}');
   const bad = await ingot(root, ...base, '--host-facts', 'bad.json');
   assert.equal(bad.code, 2);
