@@ -11,7 +11,7 @@
  * write_files entries for one path. Every problem carries file:line:col.
  */
 import { type Problem } from '../manifest/problems.js';
-import { checkAgainstSchema, formatPath, type Issue } from './cloud-init/check.js';
+import { checkAgainstSchema, type Issue } from './cloud-init/check.js';
 import { cloudConfigSchema } from './cloud-init/schema-data.js';
 import { loadYaml11, toPlain, type Pos, type YNode } from './cloud-init/yaml11.js';
 import { isRecord } from './profile.js';
@@ -157,4 +157,3 @@ function checkWriteFiles(root: YNode, data: Record<string, unknown>, push: Push)
   });
 }
 
-export { formatPath };

@@ -32,7 +32,7 @@ const invalid: Case[] = [
   { name: 'unknown key in ntp', yaml: 'ntp:\n  enabled: true\n  invalidkey: 1\n', code: 'unknown-key', line: 4, column: 3, message: /ntp: unknown key "invalidkey"/ },
   { name: 'resolv_conf singular', yaml: 'resolv_conf:\n  nameserver: [1.1.1.1]\n', code: 'unknown-key', line: 3, column: 3, message: /did you mean "nameservers"\?/ },
   { name: 'unknown key in a reporting handler', yaml: 'reporting:\n  hook:\n    type: webhook\n    endpoint: https://x\n    timeoutt: 5\n', code: 'unknown-key', line: 6, column: 5, message: /reporting\.hook: unknown key "timeoutt"; did you mean "timeout"\?/ },
-  { name: 'unknown ssh_keys key', yaml: 'ssh_keys:\n  dsa_private: x\n', code: 'unknown-key', line: 3, column: 3, message: /ssh_keys: unknown key "dsa_private"/ },
+  { name: 'unknown ssh_keys key', yaml: 'ssh_keys:\n  dsa_private: x\n', code: 'unknown-key', line: 3, column: 3, message: /ssh_keys: unknown key "dsa_private"/, hint: /keys here must match \^\(ecdsa\|ed25519\|rsa\)_\(public\|private\|certificate\)\$/ },
   // types
   { name: 'a string for a list', yaml: 'packages: curl\n', code: 'type', line: 2, column: 11, message: /^packages: expected a list, got the string "curl"$/ },
   { name: 'a mapping in runcmd', yaml: 'runcmd:\n  - set -e\n  - {a: 1}\n', code: 'type', line: 4, column: 5, message: /runcmd\[1\]: expected a list of strings or a string or null, got a mapping/ },

@@ -13,7 +13,7 @@
  * (with "did you mean" for unknown keys) instead of "not valid under any of
  * the given schemas".
  */
-import { suggest } from '../../manifest/problems.js';
+import { formatPath, suggest } from '../../manifest/problems.js';
 import type { JsonScalar, JsonType, Schema, SchemaSet } from './schema-types.js';
 import type { Pos, YEntry, YMap, YNode } from './yaml11.js';
 
@@ -123,7 +123,12 @@ class Checker {
             deprecation: false,
             path: [...here.path, e.name],
             message: `${where}unknown key "${e.name}"${guess ? `; did you mean "${guess}"?` : ''}`,
-            hint: known.length && !guess ? `known keys here: ${known.slice(0, 12).join(', ')}${known.length > 12 ? ', …' : ''}` : 'cloud-init refuses keys its schema does not list',
+            hint:
+              known.length && !guess
+                ? `known keys here: ${known.slice(0, 12).join(', ')}${known.length > 12 ? ', …' : ''}`
+                : !known.length && patterns.length
+                  ? `keys here must match ${patterns.map(([p]) => p).join(' or ')}`
+                  : 'cloud-init refuses keys its schema does not list',
             pos: { line: e.key.line, column: e.key.column },
           });
         } else {
@@ -467,9 +472,4 @@ function hintForType(node: YNode, type: JsonType | JsonType[], path: readonly (s
   if (node.kind === 'bool') return 'YAML 1.1 reads yes/no/on/off/true/false as booleans; quote it';
   if (node.kind === 'timestamp') return 'YAML 1.1 reads YYYY-MM-DD as a date; quote it';
   return undefined;
-}
-
-/** "a.b[0].c" for messages. */
-export function formatPath(path: readonly (string | number)[]): string {
-  return path.reduce<string>((out, part) => (typeof part === 'number' ? `${out}[${part}]` : out ? `${out}.${part}` : part), '');
 }
