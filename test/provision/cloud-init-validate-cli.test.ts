@@ -25,7 +25,7 @@ async function ingot(argv: string[], cwd = conformance) {
   return { code, stdout, stderr };
 }
 
-// Documented examples that Debian 12's cloud-init 22.4 refuses (13 of the 153 do; these
+// Documented examples that Debian 12's cloud-init 22.4.2 refuses (15 of the 153 do; these
 // cover each reason): its schema predates them.
 const newerThan224 = [
   'doc-examples/cloud-config-ansible-pull.txt', // ansible.pull as a list
