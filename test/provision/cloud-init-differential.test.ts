@@ -13,6 +13,7 @@ import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { isIsoDate } from '../../src/provision/cloud-init/check.js';
 import { cloudConfigJsonSchema } from '../../src/provision/cloud-init/schema-data.js';
 import { validateUserData } from '../../src/provision/validate.js';
 import { cloudInitPython } from '../helpers/cloud-init-python.js';
@@ -63,6 +64,22 @@ describe("ingot's checker agrees with cloud-init's validator", () => {
       .trim()
       .split('\n')
       .map((line) => JSON.parse(line) as Verdict);
+
+  test('dates: the "date" format as its jsonschema checks it', (t) => {
+    const python = cloudInitPython(t);
+    if (!python) return;
+    const samples = ['2030-01-01', '20300101', '2030-W01', '2030W011', '2030-W011', '2026-W53-1', '2030-W53-1', '2030-W00-1', '2030-W01-8', '20300230', '2024-02-29', '2023-02-29', '2030-12', '2030-001', '2030-01-01T00', ' 2030-01-01', '0000-01-01', '2030-13-01'];
+    const script = 'import json,sys\nfrom jsonschema import FormatChecker\nfc=FormatChecker()\nprint(json.dumps([fc.conforms(v, "date") for v in json.loads(sys.argv[1])]))';
+    const theirs = JSON.parse(execFileSync(python, ['-c', script, JSON.stringify(samples)], { encoding: 'utf8' })) as boolean[];
+    const ours = samples.map(isIsoDate);
+    // Newer jsonschema releases take only YYYY-MM-DD; ingot never refuses what the installed one takes.
+    samples.forEach((s, i) => {
+      const agree = ours[i] === theirs[i] || (ours[i] === true && theirs[i] === false && !/^\d{4}-\d{2}-\d{2}$/.test(s));
+      assert.ok(agree, `${JSON.stringify(s)}: ingot ${ours[i]}, cloud-init's jsonschema ${theirs[i]}`);
+    });
+    assert.equal(ours[0], true);
+    assert.equal(ours[9], false);
+  });
 
   test('on the 153 documented examples', (t) => {
     const python = cloudInitPython(t);

@@ -390,13 +390,32 @@ function deepEqual(a: YNode, b: YNode): boolean {
   }
 }
 
-function isIsoDate(text: string): boolean {
-  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(text);
+/**
+ * jsonschema's "date" format as Debian's cloud-init runs it (jsonschema 4.10 on
+ * Python 3.11: `date.fromisoformat`), which also takes 20300101 and ISO week
+ * dates (2030-W01-1). Newer jsonschema takes only YYYY-MM-DD; accepting the
+ * wider set never refuses a config some cloud-init accepts.
+ */
+export function isIsoDate(text: string): boolean {
+  let m = /^(\d{4})-?(\d{2})-?(\d{2})$/.exec(text);
+  if (m && (text.length === 10) === text.includes('-') && (text.length === 10 || text.length === 8)) {
+    const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
+    if (y < 1 || mo < 1 || mo > 12 || d < 1) return false;
+    return d <= [31, leap(y) ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][mo - 1]!;
+  }
+  m = /^(\d{4})-W(\d{2})(?:-([1-7]))?$/.exec(text) ?? /^(\d{4})W(\d{2})([1-7])?$/.exec(text);
   if (!m) return false;
-  const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
-  if (y < 1 || mo < 1 || mo > 12 || d < 1) return false;
-  const days = [31, y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0) ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][mo - 1]!;
-  return d <= days;
+  const [y, week] = [Number(m[1]), Number(m[2])];
+  if (y < 1 || week < 1) return false;
+  // A year has 53 ISO weeks when it starts on a Thursday, or on a Wednesday in a leap year.
+  const jan1 = new Date(Date.UTC(y, 0, 1));
+  jan1.setUTCFullYear(y);
+  const weekday = jan1.getUTCDay();
+  return week <= (weekday === 4 || (weekday === 3 && leap(y)) ? 53 : 52);
+}
+
+function leap(y: number): boolean {
+  return y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
 }
 
 const TYPE_WORDS: Record<JsonType, string> = {
