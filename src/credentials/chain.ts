@@ -194,7 +194,7 @@ async function fromSopsFile(file: string, options: ResolveOptions, tried: string
   const origins: Partial<Record<LocationField, string>> = {};
   const located = (field: LocationField): string | undefined => {
     const value = pick(field);
-    if (value) origins[field] = `${field} in ${file}`;
+    if (value) origins[field] = `SOPS file ${file}`;
     return value;
   };
   const endpoint = located('endpoint');

@@ -65,7 +65,7 @@ export async function chooseStore(input: ChooseStoreInput): Promise<StoreChoice>
       ...(input.ageKeyFile ? { ageKeyFile: input.ageKeyFile } : {}),
       ...(input.signal ? { signal: input.signal } : {}),
     });
-    if (credentials.bucket) choice = fromCredentials(credentials, input.cwd);
+    if (credentials.bucket) choice = fromCredentials(credentials, input.cwd, (text) => (input.credentialsFile ? text.split(input.credentialsFile).join(show(input.credentialsFile)) : text));
     else {
       throw conflict(
         defaultDescription(input),
@@ -90,8 +90,8 @@ export async function chooseStore(input: ChooseStoreInput): Promise<StoreChoice>
   return choice;
 }
 
-/** The s3:// URL the credentials describe. */
-function fromCredentials(c: S3Credentials, cwd: string): StoreChoice {
+/** The s3:// URL the credentials describe; the reason groups fields by where they came from. */
+function fromCredentials(c: S3Credentials, cwd: string, show: (text: string) => string): StoreChoice {
   const bucket = c.bucket!;
   const query = new URLSearchParams();
   if (c.endpoint) {
@@ -101,8 +101,14 @@ function fromCredentials(c: S3Credentials, cwd: string): StoreChoice {
   if (c.region) query.set('region', c.region);
   const q = query.toString();
   const url = `s3://${bucket}${q ? `?${q}` : ''}`;
-  const from = (field: 'bucket' | 'endpoint' | 'region') => (c[field] ? `${field} from ${c.origins?.[field] ?? c.source}` : undefined);
-  const parts = [from('bucket'), from('endpoint') ?? 'no endpoint (AWS S3)', from('region')].filter(Boolean);
+  const groups = new Map<string, string[]>();
+  for (const field of ['bucket', 'endpoint', 'region'] as const) {
+    if (!c[field]) continue;
+    const origin = show(c.origins?.[field] ?? c.source);
+    groups.set(origin, [...(groups.get(origin) ?? []), field]);
+  }
+  const parts = [...groups].map(([origin, fields]) => `${fields.join(' and ')} from ${origin}`);
+  if (!c.endpoint) parts.push('no endpoint (AWS S3)');
   return { url, baseDir: cwd, origin: 'credentials', reason: parts.join(', '), credentials: c, warnings: [] };
 }
 
