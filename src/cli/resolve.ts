@@ -33,8 +33,8 @@ export function manifestPath(args: ParsedArgs, ctx: CommandContext): string {
   return findManifest(ctx.cwd) ?? path.resolve(ctx.cwd, MANIFEST_LOCATIONS[0]);
 }
 
-/** Loads and checks the manifest; renders every problem and fails with exit 2 if any is an error. */
-export async function requireManifest(args: ParsedArgs, ctx: CommandContext): Promise<Manifest> {
+/** The manifest file to read: like manifestPath, but without -m it must exist at one of the looked-for places (exit 2 naming them). */
+export function existingManifestPath(args: ParsedArgs, ctx: CommandContext): string {
   const file = manifestPath(args, ctx);
   if (str(args, 'manifest') === undefined && !fs.existsSync(file)) {
     throw new IngotError(ErrorCode.manifestNotFound, `no manifest: looked for ${MANIFEST_LOCATIONS.map((l) => `./${l}`).join(' and ')} in ${ctx.cwd}`, {
@@ -43,6 +43,12 @@ export async function requireManifest(args: ParsedArgs, ctx: CommandContext): Pr
       hint: 'pass -m FILE, or create one with `ingot init`',
     });
   }
+  return file;
+}
+
+/** Loads and checks the manifest; renders every problem and fails with exit 2 if any is an error. */
+export async function requireManifest(args: ParsedArgs, ctx: CommandContext): Promise<Manifest> {
+  const file = existingManifestPath(args, ctx);
   const result = await loadManifest(file);
   for (const problem of result.problems.filter((p) => p.severity === 'warning')) ctx.log.warn(renderProblem(problem, result.text));
   if (!result.manifest) {
