@@ -93,14 +93,15 @@ export async function chooseStore(input: ChooseStoreInput): Promise<StoreChoice>
 /** The s3:// URL the credentials describe; the reason groups fields by where they came from. */
 function fromCredentials(c: S3Credentials, cwd: string, show: (text: string) => string): StoreChoice {
   const bucket = c.bucket!;
-  const query = new URLSearchParams();
+  // Readable (":" and "/" left as they are), yet parsed back to the same values.
+  const param = (name: string, value: string) => `${name}=${value.replace(/[&#%+ ]/g, (ch) => encodeURIComponent(ch))}`;
+  const query: string[] = [];
   if (c.endpoint) {
     checkEndpoint(`s3://${bucket}`, c.endpoint);
-    query.set('endpoint', c.endpoint.replace(/\/+$/, ''));
+    query.push(param('endpoint', c.endpoint.replace(/\/+$/, '')));
   }
-  if (c.region) query.set('region', c.region);
-  const q = query.toString();
-  const url = `s3://${bucket}${q ? `?${q}` : ''}`;
+  if (c.region) query.push(param('region', c.region));
+  const url = `s3://${bucket}${query.length ? `?${query.join('&')}` : ''}`;
   const groups = new Map<string, string[]>();
   for (const field of ['bucket', 'endpoint', 'region'] as const) {
     if (!c[field]) continue;

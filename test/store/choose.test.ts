@@ -35,7 +35,7 @@ test('nothing configured: .ingot/store beside the manifest, saying so', async ()
 test('E2_* with endpoint and bucket selects the S3 store, with region', async () => {
   const c = await chooseStore({ ...base, env: { ...e2, E2_REGION: 'us-west-2' } });
   assert.equal(c.origin, 'credentials');
-  assert.equal(c.url, 's3://lab-images?endpoint=https%3A%2F%2Fe2.example.net&region=us-west-2');
+  assert.equal(c.url, 's3://lab-images?endpoint=https://e2.example.net&region=us-west-2');
   assert.equal(c.reason, 'bucket from E2_BUCKET (environment), endpoint from E2_ENDPOINT (environment), region from E2_REGION (environment)');
   assert.equal(c.credentials?.accessKeyId, 'AKIA-e2', 'resolved once, handed to the backend');
 });
@@ -89,7 +89,7 @@ test('a SOPS file shaped like e2.sops.yaml: its endpoint and bucket select the s
   await import('node:fs/promises').then((fs) => fs.mkdir(path.dirname(file), { recursive: true }));
   await writeFile(file, await writeSops({ access_key: 'AK', secret_key: 'SK', endpoint: 'https://e2.idrive.com', bucket: 'lab-images' }, [key.recipient]));
   const c = await chooseStore({ ...base, credentialsFile: file, ageKeyFile: keyFile });
-  assert.equal(c.url, 's3://lab-images?endpoint=https%3A%2F%2Fe2.idrive.com');
+  assert.equal(c.url, 's3://lab-images?endpoint=https://e2.idrive.com');
   assert.equal(c.reason, 'bucket and endpoint from SOPS file images/e2.sops.yaml');
   // The same file with a local --store is refused, naming the file.
   await assert.rejects(chooseStore({ ...base, credentialsFile: file, ageKeyFile: keyFile, flag: 'out' }), (e) => {
