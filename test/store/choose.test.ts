@@ -98,3 +98,24 @@ test('a SOPS file shaped like e2.sops.yaml: its endpoint and bucket select the s
     return true;
   });
 });
+
+test('ingot doctor prints the store and why; a conflict exits 2 with both sources', async () => {
+  const { runCli, writeManifest } = await import('../helpers/fixtures.js');
+  const work = path.join(dir, 'doctor');
+  writeManifest(work, []);
+  const env = { E2_ACCESS_KEY: 'a', E2_SECRET_KEY: 'e2-secret-value', E2_ENDPOINT: 'https://e2.example.net', E2_BUCKET: 'lab-images', HOME: dir };
+  const ok = await runCli(['doctor', '--json'], { cwd: work, env });
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.deepEqual(JSON.parse(ok.stdout).store, {
+    url: 's3://lab-images?endpoint=https://e2.example.net',
+    origin: 'credentials',
+    reason: 'bucket from E2_BUCKET (environment), endpoint from E2_ENDPOINT (environment)',
+    warnings: [],
+  });
+  const text = await runCli(['doctor'], { cwd: work, env: { HOME: dir } });
+  assert.match(text.stdout, /^store: .*\.ingot\/store \(default: \.ingot\/store beside images\.yaml; no --store, spec\.store\.url or bucket in the credentials\)$/m);
+  const bad = await runCli(['doctor', '--store', 'pub'], { cwd: work, env });
+  assert.equal(bad.code, 2);
+  assert.match(bad.stdout, /store: cannot be chosen: S3 credentials were given but the store is a local directory\n\s+store: --store \(pub, a local directory\)\n\s+credentials: E2_ACCESS_KEY, E2_SECRET_KEY, E2_ENDPOINT, E2_BUCKET \(environment\)/);
+  assert.ok(!(bad.stdout + bad.stderr).includes('e2-secret-value'));
+});
