@@ -87,6 +87,7 @@ export const ErrorCode = {
   storeUrl: 'INGOT_STORE_URL',
   storeIo: 'INGOT_STORE_IO',
   storeLocked: 'INGOT_STORE_LOCKED',
+  storeConflict: 'INGOT_STORE_CONFLICT',
   storeLockUnsupported: 'INGOT_STORE_LOCK_UNSUPPORTED',
   storeAuth: 'INGOT_STORE_AUTH',
   storeNotFound: 'INGOT_STORE_NOT_FOUND',

@@ -25,7 +25,11 @@ export type MetadataRead =
   | { status: 'invalid'; problem: string };
 
 export class ImageStore {
-  constructor(readonly backend: StoreBackend) {}
+  /** `chosen` says where the store came from and why (see store/choose.ts), for messages. */
+  constructor(
+    readonly backend: StoreBackend,
+    readonly chosen?: { origin: string; reason: string },
+  ) {}
 
   get displayUrl(): string {
     return this.backend.displayUrl;
@@ -79,6 +83,15 @@ export class ImageStore {
     }
     await upload.commit();
     await this.backend.put(metaKey, `${JSON.stringify(metadata, null, 2)}\n`, signal);
+  }
+
+  /**
+   * Rewrites the metadata of bytes already published (descriptive fields
+   * only: the caller keeps checksum, size and key). One atomic put: readers
+   * see the old document or the new one.
+   */
+  async updateMetadata(metadata: ImageMetadata, signal?: AbortSignal): Promise<void> {
+    await this.backend.put(this.metadataKey(metadata.path), `${JSON.stringify(metadata, null, 2)}\n`, signal);
   }
 
   /** Removes an image and its metadata (metadata first, so no reader trusts vanishing bytes). */

@@ -6,6 +6,7 @@
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ErrorCode, ExitCode, IngotError } from '../errors.js';
+import type { S3Credentials } from '../credentials/chain.js';
 import type { StoreBackend } from './backend.js';
 import { FsBackend } from './fs-backend.js';
 
@@ -15,6 +16,8 @@ export interface OpenStoreContext {
   env: NodeJS.ProcessEnv;
   /** Credentials file options, passed through to backends that need them. */
   credentials?: { file?: string; ageKeyFile?: string };
+  /** Credentials already resolved (while choosing the store): used instead of resolving again. */
+  resolvedCredentials?: S3Credentials;
   /** Backends must not require credentials (validate, --dry-run on a public store). */
   readOnly?: boolean;
 }

@@ -17,25 +17,32 @@ function enc(plaintext: Buffer, key: Buffer, aad: string, type: string): string 
   return `ENC[AES256_GCM,data:${data.toString('base64')},iv:${iv.toString('base64')},tag:${cipher.getAuthTag().toString('base64')},type:${type}]`;
 }
 
-function walk(value: Plain, path: string[], key: Buffer, hash: ReturnType<typeof createHash>): unknown {
-  if (Array.isArray(value)) return value.map((v) => walk(v, path, key, hash));
+// `encrypt` is false below keys that encrypted_regex does not match: those values stay in clear but still count for the MAC, as in sops.
+function walk(value: Plain, path: string[], key: Buffer, hash: ReturnType<typeof createHash>, encrypt: (k: string) => boolean, inside = false): unknown {
+  if (Array.isArray(value)) return value.map((v) => walk(v, path, key, hash, encrypt, inside));
   if (typeof value === 'object') {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = walk(v, [...path, k], key, hash);
+    for (const [k, v] of Object.entries(value)) out[k] = walk(v, [...path, k], key, hash, encrypt, inside || encrypt(k));
     return out;
   }
   const [text, type] =
     typeof value === 'boolean' ? [value ? 'True' : 'False', 'bool'] : typeof value === 'number' ? [String(value), Number.isInteger(value) ? 'int' : 'float'] : [value, 'str'];
   const bytes = Buffer.from(text);
   hash.update(bytes);
-  return enc(bytes, key, `${path.join(':')}:`, type);
+  return inside ? enc(bytes, key, `${path.join(':')}:`, type) : value;
 }
 
-/** A SOPS document (YAML or JSON text) for `data`, readable by the age identities of `recipients`. */
-export async function writeSops(data: { [key: string]: Plain }, recipients: string[], format: 'yaml' | 'json' = 'yaml'): Promise<string> {
+/**
+ * A SOPS document (YAML or JSON text) for `data`, readable by the age
+ * identities of `recipients`. `encryptedRegex` (sops' encrypted_regex)
+ * encrypts only values under matching keys, as in `e2.sops.yaml` files whose
+ * endpoint and bucket stay readable.
+ */
+export async function writeSops(data: { [key: string]: Plain }, recipients: string[], format: 'yaml' | 'json' = 'yaml', options: { encryptedRegex?: string } = {}): Promise<string> {
   const dataKey = randomBytes(32);
   const hash = createHash('sha512');
-  const tree = walk(data, [], dataKey, hash) as Record<string, unknown>;
+  const regex = options.encryptedRegex === undefined ? undefined : new RegExp(options.encryptedRegex);
+  const tree = walk(data, [], dataKey, hash, (k) => (regex ? regex.test(k) : true)) as Record<string, unknown>;
   const lastmodified = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
   const age = [];
   for (const recipient of recipients) {
@@ -47,7 +54,7 @@ export async function writeSops(data: { [key: string]: Plain }, recipients: stri
     age,
     lastmodified,
     mac: enc(Buffer.from(hash.digest('hex').toUpperCase()), dataKey, lastmodified, 'str'),
-    unencrypted_suffix: '_unencrypted',
+    ...(options.encryptedRegex === undefined ? { unencrypted_suffix: '_unencrypted' } : { encrypted_regex: options.encryptedRegex }),
     version: '3.8.1',
   };
   const doc = { ...tree, sops };

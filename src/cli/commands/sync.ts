@@ -18,13 +18,16 @@ export const command: Command = {
   summary: 'Acquire, verify and publish every image in the manifest (skips what is already published)',
   usage: 'sync [-m FILE] [--store URL] [--dry-run] [--force] [--concurrency N] [--only NAME…] [--shard I/N] [--json]',
   description: [
-    'Per image: read its metadata; checksum equal to the expected one → skip; missing or different → acquire and publish.',
+    'Per image: read its metadata; checksum equal to the expected one → skip; missing or different → acquire and publish;',
+    'bytes current but family, version, compatibility or name changed → update (rewrite the metadata only, no download).',
+    'The store: --store, else spec.store.url, else the bucket and endpoint in the S3 credentials (E2_BUCKET/E2_ENDPOINT,',
+    'INGOT_S3_BUCKET/INGOT_S3_ENDPOINT, or bucket:/endpoint: in --credentials), else .ingot/store beside the manifest.',
     'Exit 0 when every image is skipped or published, 1 when any failed, 2 for an invalid manifest or usage.',
   ].join('\n'),
   options: {
     ...manifestOption,
     ...storeOptions,
-    'dry-run': { type: 'boolean', description: 'Print the plan (skip / publish / republish, with reasons) and change nothing' },
+    'dry-run': { type: 'boolean', description: 'Print the store (and why) and the plan (skip / update / publish / republish, with reasons and changed fields); change nothing' },
     force: { type: 'boolean', description: 'Republish even when the stored checksum matches' },
     concurrency: { type: 'string', valueName: 'N', description: 'Images acquired at once (default: 2)' },
     only: { type: 'string', multiple: true, valueName: 'NAME', description: 'Only these images' },
@@ -61,6 +64,7 @@ export const command: Command = {
     const signing = dryRun ? undefined : await signingFor(args, ctx, manifest);
     const store = await resolveStore(args, ctx, manifest, { readOnly: dryRun });
     ctx.log.info(`${dryRun ? 'planning' : 'syncing'} ${images.length} image${images.length === 1 ? '' : 's'} into ${store.displayUrl}`);
+    const storeLine = `store: ${store.displayUrl} (${store.chosen?.reason ?? 'given'})`;
     const lock = dryRun ? undefined : await takeLock(store, args, ctx, 'sync');
     if (!dryRun) await warnIncompleteUploads(store, ctx);
     let result;
@@ -106,6 +110,7 @@ export const command: Command = {
     ctx.out.result(
       {
         store: store.displayUrl,
+        ...(store.chosen ? { storeOrigin: store.chosen.origin, storeReason: store.chosen.reason } : {}),
         dryRun,
         failed,
         images: outcomes.map(outcomeJson),
@@ -113,6 +118,7 @@ export const command: Command = {
         ...(index ? { index } : {}),
       },
       () => [
+        ...(dryRun ? [storeLine] : []),
         renderTable(['IMAGE', 'ACTION', 'RESULT', 'SIZE', 'TIME', 'REASON'], outcomes.map(outcomeRow)),
         ...bootSets.map((b) => `boot set ${b.name}: ${b.status} (${b.reason}) → ${b.key}`),
         summaryLine(outcomes, dryRun),
@@ -185,6 +191,7 @@ function outcomeJson(o: ImageOutcome) {
     action: o.action,
     status: o.status,
     reason: o.reason,
+    ...(o.changes ? { changes: o.changes } : {}),
     ...(o.size !== undefined ? { size: o.size } : {}),
     ...(o.checksum ? { checksum: o.checksum } : {}),
     durationMs: o.durationMs,
@@ -195,8 +202,10 @@ function outcomeJson(o: ImageOutcome) {
 function summaryLine(outcomes: ImageOutcome[], dryRun: boolean): string {
   const count = (s: string) => outcomes.filter((o) => o.status === s).length;
   if (dryRun) {
-    const changes = outcomes.filter((o) => o.action !== 'skip').length;
-    return `dry run: ${changes} to publish, ${outcomes.length - changes} up to date; nothing was changed`;
+    const updates = outcomes.filter((o) => o.action === 'update').length;
+    const publishes = outcomes.filter((o) => o.action !== 'skip' && o.action !== 'update').length;
+    return `dry run: ${publishes} to publish, ${updates ? `${updates} to update (metadata only), ` : ''}${outcomes.length - publishes - updates} up to date; nothing was changed`;
   }
-  return `${count('published')} published, ${count('skipped')} up to date, ${count('failed')} failed`;
+  const updated = count('updated');
+  return `${count('published')} published, ${updated ? `${updated} updated (metadata only), ` : ''}${count('skipped')} up to date, ${count('failed')} failed`;
 }

@@ -5,7 +5,7 @@ import { loadManifest } from '../../manifest/load.js';
 import { renderProblem, type Problem } from '../../manifest/problems.js';
 import { mapLimit } from '../../util/concurrency.js';
 import { bool, type Command } from '../command.js';
-import { manifestOption, manifestPath } from '../resolve.js';
+import { existingManifestPath, manifestOption } from '../resolve.js';
 
 export const command: Command = {
   name: 'validate',
@@ -17,7 +17,7 @@ export const command: Command = {
     remote: { type: 'boolean', description: 'Also send a HEAD to each https URL and report status and Content-Length' },
   },
   async run(args, ctx) {
-    const file = manifestPath(args, ctx);
+    const file = existingManifestPath(args, ctx);
     const result = await loadManifest(file);
     const errors = result.problems.filter((p) => p.severity === 'error');
     const display = path.relative(ctx.cwd, file) || file;
