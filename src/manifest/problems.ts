@@ -38,6 +38,10 @@ export const ProblemCode = {
   sizeMalformed: 'size-malformed',
   unknownReference: 'unknown-reference',
   duplicateEntry: 'duplicate-entry',
+  reservedDestination: 'reserved-destination',
+  destinationCollision: 'destination-collision',
+  sizeOutOfRange: 'size-out-of-range',
+  durationMalformed: 'duration-malformed',
 } as const;
 
 /** "a.b[0].c" for messages. */

@@ -5,6 +5,11 @@
  *     metadata/<destination.path>.json   written last: the commit marker
  *     index.json, index.json.minisig     the signed catalogue
  *     channels/<family>.json             channel pointers
+ *     boot/<name>.json                   boot manifests
+ *
+ * Image bytes may never land on the store's own names (layout.ts): the
+ * joined key is checked before an upload starts, again before it commits,
+ * and before a key read from metadata is deleted.
  *
  * Publishing order keeps every reader safe: new bytes are verified before
  * commit; the old metadata is removed before the bytes are replaced; the new
@@ -14,9 +19,10 @@
 import { ErrorCode, IngotError } from '../errors.js';
 import type { StoreBackend, Upload, UploadOptions } from './backend.js';
 import { joinKey } from './keys.js';
+import { assertImageKey, METADATA_PREFIX, metadataKeyFor, reservedKeyProblem } from './layout.js';
 import { parseMetadata, type ImageMetadata } from './metadata.js';
 
-export const METADATA_PREFIX = 'metadata/';
+export { METADATA_PREFIX };
 export const DEFAULT_IMAGE_PREFIX = 'images/';
 
 export type MetadataRead =
@@ -32,7 +38,7 @@ export class ImageStore {
   }
 
   metadataKey(destinationPath: string): string {
-    return joinKey(METADATA_PREFIX, `${destinationPath}.json`);
+    return metadataKeyFor(destinationPath);
   }
 
   imageKey(prefix: string, destinationPath: string): string {
@@ -60,8 +66,9 @@ export class ImageStore {
     }
   }
 
-  /** Starts writing new image bytes; invisible until `commitImage`. */
-  beginImage(key: string, options?: UploadOptions): Promise<Upload> {
+  /** Starts writing new image bytes; invisible until `commitImage`. Refuses the store's own names. */
+  async beginImage(key: string, options?: UploadOptions): Promise<Upload> {
+    assertImageKey(key);
     return this.backend.upload(key, options);
   }
 
@@ -71,6 +78,12 @@ export class ImageStore {
    */
   async commitImage(upload: Upload, metadata: ImageMetadata, signal?: AbortSignal): Promise<void> {
     const metaKey = this.metadataKey(metadata.path);
+    try {
+      assertImageKey(metadata.key, metadata.name);
+    } catch (error) {
+      await upload.abort();
+      throw error;
+    }
     try {
       await this.backend.delete([metaKey], signal);
     } catch (error) {
@@ -85,6 +98,14 @@ export class ImageStore {
   async removeImage(metadataKey: string, imageKey: string | undefined, signal?: AbortSignal): Promise<void> {
     if (!metadataKey.startsWith(METADATA_PREFIX)) {
       throw new IngotError(ErrorCode.internal, `refusing to delete outside ${METADATA_PREFIX}: ${metadataKey}`);
+    }
+    // The image key comes from a metadata document anyone with write access could have forged.
+    const reserved = imageKey === undefined ? undefined : reservedKeyProblem(imageKey);
+    if (reserved) {
+      throw new IngotError(ErrorCode.destinationConflict, `refusing to delete "${imageKey}" named by ${metadataKey}: it ${reserved}`, {
+        path: imageKey,
+        hint: 'the metadata document is damaged or forged; remove it by hand after checking the store',
+      });
     }
     await this.backend.delete([metadataKey], signal);
     if (imageKey) await this.backend.delete([imageKey], signal);

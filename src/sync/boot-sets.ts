@@ -12,7 +12,8 @@ import type { ImageStore } from '../store/image-store.js';
 import type { ImageMetadata } from '../store/metadata.js';
 import type { SecretKey } from '../trust/keys.js';
 
-export const BOOT_PREFIX = 'boot/';
+export { BOOT_PREFIX } from '../store/layout.js';
+import { BOOT_PREFIX } from '../store/layout.js';
 
 export interface BootSetOutcome {
   name: string;

@@ -8,12 +8,12 @@ import * as path from 'node:path/posix';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorCode, IngotError } from '../errors.js';
 import type { StoreBackend } from '../store/backend.js';
+import { SIGNATURE_SUFFIX } from '../store/layout.js';
 import type { SecretKey } from './keys.js';
 import type { PublicKey } from './minisign-format.js';
 import { signBytes, trustedCommentFields, verifyBytes, type VerifiedSignature } from './signature.js';
 
-/** A signed object's signature lives at `<key>.minisig`. */
-export const SIGNATURE_SUFFIX = '.minisig';
+export { SIGNATURE_SUFFIX };
 
 /** The trusted comment ingot writes: minisign's own fields, plus ours. */
 export function trustedComment(key: string, now: Date, extra: Record<string, string | number> = {}): string {
