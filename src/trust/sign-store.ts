@@ -31,14 +31,20 @@ export async function signStoreIndex(store: ImageStore, key: SecretKey, options:
   const images = await collectEntries(store, options.log, options.signal);
   const previous = await readPrevious(store, key, options);
 
-  if (previous?.trusted && !options.force && sameEntries(previous.index.images, images)) {
+  // An index without a storeId (signed by an older ingot) is re-signed once to gain one.
+  if (previous?.trusted && !options.force && previous.index.storeId !== undefined && sameEntries(previous.index.images, images)) {
     const remaining = Date.parse(previous.index.expires) - now.getTime();
     if (remaining > expiresInMs / 2) {
       options.log.debug('index unchanged', { version: previous.index.version, expires: previous.index.expires });
       return { version: previous.index.version, changed: false };
     }
   }
-  const index = indexFrom(images, { previous: previous?.index, expiresInMs, now });
+  // The store id is kept only from an index our key signed: a forged one must not pick this store's identity.
+  const index = indexFrom(images, {
+    previous: previous ? { ...previous.index, storeId: previous.trusted ? previous.index.storeId : undefined } : undefined,
+    expiresInMs,
+    now,
+  });
   await putSigned(store.backend, INDEX_KEY, Buffer.from(serializeIndex(index)), key, {
     now,
     extra: { version: index.version },
