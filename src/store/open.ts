@@ -19,11 +19,16 @@ export interface OpenStoreContext {
   readOnly?: boolean;
 }
 
-type BackendFactory = (url: URL, ctx: OpenStoreContext) => Promise<StoreBackend>;
+/**
+ * Opens a backend. `raw` is the URL exactly as written: `url` has been
+ * normalised by the URL parser (which silently resolves "..", so a backend
+ * that refuses ".." must look at `raw`).
+ */
+type BackendFactory = (url: URL, ctx: OpenStoreContext, raw: string) => Promise<StoreBackend>;
 
 /** Schemes other than file: — each entry lazy-loads its backend module. */
 export const backendFactories: Record<string, BackendFactory> = {
-  s3: async (url, ctx) => (await import('./s3-backend.js')).openS3Backend(url, ctx),
+  s3: async (_url, ctx, raw) => (await import('./s3-backend.js')).openS3Backend(raw, ctx),
 };
 
 /** The default store when nothing is configured: `.ingot/store` beside the manifest. */
@@ -51,7 +56,7 @@ export async function openBackend(url: string, ctx: OpenStoreContext): Promise<S
   } catch (error) {
     throw badUrl(url, (error as Error).message);
   }
-  return factory(parsed, ctx);
+  return factory(parsed, ctx, url);
 }
 
 function badUrl(url: string, reason: string): IngotError {

@@ -37,7 +37,7 @@ export interface S3BackendOptions {
 const DELETE_BATCH = 1000;
 
 /** Opens an S3 store from its URL; the factory behind `backendFactories.s3`. */
-export async function openS3Backend(url: URL, ctx: OpenStoreContext, options: S3BackendOptions = {}): Promise<S3Backend> {
+export async function openS3Backend(url: URL | string, ctx: OpenStoreContext, options: S3BackendOptions = {}): Promise<S3Backend> {
   const location = parseS3Url(url);
   const credentials = () =>
     resolveS3Credentials({ env: ctx.env, file: ctx.credentials?.file, ageKeyFile: ctx.credentials?.ageKeyFile });

@@ -11,8 +11,8 @@ export const MAX_SIZE_BYTES = 2 ** 50;
 
 /** Why a parsed size is unusable, or undefined. */
 export function sizeBoundProblem(bytes: number): string | undefined {
-  if (!Number.isSafeInteger(bytes) || bytes <= 0) return 'must be a positive whole number of bytes';
   if (bytes > MAX_SIZE_BYTES) return 'is larger than 1PiB, the most ingot accepts';
+  if (!Number.isSafeInteger(bytes) || bytes <= 0) return 'must be a positive whole number of bytes';
   return undefined;
 }
 
