@@ -7,11 +7,14 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ErrorCode, ExitCode, IngotError, UsageError } from '../errors.js';
 import { loadManifest } from '../manifest/load.js';
-import { renderProblem } from '../manifest/problems.js';
+import { renderProblems, REPORT_LIMIT } from '../manifest/problems.js';
 import type { Manifest } from '../manifest/types.js';
 import { ImageStore } from '../store/image-store.js';
 import { defaultStoreUrl, openBackend } from '../store/open.js';
 import { str, type CommandContext, type OptionSpec, type ParsedArgs } from './command.js';
+
+/** Problems shown in the error of a command that needs a valid manifest (validate shows more). */
+const ERROR_REPORT_LIMIT = 20;
 
 export const manifestOption = {
   manifest: { type: 'string', short: 'm', valueName: 'FILE', description: 'Manifest file (default: ./images.yaml)' },
@@ -31,13 +34,18 @@ export function manifestPath(args: ParsedArgs, ctx: CommandContext): string {
 export async function requireManifest(args: ParsedArgs, ctx: CommandContext): Promise<Manifest> {
   const file = manifestPath(args, ctx);
   const result = await loadManifest(file);
-  for (const problem of result.problems.filter((p) => p.severity === 'warning')) ctx.log.warn(renderProblem(problem, result.text));
+  for (const line of renderProblems(result.problems.filter((p) => p.severity === 'warning'), result.text)) ctx.log.warn(line);
   if (!result.manifest) {
     const errors = result.problems.filter((p) => p.severity === 'error');
     throw new IngotError(
       ErrorCode.manifestInvalid,
-      `${path.relative(ctx.cwd, file) || file} has ${errors.length} problem${errors.length === 1 ? '' : 's'}:\n${errors.map((p) => renderProblem(p, result.text)).join('\n')}`,
-      { path: file, exitCode: ExitCode.usage, hint: 'run `ingot validate` for details; fix them and re-run', details: { problems: errors } },
+      `${path.relative(ctx.cwd, file) || file} has ${errors.length} problem${errors.length === 1 ? '' : 's'}:\n${renderProblems(errors, result.text, ERROR_REPORT_LIMIT).join('\n')}`,
+      {
+        path: file,
+        exitCode: ExitCode.usage,
+        hint: 'run `ingot validate` for details; fix them and re-run',
+        details: { problems: errors.slice(0, REPORT_LIMIT), ...(errors.length > REPORT_LIMIT ? { more: errors.length - REPORT_LIMIT } : {}) },
+      },
     );
   }
   return result.manifest;
