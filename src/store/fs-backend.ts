@@ -13,7 +13,8 @@ import { finished } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorCode, IngotError } from '../errors.js';
-import type { BlobInfo, LockOptions, StoreBackend, StoreLock, Upload, UploadOptions } from './backend.js';
+import type { BlobInfo, GetOptions, LockOptions, StoreBackend, StoreLock, Upload, UploadOptions } from './backend.js';
+import { objectTooLarge } from './layout.js';
 import { assertSafeKey } from './keys.js';
 import { lockStillOurs, processAlive, removeStaleLock, syncDir, TEMP_PREFIX, tempNameFor, writeFileAtomic } from '../util/fs-atomic.js';
 
@@ -40,12 +41,34 @@ export class FsBackend implements StoreBackend {
     return full;
   }
 
-  async get(key: string): Promise<Buffer | undefined> {
+  async get(key: string, _signal?: AbortSignal, options: GetOptions = {}): Promise<Buffer | undefined> {
+    let handle: fs.FileHandle;
     try {
-      return await fs.readFile(this.#file(key));
+      handle = await fs.open(this.#file(key), 'r');
     } catch (error) {
       if (isNotFound(error)) return undefined;
       throw ioError('read', key, error);
+    }
+    try {
+      const max = options.maxBytes;
+      if (max === undefined) return await handle.readFile();
+      const { size } = await handle.stat();
+      if (size > max) throw objectTooLarge(key, this.displayUrl, max, size);
+      // Read at most max + 1 bytes: a file that grew after stat is caught too.
+      const buffer = Buffer.allocUnsafe(Math.min(size, max) + 1);
+      let filled = 0;
+      for (;;) {
+        const { bytesRead } = await handle.read(buffer, filled, buffer.length - filled, filled);
+        if (bytesRead === 0) break;
+        filled += bytesRead;
+        if (filled > max) throw objectTooLarge(key, this.displayUrl, max);
+        if (filled === buffer.length) break;
+      }
+      return buffer.subarray(0, filled);
+    } catch (error) {
+      throw ioError('read', key, error);
+    } finally {
+      await handle.close();
     }
   }
 

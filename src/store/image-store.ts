@@ -19,7 +19,7 @@
 import { ErrorCode, IngotError } from '../errors.js';
 import type { StoreBackend, Upload, UploadOptions } from './backend.js';
 import { joinKey } from './keys.js';
-import { assertImageKey, METADATA_PREFIX, metadataKeyFor, reservedKeyProblem } from './layout.js';
+import { assertImageKey, METADATA_PREFIX, metadataKeyFor, READ_LIMITS, reservedKeyProblem } from './layout.js';
 import { parseMetadata, type ImageMetadata } from './metadata.js';
 
 export { METADATA_PREFIX };
@@ -46,19 +46,35 @@ export class ImageStore {
   }
 
   async readMetadata(destinationPath: string, signal?: AbortSignal): Promise<MetadataRead> {
-    const bytes = await this.backend.get(this.metadataKey(destinationPath), signal);
-    if (!bytes) return { status: 'absent' };
-    const parsed = parseMetadata(bytes);
+    const read = await this.#getMetadata(this.metadataKey(destinationPath), signal);
+    if (read === undefined) return { status: 'absent' };
+    if ('problem' in read) return { status: 'invalid', problem: read.problem };
+    const parsed = parseMetadata(read.bytes);
     return 'metadata' in parsed ? { status: 'present', metadata: parsed.metadata } : { status: 'invalid', problem: parsed.problem };
+  }
+
+  /** A metadata document's bytes, bounded: an oversized one is reported invalid, never read whole. */
+  async #getMetadata(key: string, signal?: AbortSignal): Promise<{ bytes: Buffer } | { problem: string } | undefined> {
+    try {
+      const bytes = await this.backend.get(key, signal, { maxBytes: READ_LIMITS.metadata });
+      return bytes ? { bytes } : undefined;
+    } catch (error) {
+      if (error instanceof IngotError && error.code === ErrorCode.objectTooLarge) return { problem: error.message };
+      throw error;
+    }
   }
 
   /** Every metadata document in the store (invalid ones reported, not thrown). */
   async *listMetadata(signal?: AbortSignal): AsyncIterable<{ key: string; read: MetadataRead }> {
     for await (const info of this.backend.list(METADATA_PREFIX, signal)) {
       if (!info.key.endsWith('.json')) continue;
-      const bytes = await this.backend.get(info.key, signal);
-      if (!bytes) continue; // deleted between list and get
-      const parsed = parseMetadata(bytes);
+      const read = await this.#getMetadata(info.key, signal);
+      if (!read) continue; // deleted between list and get
+      if ('problem' in read) {
+        yield { key: info.key, read: { status: 'invalid', problem: read.problem } };
+        continue;
+      }
+      const parsed = parseMetadata(read.bytes);
       yield {
         key: info.key,
         read: 'metadata' in parsed ? { status: 'present', metadata: parsed.metadata } : { status: 'invalid', problem: parsed.problem },

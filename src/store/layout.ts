@@ -49,6 +49,42 @@ export function reservedKeyProblem(key: string): string | undefined {
   return undefined;
 }
 
+/**
+ * The most ingot reads of each kind of small object. Signed objects are read
+ * whole before their signature is checked, so these bound what a hostile
+ * store can make a host hold in memory; each is far above real documents
+ * (an index entry is ~600 bytes: 64 MiB lists ~100,000 images).
+ */
+export const READ_LIMITS = {
+  index: 64 * 2 ** 20,
+  signature: 16 * 2 ** 10,
+  channel: 16 * 2 ** 20,
+  bootManifest: 2 ** 20,
+  metadata: 2 ** 20,
+  other: 16 * 2 ** 20,
+} as const;
+
+/** The read limit for a signed object (or its `.minisig`) at `key`. */
+export function readLimitFor(key: string): number {
+  if (key.endsWith(SIGNATURE_SUFFIX)) return READ_LIMITS.signature;
+  if (key === INDEX_KEY) return READ_LIMITS.index;
+  if (key.startsWith(CHANNELS_PREFIX)) return READ_LIMITS.channel;
+  if (key.startsWith(BOOT_PREFIX)) return READ_LIMITS.bootManifest;
+  if (key.startsWith(METADATA_PREFIX)) return READ_LIMITS.metadata;
+  return READ_LIMITS.other;
+}
+
+/** The error for an object over its read limit (seen in its size, or while reading it). */
+export function objectTooLarge(key: string, store: string, limit: number, size?: number): IngotError {
+  const where = `${store.replace(/\/$/, '')}/${key}`;
+  return new IngotError(ErrorCode.objectTooLarge, `${where} is ${size === undefined ? 'larger than' : `${size} bytes, over`} the ${limit} bytes ingot reads of it`, {
+    path: key,
+    expected: `<= ${limit}`,
+    ...(size === undefined ? {} : { actual: String(size) }),
+    hint: 'the store holds an oversized (damaged or hostile) object; nothing was read past the limit and nothing was trusted. Re-publish or re-sign the store',
+  });
+}
+
 /** The store key of an image's metadata document. */
 export function metadataKeyFor(destinationPath: string): string {
   return `${METADATA_PREFIX}${destinationPath}.json`;

@@ -33,6 +33,9 @@ export interface LockIo {
   replace(key: string, body: string): Promise<void>;
 }
 
+/** The most of a lock object ingot reads. */
+const MAX_LOCK_BYTES = 64 * 1024;
+
 // After breaking an expired lock, wait this long and re-read it: a second
 // breaker that read the same expired lock may have deleted ours meanwhile.
 const BREAK_SETTLE_MS = 1000;
@@ -160,6 +163,11 @@ export function s3LockIo(
     getText: async (key, signal) => {
       try {
         const out = await client.send(new sdk.GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal });
+        // A lock is a few hundred bytes: anything huge is garbage (unreadable), never read whole.
+        if ((out.ContentLength ?? 0) > MAX_LOCK_BYTES) {
+          (out.Body as { destroy?: () => void } | undefined)?.destroy?.();
+          return '';
+        }
         return await out.Body!.transformToString();
       } catch (error) {
         if (isNotFound(error)) return undefined;

@@ -10,7 +10,7 @@ import { ErrorCode, IngotError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { METADATA_PREFIX, type ImageStore } from '../store/image-store.js';
 import { relativePathProblem } from '../store/keys.js';
-import { INDEX_KEY, reservedKeyProblem } from '../store/layout.js';
+import { INDEX_KEY, READ_LIMITS, reservedKeyProblem } from '../store/layout.js';
 import { parseMetadata } from '../store/metadata.js';
 import { mapLimit } from '../util/concurrency.js';
 
@@ -61,7 +61,14 @@ export async function collectEntries(store: ImageStore, log: Logger, signal?: Ab
   const keys: string[] = [];
   for await (const info of store.backend.list(METADATA_PREFIX, signal)) if (info.key.endsWith('.json')) keys.push(info.key);
   const found = await mapLimit(keys, 16, async (key): Promise<IndexEntry | undefined> => {
-    const bytes = await store.backend.get(key, signal);
+    let bytes: Buffer | undefined;
+    try {
+      bytes = await store.backend.get(key, signal, { maxBytes: READ_LIMITS.metadata });
+    } catch (error) {
+      if (!(error instanceof IngotError) || error.code !== ErrorCode.objectTooLarge) throw error;
+      log.warn('metadata left out of the index: too large', { path: key, problem: error.message });
+      return undefined;
+    }
     if (!bytes) return undefined; // removed between list and get
     const parsed = parseMetadata(bytes);
     if (!('metadata' in parsed)) {

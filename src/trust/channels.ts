@@ -10,7 +10,7 @@ import type { Digest } from '../digest/digest.js';
 import { ErrorCode, ExitCode, IngotError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { ImageStore } from '../store/image-store.js';
-import { CHANNELS_PREFIX } from '../store/layout.js';
+import { CHANNELS_PREFIX, readLimitFor } from '../store/layout.js';
 import { collectEntries, type IndexEntry } from './catalogue.js';
 import type { SecretKey } from './keys.js';
 import type { PublicKey } from './minisign-format.js';
@@ -127,7 +127,8 @@ export async function readChannelFile(store: ImageStore, family: string, publicK
 
 /** Reads a channel file without checking its signature (for listing on the publisher's side). */
 export async function readChannelFileUnverified(store: ImageStore, family: string, signal?: AbortSignal): Promise<ChannelFile | undefined> {
-  const bytes = await store.backend.get(channelKey(family), signal);
+  const key = channelKey(family);
+  const bytes = await store.backend.get(key, signal, { maxBytes: readLimitFor(key) });
   return bytes ? parseChannelFile(bytes, family) : undefined;
 }
 

@@ -8,6 +8,7 @@
 import { ErrorCode, IngotError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { ImageStore } from '../store/image-store.js';
+import { readLimitFor } from '../store/layout.js';
 import { collectEntries, DEFAULT_INDEX_EXPIRY_MS, INDEX_KEY, indexFrom, parseIndex, sameEntries, serializeIndex, type Index } from './catalogue.js';
 import type { SecretKey } from './keys.js';
 import { getVerified, putSigned } from './signed-object.js';
@@ -68,7 +69,11 @@ async function readPrevious(store: ImageStore, key: SecretKey, options: SignStor
     if (!(error instanceof IngotError)) throw error;
     options.log.warn('the current index does not verify with the signing key: replacing it', { code: error.code, reason: error.message });
     trusted = false;
-    bytes = await store.backend.get(INDEX_KEY, options.signal);
+    bytes = await store.backend.get(INDEX_KEY, options.signal, { maxBytes: readLimitFor(INDEX_KEY) }).catch((e: unknown) => {
+      // An oversized index is no floor at all: it cannot be read, so the version restarts above nothing we know.
+      if (e instanceof IngotError && e.code === ErrorCode.objectTooLarge) return undefined;
+      throw e;
+    });
   }
   if (!bytes) return undefined;
   try {
