@@ -11,7 +11,7 @@ import { renderProblems, REPORT_LIMIT } from '../manifest/problems.js';
 import type { Manifest } from '../manifest/types.js';
 import { ImageStore } from '../store/image-store.js';
 import { defaultStoreUrl, openBackend } from '../store/open.js';
-import { str, type CommandContext, type OptionSpec, type ParsedArgs } from './command.js';
+import { bool, str, type CommandContext, type OptionSpec, type ParsedArgs } from './command.js';
 
 /** Problems shown in the error of a command that needs a valid manifest (validate shows more). */
 const ERROR_REPORT_LIMIT = 20;
@@ -24,6 +24,10 @@ export const storeOptions = {
   store: { type: 'string', valueName: 'URL', description: 'Store: a directory, file:///abs/path or s3://bucket[/prefix]?endpoint=…&region=… (default: spec.store.url, else .ingot/store beside the manifest)' },
   credentials: { type: 'string', valueName: 'FILE', description: 'SOPS-encrypted (age) credentials file for S3 stores' },
   'sops-age-key-file': { type: 'string', valueName: 'FILE', description: 'age identity for --credentials (default: SOPS_AGE_KEY_FILE or SOPS_AGE_KEY)' },
+  'allow-insecure-endpoint': {
+    type: 'boolean',
+    description: 'Allow a plain http:// S3 endpoint on a non-loopback host (credentials travel unencrypted; also INGOT_ALLOW_INSECURE_ENDPOINT=1)',
+  },
 } as const satisfies Record<string, OptionSpec>;
 
 export function manifestPath(args: ParsedArgs, ctx: CommandContext): string {
@@ -73,6 +77,9 @@ export async function resolveStore(
       ...(credentials.ageKeyFile ? { ageKeyFile: path.resolve(ctx.cwd, credentials.ageKeyFile) } : {}),
     },
     readOnly: options.readOnly ?? false,
+    onSecret: ctx.addSecret,
+    allowInsecureEndpoint: bool(args, 'allow-insecure-endpoint') || ctx.env.INGOT_ALLOW_INSECURE_ENDPOINT === '1',
+    log: ctx.log,
   });
   return new ImageStore(backend);
 }

@@ -6,6 +6,7 @@
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ErrorCode, ExitCode, IngotError } from '../errors.js';
+import type { Logger } from '../log/logger.js';
 import type { StoreBackend } from './backend.js';
 import { FsBackend } from './fs-backend.js';
 
@@ -17,6 +18,12 @@ export interface OpenStoreContext {
   credentials?: { file?: string; ageKeyFile?: string };
   /** Backends must not require credentials (validate, --dry-run on a public store). */
   readOnly?: boolean;
+  /** Called with every secret (keys, tokens) the moment a backend learns it, to scrub it from output. */
+  onSecret?: (secret: string) => void;
+  /** Allow a plain http:// endpoint on a non-loopback host (--allow-insecure-endpoint); warned about. */
+  allowInsecureEndpoint?: boolean;
+  /** Where a backend's warnings go. */
+  log?: Logger;
 }
 
 /**
