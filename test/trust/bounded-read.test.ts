@@ -47,6 +47,7 @@ test('regression: a 1.5 GiB index.json is refused unread by `ingot pull` (INGOT_
   assert.equal(r.code, 1, r.out);
   assert.match(r.out, /INGOT_OBJECT_TOO_LARGE/);
   assert.ok(r.peakMiB < 400, `peak RSS ${r.peakMiB.toFixed(0)} MiB`);
+  t.diagnostic(`peak RSS ${r.peakMiB.toFixed(0)} MiB`);
 });
 
 const oversized: { name: string; key: string; size: number; act: 'pull' | 'pull-channel' }[] = [
