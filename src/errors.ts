@@ -138,6 +138,10 @@ export const ErrorCode = {
   cacheLocked: 'INGOT_CACHE_LOCKED',
   cacheConflict: 'INGOT_CACHE_CONFLICT',
   cacheNotFound: 'INGOT_CACHE_NOT_FOUND',
+  // Hardening of the store layout, the host cache and signed reads (issue 17).
+  destinationConflict: 'INGOT_DESTINATION_CONFLICT',
+  cacheUnsafe: 'INGOT_CACHE_UNSAFE',
+  objectTooLarge: 'INGOT_OBJECT_TOO_LARGE',
 } as const;
 
 /** Wraps anything thrown into an IngotError, keeping the original as `cause`. */

@@ -4,6 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { asIngotError, ExitCode, IngotError, UsageError } from '../errors.js';
+import { secretsInEnvironment } from '../credentials/env.js';
 import { createLogger, scrub, type Level } from '../log/logger.js';
 import { suggest } from '../manifest/problems.js';
 import { globalOptions, type Command, type CommandContext, type OptionSpec, type Output, type ParsedArgs } from './command.js';
@@ -21,7 +22,8 @@ export interface MainIo {
 }
 
 export async function main(io: MainIo): Promise<number> {
-  const secrets: string[] = [];
+  // Every credential the environment holds is known now: scrubbed from every line from the first one.
+  const secrets: string[] = [...new Set(secretsInEnvironment(io.env))];
   const write = (stream: NodeJS.WriteStream) => (text: string) => stream.write(`${scrub(text, secrets)}\n`);
   const errLine = write(io.stderr);
   const outLine = write(io.stdout);

@@ -9,12 +9,15 @@ import * as path from 'node:path';
 import { ErrorCode, ExitCode, IngotError, UsageError } from '../errors.js';
 import { loadManifest } from '../manifest/load.js';
 import { findManifest, MANIFEST_LOCATIONS } from '../manifest/locate.js';
-import { renderProblem } from '../manifest/problems.js';
+import { renderProblems, REPORT_LIMIT } from '../manifest/problems.js';
 import type { Manifest } from '../manifest/types.js';
 import { ImageStore } from '../store/image-store.js';
 import { chooseStore, displayPath, type StoreChoice } from '../store/choose.js';
 import { openBackend, redactUrl } from '../store/open.js';
-import { str, type CommandContext, type OptionSpec, type ParsedArgs } from './command.js';
+import { bool, str, type CommandContext, type OptionSpec, type ParsedArgs } from './command.js';
+
+/** Problems shown in the error of a command that needs a valid manifest (validate shows more). */
+const ERROR_REPORT_LIMIT = 20;
 
 export const manifestOption = {
   manifest: { type: 'string', short: 'm', valueName: 'FILE', description: 'Manifest file (default: ./images.yaml, else ./images/images.yaml)' },
@@ -24,6 +27,10 @@ export const storeOptions = {
   store: { type: 'string', valueName: 'URL', description: 'Store: a directory, file:///abs/path or s3://bucket[/prefix]?endpoint=…&region=… (default: spec.store.url, else the bucket and endpoint in the S3 credentials, else .ingot/store beside the manifest)' },
   credentials: { type: 'string', valueName: 'FILE', description: 'SOPS-encrypted (age) credentials file for S3 stores; its bucket/endpoint choose the store when nothing else does' },
   'sops-age-key-file': { type: 'string', valueName: 'FILE', description: 'age identity for --credentials (default: SOPS_AGE_KEY_FILE or SOPS_AGE_KEY)' },
+  'allow-insecure-endpoint': {
+    type: 'boolean',
+    description: 'Allow a plain http:// S3 endpoint on a non-loopback host (credentials travel unencrypted; also INGOT_ALLOW_INSECURE_ENDPOINT=1)',
+  },
 } as const satisfies Record<string, OptionSpec>;
 
 /** -m, else the first of ./images.yaml and ./images/images.yaml that exists, else ./images.yaml. */
@@ -50,13 +57,18 @@ export function existingManifestPath(args: ParsedArgs, ctx: CommandContext): str
 export async function requireManifest(args: ParsedArgs, ctx: CommandContext): Promise<Manifest> {
   const file = existingManifestPath(args, ctx);
   const result = await loadManifest(file);
-  for (const problem of result.problems.filter((p) => p.severity === 'warning')) ctx.log.warn(renderProblem(problem, result.text));
+  for (const line of renderProblems(result.problems.filter((p) => p.severity === 'warning'), result.text)) ctx.log.warn(line);
   if (!result.manifest) {
     const errors = result.problems.filter((p) => p.severity === 'error');
     throw new IngotError(
       ErrorCode.manifestInvalid,
-      `${path.relative(ctx.cwd, file) || file} has ${errors.length} problem${errors.length === 1 ? '' : 's'}:\n${errors.map((p) => renderProblem(p, result.text)).join('\n')}`,
-      { path: file, exitCode: ExitCode.usage, hint: 'run `ingot validate` for details; fix them and re-run', details: { problems: errors } },
+      `${path.relative(ctx.cwd, file) || file} has ${errors.length} problem${errors.length === 1 ? '' : 's'}:\n${renderProblems(errors, result.text, ERROR_REPORT_LIMIT).join('\n')}`,
+      {
+        path: file,
+        exitCode: ExitCode.usage,
+        hint: 'run `ingot validate` for details; fix them and re-run',
+        details: { problems: errors.slice(0, REPORT_LIMIT), ...(errors.length > REPORT_LIMIT ? { more: errors.length - REPORT_LIMIT } : {}) },
+      },
     );
   }
   return result.manifest;
@@ -78,6 +90,7 @@ export async function chooseCommandStore(args: ParsedArgs, ctx: CommandContext, 
     ...(file ? { credentialsFile: path.resolve(ctx.cwd, file) } : {}),
     ...(ageKeyFile ? { ageKeyFile: path.resolve(ctx.cwd, ageKeyFile) } : {}),
     signal: ctx.signal,
+    onSecret: ctx.addSecret,
     display: displayPath(ctx.cwd),
   });
 }
@@ -102,6 +115,9 @@ export async function resolveStore(
     },
     ...(choice.credentials ? { resolvedCredentials: choice.credentials } : {}),
     readOnly: options.readOnly ?? false,
+    onSecret: ctx.addSecret,
+    allowInsecureEndpoint: bool(args, 'allow-insecure-endpoint') || ctx.env.INGOT_ALLOW_INSECURE_ENDPOINT === '1',
+    log: ctx.log,
   });
   ctx.log.info(`store: ${redactUrl(backend.displayUrl)} (${choice.reason})`, { step: 'store', origin: choice.origin });
   return new ImageStore(backend, { origin: choice.origin, reason: choice.reason });

@@ -10,7 +10,10 @@ import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import * as path from 'node:path';
 import { ErrorCode, ExitCode, IngotError } from '../errors.js';
+import { ENV_SOURCES } from './env.js';
 import { decryptSops, type SopsValue } from './sops.js';
+
+export { secretsInEnvironment, SECRET_ENV_NAMES } from './env.js';
 
 /** What the chain found. `source` says where, for messages (never a value). */
 export interface S3Credentials {
@@ -29,29 +32,17 @@ type LocationField = 'endpoint' | 'bucket' | 'region';
 
 export interface ResolveOptions {
   env: NodeJS.ProcessEnv;
+  /**
+   * Called with every secret the moment it is known (key id, secret key,
+   * session token, age identities), so the caller can scrub it from all output.
+   */
+  onSecret?: (secret: string) => void;
   /** A SOPS file (`--credentials`). */
   file?: string;
   /** An age identity file (`--sops-age-key-file`); else SOPS_AGE_KEY_FILE, SOPS_AGE_KEY, ~/.config/sops/age/keys.txt. */
   ageKeyFile?: string;
   signal?: AbortSignal;
 }
-
-interface EnvSource {
-  label: string;
-  access: string;
-  secret: string;
-  token?: string;
-  endpoint?: string;
-  bucket?: string;
-  region?: string;
-}
-
-// Order matters: the first complete pair wins.
-const ENV_SOURCES: readonly EnvSource[] = [
-  { label: 'INGOT_S3_*', access: 'INGOT_S3_ACCESS_KEY', secret: 'INGOT_S3_SECRET_KEY', token: 'INGOT_S3_SESSION_TOKEN', endpoint: 'INGOT_S3_ENDPOINT', bucket: 'INGOT_S3_BUCKET', region: 'INGOT_S3_REGION' },
-  { label: 'AWS_*', access: 'AWS_ACCESS_KEY_ID', secret: 'AWS_SECRET_ACCESS_KEY', token: 'AWS_SESSION_TOKEN', endpoint: 'AWS_ENDPOINT_URL_S3', region: 'AWS_REGION' },
-  { label: 'E2_*', access: 'E2_ACCESS_KEY', secret: 'E2_SECRET_KEY', endpoint: 'E2_ENDPOINT', bucket: 'E2_BUCKET', region: 'E2_REGION' },
-];
 
 // Names accepted in a SOPS credentials file (compared lower-case), per field.
 const FILE_KEYS = {
@@ -122,6 +113,7 @@ async function resolveKeys(options: ResolveOptions): Promise<S3Credentials> {
       const endpoint = fromEnv('endpoint', source.endpoint);
       const bucket = fromEnv('bucket', source.bucket);
       const region = fromEnv('region', source.region);
+      for (const value of [access, secret, source.token ? env[source.token] : undefined]) if (value) options.onSecret?.(value);
       return compact({
         accessKeyId: access,
         secretAccessKey: secret,
@@ -160,6 +152,7 @@ async function fromSopsFile(file: string, options: ResolveOptions, tried: string
     });
   });
   const identities = await loadAgeIdentities(options);
+  for (const key of identities.keys) options.onSecret?.(key);
   if (identities.keys.length === 0) {
     throw new IngotError(ErrorCode.credentialsMissing, `no age identity to decrypt ${file}`, {
       path: file,
@@ -183,6 +176,7 @@ async function fromSopsFile(file: string, options: ResolveOptions, tried: string
   };
   const accessKeyId = pick('accessKeyId');
   const secretAccessKey = pick('secretAccessKey');
+  for (const value of [accessKeyId, secretAccessKey, pick('sessionToken')]) if (value) options.onSecret?.(value);
   if (!accessKeyId || !secretAccessKey) {
     const missing = !accessKeyId ? 'access_key' : 'secret_key';
     throw new IngotError(ErrorCode.credentialsInvalid, `credentials file ${file} has no ${missing}`, {

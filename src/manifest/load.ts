@@ -8,7 +8,7 @@ import type { z } from 'zod';
 import { driverFor } from '../acquire/registry.js';
 import { digestAlgorithm, type Algorithm, type Digest } from '../digest/digest.js';
 import { ErrorCode, ExitCode, IngotError } from '../errors.js';
-import { joinKey, type SafePath } from '../store/keys.js';
+import { joinKey, normalisePrefix, type SafePath } from '../store/keys.js';
 import { parseSize } from '../transform/decompress.js';
 import { formatPath, ProblemCode, suggest, type Problem } from './problems.js';
 import type { RuleContext, RuleReport } from './rule-context.js';
@@ -175,11 +175,6 @@ function normalise(raw: RawManifest, file: string, parsed: ParsedYaml, root: Sou
     images,
     bootSets: raw.spec.bootSets ?? [],
   };
-}
-
-function normalisePrefix(prefix: string): string {
-  const trimmed = prefix.replace(/^\/+|\/+$/g, '');
-  return trimmed === '' ? '' : `${trimmed}/`;
 }
 
 /** One zod issue → problems with positions and friendlier words. */

@@ -45,6 +45,8 @@ export interface ChooseStoreInput {
   credentialsFile?: string;
   ageKeyFile?: string;
   signal?: AbortSignal;
+  /** Called with every secret the credentials hold, the moment they are read (for the output scrubber). */
+  onSecret?: (secret: string) => void;
   /** How to show paths in messages (default: as given). */
   display?: (file: string) => string;
 }
@@ -64,6 +66,7 @@ export async function chooseStore(input: ChooseStoreInput): Promise<StoreChoice>
       ...(input.credentialsFile ? { file: input.credentialsFile } : {}),
       ...(input.ageKeyFile ? { ageKeyFile: input.ageKeyFile } : {}),
       ...(input.signal ? { signal: input.signal } : {}),
+      ...(input.onSecret ? { onSecret: input.onSecret } : {}),
     });
     if (credentials.bucket) choice = fromCredentials(credentials, input.cwd, (text) => (input.credentialsFile ? text.split(input.credentialsFile).join(show(input.credentialsFile)) : text));
     else {

@@ -2,7 +2,7 @@
 import { ExitCode, UsageError } from '../../errors.js';
 import type { Image, Manifest } from '../../manifest/types.js';
 import { suggest } from '../../manifest/problems.js';
-import { formatBytes, parseSize, type DecompressorPreference } from '../../transform/decompress.js';
+import { formatBytes, type DecompressorPreference } from '../../transform/decompress.js';
 import { runSync, type ImageOutcome } from '../../sync/sync.js';
 import type { BootSetOutcome } from '../../sync/boot-sets.js';
 import { parseShard, selectShard } from '../../sync/shard.js';
@@ -10,6 +10,7 @@ import type { ImageStore } from '../../store/image-store.js';
 import { bool, list, str, type Command, type CommandContext, type ParsedArgs } from '../command.js';
 import { lockOptions, takeLock } from '../lock.js';
 import { formatDuration } from '../progress-render.js';
+import { indexExpiryFlag, sizeFlag } from '../values.js';
 import { intOption, manifestOption, parseDuration, requireManifest, resolveStore, storeOptions } from '../resolve.js';
 import { renderTable } from '../table.js';
 
@@ -53,15 +54,13 @@ export const command: Command = {
     }
     const preference = (str(args, 'decompressor') ?? 'auto') as DecompressorPreference;
     if (!['auto', 'native', 'builtin'].includes(preference)) throw new UsageError(`--decompressor must be auto, native or builtin, got "${preference}"`);
-    const maxSizeRaw = str(args, 'max-decompressed-size');
-    if (maxSizeRaw !== undefined) {
-      const max = parseSize(maxSizeRaw);
-      if (max === undefined) throw new UsageError(`--max-decompressed-size must be a size like 64GiB, got "${maxSizeRaw}"`);
-      for (const image of images) image.maxDecompressedSize = max;
-    }
+    const max = sizeFlag(str(args, 'max-decompressed-size'), '--max-decompressed-size');
+    if (max !== undefined) for (const image of images) image.maxDecompressedSize = max;
+    // Checked before any work, dry run included: a bad validity must not surface after publishing.
+    const indexExpiresMs = indexExpiryFlag(str(args, 'index-expires'), '--index-expires');
     const dryRun = bool(args, 'dry-run');
     // Load the signing key first: a wrong path or password fails before any work.
-    const signing = dryRun ? undefined : await signingFor(args, ctx, manifest);
+    const signing = dryRun ? undefined : await signingFor(args, ctx, manifest, indexExpiresMs);
     const store = await resolveStore(args, ctx, manifest, { readOnly: dryRun });
     ctx.log.info(`${dryRun ? 'planning' : 'syncing'} ${images.length} image${images.length === 1 ? '' : 's'} into ${store.displayUrl}`);
     const storeLine = `store: ${store.displayUrl} (${store.chosen?.reason ?? 'given'})`;
@@ -148,7 +147,7 @@ async function warnIncompleteUploads(store: ImageStore, ctx: CommandContext): Pr
 }
 
 /** The signing key and index expiry for this sync, if signing is configured. */
-async function signingFor(args: ParsedArgs, ctx: CommandContext, manifest: Manifest) {
+async function signingFor(args: ParsedArgs, ctx: CommandContext, manifest: Manifest, indexExpiresMs: number | undefined) {
   const { loadSigningKey } = await import('../../trust/key-files.js');
   const keyFile = str(args, 'signing-key') ?? (ctx.env.INGOT_SIGNING_KEY ? undefined : manifest.signing?.keyFile);
   const key = await loadSigningKey({
@@ -159,8 +158,8 @@ async function signingFor(args: ParsedArgs, ctx: CommandContext, manifest: Manif
     onSecret: ctx.addSecret,
   });
   if (!key) return undefined;
-  const expires = str(args, 'index-expires') ?? manifest.signing?.expires;
-  return { key, expiresInMs: expires ? parseDuration(expires, expires === str(args, 'index-expires') ? '--index-expires' : 'spec.signing.expires') : undefined };
+  // spec.signing.expires was checked with the manifest (file:line:col); the flag before any work.
+  return { key, expiresInMs: indexExpiresMs ?? indexExpiryFlag(manifest.signing?.expires, 'spec.signing.expires') };
 }
 
 /** --only filtering, with a "did you mean" for unknown names. */

@@ -2,7 +2,7 @@
 import * as path from 'node:path';
 import { ExitCode } from '../../errors.js';
 import { loadManifest } from '../../manifest/load.js';
-import { renderProblem, type Problem } from '../../manifest/problems.js';
+import { renderProblems, type Problem } from '../../manifest/problems.js';
 import { mapLimit } from '../../util/concurrency.js';
 import { bool, type Command } from '../command.js';
 import { existingManifestPath, manifestOption } from '../resolve.js';
@@ -35,7 +35,7 @@ export const command: Command = {
       });
     }
     ctx.out.result({ file: display, valid: errors.length === 0, problems: result.problems.map(problemJson), ...(remote.length ? { remote } : {}) }, () => {
-      const lines = result.problems.map((p) => renderProblem(p, result.text));
+      const lines = renderProblems(result.problems, result.text);
       for (const r of remote) {
         lines.push(
           r.ok
