@@ -87,6 +87,7 @@ export const ErrorCode = {
   storeUrl: 'INGOT_STORE_URL',
   storeIo: 'INGOT_STORE_IO',
   storeLocked: 'INGOT_STORE_LOCKED',
+  storeConflict: 'INGOT_STORE_CONFLICT',
   storeLockUnsupported: 'INGOT_STORE_LOCK_UNSUPPORTED',
   storeAuth: 'INGOT_STORE_AUTH',
   storeNotFound: 'INGOT_STORE_NOT_FOUND',
@@ -138,6 +139,10 @@ export const ErrorCode = {
   cacheConflict: 'INGOT_CACHE_CONFLICT',
   cacheNotFound: 'INGOT_CACHE_NOT_FOUND',
   bootManifestRollback: 'INGOT_BOOT_MANIFEST_ROLLBACK',
+  // Hardening of the store layout, the host cache and signed reads (issue 17).
+  destinationConflict: 'INGOT_DESTINATION_CONFLICT',
+  cacheUnsafe: 'INGOT_CACHE_UNSAFE',
+  objectTooLarge: 'INGOT_OBJECT_TOO_LARGE',
 } as const;
 
 /** Wraps anything thrown into an IngotError, keeping the original as `cause`. */

@@ -3,7 +3,7 @@
  * read argv or print; pass a Logger (or `silentLogger`) and an AbortSignal.
  */
 export { IngotError, ErrorCode, ExitCode, UsageError } from './errors.js';
-export { loadManifest, checkManifest } from './manifest/load.js';
+export { loadManifest, checkManifest, type LoadResult } from './manifest/load.js';
 export { manifestJsonSchema } from './manifest/schema.js';
 export type { Manifest, Image, BootSet } from './manifest/types.js';
 export type { Problem } from './manifest/problems.js';
@@ -14,7 +14,7 @@ export { download, head, type HttpOptions } from './acquire/http-client.js';
 export { sourceDrivers, driverFor } from './acquire/registry.js';
 export type { SourceDriver, SourceStream, AcquireContext } from './acquire/source.js';
 export { decompressor, CapStream, parseSize, formatBytes } from './transform/decompress.js';
-export type { StoreBackend, Upload, BlobInfo } from './store/backend.js';
+export type { StoreBackend, Upload, BlobInfo, StoreLock, LockOptions } from './store/backend.js';
 export { ImageStore } from './store/image-store.js';
 export { openBackend, defaultStoreUrl, backendFactories } from './store/open.js';
 export { FsBackend } from './store/fs-backend.js';
@@ -27,6 +27,7 @@ export { parseShard, selectShard } from './sync/shard.js';
 export { publishBootSets } from './sync/boot-sets.js';
 export { resolveS3Credentials } from './credentials/chain.js';
 export { createLogger, silentLogger, type Logger } from './log/logger.js';
+export { noProgress, type ProgressReporter, type TransferProgress } from './log/progress.js';
 export { run, type RunOptions, type RunResult } from './exec/run.js';
 export { signBytes, signFile, verifyBytes, verifyFile } from './trust/signature.js';
 export { loadSigningKey, readPublicKey } from './trust/key-files.js';

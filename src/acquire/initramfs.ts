@@ -41,7 +41,7 @@ const entrySchema = z.discriminatedUnion('type', [
     .strictObject({
       type: z.literal('file'),
       path: entryPath,
-      source: z.string().optional().describe("A file relative to the manifest's directory."),
+      source: z.string().optional().describe("A file relative to spec.root (default: the manifest's directory)."),
       content: z.string().optional().describe('Inline content (UTF-8). Give either source or content.'),
       mode: mode.optional().describe('Default "0644".'),
       ...owner,
@@ -64,7 +64,7 @@ export const initramfsSourceSchema = z
   .strictObject({
     type: z.literal('initramfs').describe('A reproducible initramfs (cpio newc) built by ingot.'),
     entries: z.array(entrySchema).optional().describe('Files, directories, links, device nodes and fifos, in any order (the archive is sorted).'),
-    tree: z.string().optional().describe("A directory, relative to the manifest's directory, whose contents become the archive root."),
+    tree: z.string().optional().describe("A directory, relative to spec.root (default: the manifest's directory), whose contents become the archive root."),
     treeModes: z
       .enum(['normalize', 'preserve'])
       .optional()
@@ -80,18 +80,18 @@ export const initramfsSourceSchema = z
 export type InitramfsSource = z.infer<typeof initramfsSourceSchema> & BaseSource;
 type RawEntry = NonNullable<InitramfsSource['entries']>[number];
 
-/** The build spec of a source, with manifest-relative paths resolved (refusing any that leave the manifest directory). */
-export function initramfsSpec(source: InitramfsSource, manifestDir: string, env: NodeJS.ProcessEnv, subject?: string): InitramfsBuildSpec {
+/** The build spec of a source, with relative paths resolved against spec.root (refusing any that leave it). */
+export function initramfsSpec(source: InitramfsSource, root: string, env: NodeJS.ProcessEnv, subject?: string): InitramfsBuildSpec {
   const entries = (source.entries ?? []).map((entry): EntryInput => {
     const modeBits = 'mode' in entry && entry.mode !== undefined ? parseInt(entry.mode, 8) : undefined;
     const base = { ...entry, ...(modeBits === undefined ? {} : { mode: modeBits }) } as EntryInput;
-    if (entry.type === 'file' && entry.source !== undefined) return { ...base, source: resolveInside(manifestDir, entry.source) } as EntryInput;
+    if (entry.type === 'file' && entry.source !== undefined) return { ...base, source: resolveInside(root, entry.source) } as EntryInput;
     return base;
   });
   const compression = source.compression ?? 'gzip';
   return {
     entries,
-    ...(source.tree ? { tree: resolveTree(manifestDir, source.tree) } : {}),
+    ...(source.tree ? { tree: resolveTree(root, source.tree) } : {}),
     ...(source.treeModes ? { treeModes: source.treeModes } : {}),
     compression,
     ...(source.level === undefined ? {} : { level: source.level }),
@@ -101,9 +101,9 @@ export function initramfsSpec(source: InitramfsSource, manifestDir: string, env:
   };
 }
 
-function resolveTree(manifestDir: string, tree: string): string {
+function resolveTree(root: string, tree: string): string {
   const cleaned = tree.replace(/\/+$/, '');
-  return cleaned === '.' ? path.resolve(manifestDir) : resolveInside(manifestDir, cleaned);
+  return cleaned === '.' ? path.resolve(root) : resolveInside(root, cleaned);
 }
 
 export const initramfsDriver: SourceDriver<InitramfsSource> = {
@@ -142,13 +142,13 @@ export const initramfsDriver: SourceDriver<InitramfsSource> = {
   },
 
   async fingerprint(source, ctx) {
-    const spec = initramfsSpec(source, ctx.manifestDir, ctx.env, `initramfs "${ctx.image}"`);
+    const spec = initramfsSpec(source, ctx.root, ctx.env, `initramfs "${ctx.image}"`);
     const value = await fingerprintInitramfs(spec, { signal: ctx.signal, env: ctx.env });
     return { value, facts: { mtime: spec.mtime, sizeLimit: spec.sizeLimit } };
   },
 
   async open(source, ctx: AcquireContext) {
-    const spec = initramfsSpec(source, ctx.manifestDir, ctx.env, `initramfs "${ctx.image}"`);
+    const spec = initramfsSpec(source, ctx.root, ctx.env, `initramfs "${ctx.image}"`);
     const built = await buildInitramfs(spec, { signal: ctx.signal, env: ctx.env });
     ctx.log.debug('building initramfs', { image: ctx.image, entries: built.entries, compressor: built.compressor });
     return { stream: built.stream, facts: { ...this.describe(source), compressor: built.compressor, mtime: spec.mtime } };
@@ -186,12 +186,12 @@ function checkEntries(entries: readonly RawEntry[], hasTree: boolean, ctx: RuleC
 function checkLocalPath(value: string, at: (string | number)[], kind: 'file' | 'directory', ctx: RuleContext): void {
   const problem = value === '.' && kind === 'directory' ? undefined : relativePathProblem(value);
   if (problem) {
-    ctx.report({ code: ProblemCode.unsafePath, at, message: `${formatPath(at)} "${value}" ${problem}`, hint: "give a path relative to the manifest's directory, inside it" });
+    ctx.report({ code: ProblemCode.unsafePath, at, message: `${formatPath(at)} "${value}" ${problem}`, hint: "give a path relative to spec.root (default: the manifest's directory), inside it" });
     return;
   }
-  const full = path.resolve(ctx.manifestDir, value);
+  const full = path.resolve(ctx.root, value);
   if (!existsSync(full)) {
-    ctx.report({ code: ProblemCode.sourceMissing, at, message: `${kind} "${value}" does not exist (looked for ${full})`, hint: "paths are relative to the manifest's directory" });
+    ctx.report({ code: ProblemCode.sourceMissing, at, message: `${kind} "${value}" does not exist (looked for ${full})`, hint: "paths are relative to spec.root (default: the manifest's directory)" });
     return;
   }
   const isDir = statSync(full).isDirectory();

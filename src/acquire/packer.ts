@@ -14,7 +14,7 @@ import { relativePathProblem } from '../store/keys.js';
 import { buildFingerprint, templateDigest } from '../packer/fingerprint.js';
 import { ON_ERROR, packerVersion, runPackerBuild, type OnError } from '../packer/runner.js';
 import { SECRET_NAME } from '../packer/vars.js';
-import { resolveInside } from './file.js';
+import { assertRealInside, resolveInside } from './file.js';
 import type { AcquireContext, BaseSource, SourceDriver, SourceFingerprint } from './source.js';
 
 const VARIABLE_NAME = /^[A-Za-z_][A-Za-z0-9_-]*$/;
@@ -22,7 +22,7 @@ const VARIABLE_NAME = /^[A-Za-z_][A-Za-z0-9_-]*$/;
 export const packerSourceSchema = z
   .strictObject({
     type: z.literal('packer').describe('Build the image with packer.'),
-    path: z.string().describe("Template directory (holding *.pkr.hcl or *.pkr.json), relative to the manifest's directory."),
+    path: z.string().describe("Template directory (holding *.pkr.hcl or *.pkr.json), relative to spec.root (default: the manifest's directory; the Git repository's top level for the labctl form)."),
     variables: z
       .record(z.string(), z.union([z.string(), z.number(), z.boolean()]))
       .optional()
@@ -65,8 +65,8 @@ interface Resolved {
   artifactFile: string;
 }
 
-function resolve(source: PackerSource, ctx: Pick<AcquireContext, 'manifestDir' | 'image'>): Resolved {
-  const dir = resolveInside(ctx.manifestDir, source.path);
+function resolve(source: PackerSource, ctx: Pick<AcquireContext, 'root' | 'image'>): Resolved {
+  const dir = resolveInside(ctx.root, source.path);
   const artifactFile = resolveInside(dir, source.artifact);
   return { dir, artifactFile };
 }
@@ -76,7 +76,7 @@ async function computeFingerprint(source: PackerSource, ctx: AcquireContext, dir
     throw new IngotError(ErrorCode.sourceNotFound, `cannot read packer template directory ${source.path}: ${error.code ?? error.message}`, {
       path: dir,
       image: ctx.image,
-      hint: "source.path is relative to the manifest's directory and must hold *.pkr.hcl or *.pkr.json files",
+      hint: "source.path is relative to spec.root (default: the manifest's directory) and must hold *.pkr.hcl or *.pkr.json files",
       cause: error,
     });
   })]);
@@ -98,11 +98,12 @@ export const packerDriver: SourceDriver<PackerSource> = {
   rules(source, ctx) {
     const pathProblem = relativePathProblem(source.path);
     if (pathProblem) {
-      ctx.report({ code: ProblemCode.unsafePath, at: ['path'], message: `packer path ${pathProblem}`, hint: "give the template directory relative to the manifest's directory" });
+      ctx.report({ code: ProblemCode.unsafePath, at: ['path'], message: `packer path ${pathProblem}`, hint: "give the template directory relative to spec.root (default: the manifest's directory)" });
     } else {
+      const full = path.join(ctx.root, source.path);
       let names: string[] | undefined;
       try {
-        names = statSync(path.join(ctx.manifestDir, source.path)).isDirectory() ? readdirSync(path.join(ctx.manifestDir, source.path)) : undefined;
+        names = statSync(full).isDirectory() ? readdirSync(full) : undefined;
       } catch {
         names = undefined;
       }
@@ -110,7 +111,7 @@ export const packerDriver: SourceDriver<PackerSource> = {
         ctx.report({
           code: ProblemCode.sourceMissing,
           at: ['path'],
-          message: names ? `packer path "${source.path}" holds no *.pkr.hcl or *.pkr.json file` : `packer path "${source.path}" is not a directory`,
+          message: names ? `packer path "${source.path}" holds no *.pkr.hcl or *.pkr.json file` : `packer path "${source.path}" is not a directory (looked for ${full})`,
           hint: 'point path at the directory with the template; `ingot packer init` can generate one',
         });
       }
@@ -177,6 +178,7 @@ export const packerDriver: SourceDriver<PackerSource> = {
     });
     const reported = build.artifacts.flatMap((a) => a.files.map((f) => path.resolve(dir, f)));
     const after = await fs.stat(artifactFile).catch(() => undefined);
+    if (after) assertRealInside(dir, artifactFile, source.artifact);
     const stale = before && after && before.mtimeMs === after.mtimeMs && before.ino === after.ino && !reported.includes(artifactFile);
     if (!after || !after.isFile() || stale) {
       throw new IngotError(ErrorCode.packerArtifactMissing, `packer build ${stale ? 'did not rewrite' : 'did not produce'} ${source.artifact}`, {

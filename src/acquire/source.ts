@@ -21,8 +21,8 @@ export interface BaseSource {
 }
 
 export interface AcquireContext {
-  /** Directory of the manifest; relative source paths resolve against it. */
-  manifestDir: string;
+  /** spec.root (by default the manifest's directory): relative source paths resolve against it and may not leave it. */
+  root: string;
   image: string;
   signal: AbortSignal;
   log: Logger;
@@ -51,7 +51,7 @@ export interface SourceDriver<S extends BaseSource = BaseSource> {
   /** Accepted `type` values; the first is canonical. */
   readonly types: readonly [string, ...string[]];
   readonly schema: z.ZodType<S>;
-  /** Cross-field checks with positions (https-only, paths inside the manifest dir, …). */
+  /** Cross-field checks with positions (https-only, paths inside spec.root, …). */
   rules?(source: S, ctx: RuleContext): void;
   /** Facts shown by --dry-run and stored in metadata before acquisition. */
   describe(source: S): SourceFacts;

@@ -100,7 +100,7 @@ export async function pullBootSet(options: BootPullOptions): Promise<BootPullRes
     const storeUrl = options.store.displayUrl;
     const links = await chooseLinks(root, options, state, boot);
 
-    const index = await fetchIndex(options, state, storeUrl, now());
+    const { index, floor: indexFloor } = await fetchIndex(options, state, storeUrl, now());
     const { manifest, bytes, signedAt } = await fetchManifest(options, boot, storeUrl);
     const facts = {
       initramfs: { guestInitProtocol: manifest.initramfs.guest_init_protocol },
@@ -169,7 +169,7 @@ export async function pullBootSet(options: BootPullOptions): Promise<BootPullRes
     boot.manifests[floor] = Math.max(boot.manifests[floor] ?? 0, signedAt);
     if (JSON.stringify(boot) !== before) await saveBootState(root, boot);
     const stateBefore = JSON.stringify(state);
-    recordIndex(state, storeUrl, index, now());
+    recordIndex(state, indexFloor, index, now());
     if (JSON.stringify(state) !== stateBefore) await saveState(root, state);
 
     await ensurePairDir(root, pair, bytes);

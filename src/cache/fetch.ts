@@ -14,7 +14,7 @@ import { HashingStream } from '../digest/hashing.js';
 import { ErrorCode, IngotError } from '../errors.js';
 import type { StoreBackend } from '../store/backend.js';
 import type { IndexEntry } from '../trust/catalogue.js';
-import { cachePaths, syncDir } from './layout.js';
+import { cacheIo, cachePaths, ensureStateDirs, syncDir } from './layout.js';
 import { CapStream } from '../transform/decompress.js';
 
 /** Cancellation and progress for one download. */
@@ -26,7 +26,7 @@ export interface FetchOptions {
 /** Streams `entry` from the store into `<cache>/<file>`, verified against the index. */
 export async function fetchVerified(backend: StoreBackend, entry: IndexEntry, cacheDir: string, file: string, options: FetchOptions = {}): Promise<void> {
   const { root, tmp } = cachePaths(cacheDir);
-  await fs.mkdir(tmp, { recursive: true });
+  await ensureStateDirs(root, { tmp: true });
   const temp = path.join(tmp, `${randomBytes(6).toString('hex')}-${file}`);
   const algorithms = new Set<Algorithm>(['sha256', digestAlgorithm(entry.checksum)]);
   const hashing = new HashingStream(algorithms, options.onBytes);
@@ -67,7 +67,9 @@ export async function fetchVerified(backend: StoreBackend, entry: IndexEntry, ca
     }
     await handle.sync();
     await handle.close();
-    await fs.rename(temp, path.join(root, file));
+    await fs.rename(temp, path.join(root, file)).catch((error: unknown) => {
+      throw cacheIo(`move the verified download into place as ${path.join(root, file)}`, error);
+    });
     await syncDir(root);
   } catch (error) {
     await handle.close().catch(() => undefined);
@@ -79,6 +81,8 @@ export async function fetchVerified(backend: StoreBackend, entry: IndexEntry, ca
 /** Removes downloads left by killed pulls (call with the cache lock held). */
 export async function clearTemporary(cacheDir: string): Promise<void> {
   const { tmp, root } = cachePaths(cacheDir);
+  // Never through a planted symlink: .ingot itself must be ours (rm removes a symlinked tmp, not its target).
+  await ensureStateDirs(root);
   await fs.rm(tmp, { recursive: true, force: true });
   for (const name of await fs.readdir(root).catch(() => [] as string[])) {
     if (name.startsWith('.ingot-tmp-')) await fs.rm(path.join(root, name), { force: true });

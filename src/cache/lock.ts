@@ -9,7 +9,7 @@ import * as fs from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorCode, IngotError } from '../errors.js';
-import { cachePaths } from './layout.js';
+import { cachePaths, ensureStateDirs, requireRegularOrAbsent } from './layout.js';
 import { lockStillOurs, processAlive, removeStaleLock } from '../util/fs-atomic.js';
 
 /** A held cache lock. */
@@ -27,8 +27,10 @@ interface Holder {
 
 /** Takes the cache lock, waiting up to `timeoutMs` for a live holder. */
 export async function lockCache(cacheDir: string, options: { owner: string; timeoutMs: number; signal?: AbortSignal }): Promise<CacheLock> {
-  const { stateDir, lock } = cachePaths(cacheDir);
-  await fs.mkdir(stateDir, { recursive: true });
+  const { root, lock } = cachePaths(cacheDir);
+  await fs.mkdir(root, { recursive: true });
+  // .ingot must be a real directory: through a planted symlink the lock, state and tmp/ would live elsewhere.
+  await ensureStateDirs(root);
   const deadline = Date.now() + options.timeoutMs;
   const token = randomBytes(12).toString('hex');
   const body = JSON.stringify({ pid: process.pid, host: hostname(), owner: options.owner, startedAt: new Date().toISOString(), token } satisfies Holder);
@@ -58,6 +60,8 @@ export async function lockCache(cacheDir: string, options: { owner: string; time
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     }
+    // Only ever a regular file we can read and, if stale, remove: never follow a planted symlink.
+    await requireRegularOrAbsent(lock);
     const staleText = await fs.readFile(lock, 'utf8').catch(() => undefined);
     if (staleText === undefined) continue; // released meanwhile
     const holder = await readHolder(lock);

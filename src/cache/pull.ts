@@ -17,17 +17,17 @@ import { ErrorCode, IngotError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { ImageStore } from '../store/image-store.js';
 import { INDEX_KEY, parseIndex, type Index } from '../trust/catalogue.js';
-import type { PublicKey } from '../trust/minisign-format.js';
+import { keyIdHex, type PublicKey } from '../trust/minisign-format.js';
 import { getVerified } from '../trust/signed-object.js';
 import type { HostFacts } from './compat.js';
 import { clearTemporary, fetchVerified } from './fetch.js';
 import { bootLinks, loadBootState } from './boot-pairs.js';
-import { cacheFileProblem, cachePaths, readLink, sidecarText, switchLink, writeFileAtomic } from './layout.js';
+import { cacheFile, cacheFileProblem, cachePaths, describeKind, readLink, readRegularFile, sidecarText, switchLink, writeFileAtomic } from './layout.js';
 import { chooseLink } from './link-names.js';
 import { lockCache } from './lock.js';
 import { applyRetention, DEFAULT_KEEP } from './retention.js';
 import { selectImage, type Selection } from './select.js';
-import { loadState, saveState, type CacheEntry, type CacheState } from './state.js';
+import { catalogueId, loadState, saveState, type CacheEntry, type CacheState, type StoreRecord } from './state.js';
 
 /** Everything a pull needs; the CLI maps its flags onto this. */
 export interface PullOptions {
@@ -80,7 +80,7 @@ export async function pull(options: PullOptions): Promise<PullResult> {
     await clearTemporary(root);
     const state = await loadState(root);
     const storeUrl = options.store.displayUrl;
-    const index = await fetchIndex(options, state, storeUrl, now());
+    const { index, floor } = await fetchIndex(options, state, storeUrl, now());
     const selection = await selectImage(index, {
       target: options.target,
       family: options.family,
@@ -88,7 +88,7 @@ export async function pull(options: PullOptions): Promise<PullResult> {
       host: options.host ?? {},
       store: options.store,
       publicKey: options.publicKey,
-      lastChannelSequence: (family) => state.stores[storeUrl]?.channels[family],
+      lastChannelSequence: (family) => floor.record?.channels[family],
       allowRollback: options.allowRollback,
       signal: options.signal,
     });
@@ -103,7 +103,7 @@ export async function pull(options: PullOptions): Promise<PullResult> {
     }
     // The link is settled before any bytes move: a refused link leaves nothing behind.
     const { link, previous: oldLink, remember } = await chooseLink(root, selection.family, options.link, state.entries.map((e) => e.family), bootLinks(boot));
-    const cached = await isCached(root, state, selection, file);
+    const cached = await isCached(root, state, selection, file, options.log);
     if (!cached) {
       options.log.info('downloading', { image: selection.entry.name, path: selection.entry.path, bytes: selection.entry.size });
       await fetchVerified(options.store.backend, selection.entry, root, file, { signal: options.signal, onBytes: options.onBytes });
@@ -111,7 +111,7 @@ export async function pull(options: PullOptions): Promise<PullResult> {
     }
     const linked = (await readLink(root, link)) === file;
     const before = JSON.stringify(state);
-    record(state, storeUrl, index, selection, file, now(), cached && linked);
+    record(state, floor, storeUrl, index, selection, file, now(), cached && linked);
     // A pull of what is cached, current and already recorded writes nothing at all.
     if (JSON.stringify(state) !== before) await saveState(root, state);
     if (!linked) await switchLink(root, link, file);
@@ -139,13 +139,32 @@ export async function pull(options: PullOptions): Promise<PullResult> {
   }
 }
 
+/**
+ * Where this cache keeps the floor for an index: per catalogue identity (key
+ * id + storeId) when the index carries a storeId, else per store URL (indexes
+ * signed before storeIds). `record` is the floor now, seeded on first use of
+ * an identity from the URL's legacy record (caches written before). `id` also
+ * names the catalogue for the boot manifests' replay floor (boot-pull.ts).
+ */
+export interface Floor {
+  field: 'catalogues' | 'stores';
+  id: string;
+  record: StoreRecord | undefined;
+}
+
+function floorFor(state: CacheState, keyId: string, index: Index, storeUrl: string): Floor {
+  if (index.storeId === undefined) return { field: 'stores', id: storeUrl, record: state.stores[storeUrl] };
+  const id = catalogueId(keyId, index.storeId);
+  return { field: 'catalogues', id, record: state.catalogues?.[id] ?? state.stores[storeUrl] };
+}
+
 /** Fetches, verifies, then parses the index, and applies the rollback and freeze rules (also used by boot-set pulls). */
 export async function fetchIndex(
   options: Pick<PullOptions, 'store' | 'publicKey' | 'allowRollback' | 'allowExpired' | 'signal'>,
   state: CacheState,
   storeUrl: string,
   now: Date,
-): Promise<Index> {
+): Promise<{ index: Index; floor: Floor }> {
   const object = await getVerified(options.store.backend, INDEX_KEY, options.publicKey, { signal: options.signal });
   if (!object) {
     throw new IngotError(ErrorCode.signatureMissing, `the store has no signed index: ${storeUrl}`, {
@@ -154,7 +173,17 @@ export async function fetchIndex(
     });
   }
   const index = parseIndex(object.bytes, `${storeUrl}/${INDEX_KEY}`);
-  const last = state.stores[storeUrl]?.indexVersion;
+  const keyId = keyIdHex(options.publicKey.keyId);
+  const floor = floorFor(state, keyId, index, storeUrl);
+  // This key already signs catalogues with a storeId: one without is from before, a replay.
+  const keyMovedOn = index.storeId === undefined && Object.keys(state.catalogues ?? {}).some((id) => id.startsWith(`${keyId}/`));
+  if (keyMovedOn && !options.allowRollback) {
+    throw new IngotError(ErrorCode.indexRollback, `index version ${index.version} carries no store identity, but this cache already accepted indexes with one signed by key ${keyId}`, {
+      hint: 'it was signed before the store was re-signed by a current ingot: someone may be replaying it; re-sign the store (`ingot sign`), or re-run with --allow-rollback if you really restored an old index',
+      url: storeUrl,
+    });
+  }
+  const last = floor.record?.indexVersion;
   if (last !== undefined && index.version < last && !options.allowRollback) {
     throw new IngotError(ErrorCode.indexRollback, `index version went back: the store serves version ${index.version}, this cache already accepted ${last}`, {
       hint: 'someone may be replaying an old index to hold back updates; if the publisher really restored an old index, re-run with --allow-rollback',
@@ -171,7 +200,7 @@ export async function fetchIndex(
       actual: index.expires,
     });
   }
-  return index;
+  return { index, floor };
 }
 
 function cacheFileName(selection: Selection, state: CacheState): string {
@@ -188,33 +217,49 @@ function cacheFileName(selection: Selection, state: CacheState): string {
   return file;
 }
 
-/** Cached and matching: recorded with the same digest, right size on disk, sidecar present. No bytes are read. */
-async function isCached(root: string, state: CacheState, selection: Selection, file: string): Promise<boolean> {
+/**
+ * Cached and matching: recorded with the same digest, a regular file of the
+ * right size on disk (never a symlink: that could point anywhere), sidecar
+ * present. No bytes are read. Anything else is downloaded again, and the
+ * verified bytes replace whatever was there.
+ */
+async function isCached(root: string, state: CacheState, selection: Selection, file: string, log: Logger): Promise<boolean> {
   const entry = state.entries.find((e) => e.file === file);
   if (!entry || entry.sha256 !== selection.entry.sha256 || entry.size !== selection.entry.size) return false;
-  const [bytes, sidecar] = await Promise.all([fs.stat(path.join(root, file)).catch(() => undefined), fs.readFile(path.join(root, `${file}.sha256`), 'utf8').catch(() => undefined)]);
-  return bytes?.isFile() === true && bytes.size === entry.size && sidecar === sidecarText(entry.sha256, file);
+  const full = cacheFile(root, file);
+  const stat = await fs.lstat(full).catch(() => undefined);
+  if (stat && !stat.isFile()) {
+    log.warn(`cached file ${file} is ${describeKind(stat)}, not the regular file ingot wrote: downloading it again`, { path: full });
+    return false;
+  }
+  const sidecar = await readRegularFile(`${full}.sha256`);
+  return stat?.size === entry.size && sidecar === sidecarText(entry.sha256, file);
 }
 
-/** Records that this cache accepted `index` from the store: the rollback floor only rises. */
-export function recordIndex(state: CacheState, storeUrl: string, index: Index, now: Date): CacheState['stores'][string] {
-  const store = state.stores[storeUrl] ?? { indexVersion: 0, acceptedAt: '', channels: {} };
+/**
+ * Records that this cache accepted `index` under `floor` (also used by
+ * boot-set pulls): the floor only rises. Returns the record now in the state.
+ */
+export function recordIndex(state: CacheState, floor: Floor, index: Index, now: Date): StoreRecord {
+  // A copy: the legacy per-URL record that seeded a new identity stays as it was.
+  const seed = floor.record;
+  const store: StoreRecord = seed ? { ...seed, channels: { ...seed.channels } } : { indexVersion: 0, acceptedAt: '', channels: {} };
   // The floor only rises: an index accepted with --allow-rollback does not lower it.
   const raised = index.version > store.indexVersion;
   store.indexVersion = Math.max(store.indexVersion, index.version);
   if (raised || store.acceptedAt === '') store.acceptedAt = now.toISOString();
-  state.stores[storeUrl] = store;
+  if (floor.field === 'catalogues') state.catalogues = { ...state.catalogues, [floor.id]: store };
+  else state.stores[floor.id] = store;
   return store;
 }
 
 /** Records the accepted index and the entry; `keepPlace` keeps the pull time of a file that is already current. */
-function record(state: CacheState, storeUrl: string, index: Index, selection: Selection, file: string, now: Date, keepPlace: boolean): void {
-  const store = recordIndex(state, storeUrl, index, now);
+function record(state: CacheState, floor: Floor, storeUrl: string, index: Index, selection: Selection, file: string, now: Date, keepPlace: boolean): void {
+  const store = recordIndex(state, floor, index, now);
   if (selection.channel) {
     const { family, sequence } = selection.channel;
     store.channels[family] = Math.max(store.channels[family] ?? 0, sequence);
   }
-  state.stores[storeUrl] = store;
   const previous = state.entries.find((e) => e.file === file);
   const e = selection.entry;
   const entry: CacheEntry = {

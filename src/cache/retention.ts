@@ -3,9 +3,8 @@
  * `current` link points at (even when that is older than N).
  */
 import * as fs from 'node:fs/promises';
-import * as path from 'node:path';
 import type { Logger } from '../log/logger.js';
-import { cachePaths, readLinks } from './layout.js';
+import { cacheFile, cachePaths, readLinks } from './layout.js';
 import { familyEntries, saveState, type CacheEntry, type CacheState } from './state.js';
 
 /** Versions kept per family unless --keep says otherwise (the reference's "last 3"). */
@@ -24,12 +23,15 @@ export async function applyRetention(cacheDir: string, state: CacheState, family
   const protectedFiles = new Set((await readLinks(root)).values());
   const drop = entriesToDrop(state, family, keep, protectedFiles);
   if (drop.length === 0) return [];
+  // Names came from state.json: each must be a plain file name inside the cache (else this throws, before any change).
+  const files = drop.map((e) => cacheFile(root, e.file));
   const dropped = new Set(drop.map((e) => e.file));
   state.entries = state.entries.filter((e) => !dropped.has(e.file));
   await saveState(cacheDir, state);
-  for (const entry of drop) {
-    await fs.rm(path.join(root, `${entry.file}.sha256`), { force: true });
-    await fs.rm(path.join(root, entry.file), { force: true });
+  for (const [i, entry] of drop.entries()) {
+    const file = files[i]!;
+    await fs.rm(`${file}.sha256`, { force: true });
+    await fs.rm(file, { force: true });
     log.info('removed old version from the cache', { file: entry.file, version: entry.version, family: family || undefined });
   }
   return [...dropped];

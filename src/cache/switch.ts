@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { ErrorCode, ExitCode, IngotError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { compatibilityProblem, type HostFacts } from './compat.js';
-import { cachePaths, readLinks, sidecarText, switchLink } from './layout.js';
+import { cacheFile, cachePaths, cacheUnsafe, describeKind, readLinks, readRegularFile, sidecarText, switchLink } from './layout.js';
 import { linkFor, loadLinkNames } from './link-names.js';
 import { lockCache } from './lock.js';
 import { familyEntries, loadState, type CacheEntry, type CacheState } from './state.js';
@@ -122,8 +122,13 @@ async function withLock(
 async function checkUsable(root: string, entry: CacheEntry, host: HostFacts): Promise<void> {
   const problem = compatibilityProblem(entry.compatibility, host);
   if (problem) throw new IngotError(ErrorCode.incompatible, `${entry.version ?? entry.file} is not compatible with this host: ${problem}`, { image: entry.name });
-  const stat = await fs.stat(path.join(root, entry.file)).catch(() => undefined);
-  const sidecar = await fs.readFile(path.join(root, `${entry.file}.sha256`), 'utf8').catch(() => undefined);
+  const file = cacheFile(root, entry.file);
+  // A cached file counts only as a regular file: a same-size symlink to elsewhere is not our bytes.
+  const stat = await fs.lstat(file).catch(() => undefined);
+  if (stat && !stat.isFile()) {
+    throw cacheUnsafe(`cached file ${entry.file} is ${describeKind(stat)}, not the regular file ingot wrote: refusing to use it`, file, `remove it and pull it again with \`ingot pull ${entry.path}\``);
+  }
+  const sidecar = await readRegularFile(`${file}.sha256`);
   if (stat?.size !== entry.size || sidecar !== sidecarText(entry.sha256, entry.file)) {
     throw new IngotError(ErrorCode.cacheNotFound, `cached file ${entry.file} is missing or damaged`, {
       hint: `pull it again with \`ingot pull ${entry.path}\``,

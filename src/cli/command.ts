@@ -13,8 +13,10 @@ export interface OptionSpec {
   multiple?: boolean;
   /** Shown in --help, e.g. "Store URL (default: …)". */
   description: string;
-  /** Placeholder in --help, e.g. "URL". */
+  /** Placeholder in --help, e.g. "URL". FILE and DIR complete paths; "a|b|c" completes those words. */
   valueName?: string;
+  /** The values a string option accepts, when they are a fixed list: shell completion offers them. */
+  choices?: readonly string[];
 }
 
 export interface CommandContext {

@@ -6,8 +6,8 @@ import { bool, str, type CommandContext, type OptionSpec, type ParsedArgs } from
 import { parseDuration } from './resolve.js';
 
 export const lockOptions = {
-  'lock-timeout': { type: 'string', valueName: 'DURATION', description: 'Wait this long for another run holding the store lock (default: 0s, fail at once)' },
-  'break-lock': { type: 'boolean', description: 'Take over an expired lock left by a dead run' },
+  'lock-timeout': { type: 'string', valueName: 'DURATION', description: 'Wait this long for another run holding the store lock (default: sync and prune 0s, fail at once; sign and channel 30s)' },
+  'break-lock': { type: 'boolean', description: 'Take over an expired lock left by a dead run, or an unreadable (empty or garbage) lock file' },
   'no-lock': { type: 'boolean', description: 'Do not lock the store (only for stores without conditional writes)' },
 } as const satisfies Record<string, OptionSpec>;
 
@@ -17,8 +17,15 @@ export const lockOptions = {
  */
 export const LOCK_TTL_MS = 10 * 60_000;
 
-/** Takes the store lock unless --no-lock; returns a release function. */
-export async function takeLock(store: ImageStore, args: ParsedArgs, ctx: CommandContext, what: string): Promise<StoreLock> {
+/** How long a signer (sign, channel set/rollback) queues behind another without --lock-timeout. */
+export const SIGNING_LOCK_TIMEOUT_MS = 30_000;
+
+/**
+ * Takes the store lock unless --no-lock; returns a release function.
+ * `defaultTimeoutMs` applies without --lock-timeout (sync fails at once; the
+ * short signing commands queue behind each other for 30 s).
+ */
+export async function takeLock(store: ImageStore, args: ParsedArgs, ctx: CommandContext, what: string, defaultTimeoutMs = 0): Promise<StoreLock> {
   if (bool(args, 'no-lock')) {
     ctx.log.warn('running without the store lock (--no-lock): another run may interleave');
     return { release: async () => undefined };
@@ -27,7 +34,7 @@ export async function takeLock(store: ImageStore, args: ParsedArgs, ctx: Command
   const owner = `ingot ${what} (${safeUser()}@${hostname()} pid ${process.pid})`;
   const lock = await store.backend.lock({
     owner,
-    timeoutMs: timeout ? parseDuration(timeout, '--lock-timeout') : 0,
+    timeoutMs: timeout ? parseDuration(timeout, '--lock-timeout') : defaultTimeoutMs,
     ttlMs: LOCK_TTL_MS,
     breakExpired: bool(args, 'break-lock'),
     signal: ctx.signal,

@@ -4,11 +4,14 @@
  */
 import { parseArgs } from 'node:util';
 import { asIngotError, ExitCode, IngotError, UsageError } from '../errors.js';
+import { secretsInEnvironment } from '../credentials/env.js';
 import { createLogger, scrub, type Level } from '../log/logger.js';
 import { suggest } from '../manifest/problems.js';
 import { globalOptions, type Command, type CommandContext, type OptionSpec, type Output, type ParsedArgs } from './command.js';
+import { commandHelp, commandWords, findCommand, globalHelp, groupHelp, subcommandsOf } from './help.js';
 import { logProgress, ttyProgress } from './progress-render.js';
 import { commands } from './registry.js';
+import { packageVersion } from './version.js';
 
 export interface MainIo {
   argv: string[];
@@ -18,10 +21,9 @@ export interface MainIo {
   stderr: NodeJS.WriteStream;
 }
 
-const VERSION = '0.1.0';
-
 export async function main(io: MainIo): Promise<number> {
-  const secrets: string[] = [];
+  // Every credential the environment holds is known now: scrubbed from every line from the first one.
+  const secrets: string[] = [...new Set(secretsInEnvironment(io.env))];
   const write = (stream: NodeJS.WriteStream) => (text: string) => stream.write(`${scrub(text, secrets)}\n`);
   const errLine = write(io.stderr);
   const outLine = write(io.stdout);
@@ -30,15 +32,21 @@ export async function main(io: MainIo): Promise<number> {
   if (!name) {
     const first = io.argv[0];
     if (first === '--version' || first === '-V') {
-      outLine(VERSION);
+      outLine(packageVersion());
       return ExitCode.ok;
     }
-    if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
+    if (first === undefined || first === '--help' || first === '-h') {
       outLine(globalHelp());
       return first === undefined ? ExitCode.usage : ExitCode.ok;
     }
-    const guess = suggest(first, Object.keys(commands));
-    errLine(`ingot: unknown command "${first}"${guess ? `; did you mean "${guess}"?` : ''}\nRun "ingot --help" for the list of commands.`);
+    // "ingot cache" alone, or with --help: the group's sub-commands.
+    if (subcommandsOf(first).length > 0 && (io.argv.length === 1 || io.argv[1] === '--help' || io.argv[1] === '-h')) {
+      outLine(groupHelp(first));
+      return io.argv.length === 1 ? ExitCode.usage : ExitCode.ok;
+    }
+    const wanted = subcommandsOf(first).length > 0 && io.argv[1] !== undefined ? `${first} ${io.argv[1]}` : first;
+    const guess = suggest(wanted, commandWords());
+    errLine(`ingot: unknown command "${wanted}"${guess ? `; did you mean "${guess}"?` : ''}\nRun "ingot --help" for the list of commands.`);
     return ExitCode.usage;
   }
 
@@ -142,15 +150,6 @@ export function renderError(error: IngotError, debug: boolean): string {
   return lines.join('\n');
 }
 
-function findCommand(argv: string[]): { name?: string; rest: string[] } {
-  const two = argv.slice(0, 2).join(' ');
-  if (argv.length >= 2 && commands[two]) return { name: two, rest: argv.slice(2) };
-  const one = argv[0];
-  if (one !== undefined && commands[one]) return { name: one, rest: argv.slice(1) };
-  // "ingot packer" alone: show the group's sub-commands.
-  return { rest: argv };
-}
-
 function parseCommandArgs(command: Command, argv: string[]): ParsedArgs {
   const options = { ...globalOptions, ...command.options } as Record<string, OptionSpec>;
   try {
@@ -176,37 +175,4 @@ function parseCommandArgs(command: Command, argv: string[]): ParsedArgs {
     if (e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') throw new UsageError(e.message.split('\n')[0] ?? e.message);
     throw error;
   }
-}
-
-function globalHelp(): string {
-  const width = Math.max(...Object.keys(commands).map((n) => n.length));
-  return [
-    'ingot — machine images from a declaration in Git to a booted, verified VM',
-    '',
-    'Usage: ingot <command> [options]',
-    '',
-    'Commands:',
-    ...Object.entries(commands).map(([n, c]) => `  ${n.padEnd(width)}  ${c.summary}`),
-    '',
-    'Every command takes --json, --log-format text|json, --debug, --quiet and --help.',
-    'Exit codes: 0 success; 1 the work ran and something failed; 2 bad usage or invalid input.',
-  ].join('\n');
-}
-
-function commandHelp(command: Command): string {
-  const options = { ...command.options, ...globalOptions } as Record<string, OptionSpec>;
-  const rows = Object.entries(options).map(([name, o]) => {
-    const flag = `${o.short ? `-${o.short}, ` : '    '}--${name}${o.type === 'string' ? ` ${o.valueName ?? 'VALUE'}` : ''}`;
-    return [flag, o.description + (o.multiple ? ' (repeatable)' : '')] as const;
-  });
-  const width = Math.max(...rows.map(([f]) => f.length));
-  return [
-    `Usage: ingot ${command.usage}`,
-    '',
-    command.summary,
-    ...(command.description ? ['', command.description] : []),
-    '',
-    'Options:',
-    ...rows.map(([f, d]) => `  ${f.padEnd(width)}  ${d}`),
-  ].join('\n');
 }

@@ -1,72 +1,126 @@
 /**
- * What several commands share: finding and checking the manifest, choosing
- * the store (--store > spec.store.url > .ingot/store beside the manifest),
- * and the option tables for both.
+ * What several commands share: finding and checking the manifest
+ * (./images.yaml, then ./images/images.yaml), choosing the store (--store >
+ * spec.store.url > a bucket in the S3 credentials > .ingot/store beside the
+ * manifest; see store/choose.ts), and the option tables for both.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ErrorCode, ExitCode, IngotError, UsageError } from '../errors.js';
 import { loadManifest } from '../manifest/load.js';
-import { renderProblem } from '../manifest/problems.js';
+import { findManifest, MANIFEST_LOCATIONS } from '../manifest/locate.js';
+import { renderProblems, REPORT_LIMIT } from '../manifest/problems.js';
 import type { Manifest } from '../manifest/types.js';
 import { ImageStore } from '../store/image-store.js';
-import { defaultStoreUrl, openBackend } from '../store/open.js';
-import { str, type CommandContext, type OptionSpec, type ParsedArgs } from './command.js';
+import { chooseStore, displayPath, type StoreChoice } from '../store/choose.js';
+import { openBackend, redactUrl } from '../store/open.js';
+import { bool, str, type CommandContext, type OptionSpec, type ParsedArgs } from './command.js';
+
+/** Problems shown in the error of a command that needs a valid manifest (validate shows more). */
+const ERROR_REPORT_LIMIT = 20;
 
 export const manifestOption = {
-  manifest: { type: 'string', short: 'm', valueName: 'FILE', description: 'Manifest file (default: ./images.yaml)' },
+  manifest: { type: 'string', short: 'm', valueName: 'FILE', description: 'Manifest file (default: ./images.yaml, else ./images/images.yaml)' },
 } as const satisfies Record<string, OptionSpec>;
 
 export const storeOptions = {
-  store: { type: 'string', valueName: 'URL', description: 'Store: a directory, file:///abs/path or s3://bucket[/prefix]?endpoint=…&region=… (default: spec.store.url, else .ingot/store beside the manifest)' },
-  credentials: { type: 'string', valueName: 'FILE', description: 'SOPS-encrypted (age) credentials file for S3 stores' },
+  store: { type: 'string', valueName: 'URL', description: 'Store: a directory, file:///abs/path or s3://bucket[/prefix]?endpoint=…&region=… (default: spec.store.url, else the bucket and endpoint in the S3 credentials, else .ingot/store beside the manifest)' },
+  credentials: { type: 'string', valueName: 'FILE', description: 'SOPS-encrypted (age) credentials file for S3 stores; its bucket/endpoint choose the store when nothing else does' },
   'sops-age-key-file': { type: 'string', valueName: 'FILE', description: 'age identity for --credentials (default: SOPS_AGE_KEY_FILE or SOPS_AGE_KEY)' },
+  'allow-insecure-endpoint': {
+    type: 'boolean',
+    description: 'Allow a plain http:// S3 endpoint on a non-loopback host (credentials travel unencrypted; also INGOT_ALLOW_INSECURE_ENDPOINT=1)',
+  },
 } as const satisfies Record<string, OptionSpec>;
 
+/** -m, else the first of ./images.yaml and ./images/images.yaml that exists, else ./images.yaml. */
 export function manifestPath(args: ParsedArgs, ctx: CommandContext): string {
-  return path.resolve(ctx.cwd, str(args, 'manifest') ?? 'images.yaml');
+  const given = str(args, 'manifest');
+  if (given !== undefined) return path.resolve(ctx.cwd, given);
+  return findManifest(ctx.cwd) ?? path.resolve(ctx.cwd, MANIFEST_LOCATIONS[0]);
+}
+
+/** The manifest file to read: like manifestPath, but without -m it must exist at one of the looked-for places (exit 2 naming them). */
+export function existingManifestPath(args: ParsedArgs, ctx: CommandContext): string {
+  const file = manifestPath(args, ctx);
+  if (str(args, 'manifest') === undefined && !fs.existsSync(file)) {
+    throw new IngotError(ErrorCode.manifestNotFound, `no manifest: looked for ${MANIFEST_LOCATIONS.map((l) => `./${l}`).join(' and ')} in ${ctx.cwd}`, {
+      path: file,
+      exitCode: ExitCode.usage,
+      hint: 'pass -m FILE, or create one with `ingot init`',
+    });
+  }
+  return file;
 }
 
 /** Loads and checks the manifest; renders every problem and fails with exit 2 if any is an error. */
 export async function requireManifest(args: ParsedArgs, ctx: CommandContext): Promise<Manifest> {
-  const file = manifestPath(args, ctx);
+  const file = existingManifestPath(args, ctx);
   const result = await loadManifest(file);
-  for (const problem of result.problems.filter((p) => p.severity === 'warning')) ctx.log.warn(renderProblem(problem, result.text));
+  for (const line of renderProblems(result.problems.filter((p) => p.severity === 'warning'), result.text)) ctx.log.warn(line);
   if (!result.manifest) {
     const errors = result.problems.filter((p) => p.severity === 'error');
     throw new IngotError(
       ErrorCode.manifestInvalid,
-      `${path.relative(ctx.cwd, file) || file} has ${errors.length} problem${errors.length === 1 ? '' : 's'}:\n${errors.map((p) => renderProblem(p, result.text)).join('\n')}`,
-      { path: file, exitCode: ExitCode.usage, hint: 'run `ingot validate` for details; fix them and re-run', details: { problems: errors } },
+      `${path.relative(ctx.cwd, file) || file} has ${errors.length} problem${errors.length === 1 ? '' : 's'}:\n${renderProblems(errors, result.text, ERROR_REPORT_LIMIT).join('\n')}`,
+      {
+        path: file,
+        exitCode: ExitCode.usage,
+        hint: 'run `ingot validate` for details; fix them and re-run',
+        details: { problems: errors.slice(0, REPORT_LIMIT), ...(errors.length > REPORT_LIMIT ? { more: errors.length - REPORT_LIMIT } : {}) },
+      },
     );
   }
   return result.manifest;
 }
 
-/** Opens the store a command should use. */
+/** Decides which store a command would use, and why, without opening it. */
+export async function chooseCommandStore(args: ParsedArgs, ctx: CommandContext, manifest: Manifest | undefined): Promise<StoreChoice> {
+  const file = str(args, 'credentials');
+  const ageKeyFile = str(args, 'sops-age-key-file');
+  if (file && !fs.existsSync(path.resolve(ctx.cwd, file))) {
+    throw new UsageError(`credentials file not found: ${file}`, { hint: 'check --credentials' });
+  }
+  const flag = str(args, 'store');
+  return chooseStore({
+    ...(flag !== undefined ? { flag } : {}),
+    ...(manifest ? { manifest } : {}),
+    cwd: ctx.cwd,
+    env: ctx.env,
+    ...(file ? { credentialsFile: path.resolve(ctx.cwd, file) } : {}),
+    ...(ageKeyFile ? { ageKeyFile: path.resolve(ctx.cwd, ageKeyFile) } : {}),
+    signal: ctx.signal,
+    onSecret: ctx.addSecret,
+    display: displayPath(ctx.cwd),
+  });
+}
+
+/** Opens the store a command should use; logs which one and why. */
 export async function resolveStore(
   args: ParsedArgs,
   ctx: CommandContext,
   manifest: Manifest | undefined,
   options: { readOnly?: boolean } = {},
 ): Promise<ImageStore> {
-  const explicit = str(args, 'store');
-  const baseDir = manifest?.dir ?? ctx.cwd;
-  const url = explicit ?? manifest?.storeUrl ?? defaultStoreUrl(baseDir);
-  const credentials = { file: str(args, 'credentials'), ageKeyFile: str(args, 'sops-age-key-file') };
-  if (credentials.file && !fs.existsSync(path.resolve(ctx.cwd, credentials.file))) {
-    throw new UsageError(`credentials file not found: ${credentials.file}`, { hint: 'check --credentials' });
-  }
-  const backend = await openBackend(url, {
-    baseDir: explicit ? ctx.cwd : baseDir,
+  const choice = await chooseCommandStore(args, ctx, manifest);
+  for (const warning of choice.warnings) ctx.log.warn(warning);
+  const file = str(args, 'credentials');
+  const ageKeyFile = str(args, 'sops-age-key-file');
+  const backend = await openBackend(choice.url, {
+    baseDir: choice.baseDir,
     env: ctx.env,
     credentials: {
-      ...(credentials.file ? { file: path.resolve(ctx.cwd, credentials.file) } : {}),
-      ...(credentials.ageKeyFile ? { ageKeyFile: path.resolve(ctx.cwd, credentials.ageKeyFile) } : {}),
+      ...(file ? { file: path.resolve(ctx.cwd, file) } : {}),
+      ...(ageKeyFile ? { ageKeyFile: path.resolve(ctx.cwd, ageKeyFile) } : {}),
     },
+    ...(choice.credentials ? { resolvedCredentials: choice.credentials } : {}),
     readOnly: options.readOnly ?? false,
+    onSecret: ctx.addSecret,
+    allowInsecureEndpoint: bool(args, 'allow-insecure-endpoint') || ctx.env.INGOT_ALLOW_INSECURE_ENDPOINT === '1',
+    log: ctx.log,
   });
-  return new ImageStore(backend);
+  ctx.log.info(`store: ${redactUrl(backend.displayUrl)} (${choice.reason})`, { step: 'store', origin: choice.origin });
+  return new ImageStore(backend, { origin: choice.origin, reason: choice.reason });
 }
 
 /** For commands that may run without a manifest (list, verify): use it when present. */

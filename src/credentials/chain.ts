@@ -1,13 +1,19 @@
 /**
  * S3 credentials, first match wins: the environment (INGOT_S3_*, then the
  * standard AWS_*, then iDrive e2's E2_*), then a SOPS file encrypted for age.
+ * Credentials may also say where the store is (endpoint, bucket, region);
+ * what the winning source leaves out is taken from the environment's
+ * location variables (INGOT_S3_ENDPOINT/_BUCKET/_REGION, E2_ENDPOINT/_BUCKET/_REGION).
  * Errors name the sources tried and the key that failed, never a value.
  */
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import * as path from 'node:path';
 import { ErrorCode, ExitCode, IngotError } from '../errors.js';
+import { ENV_SOURCES } from './env.js';
 import { decryptSops, type SopsValue } from './sops.js';
+
+export { secretsInEnvironment, SECRET_ENV_NAMES } from './env.js';
 
 /** What the chain found. `source` says where, for messages (never a value). */
 export interface S3Credentials {
@@ -18,33 +24,25 @@ export interface S3Credentials {
   region?: string;
   bucket?: string;
   source: string;
+  /** Where endpoint, bucket and region came from ("E2_BUCKET", "bucket in FILE"), for messages. */
+  origins?: Partial<Record<LocationField, string>>;
 }
+
+type LocationField = 'endpoint' | 'bucket' | 'region';
 
 export interface ResolveOptions {
   env: NodeJS.ProcessEnv;
+  /**
+   * Called with every secret the moment it is known (key id, secret key,
+   * session token, age identities), so the caller can scrub it from all output.
+   */
+  onSecret?: (secret: string) => void;
   /** A SOPS file (`--credentials`). */
   file?: string;
   /** An age identity file (`--sops-age-key-file`); else SOPS_AGE_KEY_FILE, SOPS_AGE_KEY, ~/.config/sops/age/keys.txt. */
   ageKeyFile?: string;
   signal?: AbortSignal;
 }
-
-interface EnvSource {
-  label: string;
-  access: string;
-  secret: string;
-  token?: string;
-  endpoint?: string;
-  bucket?: string;
-  region?: string;
-}
-
-// Order matters: the first complete pair wins.
-const ENV_SOURCES: readonly EnvSource[] = [
-  { label: 'INGOT_S3_*', access: 'INGOT_S3_ACCESS_KEY', secret: 'INGOT_S3_SECRET_KEY', token: 'INGOT_S3_SESSION_TOKEN', endpoint: 'INGOT_S3_ENDPOINT', region: 'INGOT_S3_REGION' },
-  { label: 'AWS_*', access: 'AWS_ACCESS_KEY_ID', secret: 'AWS_SECRET_ACCESS_KEY', token: 'AWS_SESSION_TOKEN', endpoint: 'AWS_ENDPOINT_URL_S3', region: 'AWS_REGION' },
-  { label: 'E2_*', access: 'E2_ACCESS_KEY', secret: 'E2_SECRET_KEY', endpoint: 'E2_ENDPOINT', bucket: 'E2_BUCKET', region: 'E2_REGION' },
-];
 
 // Names accepted in a SOPS credentials file (compared lower-case), per field.
 const FILE_KEYS = {
@@ -56,22 +54,75 @@ const FILE_KEYS = {
   bucket: ['bucket', 'e2_bucket', 's3_bucket'],
 } as const;
 
+/** Environment variables that say where the store is, per field, in order (ingot's own first). */
+const LOCATION_ENV: Record<LocationField, readonly string[]> = {
+  endpoint: ['INGOT_S3_ENDPOINT', 'E2_ENDPOINT'],
+  bucket: ['INGOT_S3_BUCKET', 'E2_BUCKET'],
+  region: ['INGOT_S3_REGION', 'E2_REGION'],
+};
+
+/**
+ * What in the environment and on the command line shows an intent to use an
+ * S3 store: ingot's and e2's variables, and a credentials file. The ambient
+ * AWS_* variables do not count (many machines have them for other tools).
+ * Names only, never values.
+ */
+export function credentialsGiven(env: NodeJS.ProcessEnv, file: string | undefined): string[] {
+  const given: string[] = [];
+  for (const prefix of ['INGOT_S3_', 'E2_']) {
+    const names = ['ACCESS_KEY', 'SECRET_KEY', 'SESSION_TOKEN', 'ENDPOINT', 'BUCKET'].map((n) => prefix + n).filter((n) => env[n]);
+    if (names.length > 0) given.push(`${names.join(', ')} (environment)`);
+  }
+  if (file) given.push(`--credentials ${file}`);
+  return given;
+}
+
 /** Resolves S3 credentials from env, then the SOPS file; throws INGOT_CREDENTIALS_* naming what was tried. */
 export async function resolveS3Credentials(options: ResolveOptions): Promise<S3Credentials> {
+  return withEnvLocation(await resolveKeys(options), options.env);
+}
+
+/** Fills endpoint/bucket/region the winning source left out from the location variables, and records origins. */
+function withEnvLocation(creds: S3Credentials, env: NodeJS.ProcessEnv): S3Credentials {
+  const out: S3Credentials = { ...creds, origins: { ...creds.origins } };
+  for (const field of ['endpoint', 'bucket', 'region'] as const) {
+    if (out[field]) continue;
+    const name = LOCATION_ENV[field].find((n) => env[n]);
+    if (name) {
+      out[field] = env[name];
+      out.origins![field] = `${name} (environment)`;
+    }
+  }
+  if (Object.keys(out.origins!).length === 0) delete out.origins;
+  return out;
+}
+
+async function resolveKeys(options: ResolveOptions): Promise<S3Credentials> {
   const { env } = options;
   const tried: string[] = [];
   for (const source of ENV_SOURCES) {
     const access = env[source.access];
     const secret = env[source.secret];
     if (access && secret) {
+      const origins: Partial<Record<LocationField, string>> = {};
+      const fromEnv = (field: LocationField, name: string | undefined): string | undefined => {
+        const value = name ? env[name] || undefined : undefined;
+        if (value) origins[field] = `${name} (environment)`;
+        return value;
+      };
+      const endpoint = fromEnv('endpoint', source.endpoint);
+      const bucket = fromEnv('bucket', source.bucket);
+      const region = fromEnv('region', source.region);
+      for (const value of [access, secret, source.token ? env[source.token] : undefined]) if (value) options.onSecret?.(value);
       return compact({
         accessKeyId: access,
         secretAccessKey: secret,
         sessionToken: source.token ? env[source.token] || undefined : undefined,
-        endpoint: source.endpoint ? env[source.endpoint] || undefined : undefined,
-        region: (source.region ? env[source.region] : undefined) || env.AWS_REGION || env.AWS_DEFAULT_REGION || undefined,
-        bucket: source.bucket ? env[source.bucket] || undefined : undefined,
+        endpoint,
+        region: region || env.AWS_REGION || env.AWS_DEFAULT_REGION || undefined,
+        bucket,
         source: `environment (${source.label})`,
+        ...(Object.keys(origins).length ? { origins } : {}),
       });
     }
     if (access || secret) {
@@ -101,6 +152,7 @@ async function fromSopsFile(file: string, options: ResolveOptions, tried: string
     });
   });
   const identities = await loadAgeIdentities(options);
+  for (const key of identities.keys) options.onSecret?.(key);
   // With no age identity, a file with PGP recipients still opens through gpg; otherwise the error says where we looked.
   const doc = await decryptSops(text, identities.keys, file, { ageTried: identities.tried, gpg: { env: options.env, signal: options.signal } }).catch((error: unknown) => {
     if (error instanceof IngotError && error.code === ErrorCode.credentialsMissing) {
@@ -128,6 +180,7 @@ async function fromSopsFile(file: string, options: ResolveOptions, tried: string
   };
   const accessKeyId = pick('accessKeyId');
   const secretAccessKey = pick('secretAccessKey');
+  for (const value of [accessKeyId, secretAccessKey, pick('sessionToken')]) if (value) options.onSecret?.(value);
   if (!accessKeyId || !secretAccessKey) {
     const missing = !accessKeyId ? 'access_key' : 'secret_key';
     throw new IngotError(ErrorCode.credentialsInvalid, `credentials file ${file} has no ${missing}`, {
@@ -136,14 +189,24 @@ async function fromSopsFile(file: string, options: ResolveOptions, tried: string
       details: { keys: [...flat.keys()] },
     });
   }
+  const origins: Partial<Record<LocationField, string>> = {};
+  const located = (field: LocationField): string | undefined => {
+    const value = pick(field);
+    if (value) origins[field] = `SOPS file ${file}`;
+    return value;
+  };
+  const endpoint = located('endpoint');
+  const region = located('region');
+  const bucket = located('bucket');
   return compact({
     accessKeyId,
     secretAccessKey,
     sessionToken: pick('sessionToken'),
-    endpoint: pick('endpoint'),
-    region: pick('region'),
-    bucket: pick('bucket'),
+    endpoint,
+    region,
+    bucket,
     source: `SOPS file ${file}`,
+    ...(Object.keys(origins).length ? { origins } : {}),
   });
 }
 

@@ -71,13 +71,26 @@ export const silentLogger: Logger = {
   child: () => silentLogger,
 };
 
-/** Replaces every occurrence of each secret with "***". */
+/**
+ * Replaces every occurrence of each secret with "***": as written, and in
+ * the forms it takes on its way into output — JSON-escaped (a secret with a
+ * quote or backslash inside a --json line or a JSON log field) and
+ * percent-encoded (in a URL or a signed query string an error body echoes).
+ */
 export function scrub(text: string, secrets: readonly string[]): string {
   let out = text;
   for (const secret of secrets) {
-    if (secret.length >= 4) out = out.split(secret).join('***');
+    if (secret.length < 4) continue;
+    for (const form of secretForms(secret)) out = out.split(form).join('***');
   }
   return out;
+}
+
+function secretForms(secret: string): string[] {
+  const forms = [secret, JSON.stringify(secret).slice(1, -1), encodeURIComponent(secret)];
+  forms.push(JSON.stringify(forms[2]!).slice(1, -1));
+  // Longest first, so a form that contains another is replaced whole.
+  return [...new Set(forms)].sort((a, b) => b.length - a.length);
 }
 
 function redactFields(fields: LogFields): LogFields {

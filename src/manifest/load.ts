@@ -8,10 +8,11 @@ import type { z } from 'zod';
 import { driverFor } from '../acquire/registry.js';
 import { digestAlgorithm, type Algorithm, type Digest } from '../digest/digest.js';
 import { ErrorCode, ExitCode, IngotError } from '../errors.js';
-import { joinKey, type SafePath } from '../store/keys.js';
+import { joinKey, normalisePrefix, type SafePath } from '../store/keys.js';
 import { parseSize } from '../transform/decompress.js';
 import { formatPath, ProblemCode, suggest, type Problem } from './problems.js';
 import type { RuleContext, RuleReport } from './rule-context.js';
+import { sourceRoot, type SourceRoot } from './root.js';
 import { imageRules, manifestRules } from './rules.js';
 import { envelopeSchema, imageSchema, knownKeysAt, type RawImage, type RawManifest } from './schema.js';
 import { DEFAULT_MAX_DECOMPRESSED, type Image, type Manifest } from './types.js';
@@ -77,6 +78,15 @@ export function checkManifest(text: string, file: string): LoadResult {
       path: at,
     });
   };
+  const apiVersion = valueAt(parsed.data, ['apiVersion']);
+  const specRoot = valueAt(parsed.data, ['spec', 'root']);
+  const root = sourceRoot({
+    manifestDir: dir,
+    apiVersion: typeof apiVersion === 'string' ? apiVersion : undefined,
+    root: typeof specRoot === 'string' ? specRoot : undefined,
+    hasLocalSources: Array.isArray(rawImages) && rawImages.some((i) => LOCAL_SOURCES.has(String((i as { source?: { type?: unknown } } | null)?.source?.type))),
+  });
+  for (const problem of root.problems) reportAt([], undefined)(problem);
   const defaults = envelope.success ? envelope.data.spec.defaults : undefined;
   const checked: RawManifest = {
     ...(parsed.data as RawManifest),
@@ -88,7 +98,7 @@ export function checkManifest(text: string, file: string): LoadResult {
     // so one typo does not hide an http:// URL or a malformed digest beside it.
     const subject = image ?? partialImage(rawImages[i]);
     if (!subject) return;
-    const ctx: RuleContext = { manifestDir: dir, basePath, image: subject.name, report: reportAt(basePath, subject.name) };
+    const ctx: RuleContext = { root: root.dir, basePath, image: subject.name, report: reportAt(basePath, subject.name) };
     for (const rule of imageRules) {
       try {
         rule(subject, ctx, checked);
@@ -106,11 +116,14 @@ export function checkManifest(text: string, file: string): LoadResult {
   const raw: RawManifest = { ...envelope.data, spec: { ...envelope.data.spec, images: images as RawImage[] } };
   const sorted = sortProblems(problems);
   if (sorted.some((p) => p.severity === 'error')) return { problems: sorted, text };
-  return { manifest: normalise(raw, path.resolve(file), parsed), problems: sorted, text };
+  return { manifest: normalise(raw, path.resolve(file), parsed, root), problems: sorted, text };
 }
 
+/** Source types that read paths under spec.root. */
+const LOCAL_SOURCES = new Set(['file', 'packer', 'initramfs']);
+
 /** Applies defaults: destination prefix, algorithm, expected digest, size cap. */
-function normalise(raw: RawManifest, file: string, parsed: ParsedYaml): Manifest {
+function normalise(raw: RawManifest, file: string, parsed: ParsedYaml, root: SourceRoot): Manifest {
   const defaults = raw.spec.defaults;
   const prefix = normalisePrefix(defaults?.destinationPrefix ?? 'images/');
   const defaultAlgorithm: Algorithm = defaults?.validation?.algorithm ?? 'sha256';
@@ -145,6 +158,9 @@ function normalise(raw: RawManifest, file: string, parsed: ParsedYaml): Manifest
   return {
     file,
     dir: path.dirname(file),
+    apiVersion: raw.apiVersion,
+    root: root.dir,
+    rootHow: root.how,
     name: raw.metadata.name,
     ...(raw.spec.store?.url ? { storeUrl: raw.spec.store.url } : {}),
     destinationPrefix: prefix,
@@ -159,11 +175,6 @@ function normalise(raw: RawManifest, file: string, parsed: ParsedYaml): Manifest
     images,
     bootSets: raw.spec.bootSets ?? [],
   };
-}
-
-function normalisePrefix(prefix: string): string {
-  const trimmed = prefix.replace(/^\/+|\/+$/g, '');
-  return trimmed === '' ? '' : `${trimmed}/`;
 }
 
 /** One zod issue → problems with positions and friendlier words. */

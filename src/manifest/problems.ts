@@ -38,6 +38,10 @@ export const ProblemCode = {
   sizeMalformed: 'size-malformed',
   unknownReference: 'unknown-reference',
   duplicateEntry: 'duplicate-entry',
+  reservedDestination: 'reserved-destination',
+  destinationCollision: 'destination-collision',
+  sizeOutOfRange: 'size-out-of-range',
+  durationMalformed: 'duration-malformed',
 } as const;
 
 /** "a.b[0].c" for messages. */
@@ -73,12 +77,36 @@ function editDistance(a: string, b: string): number {
   return row[b.length]!;
 }
 
+/** How many problems a printed report shows before "… and N more" (--json lists them all). */
+export const REPORT_LIMIT = 100;
+
+// The last text split into lines: rendering thousands of problems of one file splits it once, not once each.
+let splitCache: { text: string; lines: readonly string[] } | undefined;
+
+/** `text` as lines (cached for the most recent text, so per-problem rendering stays linear). */
+export function sourceLines(text: string): readonly string[] {
+  if (splitCache?.text !== text) splitCache = { text, lines: text.split(/\r?\n/) };
+  return splitCache.lines;
+}
+
+/**
+ * Renders problems of one file, at most `limit` of them, then one line
+ * "… and N more problems". Linear in the number of problems and the text.
+ */
+export function renderProblems(problems: readonly Problem[], sourceText?: string, limit = REPORT_LIMIT): string[] {
+  const lines = sourceText === undefined ? undefined : sourceLines(sourceText);
+  const shown = problems.slice(0, limit).map((p) => renderProblem(p, lines));
+  const more = problems.length - shown.length;
+  if (more > 0) shown.push(`… and ${more} more problem${more === 1 ? '' : 's'} (\`ingot validate --json\` lists them all)`);
+  return shown;
+}
+
 /** Renders one problem the way compilers do: file:line:col, message, caret, hint. */
-export function renderProblem(problem: Problem, sourceText?: string): string {
+export function renderProblem(problem: Problem, source?: string | readonly string[]): string {
   const where = `${problem.file}:${problem.line}:${problem.column}`;
   const subject = problem.image ? ` (image "${problem.image}")` : '';
   const lines = [`${where}: ${problem.severity}: ${problem.message}${subject} [${problem.code}]`];
-  const text = sourceText?.split(/\r?\n/)[problem.line - 1];
+  const text = (typeof source === 'string' ? sourceLines(source) : source)?.[problem.line - 1];
   if (text !== undefined && problem.line > 0) {
     lines.push(`  ${text}`, `  ${' '.repeat(Math.max(0, problem.column - 1))}^`);
   }

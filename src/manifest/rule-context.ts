@@ -15,8 +15,8 @@ export interface RuleReport {
 }
 
 export interface RuleContext {
-  /** The manifest's directory (for rules that check files). */
-  manifestDir: string;
+  /** Where relative source paths resolve (spec.root: by default the manifest's directory). */
+  root: string;
   /** Path of the node the rule is looking at. */
   basePath: (string | number)[];
   image?: string;

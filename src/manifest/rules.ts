@@ -5,8 +5,10 @@
  */
 import { driverFor } from '../acquire/registry.js';
 import { digestAlgorithm, digestProblem, type Digest } from '../digest/digest.js';
-import { relativePathProblem } from '../store/keys.js';
+import { joinKey, normalisePrefix, relativePathProblem } from '../store/keys.js';
+import { keyCollisions, metadataKeyFor, reservedKeyProblem } from '../store/layout.js';
 import { parseSize } from '../transform/decompress.js';
+import { parseIndexExpiry, sizeBoundProblem } from '../util/bounds.js';
 import { ProblemCode } from './problems.js';
 import type { RuleContext } from './rule-context.js';
 import type { RawImage, RawManifest } from './schema.js';
@@ -93,11 +95,54 @@ const destinationSafe: ImageRule = (image, ctx) => {
   }
 };
 
+/** The destinationPrefix as the store will use it, or undefined when it is itself unsafe or reserved (reported once, at the prefix). */
+function usablePrefix(manifest: RawManifest): string | undefined {
+  const prefix = normalisePrefix(manifest.spec.defaults?.destinationPrefix ?? 'images/');
+  const bare = prefix.replace(/\/$/, '');
+  if (bare !== '' && (relativePathProblem(bare) || reservedKeyProblem(bare))) return undefined;
+  return prefix;
+}
+
+const destinationNotReserved: ImageRule = (image, ctx, manifest) => {
+  const path = image.destination?.path;
+  if (typeof path !== 'string' || relativePathProblem(path)) return;
+  const prefix = usablePrefix(manifest);
+  if (prefix === undefined) return;
+  const key = joinKey(prefix, path);
+  const problem = reservedKeyProblem(key);
+  if (problem) {
+    ctx.report({
+      code: ProblemCode.reservedDestination,
+      at: ['destination', 'path'],
+      message: `destination "${key}"${prefix === '' ? '' : ` (destinationPrefix "${prefix}" + path)`} ${problem}: an image there would overwrite the store's own files`,
+      hint: 'index.json*, metadata/, channels/, boot/ and ".ingot…" names belong to the store; use another path or keep the default destinationPrefix "images/"',
+    });
+  }
+};
+
+/** A size as written → the reason it is unusable (malformed or out of bounds), or undefined. */
+export function sizeValueProblem(value: string | number): string | undefined {
+  const bytes = parseSize(value);
+  if (bytes === undefined) return `expected a size such as "64GiB", got "${value}"`;
+  const bound = sizeBoundProblem(bytes);
+  return bound ? `"${value}" ${bound}` : undefined;
+}
+
+function reportSize(value: string | number | undefined, report: (r: { code: string; message: string; hint?: string }) => void): void {
+  if (value === undefined) return;
+  const problem = sizeValueProblem(value);
+  if (!problem) return;
+  const malformed = parseSize(value) === undefined;
+  report({
+    code: malformed ? ProblemCode.sizeMalformed : ProblemCode.sizeOutOfRange,
+    message: problem,
+    ...(malformed ? {} : { hint: 'give a real cap such as "64GiB"; it bounds disk and memory when decompressing' }),
+  });
+}
+
 const sizeWellFormed: ImageRule = (image, ctx) => {
   const value = (image.source as { maxDecompressedSize?: string | number }).maxDecompressedSize;
-  if (value !== undefined && parseSize(value) === undefined) {
-    ctx.report({ code: ProblemCode.sizeMalformed, at: ['source', 'maxDecompressedSize'], message: `expected a size such as "64GiB", got "${value}"` });
-  }
+  reportSize(value, (r) => ctx.report({ ...r, at: ['source', 'maxDecompressedSize'] }));
 };
 
 const driverRules: ImageRule = (image, ctx) => {
@@ -111,6 +156,7 @@ export const imageRules: readonly ImageRule[] = [
   expectedWithDecompress,
   algorithmsAgree,
   destinationSafe,
+  destinationNotReserved,
   sizeWellFormed,
   driverRules,
 ];
@@ -147,17 +193,64 @@ const prefixSafe: ManifestRule = (manifest, report) => {
   if (prefix === undefined) return;
   const trimmed = prefix.replace(/\/+$/, '');
   const problem = trimmed === '' ? undefined : relativePathProblem(trimmed);
-  const reserved = ['metadata', 'channels', 'index.json'].find((r) => trimmed === r || trimmed.startsWith(`${r}/`));
+  const reserved = trimmed === '' || problem ? undefined : reservedKeyProblem(trimmed);
   if (problem || reserved) {
     report(['spec', 'defaults', 'destinationPrefix'], {
-      code: ProblemCode.unsafePath,
-      message: problem ? `destinationPrefix ${problem}` : `destinationPrefix may not be inside the reserved "${reserved}" area`,
+      code: problem ? ProblemCode.unsafePath : ProblemCode.reservedDestination,
+      message: problem ? `destinationPrefix ${problem}` : `destinationPrefix "${prefix}" ${reserved}: images there would overwrite the store's own files`,
       hint: 'use a relative prefix such as "images/"',
     });
   }
-  const max = manifest.spec.defaults?.maxDecompressedSize;
-  if (max !== undefined && parseSize(max) === undefined) {
-    report(['spec', 'defaults', 'maxDecompressedSize'], { code: ProblemCode.sizeMalformed, message: `expected a size such as "64GiB", got "${max}"` });
+};
+
+const defaultSizeWellFormed: ManifestRule = (manifest, report) => {
+  reportSize(manifest.spec.defaults?.maxDecompressedSize, (r) => report(['spec', 'defaults', 'maxDecompressedSize'], r));
+};
+
+const signingExpiryBounded: ManifestRule = (manifest, report) => {
+  const expires = manifest.spec.signing?.expires;
+  if (expires === undefined) return;
+  const parsed = parseIndexExpiry(expires);
+  if ('problem' in parsed) {
+    report(['spec', 'signing', 'expires'], {
+      code: ProblemCode.durationMalformed,
+      message: `signing.expires ${parsed.problem}`,
+      hint: 'the validity of the signed index, e.g. 12h or 7d (at most 366d); hosts refuse it after that',
+    });
+  }
+};
+
+/**
+ * No two images may nest ("a" next to "a/b"): in a directory store one would
+ * have to be a file and a directory at once, and their metadata documents
+ * (metadata/<path>.json) can collide the same way ("a" vs "a.json/b").
+ */
+const destinationsDoNotNest: ManifestRule = (manifest, report) => {
+  const prefix = usablePrefix(manifest);
+  if (prefix === undefined) return;
+  const keys: [string, number][] = [];
+  const metaKeys: [string, number][] = [];
+  manifest.spec.images.forEach((image, i) => {
+    const path = image?.destination?.path;
+    if (typeof path !== 'string' || relativePathProblem(path)) return;
+    keys.push([joinKey(prefix, path), i]);
+    metaKeys.push([metadataKeyFor(path), i]);
+  });
+  const reported = new Set<number>();
+  const collisions = [...keyCollisions(keys).map((c) => ({ ...c, of: 'image' })), ...keyCollisions(metaKeys).map((c) => ({ ...c, of: 'metadata' }))];
+  for (const c of collisions) {
+    if (reported.has(c.nestedOwner)) continue;
+    reported.add(c.nestedOwner);
+    const other = manifest.spec.images[c.fileOwner];
+    const owner = `image "${other?.name ?? `#${c.fileOwner + 1}`}"`;
+    report(['spec', 'images', c.nestedOwner, 'destination', 'path'], {
+      code: ProblemCode.destinationCollision,
+      message:
+        c.of === 'image'
+          ? `"${c.nested}" needs "${c.file}" to be a directory, but ${owner} stores a file there`
+          : `its metadata "${c.nested}" needs "${c.file}" to be a directory, but that is the metadata of ${owner}`,
+      hint: 'a store path cannot be a file and a directory at once; give one of the two images another path',
+    });
   }
 };
 
@@ -196,4 +289,11 @@ const bootSetsConsistent: ManifestRule = (manifest, report) => {
   });
 };
 
-export const manifestRules: readonly ManifestRule[] = [uniqueNamesAndPaths, prefixSafe, bootSetsConsistent];
+export const manifestRules: readonly ManifestRule[] = [
+  uniqueNamesAndPaths,
+  prefixSafe,
+  defaultSizeWellFormed,
+  signingExpiryBounded,
+  destinationsDoNotNest,
+  bootSetsConsistent,
+];

@@ -7,8 +7,9 @@ import { z } from 'zod';
 import { sourceDrivers } from '../acquire/registry.js';
 import { ALGORITHMS } from '../digest/digest.js';
 import type { BaseSource } from '../acquire/source.js';
+import { API_VERSION, API_VERSIONS, LABCTL_API_VERSION } from './root.js';
 
-export const API_VERSION = 'ingot/v1alpha1';
+export { API_VERSION, LABCTL_API_VERSION };
 export const SCHEMA_ID = 'https://ingot.dev/schema/images.schema.json';
 
 const algorithm = z.enum(Object.keys(ALGORITHMS) as [keyof typeof ALGORITHMS]).describe('Digest algorithm: sha256 or sha512.');
@@ -81,12 +82,18 @@ export const bootSetSchema = z
   .describe('A kernel paired with an initramfs, published as a boot manifest.');
 
 const specSchema = z.strictObject({
+  root: z
+    .string()
+    .optional()
+    .describe(
+      `Directory that relative source paths (packer path, file sources, initramfs inputs) resolve against and may not leave; relative to the manifest: the manifest's directory, a parent ("..") or a directory inside it. Default: the manifest's directory; with apiVersion ${LABCTL_API_VERSION}, the enclosing Git repository's top level.`,
+    ),
   store: z
     .strictObject({
       url: z.string().describe('Store URL: a directory, file:///abs/path, or s3://bucket[/prefix]?endpoint=…&region=…. --store wins.'),
     })
     .optional()
-    .describe('Where images are published. Default: .ingot/store beside the manifest.'),
+    .describe('Where images are published. Precedence: --store, then this, then a bucket (and endpoint) in the S3 credentials, then .ingot/store beside the manifest.'),
   defaults: z
     .strictObject({
       destinationPrefix: z.string().default('images/').describe('Store prefix for image bytes. Default "images/".'),
@@ -107,7 +114,9 @@ const specSchema = z.strictObject({
 });
 
 const envelopeShape = {
-  apiVersion: z.literal(API_VERSION).describe(`Always "${API_VERSION}".`),
+  apiVersion: z
+    .enum(API_VERSIONS)
+    .describe(`"${API_VERSION}", or "${LABCTL_API_VERSION}" for the labctl-compatible form (source paths relative to the Git repository's top level).`),
   kind: z.literal('ImageManifest'),
   metadata: z
     .strictObject({

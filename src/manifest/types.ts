@@ -28,6 +28,12 @@ export interface Image {
 export interface Manifest {
   file: string;
   dir: string;
+  /** The form it was written in (native, or the labctl-compatible one). */
+  apiVersion: string;
+  /** Absolute directory relative source paths resolve against (spec.root, resolved). */
+  root: string;
+  /** How `root` was chosen, for messages. */
+  rootHow: string;
   name: string;
   storeUrl?: string;
   destinationPrefix: string;

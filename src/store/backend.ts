@@ -28,6 +28,15 @@ export interface UploadOptions {
   signal?: AbortSignal;
 }
 
+/** Options of `StoreBackend.get`. */
+export interface GetOptions {
+  /**
+   * Refuse (INGOT_OBJECT_TOO_LARGE) an object larger than this instead of
+   * reading it: what is read before a signature is checked must be bounded.
+   */
+  maxBytes?: number;
+}
+
 /** Held while a run mutates a store; released with `release()`. */
 export interface StoreLock {
   release(): Promise<void>;
@@ -55,8 +64,8 @@ export interface StoreBackend {
   readonly kind: string;
   /** A URL safe to print (no credentials). */
   readonly displayUrl: string;
-  /** Reads a small object whole; undefined when absent. */
-  get(key: string, signal?: AbortSignal): Promise<Buffer | undefined>;
+  /** Reads a small object whole (at most `options.maxBytes`); undefined when absent. */
+  get(key: string, signal?: AbortSignal, options?: GetOptions): Promise<Buffer | undefined>;
   /** Writes a small object atomically (readers see the old or the new bytes). */
   put(key: string, data: Uint8Array | string, signal?: AbortSignal): Promise<void>;
   /** Streams an object's bytes. */

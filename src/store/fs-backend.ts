@@ -13,12 +13,17 @@ import { finished } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorCode, IngotError } from '../errors.js';
-import type { BlobInfo, LockOptions, StoreBackend, StoreLock, Upload, UploadOptions } from './backend.js';
+import type { BlobInfo, GetOptions, LockOptions, StoreBackend, StoreLock, Upload, UploadOptions } from './backend.js';
+import { objectTooLarge } from './layout.js';
 import { assertSafeKey } from './keys.js';
 import { lockStillOurs, processAlive, removeStaleLock, syncDir, TEMP_PREFIX, tempNameFor, writeFileAtomic } from '../util/fs-atomic.js';
 
 export { TEMP_PREFIX };
 const LOCK_NAME = '.ingot-lock';
+/** An unreadable lock file is being written at most this long by a live run (create, then write). */
+const UNREADABLE_GRACE_MS = 2_000;
+/** An unreadable lock file older than this lost its writer: taken over without --break-lock. */
+const UNREADABLE_ABANDONED_MS = 60_000;
 
 export class FsBackend implements StoreBackend {
   readonly kind = 'fs';
@@ -36,12 +41,34 @@ export class FsBackend implements StoreBackend {
     return full;
   }
 
-  async get(key: string): Promise<Buffer | undefined> {
+  async get(key: string, _signal?: AbortSignal, options: GetOptions = {}): Promise<Buffer | undefined> {
+    let handle: fs.FileHandle;
     try {
-      return await fs.readFile(this.#file(key));
+      handle = await fs.open(this.#file(key), 'r');
     } catch (error) {
       if (isNotFound(error)) return undefined;
       throw ioError('read', key, error);
+    }
+    try {
+      const max = options.maxBytes;
+      if (max === undefined) return await handle.readFile();
+      const { size } = await handle.stat();
+      if (size > max) throw objectTooLarge(key, this.displayUrl, max, size);
+      // Read at most max + 1 bytes: a file that grew after stat is caught too.
+      const buffer = Buffer.allocUnsafe(Math.min(size, max) + 1);
+      let filled = 0;
+      for (;;) {
+        const { bytesRead } = await handle.read(buffer, filled, buffer.length - filled, filled);
+        if (bytesRead === 0) break;
+        filled += bytesRead;
+        if (filled > max) throw objectTooLarge(key, this.displayUrl, max);
+        if (filled === buffer.length) break;
+      }
+      return buffer.subarray(0, filled);
+    } catch (error) {
+      throw ioError('read', key, error);
+    } finally {
+      await handle.close();
     }
   }
 
@@ -78,8 +105,14 @@ export class FsBackend implements StoreBackend {
 
   async upload(key: string, _options: UploadOptions = {}): Promise<Upload> {
     const file = this.#file(key);
-    const temp = await this.#tempFor(file);
-    const handle = await fs.open(temp, 'wx', 0o644);
+    let temp: string;
+    let handle: fs.FileHandle;
+    try {
+      temp = await this.#tempFor(file);
+      handle = await fs.open(temp, 'wx', 0o644);
+    } catch (error) {
+      throw ioError('write', key, error);
+    }
     const writable = createWriteStream('', { fd: handle.fd, highWaterMark: 1 << 20, autoClose: false, flush: false });
     let settled = false;
     const closeHandle = async () => {
@@ -242,12 +275,21 @@ export class FsBackend implements StoreBackend {
       }
       const staleText = await fs.readFile(file, 'utf8').catch(() => undefined);
       if (staleText === undefined) continue; // released meanwhile
-      const holder = await readLockHolder(file);
-      // An unreadable lock older than a minute lost its writer between create and write.
-      const abandoned = holder?.unreadable === true && Date.now() - (await fs.stat(file).then((s) => s.mtimeMs).catch(() => Date.now())) > 60_000;
-      if (holder && ((holder.expired && options.breakExpired) || holderIsDead(holder) || abandoned)) {
+      const holder = parseLockHolder(staleText);
+      const unreadable = holder.unreadable === true;
+      const age = unreadable ? Date.now() - (await fs.stat(file).then((s) => s.mtimeMs).catch(() => Date.now())) : 0;
+      // An unreadable lock (empty or garbage) older than a minute lost its writer between create
+      // and write; --break-lock takes one over once it is past the create→write window.
+      const abandoned = unreadable && (age > UNREADABLE_ABANDONED_MS || (options.breakExpired && age > UNREADABLE_GRACE_MS));
+      const breakNow = options.breakExpired && !unreadable && breakable(holder);
+      if (breakNow || holderIsDead(holder) || abandoned) {
         await removeStaleLock(file, staleText);
         tookOver = true;
+        continue;
+      }
+      if (unreadable && options.breakExpired) {
+        // Give a writer that has just created the file time to fill it, then take it over.
+        await sleep(Math.max(50, UNREADABLE_GRACE_MS - age + 50), undefined, { signal: options.signal });
         continue;
       }
       if (Date.now() >= deadline) throw lockedError(this.displayUrl, holder);
@@ -274,27 +316,57 @@ export interface LockHolder {
   unreadable?: boolean;
 }
 
-async function readLockHolder(file: string): Promise<LockHolder | undefined> {
-  const text = await fs.readFile(file, 'utf8').catch(() => undefined);
-  if (text === undefined) return undefined;
+/**
+ * A lock file's holder. Empty or non-JSON text is `unreadable` (its writer
+ * died between create and write, or it is not ingot's). A holder without a
+ * valid `expiresAt` can never expire: `--break-lock` may take it over.
+ */
+export function parseLockHolder(text: string): LockHolder & { token?: string } {
+  let data: unknown;
   try {
-    const data = JSON.parse(text) as Omit<LockHolder, 'expired'>;
-    const expires = data.expiresAt ? Date.parse(data.expiresAt) : NaN;
-    return { ...data, expired: Number.isFinite(expires) && expires < Date.now() };
+    data = JSON.parse(text);
   } catch {
     return { expired: false, unreadable: true };
   }
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) return { expired: false, unreadable: true };
+  const d = data as Record<string, unknown>;
+  const text_ = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
+  const expires = text_(d.expiresAt) ? Date.parse(d.expiresAt as string) : NaN;
+  const holder = {
+    ...(text_(d.owner) ? { owner: text_(d.owner) } : {}),
+    ...(text_(d.host) ? { host: text_(d.host) } : {}),
+    ...(Number.isSafeInteger(d.pid) ? { pid: d.pid as number } : {}),
+    ...(text_(d.startedAt) ? { startedAt: text_(d.startedAt) } : {}),
+    ...(Number.isFinite(expires) ? { expiresAt: d.expiresAt as string } : {}),
+    ...(text_(d.token) ? { token: text_(d.token) } : {}),
+    expired: Number.isFinite(expires) && expires < Date.now(),
+  };
+  // JSON that says nothing about who holds it or until when is as good as garbage.
+  return holder.owner === undefined && holder.expiresAt === undefined && holder.pid === undefined ? { expired: false, unreadable: true } : holder;
+}
+
+/** Whether --break-lock may take this lock over: it expired, or it can never expire. */
+export function breakable(holder: LockHolder): boolean {
+  return holder.expired || holder.unreadable === true || holder.expiresAt === undefined;
 }
 
 /** The error for a store held by another run. */
 export function lockedError(store: string, holder: LockHolder | undefined): IngotError {
-  const who = holder?.owner ? `${holder.owner} on ${holder.host ?? '?'} since ${holder.startedAt ?? '?'}` : 'another run';
+  if (holder?.unreadable) {
+    return new IngotError(ErrorCode.storeLocked, `store is locked by an unreadable lock file (empty, or not written by ingot): ${store}`, {
+      hint: 'if no ingot run is using this store, re-run with --break-lock to take the lock over',
+      details: { unreadable: true },
+    });
+  }
+  const who = holder?.owner ? `${holder.owner}${holder.host ? ` on ${holder.host}` : ''}${holder.startedAt ? ` since ${holder.startedAt}` : ''}` : 'another run';
   const hint = holder?.expired
     ? 'the lock has expired: re-run with --break-lock to take it over'
-    : `wait for it to finish, raise --lock-timeout, or, if that run is dead, wait for expiry at ${holder?.expiresAt ?? '?'} and use --break-lock`;
+    : holder?.expiresAt === undefined
+      ? 'the lock has no expiry, so it never expires: wait for that run to finish, or, if it is dead, re-run with --break-lock'
+      : `wait for it to finish, raise --lock-timeout, or, if that run is dead, wait for expiry at ${holder.expiresAt} and use --break-lock`;
   return new IngotError(ErrorCode.storeLocked, `store is locked by ${who}: ${store}`, {
     hint,
-    details: holder ? { ...holder } : undefined,
+    details: holder ? { ...holder, token: undefined } : undefined,
   });
 }
 
@@ -310,6 +382,15 @@ function isNotFound(error: unknown): boolean {
 
 function ioError(what: string, key: string, cause: unknown): IngotError {
   if (cause instanceof IngotError) return cause;
+  const code = (cause as NodeJS.ErrnoException | undefined)?.code;
+  if (what === 'write' && (code === 'ENOTDIR' || code === 'EISDIR' || code === 'EEXIST')) {
+    // "a" is a file and "a/b" is wanted (or the other way round): one key is the other's directory.
+    return new IngotError(ErrorCode.destinationConflict, `cannot write ${key}: a file and a directory of the store collide on this path (${code})`, {
+      path: key,
+      cause,
+      hint: 'another image (or a left-over file) uses a parent or child of this path; give the images paths that do not nest, then `ingot prune`',
+    });
+  }
   const message = cause instanceof Error ? cause.message : String(cause);
   return new IngotError(ErrorCode.storeIo, `cannot ${what} ${key}: ${message}`, { path: key, cause });
 }

@@ -5,6 +5,11 @@
  *     metadata/<destination.path>.json   written last: the commit marker
  *     index.json, index.json.minisig     the signed catalogue
  *     channels/<family>.json             channel pointers
+ *     boot/<name>.json                   boot manifests
+ *
+ * Image bytes may never land on the store's own names (layout.ts): the
+ * joined key is checked before an upload starts, again before it commits,
+ * and before a key read from metadata is deleted.
  *
  * Publishing order keeps every reader safe: new bytes are verified before
  * commit; the old metadata is removed before the bytes are replaced; the new
@@ -14,9 +19,10 @@
 import { ErrorCode, IngotError } from '../errors.js';
 import type { StoreBackend, Upload, UploadOptions } from './backend.js';
 import { joinKey } from './keys.js';
+import { assertImageKey, METADATA_PREFIX, metadataKeyFor, READ_LIMITS, reservedKeyProblem } from './layout.js';
 import { parseMetadata, type ImageMetadata } from './metadata.js';
 
-export const METADATA_PREFIX = 'metadata/';
+export { METADATA_PREFIX };
 export const DEFAULT_IMAGE_PREFIX = 'images/';
 
 export type MetadataRead =
@@ -25,14 +31,18 @@ export type MetadataRead =
   | { status: 'invalid'; problem: string };
 
 export class ImageStore {
-  constructor(readonly backend: StoreBackend) {}
+  /** `chosen` says where the store came from and why (see store/choose.ts), for messages. */
+  constructor(
+    readonly backend: StoreBackend,
+    readonly chosen?: { origin: string; reason: string },
+  ) {}
 
   get displayUrl(): string {
     return this.backend.displayUrl;
   }
 
   metadataKey(destinationPath: string): string {
-    return joinKey(METADATA_PREFIX, `${destinationPath}.json`);
+    return metadataKeyFor(destinationPath);
   }
 
   imageKey(prefix: string, destinationPath: string): string {
@@ -40,19 +50,35 @@ export class ImageStore {
   }
 
   async readMetadata(destinationPath: string, signal?: AbortSignal): Promise<MetadataRead> {
-    const bytes = await this.backend.get(this.metadataKey(destinationPath), signal);
-    if (!bytes) return { status: 'absent' };
-    const parsed = parseMetadata(bytes);
+    const read = await this.#getMetadata(this.metadataKey(destinationPath), signal);
+    if (read === undefined) return { status: 'absent' };
+    if ('problem' in read) return { status: 'invalid', problem: read.problem };
+    const parsed = parseMetadata(read.bytes);
     return 'metadata' in parsed ? { status: 'present', metadata: parsed.metadata } : { status: 'invalid', problem: parsed.problem };
+  }
+
+  /** A metadata document's bytes, bounded: an oversized one is reported invalid, never read whole. */
+  async #getMetadata(key: string, signal?: AbortSignal): Promise<{ bytes: Buffer } | { problem: string } | undefined> {
+    try {
+      const bytes = await this.backend.get(key, signal, { maxBytes: READ_LIMITS.metadata });
+      return bytes ? { bytes } : undefined;
+    } catch (error) {
+      if (error instanceof IngotError && error.code === ErrorCode.objectTooLarge) return { problem: error.message };
+      throw error;
+    }
   }
 
   /** Every metadata document in the store (invalid ones reported, not thrown). */
   async *listMetadata(signal?: AbortSignal): AsyncIterable<{ key: string; read: MetadataRead }> {
     for await (const info of this.backend.list(METADATA_PREFIX, signal)) {
       if (!info.key.endsWith('.json')) continue;
-      const bytes = await this.backend.get(info.key, signal);
-      if (!bytes) continue; // deleted between list and get
-      const parsed = parseMetadata(bytes);
+      const read = await this.#getMetadata(info.key, signal);
+      if (!read) continue; // deleted between list and get
+      if ('problem' in read) {
+        yield { key: info.key, read: { status: 'invalid', problem: read.problem } };
+        continue;
+      }
+      const parsed = parseMetadata(read.bytes);
       yield {
         key: info.key,
         read: 'metadata' in parsed ? { status: 'present', metadata: parsed.metadata } : { status: 'invalid', problem: parsed.problem },
@@ -60,8 +86,9 @@ export class ImageStore {
     }
   }
 
-  /** Starts writing new image bytes; invisible until `commitImage`. */
-  beginImage(key: string, options?: UploadOptions): Promise<Upload> {
+  /** Starts writing new image bytes; invisible until `commitImage`. Refuses the store's own names. */
+  async beginImage(key: string, options?: UploadOptions): Promise<Upload> {
+    assertImageKey(key);
     return this.backend.upload(key, options);
   }
 
@@ -72,6 +99,12 @@ export class ImageStore {
   async commitImage(upload: Upload, metadata: ImageMetadata, signal?: AbortSignal): Promise<void> {
     const metaKey = this.metadataKey(metadata.path);
     try {
+      assertImageKey(metadata.key, metadata.name);
+    } catch (error) {
+      await upload.abort();
+      throw error;
+    }
+    try {
       await this.backend.delete([metaKey], signal);
     } catch (error) {
       await upload.abort();
@@ -81,10 +114,27 @@ export class ImageStore {
     await this.backend.put(metaKey, `${JSON.stringify(metadata, null, 2)}\n`, signal);
   }
 
+  /**
+   * Rewrites the metadata of bytes already published (descriptive fields
+   * only: the caller keeps checksum, size and key). One atomic put: readers
+   * see the old document or the new one.
+   */
+  async updateMetadata(metadata: ImageMetadata, signal?: AbortSignal): Promise<void> {
+    await this.backend.put(this.metadataKey(metadata.path), `${JSON.stringify(metadata, null, 2)}\n`, signal);
+  }
+
   /** Removes an image and its metadata (metadata first, so no reader trusts vanishing bytes). */
   async removeImage(metadataKey: string, imageKey: string | undefined, signal?: AbortSignal): Promise<void> {
     if (!metadataKey.startsWith(METADATA_PREFIX)) {
       throw new IngotError(ErrorCode.internal, `refusing to delete outside ${METADATA_PREFIX}: ${metadataKey}`);
+    }
+    // The image key comes from a metadata document anyone with write access could have forged.
+    const reserved = imageKey === undefined ? undefined : reservedKeyProblem(imageKey);
+    if (reserved) {
+      throw new IngotError(ErrorCode.destinationConflict, `refusing to delete "${imageKey}" named by ${metadataKey}: it ${reserved}`, {
+        path: imageKey,
+        hint: 'the metadata document is damaged or forged; remove it by hand after checking the store',
+      });
     }
     await this.backend.delete([metadataKey], signal);
     if (imageKey) await this.backend.delete([imageKey], signal);

@@ -28,6 +28,12 @@ export function assertSafeKey(key: string): asserts key is SafePath {
   if (problem) throw new Error(`unsafe store key "${key}": ${problem}`);
 }
 
+/** A destinationPrefix as written → "" or "dir/" (no leading slash, one trailing slash). */
+export function normalisePrefix(prefix: string): string {
+  const trimmed = prefix.replace(/^\/+|\/+$/g, '');
+  return trimmed === '' ? '' : `${trimmed}/`;
+}
+
 /** Joins key parts with "/", collapsing duplicate separators at the seams. */
 export function joinKey(...parts: string[]): string {
   return parts

@@ -16,8 +16,10 @@ export interface ImageMetadata {
   /** sha256 of the stored bytes (always present; hosts use it for sidecars). */
   sha256: Digest;
   size: number;
-  /** RFC 3339. */
+  /** RFC 3339: when the bytes were published. */
   uploadedAt: string;
+  /** RFC 3339: when descriptive fields were last rewritten without new bytes (sync's `update`). */
+  updatedAt?: string;
   source: SourceFacts;
   family?: string;
   version?: string;

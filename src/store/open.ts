@@ -6,6 +6,8 @@
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ErrorCode, ExitCode, IngotError } from '../errors.js';
+import type { S3Credentials } from '../credentials/chain.js';
+import type { Logger } from '../log/logger.js';
 import type { StoreBackend } from './backend.js';
 import { FsBackend } from './fs-backend.js';
 
@@ -15,15 +17,28 @@ export interface OpenStoreContext {
   env: NodeJS.ProcessEnv;
   /** Credentials file options, passed through to backends that need them. */
   credentials?: { file?: string; ageKeyFile?: string };
+  /** Credentials already resolved (while choosing the store): used instead of resolving again. */
+  resolvedCredentials?: S3Credentials;
   /** Backends must not require credentials (validate, --dry-run on a public store). */
   readOnly?: boolean;
+  /** Called with every secret (keys, tokens) the moment a backend learns it, to scrub it from output. */
+  onSecret?: (secret: string) => void;
+  /** Allow a plain http:// endpoint on a non-loopback host (--allow-insecure-endpoint); warned about. */
+  allowInsecureEndpoint?: boolean;
+  /** Where a backend's warnings go. */
+  log?: Logger;
 }
 
-type BackendFactory = (url: URL, ctx: OpenStoreContext) => Promise<StoreBackend>;
+/**
+ * Opens a backend. `raw` is the URL exactly as written: `url` has been
+ * normalised by the URL parser (which silently resolves "..", so a backend
+ * that refuses ".." must look at `raw`).
+ */
+type BackendFactory = (url: URL, ctx: OpenStoreContext, raw: string) => Promise<StoreBackend>;
 
 /** Schemes other than file: — each entry lazy-loads its backend module. */
 export const backendFactories: Record<string, BackendFactory> = {
-  s3: async (url, ctx) => (await import('./s3-backend.js')).openS3Backend(url, ctx),
+  s3: async (_url, ctx, raw) => (await import('./s3-backend.js')).openS3Backend(raw, ctx),
 };
 
 /** The default store when nothing is configured: `.ingot/store` beside the manifest. */
@@ -51,7 +66,7 @@ export async function openBackend(url: string, ctx: OpenStoreContext): Promise<S
   } catch (error) {
     throw badUrl(url, (error as Error).message);
   }
-  return factory(parsed, ctx);
+  return factory(parsed, ctx, url);
 }
 
 function badUrl(url: string, reason: string): IngotError {

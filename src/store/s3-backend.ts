@@ -12,13 +12,14 @@ import { Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { resolveS3Credentials, type S3Credentials } from '../credentials/chain.js';
 import { ErrorCode, IngotError } from '../errors.js';
-import type { BlobInfo, IncompleteUpload, LockOptions, StoreBackend, StoreLock, Upload, UploadOptions } from './backend.js';
+import type { BlobInfo, GetOptions, IncompleteUpload, LockOptions, StoreBackend, StoreLock, Upload, UploadOptions } from './backend.js';
+import { objectTooLarge } from './layout.js';
 import { assertSafeKey } from './keys.js';
 import type { OpenStoreContext } from './open.js';
 import { isNotFound, s3Error, s3Name } from './s3-errors.js';
 import { acquireS3Lock, probeConditionalWrites, s3LockIo } from './s3-lock.js';
 import { createS3Upload } from './s3-upload.js';
-import { checkEndpoint, displayS3Url, parseS3Url, type S3Location } from './s3-url.js';
+import { checkEndpoint, checkEndpointTransport, displayS3Url, parseS3Url, type S3Location } from './s3-url.js';
 
 type Sdk = typeof import('@aws-sdk/client-s3');
 
@@ -34,14 +35,27 @@ export interface S3BackendOptions {
   requestTimeoutMs?: number;
 }
 
+/** What `openS3Backend` passes on from the store context. */
+type S3BackendInternals = S3BackendOptions & {
+  env?: NodeJS.ProcessEnv;
+  transport?: { allowInsecure?: boolean; warn?: (message: string) => void };
+  onSecret?: (secret: string) => void;
+};
+
 const DELETE_BATCH = 1000;
 
 /** Opens an S3 store from its URL; the factory behind `backendFactories.s3`. */
-export async function openS3Backend(url: URL, ctx: OpenStoreContext, options: S3BackendOptions = {}): Promise<S3Backend> {
+export async function openS3Backend(url: URL | string, ctx: OpenStoreContext, options: S3BackendOptions = {}): Promise<S3Backend> {
   const location = parseS3Url(url);
-  const credentials = () =>
-    resolveS3Credentials({ env: ctx.env, file: ctx.credentials?.file, ageKeyFile: ctx.credentials?.ageKeyFile });
-  return new S3Backend(location, credentials, { ...options, env: ctx.env });
+  const transport = { allowInsecure: ctx.allowInsecureEndpoint, warn: (m: string) => ctx.log?.warn(m) };
+  // The URL's endpoint is checked now, before credentials are read; one from credentials when they are.
+  if (location.endpoint) checkEndpointTransport(location.endpoint, transport);
+  const resolved = ctx.resolvedCredentials;
+  const credentials = resolved
+    ? () => Promise.resolve(resolved)
+    : () =>
+        resolveS3Credentials({ env: ctx.env, file: ctx.credentials?.file, ageKeyFile: ctx.credentials?.ageKeyFile, onSecret: ctx.onSecret });
+  return new S3Backend(location, credentials, { ...options, env: ctx.env, transport, onSecret: ctx.onSecret });
 }
 
 /** A bucket (plus prefix) as a StoreBackend. */
@@ -50,12 +64,12 @@ export class S3Backend implements StoreBackend {
   readonly displayUrl: string;
   readonly location: S3Location;
   readonly #credentials: () => Promise<S3Credentials>;
-  readonly #options: S3BackendOptions & { env?: NodeJS.ProcessEnv };
+  readonly #options: S3BackendInternals;
   #client: Promise<{ sdk: Sdk; client: S3Client; creds: S3Credentials }> | undefined;
   #lockProbed = false;
   #secrets: string[] = [];
 
-  constructor(location: S3Location, credentials: () => Promise<S3Credentials>, options: S3BackendOptions & { env?: NodeJS.ProcessEnv } = {}) {
+  constructor(location: S3Location, credentials: () => Promise<S3Credentials>, options: S3BackendInternals = {}) {
     this.location = location;
     this.displayUrl = displayS3Url(location);
     this.#credentials = credentials;
@@ -67,11 +81,29 @@ export class S3Backend implements StoreBackend {
     return (await this.#connect()).creds.source;
   }
 
-  async get(key: string, signal?: AbortSignal): Promise<Buffer | undefined> {
+  async get(key: string, signal?: AbortSignal, options: GetOptions = {}): Promise<Buffer | undefined> {
     const { sdk, client } = await this.#connect();
     try {
       const out = await client.send(new sdk.GetObjectCommand({ Bucket: this.location.bucket, Key: this.#key(key) }), { abortSignal: signal });
-      return Buffer.from(await out.Body!.transformToByteArray());
+      const max = options.maxBytes;
+      if (max === undefined) return Buffer.from(await out.Body!.transformToByteArray());
+      const body = out.Body as Readable;
+      if (out.ContentLength !== undefined && out.ContentLength > max) {
+        body.destroy();
+        throw objectTooLarge(key, this.displayUrl, max, out.ContentLength);
+      }
+      // Count while reading too: a server may send more than it announced.
+      const chunks: Buffer[] = [];
+      let total = 0;
+      for await (const chunk of body) {
+        total += (chunk as Buffer).length;
+        if (total > max) {
+          body.destroy();
+          throw objectTooLarge(key, this.displayUrl, max);
+        }
+        chunks.push(chunk as Buffer);
+      }
+      return Buffer.concat(chunks, total);
     } catch (error) {
       if (isNotFound(error)) return undefined;
       throw await this.#error(error, 'read', key);
@@ -253,9 +285,15 @@ export class S3Backend implements StoreBackend {
   #connect(): Promise<{ sdk: Sdk; client: S3Client; creds: S3Credentials }> {
     this.#client ??= (async () => {
       const [sdk, creds] = await Promise.all([import('@aws-sdk/client-s3'), this.#credentials()]);
+      // Known now, scrubbed from every line from now on (also when the source did not report them).
+      this.#secrets = [creds.accessKeyId, creds.secretAccessKey, ...(creds.sessionToken ? [creds.sessionToken] : [])];
+      for (const secret of this.#secrets) this.#options.onSecret?.(secret);
       const env = this.#options.env ?? {};
       const endpoint = this.location.endpoint ?? creds.endpoint;
-      if (endpoint && !this.location.endpoint) checkEndpoint(this.displayUrl, endpoint);
+      if (endpoint && !this.location.endpoint) {
+        checkEndpoint(this.displayUrl, endpoint);
+        checkEndpointTransport(endpoint, this.#options.transport);
+      }
       const sockets = this.#options.maxSockets ?? 64;
       const client = new sdk.S3Client({
         region: this.location.region ?? creds.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1',
@@ -274,7 +312,6 @@ export class S3Backend implements StoreBackend {
           requestTimeout: this.#options.requestTimeoutMs ?? 120_000,
         },
       });
-      this.#secrets = [creds.secretAccessKey, ...(creds.sessionToken ? [creds.sessionToken] : [])];
       return { sdk, client, creds };
     })();
     // A failed start (no credentials) is not cached: the next call tries again.

@@ -5,6 +5,7 @@
  * request (headers, signature) is copied into the message.
  */
 import { ErrorCode, IngotError } from '../errors.js';
+import { scrub } from '../log/logger.js';
 
 /** The parts of an SDK error we read. */
 export interface S3ErrorShape {
@@ -73,7 +74,7 @@ export function s3Error(error: unknown, ctx: S3ErrorContext): IngotError {
       details: { s3Error: name, status },
     });
   }
-  const detail = scrubAll(plainMessage(error), ctx.secrets ?? []);
+  const detail = scrub(plainMessage(error), ctx.secrets ?? []);
   return new IngotError(ErrorCode.storeIo, `cannot ${subject} in ${ctx.store}: ${what}${detail ? ` (${detail})` : ''}`, {
     hint: status && status >= 500 ? 'the server failed even after retries; try again later' : undefined,
     path: ctx.key,
@@ -89,8 +90,4 @@ function plainMessage(error: unknown): string {
   return message.split('\n')[0]?.slice(0, 300) ?? '';
 }
 
-function scrubAll(text: string, secrets: readonly string[]): string {
-  let out = text;
-  for (const secret of secrets) if (secret.length >= 4) out = out.split(secret).join('***');
-  return out;
-}
+

@@ -16,7 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { ErrorCode, IngotError } from '../errors.js';
 import type { LockOptions, StoreLock } from './backend.js';
-import { holderIsDead, lockedError, type LockHolder } from './fs-backend.js';
+import { breakable, holderIsDead, lockedError, parseLockHolder, type LockHolder } from './fs-backend.js';
 import { isNotFound, s3Name, s3Status } from './s3-errors.js';
 import type { S3Location } from './s3-url.js';
 
@@ -32,6 +32,9 @@ export interface LockIo {
   /** Plain PutObject (for refreshing our own lock). */
   replace(key: string, body: string): Promise<void>;
 }
+
+/** The most of a lock object ingot reads. */
+const MAX_LOCK_BYTES = 64 * 1024;
 
 // After breaking an expired lock, wait this long and re-read it: a second
 // breaker that read the same expired lock may have deleted ours meanwhile.
@@ -91,7 +94,9 @@ export async function acquireS3Lock(io: LockIo, prefix: string, store: string, o
       };
     }
     if (holder === undefined) continue; // released between our write and read
-    if ((holder.expired && options.breakExpired) || holderIsDead(holder)) {
+    // An S3 PUT is atomic, so an unreadable lock object is never half-written: it is garbage,
+    // or not ingot's, and can never expire; --break-lock takes it over.
+    if ((options.breakExpired && breakable(holder)) || holderIsDead(holder)) {
       await io.remove(key, options.signal);
       broke = true;
       continue;
@@ -124,14 +129,7 @@ function startHeartbeat(io: LockIo, key: string, token: string, body: string, tt
 }
 
 function parseHolder(text: string | undefined): (LockHolder & { token?: string }) | undefined {
-  if (text === undefined) return undefined;
-  try {
-    const data = JSON.parse(text) as Omit<LockHolder, 'expired'> & { token?: string };
-    const expires = data.expiresAt ? Date.parse(data.expiresAt) : NaN;
-    return { ...data, expired: Number.isFinite(expires) && expires < Date.now() };
-  } catch {
-    return { expired: false };
-  }
+  return text === undefined ? undefined : parseLockHolder(text);
 }
 
 /** The LockIo of a bucket: full object keys, errors mapped by `toError` (store-relative keys). */
@@ -165,6 +163,11 @@ export function s3LockIo(
     getText: async (key, signal) => {
       try {
         const out = await client.send(new sdk.GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal });
+        // A lock is a few hundred bytes: anything huge is garbage (unreadable), never read whole.
+        if ((out.ContentLength ?? 0) > MAX_LOCK_BYTES) {
+          (out.Body as { destroy?: () => void } | undefined)?.destroy?.();
+          return '';
+        }
         return await out.Body!.transformToString();
       } catch (error) {
         if (isNotFound(error)) return undefined;

@@ -98,6 +98,38 @@ export function checkEndpoint(urlText: string, endpoint: string): void {
   if (parsed.username || parsed.password) throw bad(urlText, 'the endpoint must not carry credentials');
 }
 
+/** Whether `host` (a URL's hostname) is this machine's loopback: 127.0.0.0/8, ::1 or "localhost". */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}
+
+/**
+ * The transport rule for S3 endpoints: https, or plain http only on the
+ * loopback interface (traffic that never leaves the machine), or elsewhere
+ * only when the user allowed it explicitly — then with a warning, because
+ * the request signature, the access key id, a session token and every byte
+ * travel readable by anyone on the path. Throws INGOT_HTTP_INSECURE (exit 2).
+ */
+export function checkEndpointTransport(endpoint: string, options: { allowInsecure?: boolean; warn?: (message: string) => void } = {}): void {
+  let parsed: URL;
+  try {
+    parsed = new URL(endpoint);
+  } catch {
+    return; // syntax is checkEndpoint's business
+  }
+  if (parsed.protocol !== 'http:' || isLoopbackHost(parsed.hostname)) return;
+  const shown = redactUrl(endpoint);
+  if (!options.allowInsecure) {
+    throw new IngotError(ErrorCode.httpInsecure, `refusing the plain http:// S3 endpoint ${shown}: credentials and data would travel unencrypted`, {
+      url: shown,
+      hint: 'use https://; only if this network is trusted, pass --allow-insecure-endpoint (or set INGOT_ALLOW_INSECURE_ENDPOINT=1)',
+      exitCode: ExitCode.usage,
+    });
+  }
+  options.warn?.(`the S3 endpoint ${shown} is plain http (allowed by --allow-insecure-endpoint): request signatures, the access key id, any session token and all data travel unencrypted`);
+}
+
 function parseBool(text: string, name: string, value: string | null): boolean | undefined {
   if (value === null) return undefined;
   if (value === 'true' || value === '1') return true;

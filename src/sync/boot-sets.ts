@@ -12,7 +12,8 @@ import type { ImageStore } from '../store/image-store.js';
 import type { ImageMetadata } from '../store/metadata.js';
 import type { SecretKey } from '../trust/keys.js';
 
-export const BOOT_PREFIX = 'boot/';
+export { BOOT_PREFIX } from '../store/layout.js';
+import { BOOT_PREFIX, readLimitFor } from '../store/layout.js';
 
 export interface BootSetOutcome {
   name: string;
@@ -49,7 +50,10 @@ export async function publishBootSets(
           compatibility: set.compatibility,
         }),
       );
-      const current = await store.backend.get(key, options.signal);
+      const current = await store.backend.get(key, options.signal, { maxBytes: readLimitFor(key) }).catch((e: unknown) => {
+        if (e instanceof IngotError && e.code === ErrorCode.objectTooLarge) return undefined; // replaced below
+        throw e;
+      });
       const signatureMissing = options.signingKey ? !(await store.backend.stat(`${key}.minisig`, options.signal)) : false;
       if (current?.equals(bytes) && !signatureMissing) {
         log.info('boot manifest unchanged', { step: 'boot-set', key });

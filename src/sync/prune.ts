@@ -7,6 +7,7 @@
  */
 import type { Manifest } from '../manifest/types.js';
 import { METADATA_PREFIX, type ImageStore } from '../store/image-store.js';
+import { reservedKeyProblem } from '../store/layout.js';
 
 export interface PruneItem {
   path: string;
@@ -39,8 +40,11 @@ export async function prunePlan(store: ImageStore, manifest: Manifest, signal?: 
     if (read.status === 'present') {
       const imageKey = read.metadata.key;
       // Metadata pointing outside the image prefix is never followed.
-      const safe = manifest.destinationPrefix === '' || imageKey.startsWith(manifest.destinationPrefix);
-      if (!safe) plan.warnings.push(`metadata ${key} points outside ${manifest.destinationPrefix} (${imageKey}); removing only the metadata`);
+      // Nor metadata naming one of the store's own files (index.json, channels/…): it is forged.
+      const reserved = reservedKeyProblem(imageKey);
+      const safe = !reserved && (manifest.destinationPrefix === '' || imageKey.startsWith(manifest.destinationPrefix));
+      if (reserved) plan.warnings.push(`metadata ${key} names ${imageKey}, which ${reserved}; removing only the metadata`);
+      else if (!safe) plan.warnings.push(`metadata ${key} points outside ${manifest.destinationPrefix} (${imageKey}); removing only the metadata`);
       plan.remove.push({ path, name: read.metadata.name, size: read.metadata.size, metadataKey: key, ...(safe ? { imageKey } : {}) });
     } else if (read.status === 'invalid') {
       plan.remove.push({ path, metadataKey: key });

@@ -5,14 +5,16 @@
  */
 import type { HttpOptions } from '../acquire/http-client.js';
 import type { AcquireContext, SourceFingerprint } from '../acquire/source.js';
-import { asIngotError, type IngotError } from '../errors.js';
+import { asIngotError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { ProgressReporter } from '../log/progress.js';
 import type { Image, Manifest } from '../manifest/types.js';
 import { METADATA_PREFIX, type ImageStore, type MetadataRead } from '../store/image-store.js';
 import type { DecompressorPreference } from '../transform/decompress.js';
 import { mapLimit } from '../util/concurrency.js';
-import { planImage, type Action, type PlannedImage } from './plan.js';
+import { ErrorCode, IngotError } from '../errors.js';
+import type { ImageMetadata } from '../store/metadata.js';
+import { planImage, type Action, type FieldChange, type PlannedImage } from './plan.js';
 import { publishImage } from './publish.js';
 
 export interface SyncOptions {
@@ -32,7 +34,7 @@ export interface SyncOptions {
   env: NodeJS.ProcessEnv;
 }
 
-export type OutcomeStatus = 'skipped' | 'published' | 'failed' | 'planned';
+export type OutcomeStatus = 'skipped' | 'published' | 'updated' | 'failed' | 'planned';
 
 export interface ImageOutcome {
   name: string;
@@ -40,6 +42,8 @@ export interface ImageOutcome {
   action: Action;
   status: OutcomeStatus;
   reason: string;
+  /** For `update`: the descriptive fields that differ (stored → declared). */
+  changes?: FieldChange[];
   size?: number;
   checksum?: string;
   durationMs: number;
@@ -58,7 +62,9 @@ export async function runSync(options: SyncOptions): Promise<SyncResult> {
   // Plan first, many reads at once; then acquire with the (smaller) transfer concurrency.
   const present = await listMetadataKeys(options);
   const steps = await mapLimit(options.images, PLAN_CONCURRENCY, (image) => planOne(image, options, present));
-  const outcomes = await mapLimit(steps, Math.max(1, options.concurrency), async (step): Promise<ImageOutcome> => (step.kind === 'done' ? step.outcome : applyOne(step, options)));
+  const outcomes = await mapLimit(steps, Math.max(1, options.concurrency), async (step): Promise<ImageOutcome> =>
+    step.kind === 'done' ? step.outcome : step.kind === 'update' ? updateOne(step, options) : applyOne(step, options),
+  );
   return { outcomes, failed: outcomes.filter((o) => o.status === 'failed').length };
 }
 
@@ -80,11 +86,12 @@ async function listMetadataKeys(options: SyncOptions): Promise<Set<string> | und
 
 type Step =
   | { kind: 'done'; outcome: ImageOutcome }
+  | { kind: 'update'; image: Image; planned: PlannedImage; stored: ImageMetadata; started: number }
   | { kind: 'publish'; image: Image; planned: PlannedImage; fingerprint?: SourceFingerprint; started: number };
 
 function contextFor(image: Image, options: SyncOptions): AcquireContext {
   return {
-    manifestDir: options.manifest.dir,
+    root: options.manifest.root,
     image: image.name,
     signal: options.signal,
     log: options.log.child({ image: image.name }),
@@ -123,12 +130,47 @@ async function planOne(image: Image, options: SyncOptions, present: Set<string> 
   }
   const planned = planImage(image, stored, { force: options.force, ...(fingerprint ? { fingerprint: fingerprint.value } : {}) });
   log.info(`${planned.action}: ${planned.reason}`, { step: 'plan' });
-  if (options.dryRun) return done({ action: planned.action, status: 'planned', reason: planned.reason });
+  if (options.dryRun) return done({ action: planned.action, status: 'planned', reason: planned.reason, ...(planned.changes ? { changes: planned.changes } : {}) });
+  if (planned.action === 'update' && stored.status === 'present') return { kind: 'update', image, planned, stored: stored.metadata, started };
   if (planned.action === 'skip') {
     const meta = stored.status === 'present' ? stored.metadata : undefined;
     return done({ action: 'skip', status: 'skipped', reason: planned.reason, ...(meta ? { size: meta.size, checksum: meta.checksum } : {}) });
   }
   return { kind: 'publish', image, planned, ...(fingerprint ? { fingerprint } : {}), started };
+}
+
+/** `update`: rewrite the metadata of current bytes with the declared descriptive fields. No download, no build. */
+async function updateOne(step: Extract<Step, { kind: 'update' }>, options: SyncOptions): Promise<ImageOutcome> {
+  const { image, planned, stored } = step;
+  const log = options.log.child({ image: image.name });
+  const base = { name: image.name, path: image.path, action: planned.action, reason: planned.reason, ...(planned.changes ? { changes: planned.changes } : {}) };
+  try {
+    // The bytes must still be the ones planned against (the run lock makes this hold; --no-lock may not).
+    const now = await options.store.readMetadata(image.path, options.signal);
+    if (now.status !== 'present' || now.metadata.checksum !== stored.checksum || now.metadata.key !== stored.key) {
+      throw new IngotError(ErrorCode.storeIo, 'the stored image changed while this sync ran; metadata left as it is', {
+        image: image.name,
+        path: options.store.metadataKey(image.path),
+        hint: 'another writer touched the store (was --no-lock used?); run sync again',
+      });
+    }
+    const { name: _n, family: _f, version: _v, compatibility: _c, ...rest } = now.metadata;
+    const metadata: ImageMetadata = {
+      ...rest,
+      name: image.name,
+      ...(image.family ? { family: image.family } : {}),
+      ...(image.version ? { version: image.version } : {}),
+      ...(image.compatibility ? { compatibility: image.compatibility } : {}),
+      updatedAt: new Date().toISOString(),
+    };
+    await options.store.updateMetadata(metadata, options.signal);
+    log.info(`metadata updated: ${planned.reason}`, { step: 'update', key: options.store.metadataKey(image.path) });
+    return { ...base, status: 'updated', size: metadata.size, checksum: metadata.checksum, durationMs: Date.now() - step.started };
+  } catch (thrown) {
+    const error = asIngotError(thrown);
+    log.error(`failed: ${error.message}`, { step: 'update', code: error.code });
+    return { ...base, status: 'failed', reason: error.message, durationMs: Date.now() - step.started, error };
+  }
 }
 
 async function applyOne(step: Extract<Step, { kind: 'publish' }>, options: SyncOptions): Promise<ImageOutcome> {

@@ -4,17 +4,18 @@
  * document, and its family/version/compatibility for selection. `version`
  * only ever grows; `expires` bounds how long a copy can be replayed.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { digestProblem, formatDigest, type Digest } from '../digest/digest.js';
 import { ErrorCode, IngotError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { METADATA_PREFIX, type ImageStore } from '../store/image-store.js';
 import { relativePathProblem } from '../store/keys.js';
+import { INDEX_KEY, READ_LIMITS, reservedKeyProblem } from '../store/layout.js';
 import { parseMetadata } from '../store/metadata.js';
 import { mapLimit } from '../util/concurrency.js';
 
 /** Store key of the catalogue (its signature is INDEX_KEY + ".minisig"). */
-export const INDEX_KEY = 'index.json';
+export { INDEX_KEY };
 /** Default validity of a signed index: 7 days. */
 export const DEFAULT_INDEX_EXPIRY_MS = 7 * 24 * 60 * 60 * 1000;
 
@@ -39,6 +40,13 @@ export interface IndexEntry {
 /** The signed catalogue. */
 export interface Index {
   schemaVersion: 1;
+  /**
+   * A random id made when the store's first index is signed and kept by every
+   * re-signing: with the signing key it names this catalogue, so hosts keep
+   * one rollback floor per catalogue however its store is reached. Absent in
+   * indexes signed before ingot carried it.
+   */
+  storeId?: string;
   /** Grows by one on every re-signing; hosts refuse a lower one than they last accepted. */
   version: number;
   /** RFC 3339. */
@@ -53,7 +61,14 @@ export async function collectEntries(store: ImageStore, log: Logger, signal?: Ab
   const keys: string[] = [];
   for await (const info of store.backend.list(METADATA_PREFIX, signal)) if (info.key.endsWith('.json')) keys.push(info.key);
   const found = await mapLimit(keys, 16, async (key): Promise<IndexEntry | undefined> => {
-    const bytes = await store.backend.get(key, signal);
+    let bytes: Buffer | undefined;
+    try {
+      bytes = await store.backend.get(key, signal, { maxBytes: READ_LIMITS.metadata });
+    } catch (error) {
+      if (!(error instanceof IngotError) || error.code !== ErrorCode.objectTooLarge) throw error;
+      log.warn('metadata left out of the index: too large', { path: key, problem: error.message });
+      return undefined;
+    }
     if (!bytes) return undefined; // removed between list and get
     const parsed = parseMetadata(bytes);
     if (!('metadata' in parsed)) {
@@ -97,6 +112,8 @@ export function indexEntryProblem(e: Partial<IndexEntry>): string | undefined {
   if (pathProblem) return `path ${pathProblem}`;
   const keyProblem = relativePathProblem(e.key as string);
   if (keyProblem) return `key ${keyProblem}`;
+  const reserved = reservedKeyProblem(e.key as string);
+  if (reserved) return `key "${e.key as string}" ${reserved}`;
   for (const f of ['checksum', 'sha256', 'metadata'] as const) {
     if (typeof e[f] !== 'string' || digestProblem(e[f] as string)) return `${f} must be a digest`;
   }
@@ -109,8 +126,8 @@ export function indexEntryProblem(e: Partial<IndexEntry>): string | undefined {
 
 /** Inputs of `buildIndex`. */
 export interface BuildIndexOptions {
-  /** The index currently in the store, if any (its version is the floor). */
-  previous?: Pick<Index, 'version' | 'images'>;
+  /** The index currently in the store, if any (its version is the floor; its storeId is kept). */
+  previous?: Pick<Index, 'version' | 'images' | 'storeId'>;
   /** Validity from `now` (default 7 days). */
   expiresInMs?: number;
   now?: Date;
@@ -129,12 +146,20 @@ export function indexFrom(images: IndexEntry[], options: Omit<BuildIndexOptions,
   const now = options.now ?? new Date();
   return {
     schemaVersion: 1,
+    storeId: options.previous?.storeId ?? newStoreId(),
     version: (options.previous?.version ?? 0) + 1,
     generatedAt: now.toISOString(),
     expires: new Date(now.getTime() + (options.expiresInMs ?? DEFAULT_INDEX_EXPIRY_MS)).toISOString(),
     images,
   };
 }
+
+/** A fresh store id: 128 random bits, as a UUID. */
+export function newStoreId(): string {
+  return randomUUID();
+}
+
+const STORE_ID = /^[A-Za-z0-9][A-Za-z0-9-]{7,63}$/;
 
 /** Whether two entry lists describe the same published state. */
 export function sameEntries(a: readonly IndexEntry[], b: readonly IndexEntry[]): boolean {
@@ -157,6 +182,7 @@ export function parseIndex(bytes: Buffer, where = INDEX_KEY): Index {
   const d = data as Partial<Index>;
   if (typeof d !== 'object' || d === null || d.schemaVersion !== 1) throw invalid(where, 'expected an object with "schemaVersion": 1');
   if (!Number.isSafeInteger(d.version) || (d.version as number) < 1) throw invalid(where, '"version" must be a positive integer');
+  if (d.storeId !== undefined && (typeof d.storeId !== 'string' || !STORE_ID.test(d.storeId))) throw invalid(where, '"storeId" must be 8–64 letters, digits or "-"');
   for (const field of ['generatedAt', 'expires'] as const) {
     if (typeof d[field] !== 'string' || Number.isNaN(Date.parse(d[field] as string))) throw invalid(where, `"${field}" must be an RFC 3339 time`);
   }

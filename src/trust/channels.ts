@@ -10,6 +10,7 @@ import type { Digest } from '../digest/digest.js';
 import { ErrorCode, ExitCode, IngotError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { ImageStore } from '../store/image-store.js';
+import { CHANNELS_PREFIX, readLimitFor } from '../store/layout.js';
 import { collectEntries, type IndexEntry } from './catalogue.js';
 import type { SecretKey } from './keys.js';
 import type { PublicKey } from './minisign-format.js';
@@ -52,7 +53,7 @@ export function checkName(kind: 'family' | 'channel', value: string): string {
 
 /** Store key of a family's channel file. */
 export function channelKey(family: string): string {
-  return `channels/${checkName('family', family)}.json`;
+  return `${CHANNELS_PREFIX}${checkName('family', family)}.json`;
 }
 
 /** Parses a verified channel file; throws INGOT_CHANNEL_INVALID. */
@@ -126,14 +127,15 @@ export async function readChannelFile(store: ImageStore, family: string, publicK
 
 /** Reads a channel file without checking its signature (for listing on the publisher's side). */
 export async function readChannelFileUnverified(store: ImageStore, family: string, signal?: AbortSignal): Promise<ChannelFile | undefined> {
-  const bytes = await store.backend.get(channelKey(family), signal);
+  const key = channelKey(family);
+  const bytes = await store.backend.get(key, signal, { maxBytes: readLimitFor(key) });
   return bytes ? parseChannelFile(bytes, family) : undefined;
 }
 
 /** Families that have a channel file in the store. */
 export async function listChannelFamilies(store: ImageStore, signal?: AbortSignal): Promise<string[]> {
   const out: string[] = [];
-  for await (const info of store.backend.list('channels/', signal)) {
+  for await (const info of store.backend.list(CHANNELS_PREFIX, signal)) {
     const m = /^channels\/([^/]+)\.json$/.exec(info.key);
     if (m?.[1]) out.push(m[1]);
   }

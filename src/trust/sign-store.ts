@@ -8,6 +8,7 @@
 import { ErrorCode, IngotError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { ImageStore } from '../store/image-store.js';
+import { readLimitFor } from '../store/layout.js';
 import { collectEntries, DEFAULT_INDEX_EXPIRY_MS, INDEX_KEY, indexFrom, parseIndex, sameEntries, serializeIndex, type Index } from './catalogue.js';
 import type { SecretKey } from './keys.js';
 import { getVerified, putSigned } from './signed-object.js';
@@ -31,14 +32,20 @@ export async function signStoreIndex(store: ImageStore, key: SecretKey, options:
   const images = await collectEntries(store, options.log, options.signal);
   const previous = await readPrevious(store, key, options);
 
-  if (previous?.trusted && !options.force && sameEntries(previous.index.images, images)) {
+  // An index without a storeId (signed by an older ingot) is re-signed once to gain one.
+  if (previous?.trusted && !options.force && previous.index.storeId !== undefined && sameEntries(previous.index.images, images)) {
     const remaining = Date.parse(previous.index.expires) - now.getTime();
     if (remaining > expiresInMs / 2) {
       options.log.debug('index unchanged', { version: previous.index.version, expires: previous.index.expires });
       return { version: previous.index.version, changed: false };
     }
   }
-  const index = indexFrom(images, { previous: previous?.index, expiresInMs, now });
+  // The store id is kept only from an index our key signed: a forged one must not pick this store's identity.
+  const index = indexFrom(images, {
+    previous: previous ? { ...previous.index, storeId: previous.trusted ? previous.index.storeId : undefined } : undefined,
+    expiresInMs,
+    now,
+  });
   await putSigned(store.backend, INDEX_KEY, Buffer.from(serializeIndex(index)), key, {
     now,
     extra: { version: index.version },
@@ -62,7 +69,11 @@ async function readPrevious(store: ImageStore, key: SecretKey, options: SignStor
     if (!(error instanceof IngotError)) throw error;
     options.log.warn('the current index does not verify with the signing key: replacing it', { code: error.code, reason: error.message });
     trusted = false;
-    bytes = await store.backend.get(INDEX_KEY, options.signal);
+    bytes = await store.backend.get(INDEX_KEY, options.signal, { maxBytes: readLimitFor(INDEX_KEY) }).catch((e: unknown) => {
+      // An oversized index is no floor at all: it cannot be read, so the version restarts above nothing we know.
+      if (e instanceof IngotError && e.code === ErrorCode.objectTooLarge) return undefined;
+      throw e;
+    });
   }
   if (!bytes) return undefined;
   try {

@@ -8,12 +8,12 @@ import * as path from 'node:path/posix';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorCode, IngotError } from '../errors.js';
 import type { StoreBackend } from '../store/backend.js';
+import { readLimitFor, SIGNATURE_SUFFIX } from '../store/layout.js';
 import type { SecretKey } from './keys.js';
 import type { PublicKey } from './minisign-format.js';
 import { signBytes, trustedCommentFields, verifyBytes, type VerifiedSignature } from './signature.js';
 
-/** A signed object's signature lives at `<key>.minisig`. */
-export const SIGNATURE_SUFFIX = '.minisig';
+export { SIGNATURE_SUFFIX };
 
 /** The trusted comment ingot writes: minisign's own fields, plus ours. */
 export function trustedComment(key: string, now: Date, extra: Record<string, string | number> = {}): string {
@@ -65,9 +65,10 @@ export async function getVerified(
 }
 
 async function fetchAndVerify(backend: StoreBackend, key: string, publicKey: PublicKey, signal?: AbortSignal): Promise<VerifiedObject | undefined> {
-  const bytes = await backend.get(key, signal);
+  // Bounded reads: nothing is parsed before the signature checks out, and nothing unbounded is read either.
+  const bytes = await backend.get(key, signal, { maxBytes: readLimitFor(key) });
   if (!bytes) return undefined;
-  const signature = await backend.get(`${key}${SIGNATURE_SUFFIX}`, signal);
+  const signature = await backend.get(`${key}${SIGNATURE_SUFFIX}`, signal, { maxBytes: readLimitFor(`${key}${SIGNATURE_SUFFIX}`) });
   const where = `${backend.displayUrl.replace(/\/$/, '')}/${key}`;
   if (!signature) {
     throw new IngotError(ErrorCode.signatureMissing, `no signature for ${where}`, {

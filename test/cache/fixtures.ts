@@ -71,7 +71,7 @@ export function countingStore(backend: StoreBackend): { store: ImageStore; reads
   const wrapped: StoreBackend = {
     kind: backend.kind,
     displayUrl: backend.displayUrl,
-    get: (key, signal) => backend.get(key, signal),
+    get: (key, signal, options) => backend.get(key, signal, options),
     put: (key, data, signal) => backend.put(key, data, signal),
     read: async (key, signal) => {
       reads++;

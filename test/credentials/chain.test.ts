@@ -4,7 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
-import { resolveS3Credentials } from '../../src/credentials/chain.js';
+import { credentialsGiven, resolveS3Credentials } from '../../src/credentials/chain.js';
 import { ErrorCode, IngotError } from '../../src/errors.js';
 import { needTool } from '../helpers/tools.js';
 import { ageKeygen, writeSops } from './sops-writer.js';
@@ -24,7 +24,34 @@ test('environment: AWS_* with a session token, then E2_* with endpoint and bucke
   const aws = await resolveS3Credentials({ env: { ...noHome, AWS_ACCESS_KEY_ID: 'w-a', AWS_SECRET_ACCESS_KEY: 'w-s', AWS_SESSION_TOKEN: 'tok', E2_ACCESS_KEY: 'e' } });
   assert.deepEqual(aws, { accessKeyId: 'w-a', secretAccessKey: 'w-s', sessionToken: 'tok', source: 'environment (AWS_*)' });
   const e2 = await resolveS3Credentials({ env: { ...noHome, E2_ACCESS_KEY: 'e-a', E2_SECRET_KEY: 'e-s', E2_ENDPOINT: 'https://e2.example.net', E2_BUCKET: 'lab' } });
-  assert.deepEqual(e2, { accessKeyId: 'e-a', secretAccessKey: 'e-s', endpoint: 'https://e2.example.net', bucket: 'lab', source: 'environment (E2_*)' });
+  assert.deepEqual(e2, {
+    accessKeyId: 'e-a',
+    secretAccessKey: 'e-s',
+    endpoint: 'https://e2.example.net',
+    bucket: 'lab',
+    source: 'environment (E2_*)',
+    origins: { endpoint: 'E2_ENDPOINT (environment)', bucket: 'E2_BUCKET (environment)' },
+  });
+});
+
+test('location: INGOT_S3_BUCKET; what the winning source leaves out comes from the location variables', async () => {
+  const ingot = await resolveS3Credentials({ env: { ...noHome, INGOT_S3_ACCESS_KEY: 'a', INGOT_S3_SECRET_KEY: 's', INGOT_S3_BUCKET: 'b', INGOT_S3_ENDPOINT: 'https://h' } });
+  assert.equal(ingot.bucket, 'b');
+  assert.equal(ingot.origins?.bucket, 'INGOT_S3_BUCKET (environment)');
+  // Keys from AWS_* (ambient), bucket and endpoint from E2_*.
+  const mixed = await resolveS3Credentials({ env: { ...noHome, AWS_ACCESS_KEY_ID: 'a', AWS_SECRET_ACCESS_KEY: 's', E2_BUCKET: 'lab', E2_ENDPOINT: 'https://e2' } });
+  assert.equal(mixed.source, 'environment (AWS_*)');
+  assert.deepEqual([mixed.bucket, mixed.endpoint], ['lab', 'https://e2']);
+  assert.deepEqual(mixed.origins, { bucket: 'E2_BUCKET (environment)', endpoint: 'E2_ENDPOINT (environment)' });
+});
+
+test('credentialsGiven: ingot and e2 variables and --credentials count, ambient AWS_* does not; names only', () => {
+  assert.deepEqual(credentialsGiven({ AWS_ACCESS_KEY_ID: 'x', AWS_SECRET_ACCESS_KEY: 'y', SOPS_AGE_KEY: 'k' }, undefined), []);
+  assert.deepEqual(credentialsGiven({ E2_ACCESS_KEY: 'secret-a', E2_BUCKET: 'b', INGOT_S3_ENDPOINT: 'https://h' }, 'images/e2.sops.yaml'), [
+    'INGOT_S3_ENDPOINT (environment)',
+    'E2_ACCESS_KEY, E2_BUCKET (environment)',
+    '--credentials images/e2.sops.yaml',
+  ]);
 });
 
 test('nothing configured: one error listing every source tried, no values', async () => {
@@ -52,7 +79,15 @@ test('SOPS file (YAML and JSON, aws_* names) with the key from a file, SOPS_AGE_
   await writeFile(jsonFile, await writeSops({ AWS_ACCESS_KEY_ID: 'AK2', aws_secret_access_key: 'SK2' }, [key.recipient], 'json'));
 
   const viaOption = await resolveS3Credentials({ env: noHome, file: yamlFile, ageKeyFile: keyFile });
-  assert.deepEqual(viaOption, { accessKeyId: 'AK1', secretAccessKey: 'SK1', endpoint: 'https://s3.example', region: 'eu-1', bucket: 'b1', source: `SOPS file ${yamlFile}` });
+  assert.deepEqual(viaOption, {
+    accessKeyId: 'AK1',
+    secretAccessKey: 'SK1',
+    endpoint: 'https://s3.example',
+    region: 'eu-1',
+    bucket: 'b1',
+    source: `SOPS file ${yamlFile}`,
+    origins: { endpoint: `SOPS file ${yamlFile}`, region: `SOPS file ${yamlFile}`, bucket: `SOPS file ${yamlFile}` },
+  });
   const viaEnvFile = await resolveS3Credentials({ env: { ...noHome, SOPS_AGE_KEY_FILE: keyFile }, file: jsonFile });
   assert.equal(viaEnvFile.accessKeyId, 'AK2');
   assert.equal(viaEnvFile.secretAccessKey, 'SK2');

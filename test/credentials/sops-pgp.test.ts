@@ -80,9 +80,22 @@ test('a missing gpg program is reported as such, not as a wrong key', { skip }, 
 
 test('the credentials chain reads a PGP-only SOPS file through gpg (GNUPGHOME from the environment)', { skip }, async () => {
   const file = path.join(dir, 'creds.sops.yaml');
-  await writeFile(file, await writeSops({ access_key: 'AK-PGP', secret_key: 'SK-PGP', bucket: 'b' }, [], 'yaml', { pgp: [{ fingerprint: gpg.fingerprint, env: gpg.env }] }));
-  const creds = await resolveS3Credentials({ env: { HOME: dir, PATH: process.env.PATH, GNUPGHOME: gpg.home }, file });
-  assert.deepEqual(creds, { accessKeyId: 'AK-PGP', secretAccessKey: 'SK-PGP', bucket: 'b', source: `SOPS file ${file}` });
+  await writeFile(
+    file,
+    await writeSops({ access_key: 'AK-PGP', secret_key: 'SK-PGP', session_token: 'ST-PGP', bucket: 'b' }, [], 'yaml', { pgp: [{ fingerprint: gpg.fingerprint, env: gpg.env }] }),
+  );
+  // What gpg opened is registered with the scrubber exactly as what age opens (issue 17).
+  const secrets: string[] = [];
+  const creds = await resolveS3Credentials({ env: { HOME: dir, PATH: process.env.PATH, GNUPGHOME: gpg.home }, file, onSecret: (s) => secrets.push(s) });
+  assert.deepEqual(creds, {
+    accessKeyId: 'AK-PGP',
+    secretAccessKey: 'SK-PGP',
+    sessionToken: 'ST-PGP',
+    bucket: 'b',
+    source: `SOPS file ${file}`,
+    origins: { bucket: `SOPS file ${file}` },
+  });
+  assert.deepEqual(secrets.sort(), ['AK-PGP', 'SK-PGP', 'ST-PGP']);
 });
 
 test('dotenv and INI credentials files (as sops writes them) work through the chain', { skip }, async () => {
@@ -90,7 +103,13 @@ test('dotenv and INI credentials files (as sops writes them) work through the ch
   const env = { HOME: dir, PATH: process.env.PATH, SOPS_AGE_KEY: key.identity };
   const dotenv = path.join(dir, 'creds.env');
   await writeFile(dotenv, await writeSops({ E2_ACCESS_KEY: 'AK-ENV', E2_SECRET_KEY: 'SK-ENV', E2_BUCKET: 'lab' }, [key.recipient], 'dotenv'));
-  assert.deepEqual(await resolveS3Credentials({ env, file: dotenv }), { accessKeyId: 'AK-ENV', secretAccessKey: 'SK-ENV', bucket: 'lab', source: `SOPS file ${dotenv}` });
+  assert.deepEqual(await resolveS3Credentials({ env, file: dotenv }), {
+    accessKeyId: 'AK-ENV',
+    secretAccessKey: 'SK-ENV',
+    bucket: 'lab',
+    source: `SOPS file ${dotenv}`,
+    origins: { bucket: `SOPS file ${dotenv}` },
+  });
   const ini = path.join(dir, 'creds.ini');
   await writeFile(ini, await writeSops({ s3: { access_key: 'AK-INI', secret_key: 'SK-INI', endpoint: 'https://e2.example.net' } }, [key.recipient], 'ini'));
   assert.deepEqual(await resolveS3Credentials({ env, file: ini }), {
@@ -98,6 +117,7 @@ test('dotenv and INI credentials files (as sops writes them) work through the ch
     secretAccessKey: 'SK-INI',
     endpoint: 'https://e2.example.net',
     source: `SOPS file ${ini}`,
+    origins: { endpoint: `SOPS file ${ini}` },
   });
 });
 

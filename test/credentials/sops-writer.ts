@@ -15,6 +15,12 @@ export interface WriteSopsOptions {
   pgp?: { fingerprint: string; env: NodeJS.ProcessEnv }[];
   /** sops --mac-only-encrypted; values whose key ends in `_unencrypted` stay in clear. */
   macOnlyEncrypted?: boolean;
+  /**
+   * sops' encrypted_regex: only values under a key that matches are encrypted
+   * (as in e2.sops.yaml files whose endpoint and bucket stay readable); the
+   * others stay in clear but still count for the MAC.
+   */
+  encryptedRegex?: string;
 }
 
 function enc(plaintext: Buffer, key: Buffer, aad: string, type: string): string {
@@ -25,17 +31,19 @@ function enc(plaintext: Buffer, key: Buffer, aad: string, type: string): string 
   return `ENC[AES256_GCM,data:${data.toString('base64')},iv:${iv.toString('base64')},tag:${cipher.getAuthTag().toString('base64')},type:${type}]`;
 }
 
-function walk(value: Plain, path: string[], key: Buffer, hash: ReturnType<typeof createHash>, macOnlyEncrypted: boolean): unknown {
-  if (Array.isArray(value)) return value.map((v) => walk(v, path, key, hash, macOnlyEncrypted));
+type Encrypts = (path: string[]) => boolean;
+
+function walk(value: Plain, path: string[], key: Buffer, hash: ReturnType<typeof createHash>, macOnlyEncrypted: boolean, encrypts: Encrypts): unknown {
+  if (Array.isArray(value)) return value.map((v) => walk(v, path, key, hash, macOnlyEncrypted, encrypts));
   if (typeof value === 'object') {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = walk(v, [...path, k], key, hash, macOnlyEncrypted);
+    for (const [k, v] of Object.entries(value)) out[k] = walk(v, [...path, k], key, hash, macOnlyEncrypted, encrypts);
     return out;
   }
   const [text, type] =
     typeof value === 'boolean' ? [value ? 'True' : 'False', 'bool'] : typeof value === 'number' ? [String(value), Number.isInteger(value) ? 'int' : 'float'] : [value, 'str'];
   const bytes = Buffer.from(text);
-  const clear = path.some((p) => p.endsWith('_unencrypted'));
+  const clear = !encrypts(path);
   if (!clear || !macOnlyEncrypted) hash.update(bytes);
   return clear ? value : enc(bytes, key, `${path.join(':')}:`, type);
 }
@@ -50,7 +58,9 @@ export async function writeSops(
   const dataKey = randomBytes(32);
   const hash = createHash('sha512');
   if (options.macOnlyEncrypted) hash.update(createHash('sha256').update('sops').digest());
-  const tree = walk(data, [], dataKey, hash, options.macOnlyEncrypted ?? false) as Record<string, unknown>;
+  const regex = options.encryptedRegex === undefined ? undefined : new RegExp(options.encryptedRegex);
+  const encrypts: Encrypts = regex ? (path) => path.some((k) => regex.test(k)) : (path) => !path.some((k) => k.endsWith('_unencrypted'));
+  const tree = walk(data, [], dataKey, hash, options.macOnlyEncrypted ?? false, encrypts) as Record<string, unknown>;
   const lastmodified = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
   const age = [];
   for (const recipient of recipients) {
@@ -68,7 +78,7 @@ export async function writeSops(
     ...(pgp.length ? { pgp } : {}),
     lastmodified,
     mac: enc(Buffer.from(hash.digest('hex').toUpperCase()), dataKey, lastmodified, 'str'),
-    unencrypted_suffix: '_unencrypted',
+    ...(options.encryptedRegex === undefined ? { unencrypted_suffix: '_unencrypted' } : { encrypted_regex: options.encryptedRegex }),
     ...(options.macOnlyEncrypted ? { mac_only_encrypted: true } : {}),
     version: '3.8.1',
   };

@@ -9,7 +9,7 @@ import { createReadStream, statSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
-import { testCa } from './tls.js';
+import { serverCertFor, testCa } from './tls.js';
 
 export type Fault =
   | { kind: 'status'; status: number; retryAfter?: string }
@@ -33,6 +33,8 @@ export interface Served {
 export interface RequestRecord {
   method: string;
   path: string;
+  /** The Host header (the name a client asked for, through a proxy). */
+  host?: string;
   range?: string;
 }
 
@@ -48,12 +50,14 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export async function startHttpsServer(files: Record<string, Served> = {}): Promise<TestServer> {
+/** `hostnames`: also present a certificate for these names (reached through a CONNECT proxy, see connect-proxy.ts). */
+export async function startHttpsServer(files: Record<string, Served> = {}, options: { hostnames?: readonly string[] } = {}): Promise<TestServer> {
   const ca = testCa();
   const table = new Map(Object.entries(files));
   const requests: RequestRecord[] = [];
   const sockets = new Set<Socket>();
-  const server: Server = createServer({ key: ca.key, cert: ca.cert }, (req, res) => handle(req, res, table, requests));
+  const pair = options.hostnames?.length ? serverCertFor(options.hostnames) : { key: ca.key, cert: ca.cert };
+  const server: Server = createServer(pair, (req, res) => handle(req, res, table, requests));
   server.on('connection', (s: Socket) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
@@ -94,7 +98,7 @@ export async function startHttpServer(files: Record<string, Served>): Promise<{ 
 function handle(req: IncomingMessage, res: ServerResponse, table: Map<string, Served>, requests: RequestRecord[]): void {
   const path = new URL(req.url ?? '/', 'https://x').pathname;
   const range = req.headers.range;
-  requests.push({ method: req.method ?? 'GET', path, ...(range ? { range } : {}) });
+  requests.push({ method: req.method ?? 'GET', path, ...(req.headers.host ? { host: req.headers.host } : {}), ...(range ? { range } : {}) });
   const served = table.get(path);
   if (!served) {
     res.writeHead(404).end('not found');

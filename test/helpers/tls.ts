@@ -36,3 +36,26 @@ export function testCa(): TestCa {
   };
   return cached;
 }
+
+const named = new Map<string, { key: string; cert: string }>();
+
+/**
+ * A server certificate from the same throwaway CA for other host names too
+ * (for tests that keep a document's real URLs and route them to a local
+ * server through a CONNECT proxy).
+ */
+export function serverCertFor(hostnames: readonly string[]): { key: string; cert: string } {
+  const id = [...hostnames].sort().join(',');
+  const cached = named.get(id);
+  if (cached) return cached;
+  const ca = testCa();
+  const stem = `named-${named.size + 1}`;
+  const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: ca.dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  ssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', `${stem}.key`, '-out', `${stem}.csr`, '-subj', `/CN=${hostnames[0] ?? 'localhost'}`);
+  const sans = ['IP:127.0.0.1', 'DNS:localhost', ...hostnames.map((h) => `DNS:${h}`)].join(',');
+  writeFileSync(join(ca.dir, `${stem}.cnf`), `subjectAltName=${sans}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n`);
+  ssl('x509', '-req', '-in', `${stem}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${stem}.pem`, '-days', '2', '-extfile', `${stem}.cnf`);
+  const pair = { key: readFileSync(join(ca.dir, `${stem}.key`), 'utf8'), cert: readFileSync(join(ca.dir, `${stem}.pem`), 'utf8') };
+  named.set(id, pair);
+  return pair;
+}

@@ -49,7 +49,7 @@ async function project(dir: string): Promise<string> {
 }
 
 function ctxFor(dir: string, image = 'guestinit') {
-  return { manifestDir: dir, image, signal: new AbortController().signal, log: silentLogger, http: {}, env: { SOURCE_DATE_EPOCH: '1700000000' } };
+  return { root: dir, image, signal: new AbortController().signal, log: silentLogger, http: {}, env: { SOURCE_DATE_EPOCH: '1700000000' } };
 }
 
 describe('source.type: initramfs', () => {

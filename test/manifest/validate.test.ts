@@ -275,7 +275,7 @@ describe('manifest rules', () => {
 
   it('refuses reserved prefixes', () => {
     const text = header.replace('spec:\n', `spec:\n  defaults:\n    destinationPrefix: metadata/\n`) + good;
-    assert.equal(checkManifest(text, '/tmp/images.yaml').problems[0]?.code, 'unsafe-path');
+    assert.equal(checkManifest(text, '/tmp/images.yaml').problems[0]?.code, 'reserved-destination');
   });
 });
 

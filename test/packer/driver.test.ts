@@ -27,7 +27,7 @@ function setup(extra: Partial<PackerSource> = {}) {
 }
 
 function context(manifestDir: string, log: Logger, options: { signal?: AbortSignal; env?: NodeJS.ProcessEnv } = {}): AcquireContext {
-  return { manifestDir, image: 'null-image', signal: options.signal ?? new AbortController().signal, log, http: {} as AcquireContext['http'], env: options.env ?? process.env };
+  return { root: manifestDir, image: 'null-image', signal: options.signal ?? new AbortController().signal, log, http: {} as AcquireContext['http'], env: options.env ?? process.env };
 }
 
 describe('packer source driver (real packer)', () => {

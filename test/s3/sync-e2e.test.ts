@@ -48,6 +48,25 @@ async function objects(rgw: Rgw, bucket: string): Promise<{ keys: string[]; uplo
   }
 }
 
+/** Resolves once KEY exists in BUCKET (polled), or throws after a minute. */
+async function waitForObject(rgw: Rgw, bucket: string, key: string): Promise<void> {
+  const sdk = await import('@aws-sdk/client-s3');
+  const client = await rgwClient(rgw);
+  try {
+    for (let i = 0; i < 600; i++) {
+      try {
+        await client.send(new sdk.HeadObjectCommand({ Bucket: bucket, Key: key }));
+        return;
+      } catch {
+        await sleep(100);
+      }
+    }
+    throw new Error(`${key} never appeared in ${bucket}`);
+  } finally {
+    client.destroy();
+  }
+}
+
 const image = (name: string, path: string, body: Buffer, extra: Record<string, unknown> = {}) => ({
   name,
   source: { type: 'https', url: server.url(path), checksum: sha256(body) },
@@ -142,10 +161,10 @@ describe('sync into S3 (Ceph RGW)', { concurrency: false }, () => {
     const s = await setup(t);
     if (!s) return;
     writeManifest(s.dir, [{ name: 'big', source: { type: 'https', url: server.url('/big-slow.xz'), checksum: sha256(bigXz), decompress: 'xz' }, destination: { path: 'big.img' }, validation: { expected: sha256(big) } }]);
-    const [a, b] = await Promise.all([
-      runCli(['sync', '--store', s.store], { cwd: s.dir, env: s.env }),
-      sleep(300).then(() => runCli(['sync', '--store', s.store], { cwd: s.dir, env: s.env })),
-    ]);
+    // B starts only once A holds the lock (a fixed head start failed on a loaded machine).
+    const first = runCli(['sync', '--store', s.store], { cwd: s.dir, env: s.env });
+    await waitForObject(s.rgw, s.bucket, 'lab/.ingot-lock');
+    const [a, b] = await Promise.all([first, runCli(['sync', '--store', s.store], { cwd: s.dir, env: s.env })]);
     assert.equal(a.code, 0, a.stderr);
     assert.equal(b.code, 1);
     assert.match(b.stderr, /store is locked by ingot sync/);

@@ -39,7 +39,7 @@ export const command: Command = {
       throw new IngotError(ErrorCode.usage, `image "${name}" is built from a ${image.source.type} source, not initramfs`, { exitCode: ExitCode.usage });
     }
     const source = image.source as InitramfsSource;
-    const spec = initramfsSpec(source, manifest.dir, ctx.env, `initramfs "${name}"`);
+    const spec = initramfsSpec(source, manifest.root, ctx.env, `initramfs "${name}"`);
     const fileName = artifactName(name, source.version ?? image.version, source.buildId);
     const outDir = path.resolve(ctx.cwd, str(args, 'out') ?? '.');
     const started = Date.now();

@@ -3,19 +3,21 @@ import { UsageError } from '../../errors.js';
 import type { ImageStore } from '../../store/image-store.js';
 import { rollbackChannel } from '../../trust/channels.js';
 import { loadSigningKey } from '../../trust/key-files.js';
-import { str, type Command, type OptionSpec } from '../command.js';
+import { str, type Command, type CommandContext, type OptionSpec, type ParsedArgs } from '../command.js';
+import { lockOptions, SIGNING_LOCK_TIMEOUT_MS, takeLock } from '../lock.js';
 import { resolveStore, storeOptions } from '../resolve.js';
 
 /** Signing-key options shared by the channel commands. */
 export const signingOptions = {
   'signing-key': { type: 'string', valueName: 'FILE', description: 'minisign secret key (default: INGOT_SIGNING_KEY)' },
   'password-file': { type: 'string', valueName: 'FILE', description: 'Password of the key (default: INGOT_SIGNING_PASSWORD)' },
+  ...lockOptions,
 } as const satisfies Record<string, OptionSpec>;
 
-/** Runs `fn` holding the store's run lock, then closes the store. */
-export async function withStoreLock<T>(store: ImageStore, owner: string, signal: AbortSignal, fn: () => Promise<T>): Promise<T> {
+/** Runs `fn` holding the store's run lock (--lock-timeout, --break-lock, --no-lock), then closes the store. */
+export async function withStoreLock<T>(store: ImageStore, args: ParsedArgs, ctx: CommandContext, what: string, fn: () => Promise<T>): Promise<T> {
   try {
-    const lock = await store.backend.lock({ owner, timeoutMs: 30_000, ttlMs: 600_000, breakExpired: false, signal });
+    const lock = await takeLock(store, args, ctx, what, SIGNING_LOCK_TIMEOUT_MS);
     try {
       return await fn();
     } finally {
@@ -39,7 +41,7 @@ export const command: Command = {
     const key = await loadSigningKey({ keyFile: str(args, 'signing-key'), passwordFile: str(args, 'password-file'), env: ctx.env, baseDir: ctx.cwd, onSecret: ctx.addSecret });
     if (!key) throw new UsageError('no signing key', { hint: 'pass --signing-key FILE or set INGOT_SIGNING_KEY' });
     const store = await resolveStore(args, ctx, undefined);
-    const file = await withStoreLock(store, 'ingot channel rollback', ctx.signal, () => rollbackChannel(store, key, { family, channel, log: ctx.log, signal: ctx.signal }));
+    const file = await withStoreLock(store, args, ctx, 'channel rollback', () => rollbackChannel(store, key, { family, channel, log: ctx.log, signal: ctx.signal }));
     const pointer = file.channels[channel]!;
     ctx.out.result({ family, channel, ...pointer, sequence: file.sequence }, () => `${family}/${channel} rolled back to ${pointer.version} (${pointer.path})`);
   },

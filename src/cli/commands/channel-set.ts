@@ -4,7 +4,8 @@ import { setChannel } from '../../trust/channels.js';
 import { signStoreIndex } from '../../trust/sign-store.js';
 import { loadSigningKey } from '../../trust/key-files.js';
 import { str, type Command } from '../command.js';
-import { parseDuration, resolveStore, storeOptions } from '../resolve.js';
+import { resolveStore, storeOptions } from '../resolve.js';
+import { indexExpiryFlag } from '../values.js';
 import { signingOptions, withStoreLock } from './channel-rollback.js';
 
 export const command: Command = {
@@ -24,12 +25,11 @@ export const command: Command = {
   async run(args, ctx) {
     const [family, channel, version, ...extra] = args.positionals;
     if (!family || !channel || !version || extra.length) throw new UsageError('expected FAMILY CHANNEL VERSION');
+    const expiresInMs = indexExpiryFlag(str(args, 'expires'), '--expires');
     const key = await loadSigningKey({ keyFile: str(args, 'signing-key'), passwordFile: str(args, 'password-file'), env: ctx.env, baseDir: ctx.cwd, onSecret: ctx.addSecret });
     if (!key) throw new UsageError('no signing key', { hint: 'pass --signing-key FILE or set INGOT_SIGNING_KEY' });
-    const expires = str(args, 'expires');
-    const expiresInMs = expires === undefined ? undefined : parseDuration(expires, '--expires');
     const store = await resolveStore(args, ctx, undefined);
-    const { file, index } = await withStoreLock(store, 'ingot channel set', ctx.signal, async () => {
+    const { file, index } = await withStoreLock(store, args, ctx, 'channel set', async () => {
       const file = await setChannel(store, key, { family, channel, version, log: ctx.log, signal: ctx.signal });
       // A channel is only usable by hosts when the signed index lists its target: re-sign if needed.
       const index = await signStoreIndex(store, key, { log: ctx.log, signal: ctx.signal, expiresInMs });

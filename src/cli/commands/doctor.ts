@@ -1,8 +1,16 @@
-/** `ingot doctor`: which external tools are installed, what each is for, how to get the missing ones. */
+/**
+ * `ingot doctor`: which external tools are installed, what each is for, how
+ * to get the missing ones — and which store sync/list/prune would use here,
+ * and why (nothing is opened; a SOPS credentials file is decrypted to read
+ * its bucket).
+ */
+import { asIngotError, ExitCode } from '../../errors.js';
 import { run } from '../../exec/run.js';
 import { which } from '../../exec/which.js';
+import { redactUrl } from '../../store/open.js';
 import { mapLimit } from '../../util/concurrency.js';
-import type { Command } from '../command.js';
+import type { Command, CommandContext, ParsedArgs } from '../command.js';
+import { chooseCommandStore, manifestOption, optionalManifest, storeOptions } from '../resolve.js';
 import { renderTable } from '../table.js';
 
 /** Every external program ingot can use, with what needs it and where it comes from. */
@@ -21,10 +29,16 @@ export const TOOLS = [
 
 export const command: Command = {
   name: 'doctor',
-  summary: 'Show which external tools are installed, what each is for, and how to install the missing ones',
-  usage: 'doctor [--json]',
-  options: {},
-  async run(_args, ctx) {
+  summary: 'Show which external tools are installed, what each is for, and how to install the missing ones; and which store would be used, and why',
+  usage: 'doctor [-m FILE] [--store URL] [--credentials FILE --sops-age-key-file K] [--json]',
+  description: [
+    'The store line says which store sync, list and prune would use with the same flags and environment, and why:',
+    '--store, spec.store.url, the bucket/endpoint in the S3 credentials, or the default .ingot/store.',
+    'Exit 2 when that choice is an error (for example S3 credentials given with a local directory store).',
+  ].join('\n'),
+  options: { ...manifestOption, ...storeOptions },
+  async run(args, ctx) {
+    const store = await storeReport(args, ctx);
     const rows = await mapLimit(TOOLS, 4, async (t) => {
       const path = which(t.tool, ctx.env);
       if (!path) return { ...t, found: false as const };
@@ -33,14 +47,31 @@ export const command: Command = {
       return { ...t, found: true as const, path, version };
     });
     ctx.out.result(
-      { node: process.version, tools: rows.map(({ args: _a, ...r }) => r) },
+      { node: process.version, store, tools: rows.map(({ args: _a, ...r }) => r) },
       () => [
         `node ${process.version}`,
+        'error' in store ? `store: cannot be chosen: ${store.error.message}${store.error.hint ? `\n  hint: ${store.error.hint}` : ''}` : `store: ${store.url} (${store.reason})`,
         renderTable(
           ['TOOL', 'STATUS', 'VERSION / INSTALL', 'USED FOR'],
           rows.map((r) => [r.tool, r.found ? 'ok' : 'missing', r.found ? r.version.slice(0, 40) : `apt-get install ${r.pkg}`.replace('apt-get install snap', 'snap'), r.purpose]),
         ),
       ],
     );
+    return 'error' in store ? store.exitCode : ExitCode.ok;
   },
 };
+
+type StoreReport = { url: string; origin: string; reason: string; warnings: string[] } | { error: { code: string; message: string; hint?: string }; exitCode: number };
+
+/** The store choice with these flags, or the error that choosing it gives. */
+async function storeReport(args: ParsedArgs, ctx: CommandContext): Promise<StoreReport> {
+  try {
+    const manifest = await optionalManifest(args, ctx);
+    const choice = await chooseCommandStore(args, ctx, manifest);
+    for (const warning of choice.warnings) ctx.log.warn(warning);
+    return { url: redactUrl(choice.url), origin: choice.origin, reason: choice.reason, warnings: choice.warnings };
+  } catch (thrown) {
+    const error = asIngotError(thrown);
+    return { error: { code: error.code, message: error.message, ...(error.hint ? { hint: error.hint } : {}) }, exitCode: error.exitCode };
+  }
+}

@@ -7,7 +7,7 @@ import { manifestOption, manifestPath } from '../resolve.js';
 
 /** The starter manifest. A real, checkable example: Debian's cloud image with its published digest. */
 export const STARTER = `# yaml-language-server: $schema=./node_modules/ingot/schema/images.schema.json
-# ingot image manifest — see https://github.com/ingot-dev/ingot#the-manifest
+# ingot image manifest — see https://github.com/ingot-dev/ingot/blob/main/docs/manifest.md
 apiVersion: ingot/v1alpha1
 kind: ImageManifest
 metadata:

@@ -21,7 +21,7 @@ export const command: Command = {
     out: { type: 'string', valueName: 'DIR', description: 'Directory for ingot.key and ingot.pub (default: .)' },
     'password-file': { type: 'string', valueName: 'FILE', description: 'File holding the password (default: INGOT_SIGNING_PASSWORD)' },
     unencrypted: { type: 'boolean', description: 'Store the secret key unencrypted' },
-    kdf: { type: 'string', valueName: 'LEVEL', description: "scrypt cost: sensitive (minisign's default, 1 GiB) or interactive (16 MiB)" },
+    kdf: { type: 'string', valueName: 'LEVEL', choices: ['sensitive', 'interactive'], description: "scrypt cost: sensitive (minisign's default, 1 GiB) or interactive (16 MiB)" },
   },
   async run(args, ctx) {
     const out = path.resolve(ctx.cwd, str(args, 'out') ?? '.');

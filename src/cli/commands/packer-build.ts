@@ -21,7 +21,7 @@ export const command: Command = {
     var: { type: 'string', multiple: true, valueName: 'NAME=VALUE', description: 'A template variable (repeatable)' },
     sensitive: { type: 'string', multiple: true, valueName: 'NAME', description: 'A variable whose value is scrubbed from output (repeatable)' },
     only: { type: 'string', multiple: true, valueName: 'BUILD', description: 'Build only these sources, e.g. amazon-ebs.main (repeatable or comma-separated)' },
-    'on-error': { type: 'string', valueName: 'MODE', description: `On failure: ${ON_ERROR.join(', ')} (default cleanup)` },
+    'on-error': { type: 'string', valueName: 'MODE', choices: ON_ERROR, description: `On failure: ${ON_ERROR.join(', ')} (default cleanup)` },
     force: { type: 'boolean', description: 'Pass -force: delete existing artifacts first' },
   },
   async run(args, ctx) {

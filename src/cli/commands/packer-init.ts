@@ -23,7 +23,7 @@ export const command: Command = {
     'Existing files are never overwritten without --force.',
   ].join('\n'),
   options: {
-    cloud: { type: 'string', valueName: 'CLOUD', description: `Target cloud: ${CLOUDS.join(', ')}` },
+    cloud: { type: 'string', valueName: 'CLOUD', choices: CLOUDS, description: `Target cloud: ${CLOUDS.join(', ')}` },
     config: { type: 'string', valueName: 'FILE', description: 'Provider-neutral config (YAML); default: the example config' },
     out: { type: 'string', valueName: 'DIR', description: 'Directory to write the template into' },
     force: { type: 'boolean', description: 'Overwrite existing files' },

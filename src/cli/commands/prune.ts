@@ -47,9 +47,11 @@ export const command: Command = {
         }
         for (const key of plan.temporary) await (store.backend as { removeTemporary?: (k: string) => Promise<void> }).removeTemporary?.(key);
       }
-      ctx.out.result({ store: store.displayUrl, dryRun, remove: plan.remove, orphans: plan.orphans, temporary: plan.temporary }, () => {
+      const chosen = store.chosen ? { storeOrigin: store.chosen.origin, storeReason: store.chosen.reason } : {};
+      ctx.out.result({ store: store.displayUrl, ...chosen, dryRun, remove: plan.remove, orphans: plan.orphans, temporary: plan.temporary }, () => {
         const verb = dryRun ? 'would remove' : 'removed';
         const lines = [
+          ...(dryRun ? [`store: ${store.displayUrl} (${store.chosen?.reason ?? 'given'})`] : []),
           ...plan.remove.map((i) => `${verb} ${i.path} (${i.name ?? '?'}, ${i.size === undefined ? '?' : formatBytes(i.size)})`),
           ...plan.orphans.map((k) => `${verb} orphan ${k} (no metadata)`),
           ...plan.temporary.map((k) => `${verb} leftover temporary file ${k}`),

@@ -4,18 +4,22 @@ import { DEFAULT_INDEX_EXPIRY_MS } from '../../trust/catalogue.js';
 import { loadSigningKey } from '../../trust/key-files.js';
 import { signStoreIndex } from '../../trust/sign-store.js';
 import { bool, str, type Command } from '../command.js';
-import { parseDuration, resolveStore, storeOptions } from '../resolve.js';
+import { lockOptions, SIGNING_LOCK_TIMEOUT_MS, takeLock } from '../lock.js';
+import { resolveStore, storeOptions } from '../resolve.js';
+import { indexExpiryFlag } from '../values.js';
 
 export const command: Command = {
   name: 'sign',
   summary: "Sign the store's catalogue (index.json) with a minisign key",
-  usage: 'sign --store URL --signing-key FILE [--password-file FILE] [--expires 7d] [--if-changed]',
+  usage: 'sign --store URL --signing-key FILE [--password-file FILE] [--expires 7d] [--if-changed] [--lock-timeout 30s]',
   description: [
     'Lists every published image with checksum, size and the digest of its metadata, bumps the',
     'index version and signs it (prehashed minisign signature, trusted comment with the version).',
     'The key comes from --signing-key or INGOT_SIGNING_KEY (a path or the key file contents);',
     'its password from --password-file or INGOT_SIGNING_PASSWORD.',
     'Check it with: minisign -Vm index.json -p ingot.pub',
+    'Takes the store lock: concurrent signers queue (up to --lock-timeout, default 30s) and each',
+    'writes the next version.',
   ].join('\n'),
   options: {
     ...storeOptions,
@@ -23,15 +27,15 @@ export const command: Command = {
     'password-file': { type: 'string', valueName: 'FILE', description: 'Password of the key (default: INGOT_SIGNING_PASSWORD)' },
     expires: { type: 'string', valueName: 'DURATION', description: 'Validity of the index, e.g. 12h or 7d (default: 7d)' },
     'if-changed': { type: 'boolean', description: 'Only re-sign when the catalogue changed or is past half its validity' },
+    ...lockOptions,
   },
   async run(args, ctx) {
+    const expiresInMs = indexExpiryFlag(str(args, 'expires'), '--expires') ?? DEFAULT_INDEX_EXPIRY_MS;
     const key = await loadSigningKey({ keyFile: str(args, 'signing-key'), passwordFile: str(args, 'password-file'), env: ctx.env, baseDir: ctx.cwd, onSecret: ctx.addSecret });
     if (!key) throw new UsageError('no signing key', { hint: 'pass --signing-key FILE or set INGOT_SIGNING_KEY' });
-    const expires = str(args, 'expires');
-    const expiresInMs = expires === undefined ? DEFAULT_INDEX_EXPIRY_MS : parseDuration(expires, '--expires');
     const store = await resolveStore(args, ctx, undefined);
     try {
-      const lock = await store.backend.lock({ owner: 'ingot sign', timeoutMs: 30_000, ttlMs: 600_000, breakExpired: false, signal: ctx.signal });
+      const lock = await takeLock(store, args, ctx, 'sign', SIGNING_LOCK_TIMEOUT_MS);
       try {
         const result = await signStoreIndex(store, key, { expiresInMs, log: ctx.log, signal: ctx.signal, force: !bool(args, 'if-changed') });
         ctx.out.result({ store: store.displayUrl, ...result }, () =>

@@ -2,7 +2,7 @@
 import { ExitCode, UsageError } from '../../errors.js';
 import type { Image, Manifest } from '../../manifest/types.js';
 import { suggest } from '../../manifest/problems.js';
-import { formatBytes, parseSize, type DecompressorPreference } from '../../transform/decompress.js';
+import { formatBytes, type DecompressorPreference } from '../../transform/decompress.js';
 import { runSync, type ImageOutcome } from '../../sync/sync.js';
 import type { BootSetOutcome } from '../../sync/boot-sets.js';
 import { parseShard, selectShard } from '../../sync/shard.js';
@@ -10,6 +10,7 @@ import type { ImageStore } from '../../store/image-store.js';
 import { bool, list, str, type Command, type CommandContext, type ParsedArgs } from '../command.js';
 import { lockOptions, takeLock } from '../lock.js';
 import { formatDuration } from '../progress-render.js';
+import { indexExpiryFlag, sizeFlag } from '../values.js';
 import { intOption, manifestOption, parseDuration, requireManifest, resolveStore, storeOptions } from '../resolve.js';
 import { renderTable } from '../table.js';
 
@@ -18,13 +19,16 @@ export const command: Command = {
   summary: 'Acquire, verify and publish every image in the manifest (skips what is already published)',
   usage: 'sync [-m FILE] [--store URL] [--dry-run] [--force] [--concurrency N] [--only NAME…] [--shard I/N] [--json]',
   description: [
-    'Per image: read its metadata; checksum equal to the expected one → skip; missing or different → acquire and publish.',
+    'Per image: read its metadata; checksum equal to the expected one → skip; missing or different → acquire and publish;',
+    'bytes current but family, version, compatibility or name changed → update (rewrite the metadata only, no download).',
+    'The store: --store, else spec.store.url, else the bucket and endpoint in the S3 credentials (E2_BUCKET/E2_ENDPOINT,',
+    'INGOT_S3_BUCKET/INGOT_S3_ENDPOINT, or bucket:/endpoint: in --credentials), else .ingot/store beside the manifest.',
     'Exit 0 when every image is skipped or published, 1 when any failed, 2 for an invalid manifest or usage.',
   ].join('\n'),
   options: {
     ...manifestOption,
     ...storeOptions,
-    'dry-run': { type: 'boolean', description: 'Print the plan (skip / publish / republish, with reasons) and change nothing' },
+    'dry-run': { type: 'boolean', description: 'Print the store (and why) and the plan (skip / update / publish / republish, with reasons and changed fields); change nothing' },
     force: { type: 'boolean', description: 'Republish even when the stored checksum matches' },
     concurrency: { type: 'string', valueName: 'N', description: 'Images acquired at once (default: 2)' },
     only: { type: 'string', multiple: true, valueName: 'NAME', description: 'Only these images' },
@@ -50,17 +54,16 @@ export const command: Command = {
     }
     const preference = (str(args, 'decompressor') ?? 'auto') as DecompressorPreference;
     if (!['auto', 'native', 'builtin'].includes(preference)) throw new UsageError(`--decompressor must be auto, native or builtin, got "${preference}"`);
-    const maxSizeRaw = str(args, 'max-decompressed-size');
-    if (maxSizeRaw !== undefined) {
-      const max = parseSize(maxSizeRaw);
-      if (max === undefined) throw new UsageError(`--max-decompressed-size must be a size like 64GiB, got "${maxSizeRaw}"`);
-      for (const image of images) image.maxDecompressedSize = max;
-    }
+    const max = sizeFlag(str(args, 'max-decompressed-size'), '--max-decompressed-size');
+    if (max !== undefined) for (const image of images) image.maxDecompressedSize = max;
+    // Checked before any work, dry run included: a bad validity must not surface after publishing.
+    const indexExpiresMs = indexExpiryFlag(str(args, 'index-expires'), '--index-expires');
     const dryRun = bool(args, 'dry-run');
     // Load the signing key first: a wrong path or password fails before any work.
-    const signing = dryRun ? undefined : await signingFor(args, ctx, manifest);
+    const signing = dryRun ? undefined : await signingFor(args, ctx, manifest, indexExpiresMs);
     const store = await resolveStore(args, ctx, manifest, { readOnly: dryRun });
     ctx.log.info(`${dryRun ? 'planning' : 'syncing'} ${images.length} image${images.length === 1 ? '' : 's'} into ${store.displayUrl}`);
+    const storeLine = `store: ${store.displayUrl} (${store.chosen?.reason ?? 'given'})`;
     const lock = dryRun ? undefined : await takeLock(store, args, ctx, 'sync');
     if (!dryRun) await warnIncompleteUploads(store, ctx);
     let result;
@@ -106,6 +109,7 @@ export const command: Command = {
     ctx.out.result(
       {
         store: store.displayUrl,
+        ...(store.chosen ? { storeOrigin: store.chosen.origin, storeReason: store.chosen.reason } : {}),
         dryRun,
         failed,
         images: outcomes.map(outcomeJson),
@@ -113,6 +117,7 @@ export const command: Command = {
         ...(index ? { index } : {}),
       },
       () => [
+        ...(dryRun ? [storeLine] : []),
         renderTable(['IMAGE', 'ACTION', 'RESULT', 'SIZE', 'TIME', 'REASON'], outcomes.map(outcomeRow)),
         ...bootSets.map((b) => `boot set ${b.name}: ${b.status} (${b.reason}) → ${b.key}`),
         summaryLine(outcomes, dryRun),
@@ -142,7 +147,7 @@ async function warnIncompleteUploads(store: ImageStore, ctx: CommandContext): Pr
 }
 
 /** The signing key and index expiry for this sync, if signing is configured. */
-async function signingFor(args: ParsedArgs, ctx: CommandContext, manifest: Manifest) {
+async function signingFor(args: ParsedArgs, ctx: CommandContext, manifest: Manifest, indexExpiresMs: number | undefined) {
   const { loadSigningKey } = await import('../../trust/key-files.js');
   const keyFile = str(args, 'signing-key') ?? (ctx.env.INGOT_SIGNING_KEY ? undefined : manifest.signing?.keyFile);
   const key = await loadSigningKey({
@@ -153,8 +158,8 @@ async function signingFor(args: ParsedArgs, ctx: CommandContext, manifest: Manif
     onSecret: ctx.addSecret,
   });
   if (!key) return undefined;
-  const expires = str(args, 'index-expires') ?? manifest.signing?.expires;
-  return { key, expiresInMs: expires ? parseDuration(expires, expires === str(args, 'index-expires') ? '--index-expires' : 'spec.signing.expires') : undefined };
+  // spec.signing.expires was checked with the manifest (file:line:col); the flag before any work.
+  return { key, expiresInMs: indexExpiresMs ?? indexExpiryFlag(manifest.signing?.expires, 'spec.signing.expires') };
 }
 
 /** --only filtering, with a "did you mean" for unknown names. */
@@ -185,6 +190,7 @@ function outcomeJson(o: ImageOutcome) {
     action: o.action,
     status: o.status,
     reason: o.reason,
+    ...(o.changes ? { changes: o.changes } : {}),
     ...(o.size !== undefined ? { size: o.size } : {}),
     ...(o.checksum ? { checksum: o.checksum } : {}),
     durationMs: o.durationMs,
@@ -195,8 +201,10 @@ function outcomeJson(o: ImageOutcome) {
 function summaryLine(outcomes: ImageOutcome[], dryRun: boolean): string {
   const count = (s: string) => outcomes.filter((o) => o.status === s).length;
   if (dryRun) {
-    const changes = outcomes.filter((o) => o.action !== 'skip').length;
-    return `dry run: ${changes} to publish, ${outcomes.length - changes} up to date; nothing was changed`;
+    const updates = outcomes.filter((o) => o.action === 'update').length;
+    const publishes = outcomes.filter((o) => o.action !== 'skip' && o.action !== 'update').length;
+    return `dry run: ${publishes} to publish, ${updates ? `${updates} to update (metadata only), ` : ''}${outcomes.length - publishes - updates} up to date; nothing was changed`;
   }
-  return `${count('published')} published, ${count('skipped')} up to date, ${count('failed')} failed`;
+  const updated = count('updated');
+  return `${count('published')} published, ${updated ? `${updated} updated (metadata only), ` : ''}${count('skipped')} up to date, ${count('failed')} failed`;
 }

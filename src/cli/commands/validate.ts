@@ -2,10 +2,10 @@
 import * as path from 'node:path';
 import { ExitCode } from '../../errors.js';
 import { loadManifest } from '../../manifest/load.js';
-import { renderProblem, type Problem } from '../../manifest/problems.js';
+import { renderProblems, type Problem } from '../../manifest/problems.js';
 import { mapLimit } from '../../util/concurrency.js';
 import { bool, type Command } from '../command.js';
-import { manifestOption, manifestPath } from '../resolve.js';
+import { existingManifestPath, manifestOption } from '../resolve.js';
 
 export const command: Command = {
   name: 'validate',
@@ -17,7 +17,7 @@ export const command: Command = {
     remote: { type: 'boolean', description: 'Also send a HEAD to each https URL and report status and Content-Length' },
   },
   async run(args, ctx) {
-    const file = manifestPath(args, ctx);
+    const file = existingManifestPath(args, ctx);
     const result = await loadManifest(file);
     const errors = result.problems.filter((p) => p.severity === 'error');
     const display = path.relative(ctx.cwd, file) || file;
@@ -35,7 +35,7 @@ export const command: Command = {
       });
     }
     ctx.out.result({ file: display, valid: errors.length === 0, problems: result.problems.map(problemJson), ...(remote.length ? { remote } : {}) }, () => {
-      const lines = result.problems.map((p) => renderProblem(p, result.text));
+      const lines = renderProblems(result.problems, result.text);
       for (const r of remote) {
         lines.push(
           r.ok
