@@ -2,9 +2,11 @@
  * `ingot pull --boot-set NAME`: a kernel and its initramfs into the host
  * cache as one unit, as the guest-init delivery document describes it.
  *
- *   lock → verified index (rollback / freeze rules) → verified boot manifest
- *   boot/<NAME>.json (signature before parsing; an older one than this cache
- *   accepted is a replay) → host compatibility (agent version, protocols) →
+ *   lock → verified index (rollback / freeze rules, per catalogue identity) →
+ *   verified boot manifest boot/<NAME>.json (at most 1 MiB and its signature
+ *   16 KiB, read before parsing; one signed earlier than this cache accepted
+ *   for the same catalogue and set is a replay, however the store's URL is
+ *   spelled) → host compatibility (agent version, protocols) →
  *   both images found in the index by digest → download what is missing, one
  *   verified pass each, sidecars → record → switch the pair (boot-pairs.ts) →
  *   keep the last N pairs → unlock.
@@ -21,14 +23,17 @@ import type { PublicKey } from '../trust/minisign-format.js';
 import { getVerified } from '../trust/signed-object.js';
 import {
   applyPairRetention,
+  bootSetNameProblem,
   DEFAULT_INITRAMFS_LINK,
   DEFAULT_KERNEL_LINK,
   ensurePairDir,
   kernelLabel,
   initramfsLabel,
   loadBootState,
+  manifestFloorKey,
   pairId,
   pairProblem,
+  pairsDir,
   readPointer,
   repairSlots,
   saveBootState,
@@ -40,10 +45,10 @@ import {
 } from './boot-pairs.js';
 import type { HostFacts } from './compat.js';
 import { clearTemporary, fetchVerified } from './fetch.js';
-import { cacheFileProblem, cachePaths, sidecarText, writeFileAtomic } from './layout.js';
+import { cacheFile, cacheFileProblem, cachePaths, describeKind, readRegularFile, sidecarText, writeFileAtomic } from './layout.js';
 import { linkFor, linkNameProblem, loadLinkNames } from './link-names.js';
 import { lockCache } from './lock.js';
-import { fetchIndex, recordIndex } from './pull.js';
+import { fetchIndex, recordIndex, type Floor } from './pull.js';
 import { DEFAULT_KEEP } from './retention.js';
 import { loadState, saveState, type CacheState } from './state.js';
 
@@ -96,12 +101,14 @@ export async function pullBootSet(options: BootPullOptions): Promise<BootPullRes
     await clearTemporary(root);
     const state = await loadState(root);
     const boot = await loadBootState(root);
+    // Checked before anything is downloaded: the pair directories must be ours.
+    await pairsDir(root);
     await repairSlots(root, boot, options.log);
     const storeUrl = options.store.displayUrl;
     const links = await chooseLinks(root, options, state, boot);
 
     const { index, floor: indexFloor } = await fetchIndex(options, state, storeUrl, now());
-    const { manifest, bytes, signedAt } = await fetchManifest(options, boot, storeUrl);
+    const { manifest, bytes, signedAt } = await fetchManifest(options, boot, storeUrl, indexFloor);
     const facts = {
       initramfs: { guestInitProtocol: manifest.initramfs.guest_init_protocol },
       compatibility: manifest.compatibility,
@@ -142,7 +149,7 @@ export async function pullBootSet(options: BootPullOptions): Promise<BootPullRes
       ['kernel', kernelEntry, kernel.file],
       ['initramfs', initramfsEntry, initramfs.file],
     ] as const) {
-      if (await isWhole(root, file, entry)) continue;
+      if (await isWhole(root, file, entry, options.log)) continue;
       options.log.info(`downloading the ${part}`, { image: entry.name, path: entry.path, bytes: entry.size });
       await fetchVerified(options.store.backend, entry, root, file, { signal: options.signal, onBytes: options.onBytes });
       await writeFileAtomic(path.join(root, `${file}.sha256`), sidecarText(entry.sha256, file));
@@ -165,8 +172,9 @@ export async function pullBootSet(options: BootPullOptions): Promise<BootPullRes
     };
     const before = JSON.stringify(boot);
     boot.pairs = [...boot.pairs.filter((p) => p !== existing), pair];
-    const floor = `${storeUrl} ${options.set}`;
-    boot.manifests[floor] = Math.max(boot.manifests[floor] ?? 0, signedAt);
+    // The replay floor, like the index's, follows the catalogue's identity; a legacy per-URL record seeds it.
+    const floor = manifestFloorKey(indexFloor.id, options.set);
+    boot.manifests[floor] = Math.max(boot.manifests[floor] ?? boot.manifests[manifestFloorKey(storeUrl, options.set)] ?? 0, signedAt);
     if (JSON.stringify(boot) !== before) await saveBootState(root, boot);
     const stateBefore = JSON.stringify(state);
     recordIndex(state, indexFloor, index, now());
@@ -199,10 +207,7 @@ export async function pullBootSet(options: BootPullOptions): Promise<BootPullRes
   }
 }
 
-/** Why `set` cannot name a boot manifest, or undefined (it becomes part of a store key). */
-export function bootSetNameProblem(set: string): string | undefined {
-  return /^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(set) ? undefined : 'a boot set name is letters, digits, ".", "_" and "-"';
-}
+export { bootSetNameProblem };
 
 // The slot's links: as given, else as the slot already uses them, else the document's names.
 async function chooseLinks(root: string, options: BootPullOptions, state: CacheState, boot: BootState): Promise<BootPair['links']> {
@@ -244,7 +249,7 @@ async function chooseLinks(root: string, options: BootPullOptions, state: CacheS
   return { kernel, initramfs };
 }
 
-async function fetchManifest(options: BootPullOptions, boot: BootState, storeUrl: string): Promise<{ manifest: BootManifest; bytes: Buffer; signedAt: number }> {
+async function fetchManifest(options: BootPullOptions, boot: BootState, storeUrl: string, indexFloor: Floor): Promise<{ manifest: BootManifest; bytes: Buffer; signedAt: number }> {
   const key = `${BOOT_PREFIX}${options.set}.json`;
   const object = await getVerified(options.store.backend, key, options.publicKey, { signal: options.signal });
   if (!object) {
@@ -260,7 +265,7 @@ async function fetchManifest(options: BootPullOptions, boot: BootState, storeUrl
   }
   const manifest = parseBootManifest(object.bytes, `${storeUrl}/${key}`);
   const signedAt = Number(object.fields.timestamp);
-  const floor = boot.manifests[`${storeUrl} ${options.set}`];
+  const floor = boot.manifests[manifestFloorKey(indexFloor.id, options.set)] ?? boot.manifests[manifestFloorKey(storeUrl, options.set)];
   if (floor !== undefined && Number.isFinite(signedAt) && signedAt < floor && !options.allowRollback) {
     throw new IngotError(ErrorCode.bootManifestRollback, `boot manifest of "${options.set}" went back: the store serves one signed at ${iso(signedAt)}, this cache already accepted one signed at ${iso(floor)}`, {
       hint: 'someone may be replaying an old boot manifest; if the publisher really restored an old one, re-run with --allow-rollback',
@@ -300,13 +305,17 @@ function pairFile(entry: IndexEntry, state: CacheState, boot: BootState): PairFi
   return { file, path: entry.path, name: entry.name, sha256: entry.sha256, checksum: entry.checksum, size: entry.size };
 }
 
-// Whole: right size and the sidecar names the index's digest (no bytes are read).
-async function isWhole(root: string, file: string, entry: IndexEntry): Promise<boolean> {
-  const [stat, sidecar] = await Promise.all([
-    fs.stat(path.join(root, file)).catch(() => undefined),
-    fs.readFile(path.join(root, `${file}.sha256`), 'utf8').catch(() => undefined),
-  ]);
-  return stat?.isFile() === true && stat.size === entry.size && sidecar === sidecarText(entry.sha256 as Digest, file);
+// Whole: a regular file of the right size (never a symlink: that could point anywhere) whose sidecar names
+// the index's digest; no bytes are read. Anything else is downloaded again, and the verified bytes replace it.
+async function isWhole(root: string, file: string, entry: IndexEntry, log: Logger): Promise<boolean> {
+  const full = cacheFile(root, file);
+  const stat = await fs.lstat(full).catch(() => undefined);
+  if (stat && !stat.isFile()) {
+    log.warn(`cached file ${file} is ${describeKind(stat)}, not the regular file ingot wrote: downloading it again`, { path: full });
+    return false;
+  }
+  const sidecar = await readRegularFile(`${full}.sha256`);
+  return stat?.size === entry.size && sidecar === sidecarText(entry.sha256 as Digest, file);
 }
 
 function iso(seconds: number): string {

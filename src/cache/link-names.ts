@@ -10,34 +10,60 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { ErrorCode, ExitCode, IngotError } from '../errors.js';
-import { cachePaths, linkName, writeFileAtomic } from './layout.js';
+import { cachePaths, cacheUnsafe, linkName, requireRegularOrAbsent, writeFileAtomic } from './layout.js';
 
 /** family → link name, for the families that do not use the default. */
 export type LinkNames = Readonly<Record<string, string>>;
 
 const FILE = 'links.json';
 
-/** The remembered link names of a cache ({} when none). */
+/**
+ * The remembered link names of a cache ({} when none). The file is input
+ * like state.json: never read through a symlink, and every family and link
+ * name in it checked before it becomes a path (INGOT_CACHE_UNSAFE).
+ */
 export async function loadLinkNames(cacheDir: string): Promise<LinkNames> {
-  const file = path.join(cachePaths(cacheDir).stateDir, FILE);
-  const text = await fs.readFile(file, 'utf8').catch(() => undefined);
+  const file = linksFile(cacheDir);
+  await requireRegularOrAbsent(file);
+  const text = await fs.readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return undefined;
+    throw error;
+  });
   if (text === undefined) return {};
+  let families: object;
   try {
     const doc = JSON.parse(text) as { schemaVersion?: unknown; families?: unknown };
-    const families = doc.families;
-    if (doc.schemaVersion !== 1 || typeof families !== 'object' || families === null || Array.isArray(families)) throw new Error('unexpected shape');
-    const out: Record<string, string> = Object.create(null) as Record<string, string>;
-    for (const [family, link] of Object.entries(families)) {
-      if (typeof link !== 'string' || linkNameProblem(link)) throw new Error(`bad link name for family "${family}"`);
-      out[family] = link;
-    }
-    return out;
+    if (doc.schemaVersion !== 1 || typeof doc.families !== 'object' || doc.families === null || Array.isArray(doc.families)) throw new Error('unexpected shape');
+    families = doc.families;
   } catch (error) {
     throw new IngotError(ErrorCode.cacheNotFound, `cache link names are damaged: ${file}: ${(error as Error).message}`, {
       path: file,
       hint: 'move the file away: links fall back to current-<family>',
     });
   }
+  const out: Record<string, string> = Object.create(null) as Record<string, string>;
+  for (const [family, link] of Object.entries(families)) {
+    const problem = rememberedProblem(family, link);
+    if (problem) {
+      throw cacheUnsafe(`cache link names ${problem}`, file, 'the file was edited by something other than ingot; move it away (links fall back to current-<family>) and check the cache directory');
+    }
+    out[family] = link as string;
+  }
+  return out;
+}
+
+// As state.ts checks a family read back from state.json.
+const FAMILY = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+function rememberedProblem(family: string, link: unknown): string | undefined {
+  if (family !== '' && !FAMILY.test(family)) return `names family ${JSON.stringify(family)}: expected letters, digits, ".", "_" or "-" (max 64)`;
+  if (typeof link !== 'string') return `gives family ${JSON.stringify(family)} a link that is not a string`;
+  const problem = linkNameProblem(link);
+  return problem ? `gives family ${JSON.stringify(family)} the link ${JSON.stringify(link)}, which ${problem}` : undefined;
+}
+
+function linksFile(cacheDir: string): string {
+  return path.join(cachePaths(cacheDir).stateDir, FILE);
 }
 
 /** The link of `family` in this cache. */
@@ -90,6 +116,9 @@ export async function chooseLink(
   return {
     link,
     previous: current,
-    remember: () => writeFileAtomic(path.join(cachePaths(cacheDir).stateDir, FILE), `${JSON.stringify({ schemaVersion: 1, families: next }, null, 2)}\n`),
+    remember: async () => {
+      await requireRegularOrAbsent(linksFile(cacheDir));
+      await writeFileAtomic(linksFile(cacheDir), `${JSON.stringify({ schemaVersion: 1, families: next }, null, 2)}\n`);
+    },
   };
 }

@@ -97,3 +97,45 @@ export function bytesFor(seed: string, size: number): Buffer {
   }
   return out;
 }
+
+/** A kernel + initramfs pair for boot-set tests: file names as the guest-init document has them. */
+export interface TestBootPair {
+  kernel: TestImage & { version: string; buildId: string };
+  initramfs: TestImage & { guestInitVersion: string; buildId: string };
+}
+
+/** The pair of build `n` (distinct bytes and file names per build). */
+export function testBootPair(n: number, size = 3000): TestBootPair {
+  const build = `2025120${n}a`;
+  const kernelFile = `vmlinuz-plfm-6.1.${n}-${build}`;
+  const initramfsFile = `initramfs-plfm-guestinit-1.0.${n}-${build}.img`;
+  return {
+    kernel: { path: `kernels/${kernelFile}`, bytes: bytesFor(`kernel ${n}`, size), version: `6.1.${n}`, buildId: build },
+    initramfs: { path: `kernels/${initramfsFile}`, bytes: bytesFor(`initramfs ${n}`, size + 7), guestInitVersion: `1.0.${n}`, buildId: build },
+  };
+}
+
+/** Publishes both images of a pair (sign the index afterwards). */
+export async function publishBootPair(store: ImageStore, pair: TestBootPair): Promise<void> {
+  await publish(store, pair.kernel);
+  await publish(store, pair.initramfs);
+}
+
+/**
+ * Signs and writes boot/<set>.json for `pair` as sync does; `now` is the
+ * signature's timestamp (the boot manifest's replay floor has one-second resolution).
+ */
+export async function signBootManifest(store: ImageStore, key: SecretKey, set: string, pair: TestBootPair, now: Date): Promise<void> {
+  const { bootManifestBytes, buildBootManifest } = await import('../../src/initramfs/boot-manifest.js');
+  const { putSigned } = await import('../../src/trust/signed-object.js');
+  const hex = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+  const bytes = bootManifestBytes(
+    buildBootManifest({
+      name: set,
+      kernel: { version: pair.kernel.version, buildId: pair.kernel.buildId, sha256: hex(pair.kernel.bytes), configSha256: hex(Buffer.from(`config ${pair.kernel.version}`)) },
+      initramfs: { guestInitVersion: pair.initramfs.guestInitVersion, guestInitProtocol: 1, buildId: pair.initramfs.buildId, sha256: hex(pair.initramfs.bytes), sizeBytes: pair.initramfs.bytes.length },
+      compatibility: { minAgentVersion: '1.0.0', supportedProtocols: [1] },
+    }),
+  );
+  await putSigned(store.backend, `boot/${set}.json`, bytes, key, { now });
+}

@@ -50,10 +50,13 @@ test('regression: a 1.5 GiB index.json is refused unread by `ingot pull` (INGOT_
   t.diagnostic(`peak RSS ${r.peakMiB.toFixed(0)} MiB`);
 });
 
-const oversized: { name: string; key: string; size: number; act: 'pull' | 'pull-channel' }[] = [
+const oversized: { name: string; key: string; size: number; act: 'pull' | 'pull-channel' | 'pull-boot-set' }[] = [
   { name: 'a huge index.json.minisig', key: 'index.json.minisig', size: 200 * 2 ** 20, act: 'pull' },
   { name: 'an index one byte over the limit', key: 'index.json', size: READ_LIMITS.index + 1, act: 'pull' },
   { name: 'a huge channel file', key: 'channels/os.json', size: 500 * 2 ** 20, act: 'pull-channel' },
+  // Boot-set pulls (issue 10) read boot manifests the same way.
+  { name: 'a boot manifest one byte over 1 MiB', key: 'boot/default.json', size: READ_LIMITS.bootManifest + 1, act: 'pull-boot-set' },
+  { name: 'a huge boot manifest signature', key: 'boot/default.json.minisig', size: 200 * 2 ** 20, act: 'pull-boot-set' },
 ];
 
 for (const row of oversized) {
@@ -61,13 +64,21 @@ for (const row of oversized) {
     const s = await signedStore(t);
     await publish(s.store, { path: 'a.img', bytes: bytesFor('a', 1000), family: 'os', version: '1' });
     await s.sign();
+    await fs.mkdir(path.join(s.dir, 'boot'), { recursive: true });
+    await fs.writeFile(path.join(s.dir, 'boot', 'default.json'), '{}');
     await fs.mkdir(path.dirname(path.join(s.dir, row.key)), { recursive: true });
     await fs.writeFile(path.join(s.dir, row.key), '');
     await fs.truncate(path.join(s.dir, row.key), row.size);
     const cache = await tempDir(t, 'ingot-cache-');
     const { pull } = await import('../../src/cache/pull.js');
+    const { pullBootSet } = await import('../../src/cache/boot-pull.js');
     const options = { store: s.store, cacheDir: cache, publicKey: s.key.publicKey, log: silentLogger };
-    const act = row.act === 'pull' ? pull({ ...options, target: 'a.img' }) : pull({ ...options, target: 'os', channel: 'stable' });
+    const act =
+      row.act === 'pull'
+        ? pull({ ...options, target: 'a.img' })
+        : row.act === 'pull-channel'
+          ? pull({ ...options, target: 'os', channel: 'stable' })
+          : pullBootSet({ ...options, set: 'default' });
     await assert.rejects(act, code('INGOT_OBJECT_TOO_LARGE'));
   });
 }
