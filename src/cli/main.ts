@@ -4,6 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { asIngotError, ExitCode, IngotError, UsageError } from '../errors.js';
+import { killTrackedChildren } from '../exec/children.js';
 import { createLogger, scrub, type Level } from '../log/logger.js';
 import { suggest } from '../manifest/problems.js';
 import { globalOptions, type Command, type CommandContext, type OptionSpec, type Output, type ParsedArgs } from './command.js';
@@ -16,6 +17,24 @@ export interface MainIo {
   cwd: string;
   stdout: NodeJS.WriteStream;
   stderr: NodeJS.WriteStream;
+  /**
+   * Ends the process (the real binary passes process.exit). Given, an
+   * interrupted run that has not ended `ABORT_GRACE_MS` after the signal is
+   * ended by force; in-process callers (tests) leave it out.
+   */
+  exit?: (code: number) => void;
+}
+
+/** How long an interrupted run may take to clean up (abort uploads, remove temp files) before it is ended by force. */
+export const ABORT_GRACE_MS = 10_000;
+const SIGNAL_EXIT: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 130, SIGTERM: 143 };
+
+let exitHookInstalled = false;
+/** Whatever way the process exits, no decompressor or tool it started lives on. */
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => killTrackedChildren());
 }
 
 const VERSION = '0.1.0';
@@ -87,12 +106,29 @@ export async function main(io: MainIo): Promise<number> {
     },
   };
 
+  installExitHook();
   const controller = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {
+    if (controller.signal.aborted) {
+      // Second signal: stop now. Kill our children, then die of the signal as a plain process would.
+      killTrackedChildren();
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      process.kill(process.pid, signal);
+      return;
+    }
     log.warn(`received ${signal}: stopping (press Ctrl-C again to force)`);
     controller.abort(new IngotError('INGOT_ABORTED', `interrupted by ${signal}`));
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    if (io.exit) {
+      const exit = io.exit;
+      // Cleanup that hangs (a socket, a store that does not answer) must not keep an interrupted run alive.
+      // Unref'd: a run that ends by itself exits without waiting for this.
+      setTimeout(() => {
+        errLine(`ingot: still stopping ${ABORT_GRACE_MS / 1000}s after ${signal}; exiting now`);
+        killTrackedChildren();
+        exit(SIGNAL_EXIT[signal] ?? 1);
+      }, ABORT_GRACE_MS).unref();
+    }
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);

@@ -130,14 +130,15 @@ describe('https downloads', () => {
     });
   });
 
-  it('fails on an idle server after the idle timeout', async () => {
+  it('fails on a server stalled in the TLS handshake after the connect timeout (INGOT_HTTP_TIMEOUT)', async () => {
     const net = await import('node:net');
     const silent = net.createServer(() => undefined);
     await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
     const port = (silent.address() as { port: number }).port;
     try {
       await assert.rejects(download(`https://127.0.0.1:${port}/x`, { ...options(), connectTimeoutMs: 200, idleTimeoutMs: 200, retries: 1 }), (error: IngotError) => {
-        assert.equal(error.code, 'INGOT_HTTP_NETWORK');
+        assert.equal(error.code, 'INGOT_HTTP_TIMEOUT');
+        assert.match(error.message, /could not connect \(TCP and TLS\) within 0\.2s/);
         return true;
       });
     } finally {
