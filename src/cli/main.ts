@@ -92,8 +92,36 @@ export async function main(io: MainIo): Promise<number> {
     write: (line) => (live ? live.print(line) : io.stderr.write(`${line}\n`)),
     secrets: () => secrets,
   });
+  /** A streamed JSON result not yet closed: an error closes it (see Output.stream). */
+  let openJson: ((error: IngotError) => void) | undefined;
+  const outRaw = (text: string) => io.stdout.write(scrub(text, secrets));
   const out: Output = {
     isTTY: Boolean(io.stdout.isTTY),
+    stream: (head, key) => {
+      let count = 0;
+      const fields = (data: Record<string, unknown>) =>
+        Object.entries(data).map(([k, v]) => `  ${JSON.stringify(k)}: ${JSON.stringify(v, null, 2).replace(/\n/g, '\n  ')},\n`).join('');
+      const close = (tail: Record<string, unknown>) => {
+        openJson = undefined;
+        const rest = fields(tail).replace(/,\n$/, '\n');
+        outRaw(`${count > 0 ? '\n' : ''}  ]${rest ? `,\n${rest}` : '\n'}}\n`);
+      };
+      if (json) {
+        outRaw(`{\n${fields(head)}  ${JSON.stringify(key)}: [`);
+        openJson = (error) => close({ error: error.toJSON() });
+      }
+      return {
+        item: (data, text) => {
+          if (json) outRaw(`${count > 0 ? ',' : ''}\n    ${JSON.stringify(data)}`);
+          else outLine(text());
+          count++;
+        },
+        end: (tail = {}, text) => {
+          if (json) close(tail);
+          else if (text) for (const line of text()) outLine(line);
+        },
+      };
+    },
     line: (text = '') => {
       if (!json) outLine(text);
     },
@@ -151,7 +179,8 @@ export async function main(io: MainIo): Promise<number> {
   } catch (thrown) {
     const error = asIngotError(thrown);
     live?.clear();
-    if (json) outLine(JSON.stringify({ error: error.toJSON() }, null, 2));
+    if (openJson) openJson(error);
+    else if (json) outLine(JSON.stringify({ error: error.toJSON() }, null, 2));
     errLine(renderError(error, debug));
     return error.exitCode;
   } finally {
