@@ -287,6 +287,7 @@ class DownloadState {
             if (toSkip > 0) {
               if (chunk.length <= toSkip) {
                 toSkip -= chunk.length;
+                guard.waiting();
                 continue;
               }
               chunk = chunk.subarray(toSkip);
@@ -299,6 +300,8 @@ class DownloadState {
             }
             this.offset += chunk.length;
             yield chunk;
+            // The consumer wants more: from here the clock runs against the server.
+            guard.waiting();
           }
           if (this.total === undefined || this.offset === this.total) return;
           throw Object.assign(new Error(`body ended at ${this.offset} of ${this.total} bytes`), { code: 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' });
@@ -566,35 +569,58 @@ function formatRate(bytesPerSecond: number): string {
  * The minimum transfer rate (curl's --speed-limit / --speed-time): every
  * tick, the bytes of the last `windowMs` are compared with `minSpeed`; a
  * whole window below it calls `onSlow` once. A silent server trips it too.
+ *
+ * Only time spent waiting for the server counts: while ingot itself is busy
+ * (the consumer applies backpressure — a slow disk or a part upload to S3)
+ * the clock stops, as undici's body timeout does when the body is paused.
  */
 export class SpeedGuard {
   #bytes = 0;
-  #samples: { at: number; bytes: number }[];
-  #timer: NodeJS.Timeout;
+  /** Waiting time accumulated before the current wait, ms. */
+  #waited = 0;
+  #waitingSince: number | undefined;
+  #samples: { waited: number; bytes: number }[] = [{ waited: 0, bytes: 0 }];
+  #timer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly minSpeed: number,
     private readonly windowMs: number,
     private readonly onSlow: (rate: number) => void,
     private readonly now: () => number = Date.now,
+    tick = true,
   ) {
-    this.#samples = [{ at: now(), bytes: 0 }];
-    this.#timer = setInterval(() => this.check(), Math.min(1000, Math.max(50, windowMs / 4)));
-    this.#timer.unref();
+    this.#waitingSince = now();
+    if (tick) {
+      this.#timer = setInterval(() => this.check(), Math.min(1000, Math.max(50, windowMs / 4)));
+      this.#timer.unref();
+    }
   }
 
+  /** Bytes arrived; the wait for them is over. */
   add(n: number): void {
     this.#bytes += n;
+    this.#stopWaiting();
+  }
+
+  /** Waiting for the server again (the consumer asked for more). */
+  waiting(): void {
+    this.#waitingSince ??= this.now();
+  }
+
+  #stopWaiting(): void {
+    if (this.#waitingSince === undefined) return;
+    this.#waited += this.now() - this.#waitingSince;
+    this.#waitingSince = undefined;
   }
 
   /** One tick; public for tests. */
   check(): void {
-    const now = this.now();
-    this.#samples.push({ at: now, bytes: this.#bytes });
-    // Keep the newest sample at least a window old as the base.
-    while (this.#samples.length > 1 && now - this.#samples[1]!.at >= this.windowMs) this.#samples.shift();
+    const waited = this.#waited + (this.#waitingSince === undefined ? 0 : this.now() - this.#waitingSince);
+    this.#samples.push({ waited, bytes: this.#bytes });
+    // Keep as the base the newest sample at least a window (of waiting) old.
+    while (this.#samples.length > 1 && waited - this.#samples[1]!.waited >= this.windowMs) this.#samples.shift();
     const base = this.#samples[0]!;
-    const span = now - base.at;
+    const span = waited - base.waited;
     if (span < this.windowMs) return;
     const rate = ((this.#bytes - base.bytes) * 1000) / span;
     if (rate < this.minSpeed) {

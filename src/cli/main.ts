@@ -104,7 +104,7 @@ export async function main(io: MainIo): Promise<number> {
       const close = (tail: Record<string, unknown>) => {
         openJson = undefined;
         const rest = fields(tail).replace(/,\n$/, '\n');
-        outRaw(`${count > 0 ? '\n' : ''}  ]${rest ? `,\n${rest}` : '\n'}}\n`);
+        outRaw(`${count > 0 ? '\n  ' : ''}]${rest ? `,\n${rest}` : '\n'}}\n`);
       };
       if (json) {
         outRaw(`{\n${fields(head)}  ${JSON.stringify(key)}: [`);
