@@ -8,6 +8,9 @@ process.exitCode = await main({
   cwd: process.cwd(),
   stdout: process.stdout,
   stderr: process.stderr,
-  // Only for an interrupted run that does not end by itself (see ABORT_GRACE_MS).
-  exit: (code) => process.exit(code),
+  // Only for an interrupted run that does not end by itself (see ABORT_GRACE_MS): die of the signal.
+  die: (signal) => {
+    process.kill(process.pid, signal);
+    setTimeout(() => process.kill(process.pid, 'SIGKILL'), 1000);
+  },
 });

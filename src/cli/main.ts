@@ -18,16 +18,17 @@ export interface MainIo {
   stdout: NodeJS.WriteStream;
   stderr: NodeJS.WriteStream;
   /**
-   * Ends the process (the real binary passes process.exit). Given, an
-   * interrupted run that has not ended `ABORT_GRACE_MS` after the signal is
-   * ended by force; in-process callers (tests) leave it out.
+   * Ends the process at once, as if killed by `signal` (the real binary
+   * re-raises it: process.exit would wait for a thread blocked in, say, the
+   * open() of a FIFO). Given, an interrupted run that has not ended
+   * `ABORT_GRACE_MS` after the signal is ended this way; in-process callers
+   * (tests) leave it out.
    */
-  exit?: (code: number) => void;
+  die?: (signal: NodeJS.Signals) => void;
 }
 
 /** How long an interrupted run may take to clean up (abort uploads, remove temp files) before it is ended by force. */
 export const ABORT_GRACE_MS = 10_000;
-const SIGNAL_EXIT: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 130, SIGTERM: 143 };
 
 let exitHookInstalled = false;
 /** Whatever way the process exits, no decompressor or tool it started lives on. */
@@ -136,25 +137,27 @@ export async function main(io: MainIo): Promise<number> {
 
   installExitHook();
   const controller = new AbortController();
+  /** Kills our children, then ends the process as the signal would have (default disposition restored first). */
+  const dieOf = (signal: NodeJS.Signals) => {
+    killTrackedChildren();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    (io.die ?? ((s: NodeJS.Signals) => process.kill(process.pid, s)))(signal);
+  };
   const onSignal = (signal: NodeJS.Signals) => {
     if (controller.signal.aborted) {
-      // Second signal: stop now. Kill our children, then die of the signal as a plain process would.
-      killTrackedChildren();
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      process.kill(process.pid, signal);
+      // Second signal: stop now, as a plain process would.
+      dieOf(signal);
       return;
     }
     log.warn(`received ${signal}: stopping (press Ctrl-C again to force)`);
     controller.abort(new IngotError('INGOT_ABORTED', `interrupted by ${signal}`));
-    if (io.exit) {
-      const exit = io.exit;
-      // Cleanup that hangs (a socket, a store that does not answer) must not keep an interrupted run alive.
+    if (io.die) {
+      // Cleanup that hangs (a socket, a blocked open()) must not keep an interrupted run alive.
       // Unref'd: a run that ends by itself exits without waiting for this.
       setTimeout(() => {
         errLine(`ingot: still stopping ${ABORT_GRACE_MS / 1000}s after ${signal}; exiting now`);
-        killTrackedChildren();
-        exit(SIGNAL_EXIT[signal] ?? 1);
+        dieOf(signal);
       }, ABORT_GRACE_MS).unref();
     }
   };
