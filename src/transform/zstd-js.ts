@@ -195,6 +195,8 @@ export class JsZstdStream extends Duplex {
   #callback: ((error?: Error | null) => void) | undefined;
   /** The reader wants no more for now. */
   #full = false;
+  /** Inside #feed (a reader could call back into _read from a 'data' handler). */
+  #feeding = false;
 
   constructor(private readonly makeError: (message: string) => Error) {
     super({ readableHighWaterMark: 1 << 20, writableHighWaterMark: 1 << 16 });
@@ -225,16 +227,20 @@ export class JsZstdStream extends Duplex {
   /** Feeds the current chunk block by block until it is used up or the reader is full. */
   #feed(): void {
     const chunk = this.#chunk;
-    if (!chunk || this.destroyed) return;
+    if (!chunk || this.destroyed || this.#feeding) return;
+    this.#feeding = true;
     try {
       while (this.#at < chunk.length && !this.#full) {
-        const end = this.#framer.advance(chunk, this.#at);
-        this.#decoder!.push(chunk.subarray(this.#at, end));
+        const start = this.#at;
+        const end = this.#framer.advance(chunk, start);
         this.#at = end;
+        this.#decoder!.push(chunk.subarray(start, end));
       }
     } catch (error) {
       this.#finish(this.#error(error));
       return;
+    } finally {
+      this.#feeding = false;
     }
     if (this.#at >= chunk.length) this.#finish();
   }

@@ -89,6 +89,23 @@ describe('decompressors', () => {
     stream.destroy();
   });
 
+  it('builtin zstd through a slow reader yields exactly the original bytes (pause and resume at block borders)', async (t) => {
+    if (!needTool(t, 'zstd')) return;
+    const original = Buffer.concat([diskImage(6 * 1024 * 1024, 9), Buffer.alloc(3 * 1024 * 1024)]);
+    const packed = compress(original, 'zstd');
+    const chunks: Buffer[] = [];
+    const slow = new Writable({
+      highWaterMark: 1,
+      write(chunk, _e, cb) {
+        chunks.push(chunk);
+        setImmediate(cb);
+      },
+    });
+    const pieces = Array.from({ length: Math.ceil(packed.length / 70_001) }, (_, i) => packed.subarray(i * 70_001, (i + 1) * 70_001));
+    await pipeline(Readable.from(pieces), decompressor('zstd', 'builtin').create(), slow);
+    assert.equal(sha256(Buffer.concat(chunks)), sha256(original));
+  });
+
   it('the zstd framer refuses what libzstd refuses: huge windows, oversized blocks, reserved types', () => {
     const frame = (descriptor: number, window: number, blockHeader: number) => {
       const b = Buffer.alloc(4 + 2 + 3);
