@@ -83,6 +83,7 @@ export const ErrorCode = {
   httpInsecure: 'INGOT_HTTP_INSECURE',
   httpNetwork: 'INGOT_HTTP_NETWORK',
   httpTruncated: 'INGOT_HTTP_TRUNCATED',
+  httpTimeout: 'INGOT_HTTP_TIMEOUT',
   sourceNotFound: 'INGOT_SOURCE_NOT_FOUND',
   storeUrl: 'INGOT_STORE_URL',
   storeIo: 'INGOT_STORE_IO',

@@ -1,5 +1,5 @@
 /** The `file` source: a local file beside the manifest, hashed and verified like a download. */
-import { createReadStream, realpathSync } from 'node:fs';
+import { constants as fsc, createReadStream, realpathSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { z } from 'zod';
@@ -78,7 +78,8 @@ export const fileDriver: SourceDriver<FileSource> = {
 
   async open(source, ctx) {
     const file = resolveInside(ctx.root, source.path);
-    const handle = await fs.open(file, 'r').catch((error: NodeJS.ErrnoException) => {
+    // O_NONBLOCK: opening a FIFO with no writer would block (uncancellably, in a libuv thread) forever.
+    const handle = await fs.open(file, fsc.O_RDONLY | fsc.O_NONBLOCK).catch((error: NodeJS.ErrnoException) => {
       throw new IngotError(ErrorCode.sourceNotFound, `cannot open source file ${source.path}: ${error.code ?? error.message}`, {
         path: file,
         image: ctx.image,
@@ -86,7 +87,17 @@ export const fileDriver: SourceDriver<FileSource> = {
         cause: error,
       });
     });
-    const { size } = await handle.stat();
+    const stat = await handle.stat();
+    if (!stat.isFile()) {
+      await handle.close();
+      // A FIFO may never end or never start; a device (/dev/zero) never ends.
+      throw new IngotError(ErrorCode.sourceNotFound, `source file ${source.path} is not a regular file`, {
+        path: file,
+        image: ctx.image,
+        hint: 'a file source must be a regular file (not a FIFO, device or directory)',
+      });
+    }
+    const { size } = stat;
     const stream = createReadStream('', { fd: handle, highWaterMark: 1 << 20, signal: ctx.signal });
     return { stream, size, facts: this.describe(source) };
   },

@@ -9,16 +9,41 @@
  * is read from the start again and the bytes already delivered are skipped, so
  * the stream downstream (and its digests) sees each byte exactly once.
  * Redirects are followed by hand so https → http is refused.
+ *
+ * Every wait is bounded: the connect (TCP + TLS), the wait for response
+ * headers, each silence in the body, and the average rate over a window (a
+ * server trickling 1 byte/s is as stuck as a silent one). Each download has a
+ * dispatcher of its own, so an abort destroys its sockets at once — even one
+ * still in its TLS handshake, which undici alone leaves to the connect timeout.
  */
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorCode, ExitCode, IngotError } from '../errors.js';
 
+/** The defaults of `HttpOptions`, for help texts and docs. */
+export const HTTP_DEFAULTS = {
+  connectTimeoutMs: 30_000,
+  headersTimeoutMs: 30_000,
+  idleTimeoutMs: 60_000,
+  minSpeed: 1024,
+  minSpeedTimeMs: 60_000,
+  retries: 5,
+} as const;
+
+/** Longest timer Node can arm (2^31 - 1 ms); longer ones fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export interface HttpOptions {
   /** TCP+TLS connect timeout. Default 30 s. */
   connectTimeoutMs?: number;
-  /** Longest silence while waiting for headers or body bytes. Default 60 s. */
+  /** Longest wait for the response headers once the request is sent. Default 30 s. */
+  headersTimeoutMs?: number;
+  /** Longest silence in the body. Default 60 s. */
   idleTimeoutMs?: number;
+  /** Slowest acceptable transfer, bytes/s, averaged over `minSpeedTimeMs` (curl's --speed-limit). Default 1024. */
+  minSpeed?: number;
+  /** The window of `minSpeed` (curl's --speed-time). Default 60 s. */
+  minSpeedTimeMs?: number;
   /** Retries after a failed attempt that made no progress. Default 5. */
   retries?: number;
   /** First backoff delay; doubles per retry. Default 500 ms. */
@@ -32,6 +57,26 @@ export interface HttpOptions {
   userAgent?: string;
   /** Called before each retry (for logs). */
   onRetry?: (event: RetryEvent) => void;
+}
+
+type Limits = Required<Pick<HttpOptions, keyof typeof HTTP_DEFAULTS>>;
+
+/** The options with defaults filled in; refuses a zero, negative or endless limit (a wait that never ends). */
+export function httpLimits(options: HttpOptions): Limits {
+  const limits = { ...HTTP_DEFAULTS } as Limits;
+  for (const key of Object.keys(HTTP_DEFAULTS) as (keyof Limits)[]) {
+    const value = options[key];
+    if (value === undefined) continue;
+    const ok = key === 'retries' ? Number.isInteger(value) && value >= 0 : Number.isFinite(value) && value > 0 && (key === 'minSpeed' || value <= MAX_TIMER_MS);
+    if (!ok) {
+      throw new IngotError(ErrorCode.usage, `invalid download option ${key}: ${value}`, {
+        exitCode: ExitCode.usage,
+        hint: key === 'retries' ? 'give a whole number ≥ 0' : 'every download limit must be positive and finite: a zero or endless timeout would let a server stall ingot forever',
+      });
+    }
+    limits[key] = value;
+  }
+  return limits;
 }
 
 export interface RetryEvent {
@@ -53,11 +98,15 @@ export interface Download {
 
 /** HTTP statuses worth retrying: the server may answer differently later. */
 const RETRYABLE_STATUS = new Set([408, 425, 429, 500, 502, 503, 504, 507, 509, 520, 521, 522, 523, 524]);
+/** The code of the error raised when a transfer stays below `minSpeed`. */
+const TOO_SLOW = 'INGOT_TOO_SLOW';
+/** Waits that ran out: reported as INGOT_HTTP_TIMEOUT. */
+const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', TOO_SLOW]);
 /** Network-level errors worth retrying. */
 const RETRYABLE_CODES = new Set([
   'ECONNRESET', 'ECONNREFUSED', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'ENETUNREACH', 'EHOSTUNREACH', 'EAI_AGAIN',
   'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT',
-  'UND_ERR_CLOSED', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
+  'UND_ERR_CLOSED', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH', TOO_SLOW,
 ]);
 const MAX_ATTEMPTS = 50;
 
@@ -65,23 +114,68 @@ type Undici = typeof import('undici');
 let undiciModule: Promise<Undici> | undefined;
 const loadUndici = () => (undiciModule ??= import('undici'));
 
-const dispatchers = new Map<string, unknown>();
-async function dispatcherFor(options: HttpOptions) {
-  const { EnvHttpProxyAgent } = await loadUndici();
-  const key = `${options.connectTimeoutMs}|${options.idleTimeoutMs}|${options.ca ? String(options.ca).length : 0}`;
-  let dispatcher = dispatchers.get(key) as InstanceType<Undici['EnvHttpProxyAgent']> | undefined;
-  if (!dispatcher) {
-    const tls = options.ca ? { ca: [...(await systemCa()), options.ca.toString()] } : {};
-    const idle = options.idleTimeoutMs ?? 60_000;
-    dispatcher = new EnvHttpProxyAgent({
-      connect: { timeout: options.connectTimeoutMs ?? 30_000, ...tls },
-      requestTls: { timeout: options.connectTimeoutMs ?? 30_000, ...tls },
-      headersTimeout: idle,
-      bodyTimeout: idle,
-    });
-    dispatchers.set(key, dispatcher);
+type Dispatcher = InstanceType<Undici['EnvHttpProxyAgent']>;
+
+/**
+ * A dispatcher for one download (or HEAD), closed when it ends. An abort
+ * destroys every socket it owns, including those still connecting: undici
+ * ignores the signal during a TCP or TLS handshake (it would wait out the
+ * connect timeout), so the connector keeps them in a set to destroy.
+ */
+class Connection {
+  readonly #onAbort = () => this.#destroy(new Error('download aborted'));
+
+  private constructor(
+    readonly dispatcher: Dispatcher,
+    /** Sockets still connecting (connected ones belong to the dispatcher). */
+    private readonly sockets: Set<import('node:net').Socket>,
+    private readonly signal: AbortSignal | undefined,
+  ) {
+    signal?.addEventListener('abort', this.#onAbort, { once: true });
   }
-  return dispatcher;
+
+  static async open(limits: Limits, options: HttpOptions, signal: AbortSignal | undefined): Promise<Connection> {
+    const { EnvHttpProxyAgent, buildConnector } = await loadUndici();
+    const tls = options.ca ? { ca: [...(await systemCa()), options.ca.toString()] } : {};
+    const base = buildConnector({ timeout: limits.connectTimeoutMs, ...tls }) as unknown as (
+      opts: Parameters<ReturnType<typeof buildConnector>>[0],
+      callback: Parameters<ReturnType<typeof buildConnector>>[1],
+    ) => import('node:net').Socket;
+    const sockets = new Set<import('node:net').Socket>();
+    const connect: ReturnType<typeof buildConnector> = (opts, callback) => {
+      const socket = base(opts, ((error: Error | null, connected: import('node:net').Socket | null) => {
+        sockets.delete(socket);
+        (callback as (e: Error | null, s: import('node:net').Socket | null) => void)(error, connected);
+      }) as typeof callback);
+      sockets.add(socket);
+      // Aborted while this connect was being set up: do not let it run.
+      if (signal?.aborted) socket.destroy(new Error('download aborted'));
+    };
+    const dispatcher = new EnvHttpProxyAgent({
+      // Direct connections use the tracking connector; through a proxy, undici connects itself (bounded by the timeout).
+      connect,
+      requestTls: { timeout: limits.connectTimeoutMs, ...tls },
+      proxyTls: { timeout: limits.connectTimeoutMs },
+      headersTimeout: limits.headersTimeoutMs,
+      bodyTimeout: limits.idleTimeoutMs,
+    });
+    const connection = new Connection(dispatcher, sockets, signal);
+    if (signal?.aborted) connection.#onAbort();
+    return connection;
+  }
+
+  #destroy(reason: Error): void {
+    // With an error, so undici's connect-timeout timer is cleared too.
+    for (const socket of this.sockets) socket.destroy(reason);
+    this.sockets.clear();
+    this.dispatcher.destroy(reason).catch(() => undefined);
+  }
+
+  /** Ends the download's sockets (keep-alive included) so nothing outlives it. */
+  close(): void {
+    this.signal?.removeEventListener('abort', this.#onAbort);
+    this.#destroy(new Error('download finished'));
+  }
 }
 
 async function systemCa(): Promise<string[]> {
@@ -91,32 +185,46 @@ async function systemCa(): Promise<string[]> {
 
 /** Starts a download; resolves once the first response headers are in. */
 export async function download(url: string, options: HttpOptions = {}, signal?: AbortSignal): Promise<Download> {
-  const state = new DownloadState(url, options, signal);
-  const first = await state.connect();
+  const limits = httpLimits(options);
+  signal?.throwIfAborted();
+  const connection = await Connection.open(limits, options, signal);
+  const state = new DownloadState(url, options, limits, connection, signal);
+  let first;
+  try {
+    first = await state.connect();
+  } catch (error) {
+    connection.close();
+    throw error;
+  }
   return { size: state.total, body: Readable.from(state.run(first), { objectMode: false, highWaterMark: 1 << 20 }), finalUrl: state.currentUrl };
 }
 
 /** HEAD (following redirects): the status and Content-Length, for `validate --remote`. */
 export async function head(url: string, options: HttpOptions = {}, signal?: AbortSignal) {
   const { request } = await loadUndici();
-  const dispatcher = await dispatcherFor(options);
+  const limits = httpLimits(options);
+  const connection = await Connection.open(limits, options, signal);
+  const { dispatcher } = connection;
   let current = url;
-  for (let hop = 0; ; hop++) {
-    assertHttps(current, url);
-    const response = await request(current, { method: 'HEAD', dispatcher, signal, headers: baseHeaders(options) }).catch(
-      (error: unknown) => {
-        throw networkError(current, error);
-      },
-    );
-    await response.body.dump();
-    const location = header(response.headers, 'location');
-    if (response.statusCode >= 300 && response.statusCode < 400 && location) {
-      if (hop >= (options.maxRedirects ?? 10)) throw tooManyRedirects(url);
-      current = new URL(location, current).toString();
-      continue;
+  try {
+    for (let hop = 0; ; hop++) {
+      assertHttps(current, url);
+      const response = await request(current, { method: 'HEAD', dispatcher, signal, headers: baseHeaders(options) }).catch((error: unknown) => {
+        signal?.throwIfAborted();
+        throw finalError(current, networkError(current, error), undefined, limits);
+      });
+      await response.body.dump();
+      const location = header(response.headers, 'location');
+      if (response.statusCode >= 300 && response.statusCode < 400 && location) {
+        if (hop >= (options.maxRedirects ?? 10)) throw tooManyRedirects(url);
+        current = new URL(location, current).toString();
+        continue;
+      }
+      const length = header(response.headers, 'content-length');
+      return { status: response.statusCode, size: length === undefined ? undefined : Number(length), finalUrl: current };
     }
-    const length = header(response.headers, 'content-length');
-    return { status: response.statusCode, size: length === undefined ? undefined : Number(length), finalUrl: current };
+  } finally {
+    connection.close();
   }
 }
 
@@ -135,7 +243,13 @@ class DownloadState {
   failuresWithoutProgress = 0;
   rangeUnusable = false;
 
-  constructor(readonly url: string, readonly options: HttpOptions, readonly signal: AbortSignal | undefined) {
+  constructor(
+    readonly url: string,
+    readonly options: HttpOptions,
+    readonly limits: Limits,
+    readonly connection: Connection,
+    readonly signal: AbortSignal | undefined,
+  ) {
     this.currentUrl = url;
   }
 
@@ -153,43 +267,61 @@ class DownloadState {
 
   async *run(first: { response: Response; skip: number }): AsyncGenerator<Buffer> {
     let current: { response: Response; skip: number } | undefined = first;
-    for (;;) {
-      const { response, skip } = current ?? (await this.connect());
-      current = undefined;
-      let toSkip = skip;
-      const startOffset = this.offset;
-      try {
-        for await (const raw of response.body) {
-          let chunk = raw;
-          if (toSkip > 0) {
-            if (chunk.length <= toSkip) {
-              toSkip -= chunk.length;
-              continue;
+    try {
+      for (;;) {
+        const { response, skip } = current ?? (await this.connect());
+        current = undefined;
+        let toSkip = skip;
+        const startOffset = this.offset;
+        const guard = new SpeedGuard(this.limits.minSpeed, this.limits.minSpeedTimeMs, (rate) =>
+          response.body.destroy(
+            Object.assign(new Error(`transfer slower than ${formatRate(this.limits.minSpeed)} for ${seconds(this.limits.minSpeedTimeMs)} (${formatRate(rate)})`), {
+              code: TOO_SLOW,
+            }),
+          ),
+        );
+        try {
+          for await (const raw of response.body) {
+            guard.add(raw.length);
+            let chunk = raw;
+            if (toSkip > 0) {
+              if (chunk.length <= toSkip) {
+                toSkip -= chunk.length;
+                guard.waiting();
+                continue;
+              }
+              chunk = chunk.subarray(toSkip);
+              toSkip = 0;
             }
-            chunk = chunk.subarray(toSkip);
-            toSkip = 0;
+            if (this.total !== undefined && this.offset + chunk.length > this.total) {
+              throw new IngotError(ErrorCode.httpTruncated, `server sent more bytes than announced (${this.total}): ${this.url}`, {
+                url: this.url,
+              });
+            }
+            this.offset += chunk.length;
+            yield chunk;
+            // The consumer wants more: from here the clock runs against the server.
+            guard.waiting();
           }
-          if (this.total !== undefined && this.offset + chunk.length > this.total) {
-            throw new IngotError(ErrorCode.httpTruncated, `server sent more bytes than announced (${this.total}): ${this.url}`, {
-              url: this.url,
-            });
-          }
-          this.offset += chunk.length;
-          yield chunk;
+          if (this.total === undefined || this.offset === this.total) return;
+          throw Object.assign(new Error(`body ended at ${this.offset} of ${this.total} bytes`), { code: 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' });
+        } catch (error) {
+          response.body.destroy();
+          // Bytes trickling in below the minimum speed are no progress: else a trickle would retry forever.
+          if (this.offset > startOffset && codeOf(error) !== TOO_SLOW) this.failuresWithoutProgress = 0;
+          await this.backoff(error);
+        } finally {
+          guard.stop();
         }
-        if (this.total === undefined || this.offset === this.total) return;
-        throw Object.assign(new Error(`body ended at ${this.offset} of ${this.total} bytes`), { code: 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' });
-      } catch (error) {
-        response.body.destroy();
-        if (this.offset > startOffset) this.failuresWithoutProgress = 0;
-        await this.backoff(error);
       }
+    } finally {
+      this.connection.close();
     }
   }
 
   async requestOnce(): Promise<{ response: Response; skip: number }> {
     const { request } = await loadUndici();
-    const dispatcher = await dispatcherFor(this.options);
+    const { dispatcher } = this.connection;
     this.attempt++;
     const headers: Record<string, string> = { ...baseHeaders(this.options), 'accept-encoding': 'identity' };
     if (this.offset > 0 && !this.rangeUnusable) {
@@ -251,9 +383,9 @@ class DownloadState {
     if (this.signal?.aborted) throw this.signal.reason ?? error;
     const retryable = isRetryable(error);
     this.failuresWithoutProgress++;
-    const retries = this.options.retries ?? 5;
+    const retries = this.limits.retries;
     if (!retryable || this.failuresWithoutProgress > retries || this.attempt >= MAX_ATTEMPTS) {
-      throw finalError(this.url, error, retryable ? this.attempt : undefined);
+      throw finalError(this.url, error, retryable ? this.attempt : undefined, this.limits);
     }
     const base = this.options.retryBaseMs ?? 500;
     const cap = this.options.retryMaxMs ?? 30_000;
@@ -362,13 +494,31 @@ function networkError(url: string, error: unknown): Error {
   return wrapped;
 }
 
-function finalError(url: string, error: unknown, attempts: number | undefined): Error {
+function finalError(url: string, error: unknown, attempts: number | undefined, limits: Limits): Error {
   const e = error as Error & { name?: string; code?: string };
   if (e?.name === 'AbortError' || e?.code === 'ABORT_ERR') return e;
   const after = attempts ? ` after ${attempts} attempts` : '';
   if (error instanceof IngotError) {
     if (!after) return error;
     return new IngotError(error.code, `${error.message}${after}`, { url, hint: error.hint, cause: error, details: error.details });
+  }
+  const code = codeOf(error);
+  if (code !== undefined && TIMEOUT_CODES.has(code)) {
+    const what =
+      code === 'UND_ERR_CONNECT_TIMEOUT'
+        ? `could not connect (TCP and TLS) within ${seconds(limits.connectTimeoutMs)}`
+        : code === 'UND_ERR_HEADERS_TIMEOUT'
+          ? `no response headers within ${seconds(limits.headersTimeoutMs)}`
+          : code === 'UND_ERR_BODY_TIMEOUT'
+            ? `the server sent nothing for ${seconds(limits.idleTimeoutMs)}`
+            : e.message;
+    const flag = { UND_ERR_CONNECT_TIMEOUT: '--connect-timeout', UND_ERR_HEADERS_TIMEOUT: '--headers-timeout', UND_ERR_BODY_TIMEOUT: '--idle-timeout' }[code] ?? '--min-speed/--min-speed-time';
+    return new IngotError(ErrorCode.httpTimeout, `download timed out${after}: ${what}: ${url}`, {
+      url,
+      cause: error,
+      details: { reason: code },
+      hint: `the server or the network is stalled; try again later or another mirror (if the server is only slow, raise ${flag})`,
+    });
   }
   const tls = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(e?.code ?? '') || /certificate/i.test(e?.message ?? '');
   return new IngotError(ErrorCode.httpNetwork, `download failed${after}: ${describe(error)}`, {
@@ -398,4 +548,88 @@ function emptyResponse(): Response {
     { dump: async () => undefined, destroy: () => undefined },
   );
   return { statusCode: 206, headers: {}, body };
+}
+
+function codeOf(error: unknown): string | undefined {
+  const e = error as { code?: unknown; cause?: { code?: unknown } } | undefined;
+  const code = e?.code ?? e?.cause?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/** "30s", "1.5s" */
+function seconds(ms: number): string {
+  return `${Number((ms / 1000).toFixed(ms < 10_000 ? 1 : 0))}s`;
+}
+
+function formatRate(bytesPerSecond: number): string {
+  return bytesPerSecond >= 1024 ? `${(bytesPerSecond / 1024).toFixed(1)} KiB/s` : `${Math.round(bytesPerSecond)} B/s`;
+}
+
+/**
+ * The minimum transfer rate (curl's --speed-limit / --speed-time): every
+ * tick, the bytes of the last `windowMs` are compared with `minSpeed`; a
+ * whole window below it calls `onSlow` once. A silent server trips it too.
+ *
+ * Only time spent waiting for the server counts: while ingot itself is busy
+ * (the consumer applies backpressure — a slow disk or a part upload to S3)
+ * the clock stops, as undici's body timeout does when the body is paused.
+ */
+export class SpeedGuard {
+  #bytes = 0;
+  /** Waiting time accumulated before the current wait, ms. */
+  #waited = 0;
+  #waitingSince: number | undefined;
+  #samples: { waited: number; bytes: number }[] = [{ waited: 0, bytes: 0 }];
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly minSpeed: number,
+    private readonly windowMs: number,
+    private readonly onSlow: (rate: number) => void,
+    private readonly now: () => number = Date.now,
+    tick = true,
+  ) {
+    this.#waitingSince = now();
+    if (tick) {
+      this.#timer = setInterval(() => this.check(), Math.min(1000, Math.max(50, windowMs / 4)));
+      this.#timer.unref();
+    }
+  }
+
+  /** Bytes arrived; the wait for them is over. */
+  add(n: number): void {
+    this.#bytes += n;
+    this.#stopWaiting();
+  }
+
+  /** Waiting for the server again (the consumer asked for more). */
+  waiting(): void {
+    this.#waitingSince ??= this.now();
+  }
+
+  #stopWaiting(): void {
+    if (this.#waitingSince === undefined) return;
+    this.#waited += this.now() - this.#waitingSince;
+    this.#waitingSince = undefined;
+  }
+
+  /** One tick; public for tests. */
+  check(): void {
+    const waited = this.#waited + (this.#waitingSince === undefined ? 0 : this.now() - this.#waitingSince);
+    this.#samples.push({ waited, bytes: this.#bytes });
+    // Keep as the base the newest sample at least a window (of waiting) old.
+    while (this.#samples.length > 1 && waited - this.#samples[1]!.waited >= this.windowMs) this.#samples.shift();
+    const base = this.#samples[0]!;
+    const span = waited - base.waited;
+    if (span < this.windowMs) return;
+    const rate = ((this.#bytes - base.bytes) * 1000) / span;
+    if (rate < this.minSpeed) {
+      this.stop();
+      this.onSlow(rate);
+    }
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+  }
 }

@@ -39,6 +39,18 @@ export interface Output {
   result(data: unknown, text: () => string | string[]): void;
   /** Whether stdout is a terminal (for tables and colour). */
   readonly isTTY: boolean;
+  /**
+   * A result too large to hold in memory, written item by item: with --json
+   * one document `{ ...head, [key]: [item, …], ...tail }`, else each item's
+   * text line. If the command fails before `end()`, the CLI closes the JSON
+   * document with its "error" instead of printing a second one.
+   */
+  stream(head: Record<string, unknown>, key: string): ResultStream;
+}
+
+export interface ResultStream {
+  item(data: unknown, text: () => string): void;
+  end(tail?: Record<string, unknown>, text?: () => string[]): void;
 }
 
 export interface ParsedArgs {

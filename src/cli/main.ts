@@ -5,6 +5,7 @@
 import { parseArgs } from 'node:util';
 import { asIngotError, ExitCode, IngotError, UsageError } from '../errors.js';
 import { secretsInEnvironment } from '../credentials/env.js';
+import { killTrackedChildren } from '../exec/children.js';
 import { createLogger, scrub, type Level } from '../log/logger.js';
 import { suggest } from '../manifest/problems.js';
 import { globalOptions, type Command, type CommandContext, type OptionSpec, type Output, type ParsedArgs } from './command.js';
@@ -19,6 +20,25 @@ export interface MainIo {
   cwd: string;
   stdout: NodeJS.WriteStream;
   stderr: NodeJS.WriteStream;
+  /**
+   * Ends the process at once, as if killed by `signal` (the real binary
+   * re-raises it: process.exit would wait for a thread blocked in, say, the
+   * open() of a FIFO). Given, an interrupted run that has not ended
+   * `ABORT_GRACE_MS` after the signal is ended this way; in-process callers
+   * (tests) leave it out.
+   */
+  die?: (signal: NodeJS.Signals) => void;
+}
+
+/** How long an interrupted run may take to clean up (abort uploads, remove temp files) before it is ended by force. */
+export const ABORT_GRACE_MS = 10_000;
+
+let exitHookInstalled = false;
+/** Whatever way the process exits, no decompressor or tool it started lives on. */
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => killTrackedChildren());
 }
 
 export async function main(io: MainIo): Promise<number> {
@@ -81,8 +101,36 @@ export async function main(io: MainIo): Promise<number> {
     write: (line) => (live ? live.print(line) : io.stderr.write(`${line}\n`)),
     secrets: () => secrets,
   });
+  /** A streamed JSON result not yet closed: an error closes it (see Output.stream). */
+  let openJson: ((error: IngotError) => void) | undefined;
+  const outRaw = (text: string) => io.stdout.write(scrub(text, secrets));
   const out: Output = {
     isTTY: Boolean(io.stdout.isTTY),
+    stream: (head, key) => {
+      let count = 0;
+      const fields = (data: Record<string, unknown>) =>
+        Object.entries(data).map(([k, v]) => `  ${JSON.stringify(k)}: ${JSON.stringify(v, null, 2).replace(/\n/g, '\n  ')},\n`).join('');
+      const close = (tail: Record<string, unknown>) => {
+        openJson = undefined;
+        const rest = fields(tail).replace(/,\n$/, '\n');
+        outRaw(`${count > 0 ? '\n  ' : ''}]${rest ? `,\n${rest}` : '\n'}}\n`);
+      };
+      if (json) {
+        outRaw(`{\n${fields(head)}  ${JSON.stringify(key)}: [`);
+        openJson = (error) => close({ error: error.toJSON() });
+      }
+      return {
+        item: (data, text) => {
+          if (json) outRaw(`${count > 0 ? ',' : ''}\n    ${JSON.stringify(data)}`);
+          else outLine(text());
+          count++;
+        },
+        end: (tail = {}, text) => {
+          if (json) close(tail);
+          else if (text) for (const line of text()) outLine(line);
+        },
+      };
+    },
     line: (text = '') => {
       if (!json) outLine(text);
     },
@@ -95,12 +143,31 @@ export async function main(io: MainIo): Promise<number> {
     },
   };
 
+  installExitHook();
   const controller = new AbortController();
-  const onSignal = (signal: NodeJS.Signals) => {
-    log.warn(`received ${signal}: stopping (press Ctrl-C again to force)`);
-    controller.abort(new IngotError('INGOT_ABORTED', `interrupted by ${signal}`));
+  /** Kills our children, then ends the process as the signal would have (default disposition restored first). */
+  const dieOf = (signal: NodeJS.Signals) => {
+    killTrackedChildren();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    (io.die ?? ((s: NodeJS.Signals) => process.kill(process.pid, s)))(signal);
+  };
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (controller.signal.aborted) {
+      // Second signal: stop now, as a plain process would.
+      dieOf(signal);
+      return;
+    }
+    log.warn(`received ${signal}: stopping (press Ctrl-C again to force)`);
+    controller.abort(new IngotError('INGOT_ABORTED', `interrupted by ${signal}`));
+    if (io.die) {
+      // Cleanup that hangs (a socket, a blocked open()) must not keep an interrupted run alive.
+      // Unref'd: a run that ends by itself exits without waiting for this.
+      setTimeout(() => {
+        errLine(`ingot: still stopping ${ABORT_GRACE_MS / 1000}s after ${signal}; exiting now`);
+        dieOf(signal);
+      }, ABORT_GRACE_MS).unref();
+    }
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -123,7 +190,8 @@ export async function main(io: MainIo): Promise<number> {
   } catch (thrown) {
     const error = asIngotError(thrown);
     live?.clear();
-    if (json) outLine(JSON.stringify({ error: error.toJSON() }, null, 2));
+    if (openJson) openJson(error);
+    else if (json) outLine(JSON.stringify({ error: error.toJSON() }, null, 2));
     errLine(renderError(error, debug));
     return error.exitCode;
   } finally {

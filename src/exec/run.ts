@@ -7,6 +7,7 @@
 import { spawn } from 'node:child_process';
 import { ErrorCode, IngotError } from '../errors.js';
 import { scrub } from '../log/logger.js';
+import { trackChild } from './children.js';
 import { which } from './which.js';
 
 export interface RunOptions {
@@ -67,6 +68,7 @@ export function run(command: string, args: readonly string[], options: RunOption
       env: options.extraEnv && options.env ? { ...options.env, ...options.extraEnv } : env,
       stdio: ['pipe', 'pipe', 'pipe'],
     });
+    trackChild(child);
     let stdout = '';
     let stderr = '';
     let timedOut = false;

@@ -1,7 +1,9 @@
 /**
  * One line per member, laid out like GNU `cpio -itv` (ls -l style), so the
  * two listings can be compared by eye or by diff. Times are shown in UTC;
- * uid 0 / gid 0 show as "root", other ids as numbers.
+ * uid 0 / gid 0 show as "root", other ids as numbers. Names are escaped
+ * (`escapeName`); a name without control characters or backslashes is
+ * printed as GNU prints it.
  */
 import { FileType, S_IFMT, type CpioHeader } from './header.js';
 
@@ -16,6 +18,23 @@ const TYPE_CHAR: Record<number, string> = {
 };
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 const SIX_MONTHS = (365.2425 / 2) * 86400;
+
+/**
+ * A name as it may be printed on a terminal, like `ls -b`: control
+ * characters (C0, DEL, C1), line and paragraph separators and bidi overrides
+ * become escapes (\n, \t, \r, \xNN, \u{NNNN}) and a backslash is doubled, so an
+ * archive cannot forge listing lines or send escape sequences.
+ */
+export function escapeName(name: string): string {
+  return name.replace(UNPRINTABLE, (c) => {
+    const named = ESCAPES[c];
+    if (named) return named;
+    const code = c.codePointAt(0)!;
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u{${code.toString(16)}}`;
+  });
+}
+const UNPRINTABLE = /[\x00-\x1f\x7f-\x9f\\\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const ESCAPES: Record<string, string> = { '\n': '\\n', '\t': '\\t', '\r': '\\r', '\\': '\\\\' };
 
 /** "drwxr-xr-x" from a full st_mode. */
 export function modeString(mode: number): string {
@@ -44,6 +63,6 @@ export function listingLine(header: CpioHeader, target?: string, nowSeconds = Ma
   const time = recent
     ? `${day} ${String(when.getUTCHours()).padStart(2, '0')}:${String(when.getUTCMinutes()).padStart(2, '0')}`
     : `${day}  ${when.getUTCFullYear()}`;
-  const name = target !== undefined ? `${header.name} -> ${target}` : header.name;
+  const name = target !== undefined ? `${escapeName(header.name)} -> ${escapeName(target)}` : escapeName(header.name);
   return `${modeString(header.mode)} ${String(header.nlink).padStart(3)} ${owner(header.uid)} ${owner(header.gid)} ${size} ${time} ${name}`;
 }

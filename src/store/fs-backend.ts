@@ -16,7 +16,7 @@ import { ErrorCode, IngotError } from '../errors.js';
 import type { BlobInfo, GetOptions, LockOptions, StoreBackend, StoreLock, Upload, UploadOptions } from './backend.js';
 import { objectTooLarge } from './layout.js';
 import { assertSafeKey } from './keys.js';
-import { lockStillOurs, processAlive, removeStaleLock, syncDir, TEMP_PREFIX, tempNameFor, writeFileAtomic } from '../util/fs-atomic.js';
+import { isStaleTemp, lockStillOurs, processAlive, removeStaleLock, syncDir, TEMP_PREFIX, tempNameFor, writeFileAtomic } from '../util/fs-atomic.js';
 
 export { TEMP_PREFIX };
 const LOCK_NAME = '.ingot-lock';
@@ -186,6 +186,21 @@ export class FsBackend implements StoreBackend {
       const s = await fs.lstat(path.join(this.root, entry)).catch(() => undefined);
       if (s?.isFile()) yield { key: entry.split(path.sep).join('/'), size: s.size, modified: s.mtime };
     }
+  }
+
+  /**
+   * Removes the temporary files of runs that died (killed mid-upload) — see
+   * `isStaleTemp`: never those of a live run, here or on another host.
+   * Returns what was removed.
+   */
+  async sweepTemporary(now = Date.now()): Promise<BlobInfo[]> {
+    const removed: BlobInfo[] = [];
+    for await (const info of this.listTemporary()) {
+      if (!isStaleTemp(info.key, info.modified?.getTime(), now)) continue;
+      await this.removeTemporary(info.key);
+      removed.push(info);
+    }
+    return removed;
   }
 
   async removeTemporary(key: string): Promise<void> {

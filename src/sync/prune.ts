@@ -2,12 +2,14 @@
  * What prune removes: images whose metadata is in the store but whose path is
  * not in the manifest, image bytes under the image prefix with no metadata
  * (left by a crash between commit and metadata) that the manifest does not
- * declare, and temporary files of killed runs older than an hour. Nothing
+ * declare, and temporary files of killed runs (their owner is gone, or, when
+ * it cannot be checked, they are older than an hour). Nothing
  * outside the image prefix and metadata/ is ever touched.
  */
 import type { Manifest } from '../manifest/types.js';
 import { METADATA_PREFIX, type ImageStore } from '../store/image-store.js';
 import { reservedKeyProblem } from '../store/layout.js';
+import { isStaleTemp } from '../util/fs-atomic.js';
 
 export interface PruneItem {
   path: string;
@@ -25,8 +27,6 @@ export interface PrunePlan {
   temporary: string[];
   warnings: string[];
 }
-
-const TEMP_MIN_AGE_MS = 3_600_000;
 
 export async function prunePlan(store: ImageStore, manifest: Manifest, signal?: AbortSignal, now = Date.now()): Promise<PrunePlan> {
   const declaredPaths = new Set(manifest.images.map((i) => i.path as string));
@@ -60,7 +60,7 @@ export async function prunePlan(store: ImageStore, manifest: Manifest, signal?: 
   const temporaries = (store.backend as { listTemporary?: () => AsyncIterable<{ key: string; modified?: Date }> }).listTemporary?.();
   if (temporaries) {
     for await (const info of temporaries) {
-      if (!info.modified || now - info.modified.getTime() > TEMP_MIN_AGE_MS) plan.temporary.push(info.key);
+      if (isStaleTemp(info.key, info.modified?.getTime(), now)) plan.temporary.push(info.key);
     }
   }
   return plan;

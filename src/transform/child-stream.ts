@@ -2,10 +2,12 @@
  * A child process as a Duplex stream: bytes in on stdin, out on stdout.
  * The readable side ends only after the child has exited 0, so a tool that
  * fails late (corrupt input) fails the pipeline instead of looking like EOF.
- * Destroying the stream kills the child.
+ * Destroying the stream kills the child; the child is registered so the CLI
+ * kills it if ingot exits while it runs (src/exec/children.ts).
  */
 import { spawn } from 'node:child_process';
 import { Duplex } from 'node:stream';
+import { trackChild } from '../exec/children.js';
 
 export class ChildStream extends Duplex {
   readonly #child;
@@ -21,6 +23,7 @@ export class ChildStream extends Duplex {
     super({ readableHighWaterMark: 1 << 20, writableHighWaterMark: 1 << 20 });
     const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     this.#child = child;
+    trackChild(child);
     child.stderr.on('data', (data: Buffer) => {
       this.#stderr = (this.#stderr + data.toString()).slice(-4000);
     });

@@ -15,6 +15,7 @@ import * as zlib from 'node:zlib';
 import { ErrorCode, IngotError } from '../errors.js';
 import { which } from '../exec/which.js';
 import { ChildStream } from './child-stream.js';
+import { JsZstdStream } from './zstd-js.js';
 
 export const COMPRESSIONS = ['xz', 'gzip', 'zstd'] as const;
 export type Compression = (typeof COMPRESSIONS)[number];
@@ -39,7 +40,7 @@ export function decompressor(format: Compression, preference: DecompressorPrefer
   const builtinOnly = preference === 'builtin';
   switch (format) {
     case 'gzip':
-      return { label: 'gzip (node zlib)', create: () => zlib.createGunzip({ chunkSize: 1 << 20 }) };
+      return { label: 'gzip (node zlib)', create: () => withFormatErrors(zlib.createGunzip({ chunkSize: 1 << 20 }), 'gzip') };
     case 'xz': {
       const xz = native ? which('xz', env) : undefined;
       if (xz) return { label: 'xz (native, -T0)', create: () => new ChildStream(xz, ['-dc', '-T0', '-q'], failed('xz')) };
@@ -48,7 +49,7 @@ export function decompressor(format: Compression, preference: DecompressorPrefer
     }
     case 'zstd': {
       const zlibZstd = (zlib as unknown as { createZstdDecompress?: () => Transform }).createZstdDecompress;
-      if (zlibZstd && !builtinOnly) return { label: 'zstd (node zlib)', create: () => zlibZstd() };
+      if (zlibZstd && !builtinOnly) return { label: 'zstd (node zlib)', create: () => withFormatErrors(zlibZstd(), 'zstd') };
       const zstd = native ? which('zstd', env) : undefined;
       if (zstd) return { label: 'zstd (native)', create: () => new ChildStream(zstd, ['-dcq'], failed('zstd')) };
       if (preference === 'native') throw toolMissing('zstd', 'zstd');
@@ -79,36 +80,22 @@ function wasmXz(): Duplex {
   return duplex;
 }
 
-/** zstd in pure JS (fzstd), push-based. */
+/** zstd in pure JS (fzstd), fed one block at a time so memory stays bounded (see zstd-js.ts). */
 function jsZstd(): Duplex {
-  let decoder: import('fzstd').Decompress | undefined;
-  let ready: Promise<void> | undefined;
-  const transform = new Transform({
-    readableHighWaterMark: 1 << 20,
-    transform(chunk: Buffer, _e, callback: TransformCallback) {
-      ready ??= import('fzstd').then(({ Decompress }) => {
-        decoder = new Decompress((data) => transform.push(Buffer.from(data.buffer, data.byteOffset, data.byteLength)));
-      });
-      ready.then(() => {
-        try {
-          decoder!.push(chunk);
-          callback();
-        } catch (error) {
-          callback(failed('zstd')((error as Error).message));
-        }
-      }, callback);
-    },
-    flush(callback: TransformCallback) {
-      if (!decoder) return callback(failed('zstd')('no input'));
-      try {
-        decoder.push(new Uint8Array(0), true);
-        callback();
-      } catch (error) {
-        callback(failed('zstd')((error as Error).message));
-      }
-    },
-  });
-  return transform;
+  return new JsZstdStream(failed('zstd'));
+}
+
+/**
+ * Gives a decoder's own errors (zlib's "incorrect header check", Z_DATA_ERROR)
+ * the INGOT_DECOMPRESS_FAILED code; an abort or an IngotError passes as it is.
+ */
+function withFormatErrors<T extends Duplex>(stream: T, format: string): T {
+  const destroy = stream._destroy.bind(stream);
+  stream._destroy = (error: Error | null, callback: (error?: Error | null) => void) => {
+    const plain = error && !(error instanceof IngotError) && error.name !== 'AbortError';
+    destroy(plain ? failed(format)(error.message) : error, callback);
+  };
+  return stream;
 }
 
 /** Fails once more than `limit` bytes pass (decompression bombs, endless bodies); counts what it passed. */
@@ -144,6 +131,7 @@ export class CapStream extends Transform {
 
 /** "1.5 GiB" */
 export function formatBytes(bytes: number): string {
+  if (!Number.isFinite(bytes) || bytes < 0) return '?';
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let value = bytes;
   let unit = 0;
@@ -151,7 +139,11 @@ export function formatBytes(bytes: number): string {
     value /= 1024;
     unit++;
   }
-  return unit === 0 ? `${bytes} B` : `${value.toFixed(value >= 10 ? 0 : 1)} ${units[unit]}`;
+  // Rates are fractional ("1.0125 B/s"): whole bytes below 1 KiB, one decimal under 10 of a unit.
+  const shown = unit === 0 ? String(Math.round(value)) : value.toFixed(value >= 10 ? 0 : 1);
+  // 1023.6 KiB would print as "1024 KiB": say "1.0 MiB" instead.
+  if (Number(shown) >= 1024 && unit < units.length - 1) return `1.0 ${units[unit + 1]}`;
+  return `${shown} ${units[unit]}`;
 }
 
 /** Parses "20MiB", "1.5 GiB", "500MB", "1024" (bytes). Undefined if malformed. */

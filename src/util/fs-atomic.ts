@@ -3,16 +3,47 @@
  * write under a temporary name in the same directory, fsync, rename over the
  * target, fsync the directory — a reader sees the old bytes or the new ones.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
+import { hostname } from 'node:os';
 import * as path from 'node:path';
 
 /** Temporary files start with this; listings skip them and prune clears old ones. */
 export const TEMP_PREFIX = '.ingot-tmp-';
 
-/** A temporary name beside `file`. */
+/** A temporary file whose owner is unknown (another host, an older ingot) is left alone until it is this old. */
+export const STALE_TEMP_AGE_MS = 3_600_000;
+
+/** This host, short, for temporary names (the hostname itself may be long or odd). */
+const HOST_TAG = createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
+const OWNED = new RegExp(`^${TEMP_PREFIX.replace(/[.]/g, '\\.')}(\\d+)-([0-9a-f]{8})-[0-9a-f]{12}-`);
+
+/**
+ * A temporary name beside `file`, carrying its owner (pid and host) so a
+ * later run can tell a killed run's leftovers from a live run's work:
+ * `.ingot-tmp-<pid>-<host>-<random>-<name>`.
+ */
 export function tempNameFor(file: string): string {
-  return path.join(path.dirname(file), `${TEMP_PREFIX}${randomBytes(6).toString('hex')}-${path.basename(file)}`);
+  return path.join(path.dirname(file), `${TEMP_PREFIX}${process.pid}-${HOST_TAG}-${randomBytes(6).toString('hex')}-${path.basename(file)}`);
+}
+
+/** The owner recorded in a temporary file's name; undefined for other names (older ingot versions). */
+export function tempOwner(name: string): { pid: number; thisHost: boolean } | undefined {
+  const match = OWNED.exec(path.basename(name));
+  if (!match) return undefined;
+  return { pid: Number(match[1]), thisHost: match[2] === HOST_TAG };
+}
+
+/**
+ * Whether a temporary file is a dead run's leftover: its owner ran on this
+ * host and is gone (whatever the file's age), or, when the owner cannot be
+ * checked, the file has not changed for `minAgeMs`. A live owner's file on
+ * this host is never stale.
+ */
+export function isStaleTemp(name: string, modifiedMs: number | undefined, now = Date.now(), minAgeMs = STALE_TEMP_AGE_MS): boolean {
+  const owner = tempOwner(name);
+  if (owner?.thisHost) return owner.pid !== process.pid && !processAlive(owner.pid);
+  return modifiedMs === undefined || now - modifiedMs > minAgeMs;
 }
 
 /** Writes `data` to `file` atomically and durably; removes the temporary file on failure. */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { download, head, parseContentRange, parseRetryAfter, type HttpOptions, type RetryEvent } from '../../src/acquire/http-client.js';
+import { download, head, httpLimits, parseContentRange, parseRetryAfter, SpeedGuard, type HttpOptions, type RetryEvent } from '../../src/acquire/http-client.js';
 import { IngotError } from '../../src/errors.js';
 import { diskImage, sha256 } from '../helpers/fixtures.js';
 import { startHttpServer, startHttpsServer, type TestServer } from '../helpers/https-server.js';
@@ -130,14 +130,15 @@ describe('https downloads', () => {
     });
   });
 
-  it('fails on an idle server after the idle timeout', async () => {
+  it('fails on a server stalled in the TLS handshake after the connect timeout (INGOT_HTTP_TIMEOUT)', async () => {
     const net = await import('node:net');
     const silent = net.createServer(() => undefined);
     await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
     const port = (silent.address() as { port: number }).port;
     try {
       await assert.rejects(download(`https://127.0.0.1:${port}/x`, { ...options(), connectTimeoutMs: 200, idleTimeoutMs: 200, retries: 1 }), (error: IngotError) => {
-        assert.equal(error.code, 'INGOT_HTTP_NETWORK');
+        assert.equal(error.code, 'INGOT_HTTP_TIMEOUT');
+        assert.match(error.message, /could not connect \(TCP and TLS\) within 0\.2s/);
         return true;
       });
     } finally {
@@ -145,11 +146,77 @@ describe('https downloads', () => {
     }
   });
 
+  it('fails a trickling server with INGOT_HTTP_TIMEOUT, retries without resetting the budget', async () => {
+    server.files.set('/trickle', { body: body.subarray(0, 200_000), slowMs: 400 });
+    // 64 KiB every 400 ms is ~160 KiB/s: under a 1 MiB/s minimum.
+    const started = Date.now();
+    await assert.rejects(fetchAll('/trickle', { minSpeed: 1024 * 1024, minSpeedTimeMs: 300, retries: 2 }), (error: IngotError) => {
+      assert.equal(error.code, 'INGOT_HTTP_TIMEOUT');
+      assert.match(error.message, /after 3 attempts: transfer slower than 1024\.0 KiB\/s for 0\.3s/);
+      return true;
+    });
+    assert.equal(server.count('/trickle'), 3, 'three attempts, though each brought bytes');
+    assert.ok(Date.now() - started < 60_000);
+  });
+
   it('HEAD reports status and Content-Length', async () => {
     const r = await head(server.url('/plain'), options());
     assert.equal(r.status, 200);
     assert.equal(r.size, body.length);
   });
+});
+
+describe('minimum speed', () => {
+  /** A guard on a fake clock: `at(ms)` moves time to `ms` and runs a check. */
+  function guard(minSpeed: number, windowMs: number) {
+    let now = 0;
+    const slow: number[] = [];
+    const g = new SpeedGuard(minSpeed, windowMs, (rate) => slow.push(rate), () => now, false);
+    return { g, slow, at: (ms: number) => ((now = ms), g.check()) };
+  }
+
+  it('trips once a whole window of waiting brings less than the minimum', () => {
+    const { g, slow, at } = guard(1024, 10_000);
+    for (let t = 1000; t <= 9000; t += 1000) {
+      g.add(5); // a trickle: 5 bytes a second
+      g.waiting();
+      at(t);
+    }
+    assert.deepEqual(slow, [], 'not before a full window');
+    g.add(5);
+    g.waiting();
+    at(10_000);
+    assert.equal(slow.length, 1);
+    assert.ok(Math.abs(slow[0]! - 5) < 0.01, `measured ${slow[0]} B/s`);
+  });
+
+  it('does not trip on a fast server, nor while ingot itself is busy (backpressure)', () => {
+    const { g, slow, at } = guard(1024, 10_000);
+    // Fast: 64 KiB every second.
+    for (let t = 1000; t <= 20_000; t += 1000) {
+      g.add(65536);
+      g.waiting();
+      at(t);
+    }
+    // The consumer stops asking for 5 minutes (an S3 part upload): the clock against the server stops.
+    g.add(65536);
+    for (let t = 21_000; t <= 320_000; t += 1000) at(t);
+    assert.deepEqual(slow, []);
+    // Then it asks again, and the server is silent: that counts.
+    g.waiting();
+    at(331_000);
+    assert.equal(slow.length, 1);
+    assert.equal(slow[0], 0);
+  });
+
+  it('refuses zero, negative and endless limits', () => {
+    for (const bad of [{ idleTimeoutMs: 0 }, { connectTimeoutMs: -1 }, { headersTimeoutMs: Infinity }, { minSpeed: 0 }, { minSpeedTimeMs: Number.NaN }, { retries: -1 }, { idleTimeoutMs: 2 ** 31 }]) {
+      assert.throws(() => httpLimits(bad), (e: IngotError) => e.code === 'INGOT_USAGE' && e.exitCode === 2, JSON.stringify(bad));
+    }
+    assert.equal(httpLimits({ retries: 0 }).retries, 0);
+    assert.equal(httpLimits({}).headersTimeoutMs, 30_000);
+  });
+
 });
 
 describe('header parsing', () => {

@@ -8,6 +8,7 @@ import type { BootSetOutcome } from '../../sync/boot-sets.js';
 import { parseShard, selectShard } from '../../sync/shard.js';
 import type { ImageStore } from '../../store/image-store.js';
 import { bool, list, str, type Command, type CommandContext, type ParsedArgs } from '../command.js';
+import { downloadOptions, httpOptionsFrom } from '../download-options.js';
 import { lockOptions, takeLock } from '../lock.js';
 import { formatDuration } from '../progress-render.js';
 import { indexExpiryFlag, sizeFlag } from '../values.js';
@@ -34,9 +35,7 @@ export const command: Command = {
     only: { type: 'string', multiple: true, valueName: 'NAME', description: 'Only these images' },
     shard: { type: 'string', valueName: 'I/N', description: 'Only shard I of N (1-based), picked by a hash of image names: for CI matrices' },
     ...lockOptions,
-    retries: { type: 'string', valueName: 'N', description: 'Download retries after a failure without progress (default: 5)' },
-    'connect-timeout': { type: 'string', valueName: 'DURATION', description: 'Connect timeout (default: 30s)' },
-    'idle-timeout': { type: 'string', valueName: 'DURATION', description: 'Longest silence from a server (default: 60s)' },
+    ...downloadOptions,
     'max-decompressed-size': { type: 'string', valueName: 'SIZE', description: 'Cap on every decompressed image, e.g. 64GiB (overrides the manifest)' },
     decompressor: { type: 'string', valueName: 'auto|native|builtin', description: 'auto: fastest available (default); native: xz/zstd binaries only; builtin: no external programs' },
     'signing-key': { type: 'string', valueName: 'FILE', description: 'Sign index.json after the sync (default: INGOT_SIGNING_KEY, else spec.signing.key)' },
@@ -58,6 +57,8 @@ export const command: Command = {
     if (max !== undefined) for (const image of images) image.maxDecompressedSize = max;
     // Checked before any work, dry run included: a bad validity must not surface after publishing.
     const indexExpiresMs = indexExpiryFlag(str(args, 'index-expires'), '--index-expires');
+    // Download flags are checked before anything starts (a bad value is exit 2).
+    const http = httpOptionsFrom(args);
     const dryRun = bool(args, 'dry-run');
     // Load the signing key first: a wrong path or password fails before any work.
     const signing = dryRun ? undefined : await signingFor(args, ctx, manifest, indexExpiresMs);
@@ -66,6 +67,7 @@ export const command: Command = {
     const storeLine = `store: ${store.displayUrl} (${store.chosen?.reason ?? 'given'})`;
     const lock = dryRun ? undefined : await takeLock(store, args, ctx, 'sync');
     if (!dryRun) await warnIncompleteUploads(store, ctx);
+    if (!dryRun) await sweepTemporaries(store, ctx);
     let result;
     let index: { version: number; changed: boolean } | undefined;
     let bootSets: BootSetOutcome[] = [];
@@ -78,11 +80,7 @@ export const command: Command = {
         force: bool(args, 'force'),
         concurrency: intOption(args, 'concurrency', 2),
         decompressor: preference,
-        http: {
-          retries: intOption(args, 'retries', 5, 0),
-          ...(str(args, 'connect-timeout') ? { connectTimeoutMs: parseDuration(str(args, 'connect-timeout')!, '--connect-timeout') } : {}),
-          ...(str(args, 'idle-timeout') ? { idleTimeoutMs: parseDuration(str(args, 'idle-timeout')!, '--idle-timeout') } : {}),
-        },
+        http,
         log: ctx.log,
         progress: ctx.progress,
         signal: ctx.signal,
@@ -143,6 +141,21 @@ async function warnIncompleteUploads(store: ImageStore, ctx: CommandContext): Pr
     }
   } catch (error) {
     ctx.log.debug(`cannot list incomplete uploads: ${(error as Error).message}`);
+  }
+}
+
+/** Removes the temporary files killed runs left in a directory store (never a live run's); a failure only warns. */
+async function sweepTemporaries(store: ImageStore, ctx: CommandContext): Promise<void> {
+  const backend = store.backend as { sweepTemporary?: () => Promise<{ key: string; size: number }[]> };
+  if (!backend.sweepTemporary) return;
+  try {
+    const removed = await backend.sweepTemporary();
+    if (removed.length > 0) {
+      const bytes = removed.reduce((sum, r) => sum + r.size, 0);
+      ctx.log.info(`removed ${removed.length} temporary file${removed.length === 1 ? '' : 's'} (${formatBytes(bytes)}) left by interrupted runs`, { step: 'cleanup' });
+    }
+  } catch (error) {
+    ctx.log.warn(`cannot remove temporary files left by interrupted runs: ${(error as Error).message}`);
   }
 }
 
