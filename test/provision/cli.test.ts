@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -9,11 +9,11 @@ import { needTool } from '../helpers/tools.js';
 const repoRoot = path.resolve(import.meta.dirname, '../..');
 
 /** Runs the CLI in-process and captures what it writes. */
-async function ingot(argv: string[], cwd = repoRoot) {
+async function ingot(argv: string[], cwd = repoRoot, env: NodeJS.ProcessEnv = process.env) {
   let stdout = '';
   let stderr = '';
   const stream = (append: (s: string) => void) => ({ write: (s: string) => (append(String(s)), true), isTTY: false }) as unknown as NodeJS.WriteStream;
-  const code = await main({ argv, env: { ...process.env, INGOT_DEBUG: '' }, cwd, stdout: stream((s) => (stdout += s)), stderr: stream((s) => (stderr += s)) });
+  const code = await main({ argv, env: { ...env, INGOT_DEBUG: '' }, cwd, stdout: stream((s) => (stdout += s)), stderr: stream((s) => (stderr += s)) });
   return { code, stdout, stderr };
 }
 
@@ -106,6 +106,19 @@ describe('cloud-init and launch commands', () => {
       assert.match(r.stderr, message);
     });
   }
+
+  test('doctor checks multipass >= 1.16 (a stand-in multipass printing what 1.15 prints)', async () => {
+    const bin = path.join(dir, 'bin');
+    await mkdir(bin, { recursive: true });
+    const fake = path.join(bin, 'multipass');
+    for (const [version, status] of [['1.15.1', /multipass +PROBLEM +too old: 1\.15\.1, need >= 1\.16\.0/], ['1.16.0', /multipass +ok +multipass +1\.16\.0/]] as const) {
+      await writeFile(fake, `#!/bin/sh\nprintf 'multipass   ${version}\\nmultipassd  ${version}\\n'\n`);
+      await chmod(fake, 0o755);
+      const r = await ingot(['doctor'], repoRoot, { ...process.env, PATH: `${bin}:${process.env.PATH}` });
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, status);
+    }
+  });
 
   test('vm commands on a VM that does not exist: exit 2 naming the VMs dir', async () => {
     const vms = path.join(dir, 'none');

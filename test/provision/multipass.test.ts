@@ -284,7 +284,8 @@ describe('multipass backend against recorded argv and output', () => {
       [
         `multipass launch 24.04 --name polis --cpus 2 --memory 4G --disk 20G --timeout 900 --cloud-init ${spec.userDataFile}`,
         'multipass exec polis -- sudo cloud-init status --wait --long',
-        'guest-file-write: bundle.tar -> /tmp/ingot-transfer-….tar; multipass exec polis -- sudo tar -x --no-same-owner --no-overwrite-dir -C /opt/polis',
+        'multipass transfer bundle.tar polis:/tmp/ingot-transfer-….tar',
+        'multipass exec polis -- sudo tar -x --no-same-owner --no-overwrite-dir -f /tmp/ingot-transfer-….tar -C /opt/polis',
         'multipass exec polis -- sudo env POLIS_VERSION=v0.4.0 docker compose -f /opt/polis/compose.yaml pull',
         "multipass exec polis -- sudo docker inspect --format '{{json .RepoDigests}}' ghcr.io/example/gate:1.2.0",
         "multipass exec polis -- sudo env POLIS_VERSION=v0.4.0 bash -c 'set -euo pipefail\ncd /opt/polis && docker compose up -d'",

@@ -22,7 +22,9 @@ export function dryInstance(name: string, backend: LaunchSpec['backend'], print:
       return Buffer.alloc(0);
     },
     async putArchive(tarFile, dest) {
-      print(`guest-file-write: ${tarFile} -> /tmp/ingot-transfer-….tar; ${prefix}tar -x --no-same-owner --no-overwrite-dir -C ${dest}`);
+      if (backend === 'multipass') print(`multipass transfer ${tarFile} ${name}:/tmp/ingot-transfer-….tar`);
+      else print(`guest-file-write: ${tarFile} -> /tmp/ingot-transfer-….tar`);
+      print(`${prefix}tar -x --no-same-owner --no-overwrite-dir -f /tmp/ingot-transfer-….tar -C ${dest}`);
     },
     async reboot() {
       print(`${prefix}systemctl reboot   # then wait for a new boot id`);
