@@ -46,8 +46,11 @@ describe('ingot launch with the qemu backend (software emulation)', { timeout: 4
     await rm(dir, { recursive: true, force: true });
   });
 
-  const ingot = (argv: string[]): Promise<RunResult> =>
-    run(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src/bin.ts'), ...argv, '--vms-dir', vms], { cwd: repoRoot, reject: false, timeoutMs: 25 * 60_000 });
+  // --vms-dir goes before a `--`, after which everything is the guest command.
+  const ingot = (argv: string[]): Promise<RunResult> => {
+    const at = argv.includes('--') ? argv.indexOf('--') : argv.length;
+    return run(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src/bin.ts'), ...argv.slice(0, at), '--vms-dir', vms, ...argv.slice(at)], { cwd: repoRoot, reject: false, timeoutMs: 25 * 60_000 });
+  };
   const launchVm = (profile: string, extra: string[]): Promise<RunResult> =>
     ingot(['launch', profile, '--profiles-dir', fixtures, '--image', path.join(image!, 'disk.qcow2'), '--kernel', path.join(image!, 'vmlinuz'), '--initrd', path.join(image!, 'initrd.img'), '--memory', '2G', '--timeout', '1500', ...extra]);
   const exec = (name: string, script: string) => ingot(['vm', 'exec', name, '--', 'sh', '-c', script]);
