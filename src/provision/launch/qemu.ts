@@ -14,7 +14,6 @@
  */
 import { createReadStream } from 'node:fs';
 import { mkdir, readFile, rm, stat } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorCode, ExitCode, IngotError } from '../../errors.js';
@@ -24,6 +23,7 @@ import { accelArgs, chooseAccelerator } from './accelerator.js';
 import { extractArgv, toMiB, type Backend, type BackendContext, type DataDisk, type ExecOptions, type Instance, type LaunchSpec, type VmStatus } from './backend.js';
 import { dryInstance } from './dry-run.js';
 import { GuestAgent } from './guest-agent.js';
+import { freePort, isAlive, kill, portFree, powerOff, runningPid } from './qemu-process.js';
 import type { VmRecord } from './vm-state.js';
 
 /** Files the qemu backend keeps in the VM dir. */
@@ -274,57 +274,11 @@ class QemuInstance implements Instance {
   }
 }
 
-/**
- * Powers a qemu VM off: guest-shutdown through the guest agent (a clean
- * systemd shutdown), then waits for QEMU to exit; after `timeoutMs` (default
- * 90 s), or with no agent answering, QEMU is killed.
- */
-async function powerOff(vmDir: string, pid: number, agent: GuestAgent | undefined, timeoutMs = 90_000): Promise<void> {
-  if (isAlive(pid)) {
-    try {
-      agent ??= await GuestAgent.connect(qemuPaths(vmDir).qga, { deadline: Date.now() + 10_000, isAlive: () => isAlive(pid) });
-      await agent.shutdown();
-      const end = Date.now() + timeoutMs;
-      while (isAlive(pid) && Date.now() < end) await sleep(250);
-    } catch {
-      // No agent: the forced stop below.
-    }
-  }
-  agent?.close();
-  await kill(pid);
-}
-
-/** Kills a qemu process: SIGTERM, then SIGKILL after 5 s. */
-async function kill(pid: number): Promise<void> {
-  if (!isAlive(pid)) return;
-  process.kill(pid, 'SIGTERM');
-  for (let i = 0; i < 50 && isAlive(pid); i++) await sleep(100);
-  if (isAlive(pid)) process.kill(pid, 'SIGKILL');
-}
-
 /** Kills the VM of `record` without attaching to it, and removes its directory. */
 export async function destroyQemu(record: VmRecord): Promise<void> {
   const pid = await runningPid(qemuPaths(record.spec.vmDir).pidfile);
   if (pid) await kill(pid);
   await rm(record.spec.vmDir, { recursive: true, force: true });
-}
-
-/** The pid in `pidfile` when that process is alive and is the QEMU that wrote it. */
-export async function runningPid(pidfile: string): Promise<number | undefined> {
-  const pid = Number((await readFile(pidfile, 'utf8').catch(() => '')).trim());
-  if (!(pid > 0) || !isAlive(pid)) return undefined;
-  // A recycled pid belongs to another program: QEMU's command line names this pid file.
-  const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-  return cmdline.includes(pidfile) ? pid : undefined;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 // Unix socket paths are limited to 107 bytes on Linux.
@@ -338,22 +292,3 @@ function checkSocketPaths(vmDir: string) {
   }
 }
 
-/** A free TCP port on 127.0.0.1 (asked of the kernel, then released). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
-}
