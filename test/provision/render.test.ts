@@ -116,6 +116,7 @@ describe('shipped profiles match the reference documents', () => {
     for (const p of ['/usr/bin/docker', '/var/lib/docker', '/etc/docker', '/usr/lib/systemd/system/docker.service', '/etc/default/docker', '/etc/docker/daemon.json', '/usr/bin/containerd']) {
       assert.ok(rules.includes(`-w ${p} -p rwxa -k docker\n`), p);
     }
+    assert.equal(file(config, '/etc/audit/rules.d/00-ingot-continue.rules'), '-c\n', 'one rule that cannot load yet does not drop the others');
     assert.deepEqual(config.packages, ['ca-certificates', 'curl', 'auditd', 'apparmor', 'apparmor-utils']);
     assert.match(runcmdText(config), /passwd -l root/);
     assert.match(runcmdText(config), /systemctl enable apparmor\.service auditd\.service/);
