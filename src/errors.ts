@@ -110,6 +110,12 @@ export const ErrorCode = {
   cloudInitFailed: 'INGOT_CLOUD_INIT_FAILED',
   imageDigestMismatch: 'INGOT_IMAGE_DIGEST_MISMATCH',
   healthCheckFailed: 'INGOT_HEALTH_CHECK_FAILED',
+  // Post-launch steps and VM lifecycle (src/provision/launch).
+  postLaunchFailed: 'INGOT_POST_LAUNCH_FAILED',
+  bundleInvalid: 'INGOT_BUNDLE_INVALID',
+  vmNotFound: 'INGOT_VM_NOT_FOUND',
+  vmState: 'INGOT_VM_STATE',
+  toolTooOld: 'INGOT_TOOL_TOO_OLD',
   // Initramfs builds and boots (src/initramfs, src/vm).
   cpioLimit: 'INGOT_CPIO_LIMIT',
   cpioInvalid: 'INGOT_CPIO_INVALID',

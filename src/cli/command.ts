@@ -35,6 +35,8 @@ export interface CommandContext {
 export interface Output {
   /** A line of human output on stdout (suppressed with --json). */
   line(text?: string): void;
+  /** Text passed through to stderr as it is (a guest command's stderr); not suppressed by --json. */
+  stderr(text: string): void;
   /** The command's result: JSON with --json, else `text()` lines. */
   result(data: unknown, text: () => string | string[]): void;
   /** Whether stdout is a terminal (for tables and colour). */

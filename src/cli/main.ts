@@ -134,6 +134,9 @@ export async function main(io: MainIo): Promise<number> {
     line: (text = '') => {
       if (!json) outLine(text);
     },
+    stderr: (text) => {
+      if (text) io.stderr.write(scrub(text, secrets));
+    },
     result: (data, text) => {
       if (json) outLine(JSON.stringify(data, null, 2));
       else {

@@ -7,12 +7,13 @@
  *   - a scalar set to different values by two profiles is an error naming both
  *     files (no silent last-wins), and so is a map meeting a list;
  *   - an include cycle is an error showing the chain.
- * Units merge by name and downloads by destination, so two profiles writing
- * the same unit differently conflict like scalars do.
+ * Units merge by name and downloads by pin and destination, so two profiles writing
+ * the same unit differently conflict like scalars do. Post-launch steps are
+ * a list and append in include order.
  */
 import * as path from 'node:path';
 import { ErrorCode, ExitCode, IngotError } from '../errors.js';
-import { isRecord, loadProfileFile, profilePath, type HealthCheck, type ProfileFile, type ProfileParts } from './profile.js';
+import { DOWNLOAD_MARKER, isRecord, loadProfileFile, profilePath, type ProfileFile, type ProfileParts } from './profile.js';
 
 /** The merged result of a profile and everything it includes. */
 export interface ResolvedProfile {
@@ -44,7 +45,8 @@ export async function resolveProfile(profilesDir: string, name: string, load: (f
     order.push(profile);
   };
   await visit(profilePath(profilesDir, name), []);
-  return mergeProfiles(order, name);
+  // Named after the profile asked for: its own `name:`, which for a path differs from the argument.
+  return mergeProfiles(order, order.at(-1)?.name ?? name);
 }
 
 /** Merges already-loaded profiles in the given order (includes first). */
@@ -103,26 +105,28 @@ function includePath(profilesDir: string, from: string, include: string): string
 }
 
 function toTree(parts: ProfileParts): Record<string, unknown> {
-  const { health, ...launch } = parts.launch;
+  // Each profile's downloads run just before its own runcmd items (see DOWNLOAD_MARKER).
+  const runcmd = parts.cloudConfig.runcmd;
+  const cloudConfig = parts.downloads.length
+    ? { ...parts.cloudConfig, runcmd: [...parts.downloads.map((d) => ({ [DOWNLOAD_MARKER]: d })), ...(Array.isArray(runcmd) ? runcmd : runcmd === undefined ? [] : [runcmd])] }
+    : parts.cloudConfig;
   return {
-    'cloud-config': parts.cloudConfig,
+    'cloud-config': cloudConfig,
     sysctl: parts.sysctl,
     units: Object.fromEntries(parts.units.map((u) => [u.name, u])),
-    downloads: Object.fromEntries(parts.downloads.map((d) => [d.dest, d])),
-    launch,
-    // Health checks merge by name too: two profiles may not redefine one differently.
-    health: Object.fromEntries((health ?? []).map((h) => [h.name, h])),
+    downloads: Object.fromEntries(parts.downloads.map((d) => [`${d.pin}@${d.dest ?? ''}`, d])),
+    // Post-launch steps are a list: they append in include order like runcmd.
+    launch: parts.launch,
   };
 }
 
 function fromTree(tree: Record<string, unknown>): ProfileParts {
   const obj = (key: string) => (isRecord(tree[key]) ? (tree[key] as Record<string, unknown>) : {});
-  const health = Object.values(obj('health')) as HealthCheck[];
   return {
     cloudConfig: obj('cloud-config'),
     sysctl: obj('sysctl'),
     units: Object.values(obj('units')) as ProfileParts['units'],
     downloads: Object.values(obj('downloads')) as ProfileParts['downloads'],
-    launch: { ...(obj('launch') as ProfileParts['launch']), ...(health.length ? { health } : {}) },
+    launch: Array.isArray(tree.launch) ? (tree.launch as ProfileParts['launch']) : [],
   };
 }

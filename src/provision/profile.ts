@@ -11,43 +11,51 @@ import * as path from 'node:path';
 import { ErrorCode, ExitCode, IngotError } from '../errors.js';
 import { parseYaml } from '../manifest/yaml.js';
 import { renderProblem } from '../manifest/problems.js';
+import { parseSteps, type Step } from './steps.js';
 
-/** A verified download: the artifact comes from versions.yaml by name. */
+/**
+ * A verified download: the artifact comes from versions.yaml by name and is
+ * checked against its sha256 before anything is installed. By default it is
+ * installed as one file at `dest`; `extract` unpacks a tarball into `dest`
+ * (`strip` leading path components); `deb` installs a .deb with apt-get;
+ * `script` is a shell snippet that installs it itself, given the verified
+ * file in "$ARTIFACT".
+ */
 export interface DownloadPart {
   /** Key in versions.yaml. */
   pin: string;
-  /** Absolute path in the guest. */
-  dest: string;
+  /** Absolute path in the guest (a file, or a directory with `extract`). */
+  dest?: string;
   mode?: string;
-  /** Unpack a tarball into `dest` (a directory) instead of installing a file. */
   extract?: boolean;
+  /** With `extract`: leading path components to drop (tar --strip-components). */
+  strip?: number;
+  /** Install a Debian package with apt-get (dependencies resolved). */
+  deb?: boolean;
+  /** A custom install: runs with the verified download in $ARTIFACT. */
+  script?: string;
 }
 
-/** A systemd unit written to /etc/systemd/system and optionally enabled. */
+/**
+ * A systemd unit written to /etc/systemd/system. `enable` only enables it
+ * (it starts at the next boot); `start` also starts it during first boot,
+ * after every profile's runcmd — so a unit may depend on something runcmd
+ * installs (the polis.service-after-Docker pattern).
+ */
 export interface UnitPart {
   name: string;
   content: string;
   enable?: boolean;
+  start?: boolean;
 }
 
-/** A post-launch health check: a command in the guest that must exit 0 in time. */
-export interface HealthCheck {
-  name: string;
-  command: string;
-  timeoutSeconds?: number;
-}
-
-/** Steps run from the host after cloud-init reported ready. */
-export interface PostLaunch {
-  /** A local directory copied to `bundleDest` in the guest (exec bits restored). */
-  bundle?: string;
-  bundleDest?: string;
-  /** Shell commands run in the guest, in order. */
-  commands?: string[];
-  /** A YAML/JSON map image-reference → sha256 digest, checked with `docker inspect`. */
-  imageDigests?: string;
-  health?: HealthCheck[];
-}
+/**
+ * Where a profile's downloads run: merging puts one `{ [DOWNLOAD_MARKER]: part }`
+ * item before the profile's own runcmd items, so each download runs right
+ * before the commands of the profile that asked for it (Sysbox after Docker);
+ * rendering turns the marker into the verified-download script.
+ */
+export const DOWNLOAD_MARKER = 'ingot:download';
 
 /** The parts a profile contributes; merged across includes. */
 export interface ProfileParts {
@@ -56,7 +64,8 @@ export interface ProfileParts {
   sysctl: Record<string, unknown>;
   units: UnitPart[];
   downloads: DownloadPart[];
-  launch: PostLaunch;
+  /** Post-launch steps, in order. */
+  launch: Step[];
 }
 
 /** One profile file as written. */
@@ -138,21 +147,31 @@ export function parseProfile(text: string, file: string): ProfileFile {
   const units = data.units ?? [];
   if (!Array.isArray(units)) return fail('units must be a list', ['units']);
   units.forEach((u, i) => {
-    if (!isRecord(u) || typeof u.name !== 'string' || typeof u.content !== 'string') fail('a unit needs name and content', ['units', i]);
+    if (!isRecord(u) || typeof u.name !== 'string' || typeof u.content !== 'string') return fail('a unit needs name and content', ['units', i]);
+    for (const key of Object.keys(u)) {
+      if (!['name', 'content', 'enable', 'start'].includes(key)) fail(`unknown unit key "${key}"`, ['units', i, key], 'a unit takes name, content, enable (at boot) and start (now, after runcmd)');
+    }
+    for (const key of ['enable', 'start'] as const) {
+      if (u[key] !== undefined && typeof u[key] !== 'boolean') fail(`${key} must be true or false`, ['units', i, key]);
+    }
+    if (!/^[\w@.:-]+\.(service|socket|timer|path|mount|target)$/.test(u.name)) fail(`unit name "${u.name}" must end in .service, .socket, .timer, .path, .mount or .target`, ['units', i, 'name']);
   });
   const downloads = data.downloads ?? [];
   if (!Array.isArray(downloads)) return fail('downloads must be a list', ['downloads']);
   downloads.forEach((d, i) => {
-    if (!isRecord(d) || typeof d.pin !== 'string' || typeof d.dest !== 'string' || !d.dest.startsWith('/')) {
-      fail('a download needs pin (a name in versions.yaml) and an absolute dest', ['downloads', i]);
+    if (!isRecord(d) || typeof d.pin !== 'string') return fail('a download needs pin (a name in versions.yaml)', ['downloads', i]);
+    for (const key of Object.keys(d)) {
+      if (!['pin', 'dest', 'mode', 'extract', 'strip', 'deb', 'script'].includes(key)) fail(`unknown download key "${key}"`, ['downloads', i, key], 'a download takes pin, dest, mode, extract, strip, deb, script');
     }
+    const how = [d.extract === true, d.deb === true, typeof d.script === 'string'].filter(Boolean).length;
+    if (how > 1) fail('use one of extract, deb and script', ['downloads', i]);
+    const needsDest = d.deb !== true && typeof d.script !== 'string';
+    if (needsDest && (typeof d.dest !== 'string' || !d.dest.startsWith('/'))) fail('a download needs an absolute dest (unless it is a deb or has a script)', ['downloads', i]);
+    if (d.dest !== undefined && (typeof d.dest !== 'string' || !d.dest.startsWith('/'))) fail('dest must be an absolute path', ['downloads', i, 'dest']);
+    if (d.strip !== undefined && (d.extract !== true || typeof d.strip !== 'number' || !Number.isInteger(d.strip) || d.strip < 0)) fail('strip is a whole number and goes with extract: true', ['downloads', i, 'strip']);
+    if (d.mode !== undefined && (typeof d.mode !== 'string' || !/^0?[0-7]{3,4}$/.test(d.mode))) fail("mode must be a quoted octal string such as '0755'", ['downloads', i, 'mode']);
   });
-  const launch = data.launch ?? {};
-  if (!isRecord(launch)) return fail('launch must be a mapping', ['launch']);
-  const resolvedLaunch: PostLaunch = { ...(launch as PostLaunch) };
-  // Paths in a profile are relative to the profile's own file.
-  if (typeof launch.bundle === 'string') resolvedLaunch.bundle = path.resolve(path.dirname(file), launch.bundle);
-  if (typeof launch.imageDigests === 'string') resolvedLaunch.imageDigests = path.resolve(path.dirname(file), launch.imageDigests);
+  const launch = parseSteps(data.launch, file, fail);
   return {
     name,
     file,
@@ -163,7 +182,7 @@ export function parseProfile(text: string, file: string): ProfileFile {
       sysctl,
       units: units as UnitPart[],
       downloads: downloads as DownloadPart[],
-      launch: resolvedLaunch,
+      launch,
     },
   };
 }

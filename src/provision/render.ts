@@ -6,14 +6,17 @@
  * whose exit status is that of its last line; so the rendered list starts with
  * `set -e` (a failing item fails the stage) and every multi-line block runs as
  * `bash -c` with `set -euo pipefail` as its first line (dash has no pipefail).
- * Order of runcmd: sysctl reload, verified downloads, units, then the
- * profiles' own items in include order.
+ * Order of runcmd: sysctl reload, units written and enabled (`systemctl
+ * enable`, which needs nothing the unit depends on to exist yet), then per
+ * profile in include order its verified downloads and its own items, and last `systemctl
+ * start` of the units marked `start: true` — so a unit may require a service
+ * a profile's runcmd installs (000's polis.service after Docker).
  */
 import { Document, isScalar, isSeq } from 'yaml';
 import { ErrorCode, ExitCode, IngotError } from '../errors.js';
 import type { ResolvedProfile } from './merge.js';
 import type { DeployParams } from './params.js';
-import { isRecord, type DownloadPart } from './profile.js';
+import { DOWNLOAD_MARKER, isRecord, type DownloadPart } from './profile.js';
 import { shq, STRICT } from './shell.js';
 import { getPin, type Versions } from './versions.js';
 
@@ -46,15 +49,30 @@ export function renderUserData(profile: ResolvedProfile, params: DeployParams, v
     // systemd-sysctl ran before cloud-init wrote the file: apply it now.
     pre.push(['systemctl', 'restart', 'systemd-sysctl.service']);
   }
-  for (const item of parts.downloads) pre.push(['bash', '-c', downloadScript(item, versions)]);
+  const post: unknown[] = [];
   if (parts.units.length) {
     for (const unit of parts.units) writeFiles.push({ path: `/etc/systemd/system/${unit.name}`, permissions: '0644', content: ensureNewline(unit.content) });
     pre.push(['systemctl', 'daemon-reload']);
-    for (const unit of parts.units) if (unit.enable) pre.push(['systemctl', 'enable', '--now', unit.name]);
+    const enable = parts.units.filter((u) => u.enable).map((u) => u.name);
+    if (enable.length) pre.push(['systemctl', 'enable', ...enable]);
+    const start = parts.units.filter((u) => u.start).map((u) => u.name);
+    // After the profiles' runcmd: what the units need exists by now. daemon-reload first,
+    // since runcmd may have installed units of its own (a package's docker.service).
+    if (start.length) post.push(['systemctl', 'daemon-reload'], ['systemctl', 'start', ...start]);
   }
   if (writeFiles.length) config.write_files = writeFiles.map(normaliseWriteFile);
 
-  const runcmd = [...pre, ...asList(config.runcmd)];
+  const done = new Set<string>();
+  const own = asList(config.runcmd).flatMap((item) => {
+    if (!isRecord(item) || !(DOWNLOAD_MARKER in item)) return [item];
+    const download = item[DOWNLOAD_MARKER] as DownloadPart;
+    // A download two profiles share is installed once.
+    const key = JSON.stringify(download);
+    if (done.has(key)) return [];
+    done.add(key);
+    return [['bash', '-c', downloadScript(download, versions)]];
+  });
+  const runcmd = [...pre, ...own, ...post];
   if (runcmd.length) config.runcmd = strictCommands(runcmd);
   if (config.bootcmd !== undefined) config.bootcmd = strictCommands(asList(config.bootcmd));
 
@@ -104,17 +122,29 @@ function downloadScript(item: DownloadPart, versions: Versions | undefined): str
     });
   }
   const pin = getPin(versions, item.pin);
-  const install = item.extract
-    ? [`install -d -m 0755 ${shq(item.dest)}`, `tar -xf "$tmp" -C ${shq(item.dest)}`]
-    : [`install -D -m ${shq(item.mode ?? '0755')} "$tmp" ${shq(item.dest)}`];
+  if (!pin.sha256) {
+    throw new IngotError(ErrorCode.versionsInvalid, `pin "${pin.name}" in ${versions.file} has no sha256 yet: it cannot be installed unverified`, {
+      path: versions.file,
+      exitCode: ExitCode.usage,
+      hint: `record its digest with \`ingot versions bump ${pin.name} ${pin.version}\` (downloads it and writes the sha256)`,
+    });
+  }
+  const file = pin.url.split('/').pop()?.split('?')[0] || 'artifact';
+  let install: string[];
+  if (item.deb) install = ['DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$ARTIFACT"'];
+  else if (item.script !== undefined) install = [item.script.trimEnd()];
+  else if (item.extract) install = [`install -d -m 0755 ${shq(item.dest!)}`, `tar -xf "$ARTIFACT" -C ${shq(item.dest!)}${item.strip ? ` --strip-components=${item.strip}` : ''} --no-same-owner`];
+  else install = [`install -D -m ${shq(item.mode ?? '0755')} "$ARTIFACT" ${shq(item.dest!)}`];
   return ensureNewline(
     [
       STRICT,
       `# ${pin.name} ${pin.version} (versions.yaml)`,
-      'tmp="$(mktemp)"',
-      'trap \'rm -f "$tmp"\' EXIT',
-      `curl -fsSL --proto '=https' --retry ${DOWNLOAD_RETRIES} --retry-delay 2 --retry-all-errors --connect-timeout 20 -o "$tmp" ${shq(pin.url)}`,
-      `echo ${shq(`${pin.sha256}  `)}"$tmp" | sha256sum -c --strict -`,
+      // A directory of its own, so the file keeps its name (apt-get wants *.deb) and goes away whole.
+      'tmp="$(mktemp -d)"',
+      'trap \'rm -rf "$tmp"\' EXIT',
+      `ARTIFACT="$tmp"/${shq(file)}`,
+      `curl -fsSL --proto '=https' --retry ${DOWNLOAD_RETRIES} --retry-delay 2 --retry-all-errors --connect-timeout 20 -o "$ARTIFACT" ${shq(pin.url)}`,
+      `echo ${shq(`${pin.sha256}  `)}"$ARTIFACT" | sha256sum -c --strict -`,
       ...install,
     ].join('\n'),
   );
@@ -134,8 +164,11 @@ function applyIdentity(config: Record<string, unknown>, params: DeployParams) {
     if (params.groups?.length) user.groups = params.groups.join(', ');
     if (params.sshKeys.length) user.ssh_authorized_keys = params.sshKeys;
     config.users = [user, ...systemUsers];
-  } else if (params.sshKeys.length) {
-    config.ssh_authorized_keys = params.sshKeys;
+  } else {
+    if (params.sshKeys.length) config.ssh_authorized_keys = params.sshKeys;
+    // A users list replaces the distro's default user: keep it when a profile only adds system users
+    // (multipass reaches its instances through the default user).
+    if (systemUsers.length) config.users = ['default', ...systemUsers];
   }
 }
 

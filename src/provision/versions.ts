@@ -23,7 +23,8 @@ export interface Pin {
   name: string;
   version: string;
   url: string;
-  sha256: string;
+  /** Lowercase hex; undefined while the digest is not known yet (rendering refuses such a pin). */
+  sha256: string | undefined;
   signature?: string;
   fingerprint?: string;
 }
@@ -64,12 +65,15 @@ export function parseVersions(text: string, file: string): Versions {
     const version = pin.version === undefined ? undefined : String(pin.version);
     if (!version) bad(`pin "${name}" needs a version`);
     if (typeof pin.url !== 'string' || !pin.url.startsWith('https://')) bad(`pin "${name}" needs an https:// url`, 'plain http downloads are not verified in transit');
-    if (typeof pin.sha256 !== 'string' || !SHA256.test(pin.sha256)) bad(`pin "${name}" needs sha256: 64 lowercase hex digits`);
+    // A pin may wait for its digest (sha256: null): `versions check` reports it, rendering refuses it.
+    if (pin.sha256 !== null && pin.sha256 !== undefined && (typeof pin.sha256 !== 'string' || !SHA256.test(pin.sha256))) {
+      bad(`pin "${name}" needs sha256: 64 lowercase hex digits (or null while it is not known)`);
+    }
     pins.set(name, {
       name,
       version: version!,
       url: pin.url as string,
-      sha256: pin.sha256 as string,
+      sha256: typeof pin.sha256 === 'string' ? pin.sha256 : undefined,
       ...(typeof pin.signature === 'string' ? { signature: pin.signature } : {}),
       ...(typeof pin.fingerprint === 'string' ? { fingerprint: pin.fingerprint } : {}),
     });
@@ -103,6 +107,7 @@ export async function fetchDigest(url: string, http: HttpOptions = {}, signal?: 
 export type CheckResult =
   | { name: string; status: 'ok'; sha256: string; size: number }
   | { name: string; status: 'mismatch'; expected: string; actual: string; size: number }
+  | { name: string; status: 'unpinned'; actual: string; size: number }
   | { name: string; status: 'error'; error: string };
 
 /** Downloads every pin (or the named ones) and compares digests. */
@@ -113,7 +118,8 @@ export async function checkVersions(versions: Versions, opts: { names?: string[]
     const pin = getPin(versions, name);
     try {
       const { sha256, size } = await fetchDigest(pin.url, opts.http, opts.signal);
-      results.push(sha256 === pin.sha256 ? { name, status: 'ok', sha256, size } : { name, status: 'mismatch', expected: pin.sha256, actual: sha256, size });
+      if (!pin.sha256) results.push({ name, status: 'unpinned', actual: sha256, size });
+      else results.push(sha256 === pin.sha256 ? { name, status: 'ok', sha256, size } : { name, status: 'mismatch', expected: pin.sha256, actual: sha256, size });
     } catch (error) {
       if (opts.signal?.aborted) throw error;
       results.push({ name, status: 'error', error: (error as Error).message });
@@ -125,7 +131,7 @@ export async function checkVersions(versions: Versions, opts: { names?: string[]
 /** What bump changed. */
 export interface BumpResult {
   name: string;
-  from: { version: string; url: string; sha256: string };
+  from: { version: string; url: string; sha256: string | undefined };
   to: { version: string; url: string; sha256: string; size: number };
 }
 

@@ -77,6 +77,23 @@ pins:
     assert.equal(mismatch.status === 'mismatch' && mismatch.actual, sha(artifacts['/other.bin']!));
   });
 
+  test('a pin waiting for its digest (sha256: null) loads, is reported UNPINNED with the real digest', async () => {
+    const file = path.join(dir, 'unpinned.yaml');
+    await writeFile(file, versionsText().replace(`sha256: ${sha(artifacts['/other.bin']!)}`, 'sha256: null # not known yet'));
+    const versions = await loadVersions(file);
+    assert.equal(versions.pins.get('other')!.sha256, undefined);
+    const results = await checkVersions(versions, { http: { ca, retries: 0 } });
+    assert.deepEqual(results.map((r) => [r.name, r.status]), [['tool', 'ok'], ['other', 'unpinned']]);
+    assert.equal(results[1]!.status === 'unpinned' && results[1]!.actual, sha(artifacts['/other.bin']!));
+    await assert.rejects(loadVersions(await writeTemp('kind: Versions\npins:\n  x:\n    version: "1"\n    url: https://e.org/x\n    sha256: abc\n')), /64 lowercase hex digits \(or null/);
+  });
+
+  const writeTemp = async (text: string) => {
+    const file = path.join(dir, `t-${Math.random().toString(16).slice(2)}.yaml`);
+    await writeFile(file, text);
+    return file;
+  };
+
   test('bump derives the URL, computes the digest, keeps comments and order', async () => {
     const file = path.join(dir, 'bump.yaml');
     const before = versionsText();

@@ -30,7 +30,7 @@ export const command: Command = {
     const profilesDir = path.resolve(ctx.cwd, str(args, 'profiles-dir') ?? defaultProfilesDir(ctx.cwd));
     const versions = str(args, 'versions');
     const { profile: resolved, rendered } = await renderProfile({
-      profile,
+      profile: /[/\\]|\.ya?ml$/.test(profile) ? path.resolve(ctx.cwd, profile) : profile,
       profilesDir,
       ...(versions ? { versionsFile: path.resolve(ctx.cwd, versions) } : {}),
       set: list(args, 'set'),

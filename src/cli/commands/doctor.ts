@@ -6,6 +6,7 @@
  */
 import { asIngotError, ExitCode } from '../../errors.js';
 import { run } from '../../exec/run.js';
+import { MIN_MULTIPASS, parseMultipassVersion, versionAtLeast } from '../../provision/launch/multipass.js';
 import { which } from '../../exec/which.js';
 import { redactUrl } from '../../store/open.js';
 import { mapLimit } from '../../util/concurrency.js';
@@ -21,10 +22,12 @@ export const TOOLS = [
   { tool: 'qemu-system-x86_64', purpose: 'ingot boot, ingot launch --backend qemu', pkg: 'qemu-system-x86', args: ['--version'] },
   { tool: 'qemu-img', purpose: 'VM overlays for ingot launch', pkg: 'qemu-utils', args: ['--version'] },
   { tool: 'xorriso', purpose: 'ingot cloud-init seed (NoCloud ISO)', pkg: 'xorriso', args: ['-version'] },
+  { tool: 'mkfs.ext4', purpose: 'ingot launch --disk NAME:SIZE (data disks)', pkg: 'e2fsprogs', args: ['-V'] },
+  { tool: 'ssh', purpose: 'ingot vm ssh (qemu VMs)', pkg: 'openssh-client', args: ['-V'] },
   { tool: 'cloud-init', purpose: 'cloud-init schema checks in ingot cloud-init validate', pkg: 'cloud-init', args: ['--version'] },
   { tool: 'minisign', purpose: 'optional: verify ingot signatures with the reference tool', pkg: 'minisign', args: ['-v'] },
   { tool: 'cpio', purpose: 'optional: inspect initramfs archives with GNU cpio', pkg: 'cpio', args: ['--version'] },
-  { tool: 'multipass', purpose: 'ingot launch --backend multipass', pkg: 'snap install multipass', args: ['version'] },
+  { tool: 'multipass', purpose: `ingot launch --backend multipass (>= ${MIN_MULTIPASS})`, pkg: 'snap install multipass', args: ['version'] },
 ] as const;
 
 export const command: Command = {
@@ -43,7 +46,14 @@ export const command: Command = {
       const path = which(t.tool, ctx.env);
       if (!path) return { ...t, found: false as const };
       const r = await run(path, t.args, { timeoutMs: 5000, reject: false }).catch(() => undefined);
-      const version = `${r?.stdout ?? ''}\n${r?.stderr ?? ''}`.split('\n').map((l) => l.trim()).find(Boolean) ?? '';
+      const output = `${r?.stdout ?? ''}\n${r?.stderr ?? ''}`;
+      const version = output.split('\n').map((l) => l.trim()).find(Boolean) ?? '';
+      // multipass older than 1.16 is refused at launch: say so here first.
+      if (t.tool === 'multipass') {
+        const v = parseMultipassVersion(output);
+        const old = [v.client, v.daemon].find((x) => x && !versionAtLeast(x, MIN_MULTIPASS));
+        if (old || !v.client) return { ...t, found: true as const, path, version, problem: old ? `too old: ${old}, need >= ${MIN_MULTIPASS} (snap refresh multipass)` : 'cannot tell its version (is multipassd running?)' };
+      }
       return { ...t, found: true as const, path, version };
     });
     ctx.out.result(
@@ -53,7 +63,12 @@ export const command: Command = {
         'error' in store ? `store: cannot be chosen: ${store.error.message}${store.error.hint ? `\n  hint: ${store.error.hint}` : ''}` : `store: ${store.url} (${store.reason})`,
         renderTable(
           ['TOOL', 'STATUS', 'VERSION / INSTALL', 'USED FOR'],
-          rows.map((r) => [r.tool, r.found ? 'ok' : 'missing', r.found ? r.version.slice(0, 40) : `apt-get install ${r.pkg}`.replace('apt-get install snap', 'snap'), r.purpose]),
+          rows.map((r) => [
+            r.tool,
+            !r.found ? 'missing' : 'problem' in r && r.problem ? 'PROBLEM' : 'ok',
+            !r.found ? `apt-get install ${r.pkg}`.replace('apt-get install snap', 'snap') : 'problem' in r && r.problem ? r.problem : r.version.slice(0, 40),
+            r.purpose,
+          ]),
         ),
       ],
     );

@@ -10,7 +10,7 @@ export const command: Command = {
   name: 'versions check',
   summary: 'Download each pin in versions.yaml and verify its sha256',
   usage: 'versions check [NAME…] [--versions FILE]',
-  description: 'Exit 0 when every digest matches, 1 when any download fails or differs.',
+  description: 'Exit 0 when every digest matches, 1 when any download fails or differs, or a pin has no sha256 yet (UNPINNED).',
   positionals: true,
   options: {
     versions: { type: 'string', valueName: 'FILE', description: 'versions.yaml (default: ./versions.yaml, else PROFILES/versions.yaml)' },
@@ -25,7 +25,13 @@ export const command: Command = {
     });
     ctx.out.result(results, () =>
       results.map((r) =>
-        r.status === 'ok' ? `ok        ${r.name}  sha256:${r.sha256}` : r.status === 'mismatch' ? `MISMATCH  ${r.name}  expected sha256:${r.expected}, got sha256:${r.actual}` : `ERROR     ${r.name}  ${r.error}`,
+        r.status === 'ok'
+          ? `ok        ${r.name}  sha256:${r.sha256}`
+          : r.status === 'mismatch'
+            ? `MISMATCH  ${r.name}  expected sha256:${r.expected}, got sha256:${r.actual}`
+            : r.status === 'unpinned'
+              ? `UNPINNED  ${r.name}  no sha256 recorded; the download has sha256:${r.actual} — check it against the publisher's checksums, then record it (ingot versions bump)`
+              : `ERROR     ${r.name}  ${r.error}`,
       ),
     );
     return results.every((r) => r.status === 'ok') ? ExitCode.ok : ExitCode.failed;

@@ -169,6 +169,47 @@ export class GuestAgent {
     }
   }
 
+  /** Writes a file in the guest from a stream of chunks (created or truncated, 1 MiB per request). */
+  async writeFileFrom(path: string, source: AsyncIterable<Buffer | Uint8Array>): Promise<number> {
+    const handle = await this.command<number>('guest-file-open', { path, mode: 'w' });
+    let bytes = 0;
+    try {
+      let pending = Buffer.alloc(0);
+      for await (const chunk of source) {
+        pending = pending.length ? Buffer.concat([pending, chunk]) : Buffer.from(chunk);
+        while (pending.length >= 1 << 20) {
+          await this.command('guest-file-write', { handle, 'buf-b64': pending.subarray(0, 1 << 20).toString('base64') });
+          bytes += 1 << 20;
+          pending = pending.subarray(1 << 20);
+        }
+      }
+      if (pending.length) {
+        await this.command('guest-file-write', { handle, 'buf-b64': pending.toString('base64') });
+        bytes += pending.length;
+      }
+      return bytes;
+    } finally {
+      await this.command('guest-file-close', { handle }).catch(() => undefined);
+    }
+  }
+
+  /**
+   * Asks the guest to power off: `systemctl poweroff` (guest-shutdown runs
+   * `shutdown -P +0`, which systemd hands to logind — absent without D-Bus
+   * on minimal images), else guest-shutdown itself, which sends no reply on
+   * success. Returns once the request is out; the caller waits for the VM.
+   */
+  async shutdown(): Promise<void> {
+    try {
+      await this.command('guest-exec', { path: 'systemctl', arg: ['poweroff'] });
+      return;
+    } catch {
+      // No systemctl: the agent's own shutdown.
+    }
+    await this.#queue;
+    this.#write({ execute: 'guest-shutdown', arguments: { mode: 'powerdown' } });
+  }
+
   /** Closes the connection (the VM keeps running). */
   close(): void {
     this.#closed = true;
