@@ -90,6 +90,8 @@ export const ErrorCode = {
   storeLockUnsupported: 'INGOT_STORE_LOCK_UNSUPPORTED',
   storeAuth: 'INGOT_STORE_AUTH',
   storeNotFound: 'INGOT_STORE_NOT_FOUND',
+  storeChanged: 'INGOT_STORE_CHANGED',
+  storeReadOnly: 'INGOT_STORE_READ_ONLY',
   credentialsMissing: 'INGOT_CREDENTIALS_MISSING',
   credentialsInvalid: 'INGOT_CREDENTIALS_INVALID',
   metadataInvalid: 'INGOT_METADATA_INVALID',
@@ -137,6 +139,8 @@ export const ErrorCode = {
   cacheLocked: 'INGOT_CACHE_LOCKED',
   cacheConflict: 'INGOT_CACHE_CONFLICT',
   cacheNotFound: 'INGOT_CACHE_NOT_FOUND',
+  // Serve and mirror (src/serve, src/mirror).
+  serveListen: 'INGOT_SERVE_LISTEN',
 } as const;
 
 /** Wraps anything thrown into an IngotError, keeping the original as `cause`. */

@@ -10,10 +10,10 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import * as path from 'node:path';
 import { finished } from 'node:stream/promises';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorCode, IngotError } from '../errors.js';
-import type { BlobInfo, LockOptions, StoreBackend, StoreLock, Upload, UploadOptions } from './backend.js';
+import type { BlobInfo, ByteRange, LockOptions, ReadRangeOptions, ResumableUpload, StoreBackend, StoreLock, Upload, UploadOptions } from './backend.js';
 import { assertSafeKey } from './keys.js';
 import { lockStillOurs, processAlive, removeStaleLock, syncDir, TEMP_PREFIX, tempNameFor, writeFileAtomic } from '../util/fs-atomic.js';
 
@@ -36,9 +36,52 @@ export class FsBackend implements StoreBackend {
     return full;
   }
 
+  #realRoot: string | undefined;
+
+  /**
+   * The file behind a key, for reading: symbolic links are resolved and the
+   * result must still lie inside the store, so a link planted in the store
+   * (images/x -> /etc/shadow) is never followed out of it. Undefined when absent.
+   */
+  async #fileForRead(key: string): Promise<string | undefined> {
+    const file = this.#file(key);
+    let real: string;
+    try {
+      real = await fs.realpath(file);
+      this.#realRoot ??= await fs.realpath(this.root);
+    } catch (error) {
+      if (isNotFound(error) || (error as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
+      throw ioError('read', key, error);
+    }
+    if (!real.startsWith(this.#realRoot + path.sep)) {
+      throw new IngotError(ErrorCode.storeIo, `refusing to read ${key}: a symbolic link leads out of the store ${this.root}`, {
+        path: key,
+        hint: 'replace the link with the file itself, or point it at a file inside the store',
+      });
+    }
+    return real;
+  }
+
+  /** Opens a key for reading (no link followed out of the store) with its stat and validator. */
+  async #open(key: string): Promise<{ handle: fs.FileHandle; info: BlobInfo & { etag: string } }> {
+    const file = await this.#fileForRead(key);
+    if (!file) throw new IngotError(ErrorCode.storeIo, `not in the store: ${key}`, { path: key });
+    // O_NOFOLLOW: the resolved path has no links left; one swapped in since is refused.
+    const handle = await fs.open(file, fsc.O_RDONLY | fsc.O_NOFOLLOW).catch((error: unknown) => {
+      throw isNotFound(error) ? new IngotError(ErrorCode.storeIo, `not in the store: ${key}`, { path: key, cause: error }) : ioError('read', key, error);
+    });
+    const s = await handle.stat({ bigint: true });
+    if (!s.isFile()) {
+      await handle.close();
+      throw new IngotError(ErrorCode.storeIo, `not a file in the store: ${key}`, { path: key });
+    }
+    return { handle, info: { key, size: Number(s.size), modified: new Date(Number(s.mtimeMs)), etag: fsEtag(s) } };
+  }
+
   async get(key: string): Promise<Buffer | undefined> {
     try {
-      return await fs.readFile(this.#file(key));
+      const file = await this.#fileForRead(key);
+      return file === undefined ? undefined : await fs.readFile(file);
     } catch (error) {
       if (isNotFound(error)) return undefined;
       throw ioError('read', key, error);
@@ -56,20 +99,26 @@ export class FsBackend implements StoreBackend {
   }
 
   async read(key: string): Promise<Readable> {
-    const file = this.#file(key);
     // Open first so a missing file fails here, not on the first read.
-    const handle = await fs.open(file, 'r').catch((error: unknown) => {
-      throw isNotFound(error)
-        ? new IngotError(ErrorCode.storeIo, `not in the store: ${key}`, { path: key, cause: error })
-        : ioError('read', key, error);
-    });
+    const { handle } = await this.#open(key);
     return createReadStream('', { fd: handle, highWaterMark: 1 << 20, autoClose: true });
+  }
+
+  async readRange(key: string, range: ByteRange, options: ReadRangeOptions = {}): Promise<Readable> {
+    const { handle, info } = await this.#open(key);
+    if (options.ifMatch !== undefined && options.ifMatch !== info.etag) {
+      await handle.close();
+      throw changedError(key);
+    }
+    return createReadStream('', { fd: handle, start: range.start, ...(range.end !== undefined ? { end: range.end } : {}), highWaterMark: 1 << 20, autoClose: true });
   }
 
   async stat(key: string): Promise<BlobInfo | undefined> {
     try {
-      const s = await fs.stat(this.#file(key));
-      return s.isFile() ? { key, size: s.size, modified: s.mtime } : undefined;
+      const file = await this.#fileForRead(key);
+      if (file === undefined) return undefined;
+      const s = await fs.stat(file, { bigint: true });
+      return s.isFile() ? { key, size: Number(s.size), modified: new Date(Number(s.mtimeMs)), etag: fsEtag(s) } : undefined;
     } catch (error) {
       if (isNotFound(error)) return undefined;
       throw ioError('stat', key, error);
@@ -113,6 +162,65 @@ export class FsBackend implements StoreBackend {
         settled = true;
         await closeHandle();
         await fs.rm(temp, { force: true });
+      },
+    };
+  }
+
+  /**
+   * A write kept under `.ingot-tmp-part-<id>-<name>` between attempts: an
+   * interrupted copy resumes from the bytes already on disk. The caller
+   * re-hashes them (`existing()`) and verifies the whole before `commit()`.
+   */
+  async resumableUpload(key: string, id: string, _options: UploadOptions = {}): Promise<ResumableUpload> {
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) throw new Error(`bad resumable upload id "${id}"`);
+    const file = this.#file(key);
+    await fs.mkdir(path.dirname(file), { recursive: true });
+    const partial = path.join(path.dirname(file), `${TEMP_PREFIX}part-${id}-${path.basename(file)}`.slice(0, 255));
+    const handle = await fs.open(partial, fsc.O_CREAT | fsc.O_WRONLY | fsc.O_APPEND | fsc.O_NOFOLLOW, 0o644);
+    const offset = (await handle.stat()).size;
+    const writable = createWriteStream('', { fd: handle.fd, highWaterMark: 1 << 20, autoClose: false, flush: false });
+    let settled = false;
+    const closeHandle = async () => {
+      if (!writable.closed) {
+        const closed = new Promise<void>((resolve) => writable.once('close', () => resolve()));
+        if (!writable.destroyed && !writable.writableFinished) writable.end();
+        else writable.destroy();
+        await closed;
+      }
+      await handle.sync().catch(() => undefined);
+      await handle.close().catch(() => undefined);
+    };
+    const settle = () => {
+      if (settled) throw new Error('upload already settled');
+      settled = true;
+    };
+    return {
+      writable,
+      offset,
+      existing: async () => (offset === 0 ? Readable.from([]) : createReadStream(partial, { start: 0, end: offset - 1, highWaterMark: 1 << 20 })),
+      commit: async () => {
+        settle();
+        try {
+          if (!writable.writableFinished) await finished(writable);
+          await handle.sync();
+          await handle.close();
+          await fs.rename(partial, file);
+          await syncDir(path.dirname(file));
+        } catch (error) {
+          await closeHandle();
+          throw ioError('write', key, error);
+        }
+      },
+      abort: async () => {
+        if (settled) return;
+        settled = true;
+        await closeHandle();
+        await fs.rm(partial, { force: true });
+      },
+      suspend: async () => {
+        if (settled) return;
+        settled = true;
+        await closeHandle();
       },
     };
   }
@@ -303,6 +411,18 @@ export function holderIsDead(holder: { host?: string; pid?: number }): boolean {
   return holder.host === hostname() && typeof holder.pid === 'number' && holder.pid !== process.pid && !processAlive(holder.pid);
 }
 
+
+/** inode, size and mtime (ns): a new file under the name (every write renames one in) changes it. */
+function fsEtag(s: { ino: bigint; size: bigint; mtimeNs: bigint }): string {
+  return `${s.ino.toString(36)}-${s.size.toString(36)}-${s.mtimeNs.toString(36)}`;
+}
+
+function changedError(key: string): IngotError {
+  return new IngotError(ErrorCode.storeChanged, `${key} changed while it was being read`, {
+    path: key,
+    hint: 'it was re-published in the meantime; read it again',
+  });
+}
 
 function isNotFound(error: unknown): boolean {
   return (error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';

@@ -70,7 +70,15 @@ export class ImageStore {
    * commit the bytes, write the new metadata last.
    */
   async commitImage(upload: Upload, metadata: ImageMetadata, signal?: AbortSignal): Promise<void> {
-    const metaKey = this.metadataKey(metadata.path);
+    await this.commitImageBytes(upload, metadata.path, `${JSON.stringify(metadata, null, 2)}\n`, signal);
+  }
+
+  /**
+   * `commitImage` with the metadata document's exact bytes: a mirror keeps
+   * them byte-identical, since the signed index lists their digest.
+   */
+  async commitImageBytes(upload: Upload, destinationPath: string, metadataBytes: Uint8Array | string, signal?: AbortSignal): Promise<void> {
+    const metaKey = this.metadataKey(destinationPath);
     try {
       await this.backend.delete([metaKey], signal);
     } catch (error) {
@@ -78,7 +86,7 @@ export class ImageStore {
       throw error;
     }
     await upload.commit();
-    await this.backend.put(metaKey, `${JSON.stringify(metadata, null, 2)}\n`, signal);
+    await this.backend.put(metaKey, metadataBytes, signal);
   }
 
   /** Removes an image and its metadata (metadata first, so no reader trusts vanishing bytes). */
