@@ -18,7 +18,7 @@ export const manifestOption = {
 } as const satisfies Record<string, OptionSpec>;
 
 export const storeOptions = {
-  store: { type: 'string', valueName: 'URL', description: 'Store: a directory, file:///abs/path or s3://bucket[/prefix]?endpoint=…&region=… (default: spec.store.url, else .ingot/store beside the manifest)' },
+  store: { type: 'string', valueName: 'URL', description: 'Store: a directory, file:///abs/path, s3://bucket[/prefix]?endpoint=…&region=…, or https://host/ (an `ingot serve` URL, read-only) (default: spec.store.url, else .ingot/store beside the manifest)' },
   credentials: { type: 'string', valueName: 'FILE', description: 'SOPS-encrypted (age) credentials file for S3 stores' },
   'sops-age-key-file': { type: 'string', valueName: 'FILE', description: 'age identity for --credentials (default: SOPS_AGE_KEY_FILE or SOPS_AGE_KEY)' },
 } as const satisfies Record<string, OptionSpec>;
