@@ -230,7 +230,10 @@ export class FsBackend implements StoreBackend {
     const base = prefix.endsWith('/') || prefix === '' ? start : path.dirname(start);
     let entries: string[];
     try {
-      entries = (await fs.readdir(base, { recursive: true })) as string[];
+      // A prefix through a link that leads out of the store lists nothing.
+      const [realBase, realRoot] = await Promise.all([fs.realpath(base), fs.realpath(this.root)]);
+      if (realBase !== realRoot && !realBase.startsWith(realRoot + path.sep)) return;
+      entries = await walkFiles(base);
     } catch (error) {
       if (isNotFound(error) || (error as NodeJS.ErrnoException).code === 'ENOTDIR') return;
       throw ioError('list', prefix, error);
@@ -251,7 +254,7 @@ export class FsBackend implements StoreBackend {
   async *listTemporary(): AsyncIterable<BlobInfo> {
     let entries: string[];
     try {
-      entries = (await fs.readdir(this.root, { recursive: true })) as string[];
+      entries = await walkFiles(this.root);
     } catch (error) {
       if (isNotFound(error)) return;
       throw error;
@@ -411,6 +414,32 @@ export function holderIsDead(holder: { host?: string; pid?: number }): boolean {
   return holder.host === hostname() && typeof holder.pid === 'number' && holder.pid !== process.pid && !processAlive(holder.pid);
 }
 
+
+/**
+ * Every entry below `dir` that is not a directory, relative to it. Symbolic
+ * links are reported, never descended into (Node's recursive readdir follows
+ * links to directories, out of the store and round in loops).
+ */
+async function walkFiles(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  const visit = async (rel: string) => {
+    let entries;
+    try {
+      entries = await fs.readdir(path.join(dir, rel), { withFileTypes: true });
+    } catch (error) {
+      // A directory removed while we walk (a delete prunes empty ones) just has nothing in it.
+      if (rel !== '' && (isNotFound(error) || (error as NodeJS.ErrnoException).code === 'ENOTDIR')) return;
+      throw error;
+    }
+    for (const entry of entries) {
+      const child = rel ? path.join(rel, entry.name) : entry.name;
+      if (entry.isDirectory()) await visit(child);
+      else out.push(child);
+    }
+  };
+  await visit('');
+  return out;
+}
 
 /** inode, size and mtime (ns): a new file under the name (every write renames one in) changes it. */
 function fsEtag(s: { ino: bigint; size: bigint; mtimeNs: bigint }): string {
