@@ -181,10 +181,10 @@ export class FsBackend implements StoreBackend {
     const writable = createWriteStream('', { fd: handle.fd, highWaterMark: 1 << 20, autoClose: false, flush: false });
     let settled = false;
     const closeHandle = async () => {
+      // destroy() lets a write in flight finish first; bytes still queued are dropped (the caller re-hashes what is kept).
       if (!writable.closed) {
         const closed = new Promise<void>((resolve) => writable.once('close', () => resolve()));
-        if (!writable.destroyed && !writable.writableFinished) writable.end();
-        else writable.destroy();
+        writable.destroy();
         await closed;
       }
       await handle.sync().catch(() => undefined);
