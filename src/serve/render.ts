@@ -208,8 +208,8 @@ footer{margin-top:2rem;font-size:.85em}
  table.cards,table.cards tbody,table.cards tr,table.cards td{display:block;width:100%}
  table.cards tr{border:1px solid var(--line);border-radius:8px;margin:.6rem 0;padding:.3rem .5rem;background:var(--card)}
  table.cards td{border:0;padding:.15rem 0}
- table.cards td[data-label]{display:grid;grid-template-columns:5.5rem minmax(0,1fr);gap:.5rem;align-items:baseline}
- table.cards td[data-label]::before{content:attr(data-label);font-size:.72em;color:var(--muted);text-transform:uppercase;letter-spacing:.03em}
+ table.cards td[data-label]{position:relative;padding-left:6rem;min-height:1.4em}
+ table.cards td[data-label]::before{content:attr(data-label);position:absolute;left:0;top:.3rem;width:5.5rem;font-size:.72em;color:var(--muted);text-transform:uppercase;letter-spacing:.03em}
  .barcell{width:100%}
 }
 `;
