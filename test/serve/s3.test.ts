@@ -52,6 +52,18 @@ describe('ingot serve over S3 (Ceph RGW)', () => {
     assert.equal((await get(meta.key, { 'if-none-match': etag })).status, 304);
     assert.equal((await get('boot/lab.ipxe')).status, 200);
 
+    // The static catalogue put straight into a bucket (a static website), beside the store.
+    const site = rgwStoreUrl(rgw, bucket, 'site');
+    const written = await runCli(['catalogue', '--store', url, '--out', site, '--public-key', publicFile], { env: rgwEnv(rgw) });
+    assert.equal(written.code, 0, written.stderr);
+    const siteStore = await openBackend(site, { baseDir: dir, env: rgwEnv(rgw) });
+    try {
+      assert.match((await siteStore.get('index.html'))!.toString(), /data-signature="verified"/);
+      assert.equal(JSON.parse((await siteStore.get('catalogue.json'))!.toString()).totals.images, published.size);
+    } finally {
+      await siteStore.close();
+    }
+
     const pulled = await runCli(['pull', 'vyos', '--channel', 'stable', '--store', serve.url, '--to', path.join(dir, 'cache'), '--public-key', publicFile, '--json']);
     assert.equal(pulled.code, 0, pulled.stderr);
     const local = await fs.readFile(JSON.parse(pulled.stdout).localPath);
