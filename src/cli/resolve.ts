@@ -9,6 +9,8 @@ import { ErrorCode, ExitCode, IngotError, UsageError } from '../errors.js';
 import { loadManifest } from '../manifest/load.js';
 import { renderProblem } from '../manifest/problems.js';
 import type { Manifest } from '../manifest/types.js';
+import type { StoreBackend } from '../store/backend.js';
+import { FsBackend } from '../store/fs-backend.js';
 import { ImageStore } from '../store/image-store.js';
 import { defaultStoreUrl, openBackend } from '../store/open.js';
 import { str, type CommandContext, type OptionSpec, type ParsedArgs } from './command.js';
@@ -94,4 +96,16 @@ export function parseDuration(raw: string, flag: string): number {
   const unit = match[2] ?? 's';
   const factor = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[unit]!;
   return Math.round(n * factor);
+}
+
+/**
+ * A directory store that does not exist reads as an empty store: for commands
+ * that only read one (serve, catalogue, mirror's source) that is a typo, not
+ * an empty catalogue, so it is refused.
+ */
+export async function requireExistingStore(store: ImageStore | StoreBackend): Promise<void> {
+  const backend = store instanceof ImageStore ? store.backend : store;
+  if (!(backend instanceof FsBackend)) return;
+  const isDir = await fs.promises.stat(backend.root).then((s) => s.isDirectory(), () => false);
+  if (!isDir) throw new UsageError(`store directory not found: ${backend.root}`, { hint: 'check --store / --from (a directory, file:///abs/path, s3://… or https://…)' });
 }

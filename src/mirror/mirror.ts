@@ -76,6 +76,14 @@ export async function mirror(options: MirrorOptions): Promise<MirrorResult> {
   const docKeys = [...source.documents.map((d) => d.key), ...(source.index ? [INDEX_KEY] : [])];
   const dest = await readDest(options.to.backend, docKeys, signal);
   const plan = planMirror(source, dest);
+  const empty = source.images.length === 0 && source.invalid.length === 0 && source.documents.length === 0 && !source.index;
+  if (empty && options.delete && plan.extras.length > 0) {
+    // A wrong --from (an empty bucket, a typo'd prefix) must not empty the destination.
+    throw new IngotError(ErrorCode.usage, `the source ${options.from.displayUrl} is empty: refusing --delete, which would remove all ${plan.extras.length} objects of the destination`, {
+      hint: 'check --from; to really empty the destination, delete it directly',
+      exitCode: ExitCode.usage,
+    });
+  }
   const outcomes: MirrorOutcome[] = source.invalid.map((bad) => failed(bad.key, 'image', new IngotError(ErrorCode.metadataInvalid, `invalid metadata at the source: ${bad.key}: ${bad.problem}`, { path: bad.key })));
 
   if (options.dryRun) {

@@ -129,6 +129,9 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     });
   };
 
+  // Fail before listening when the store cannot be read (wrong bucket, credentials, path).
+  await bundle();
+
   const server = options.tls ? https.createServer({ cert: options.tls.cert, key: options.tls.key }, handler) : http.createServer(handler);
   server.headersTimeout = 30_000;
   server.requestTimeout = 0; // downloads of large images may take long; idle sockets are closed by keepAliveTimeout

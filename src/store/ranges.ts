@@ -4,7 +4,7 @@
  * dropped on the way (correct, only slower).
  */
 import { Readable } from 'node:stream';
-import type { BlobInfo, ByteRange, ReadRangeOptions, StoreBackend } from './backend.js';
+import type { ByteRange, ReadRangeOptions, StoreBackend } from './backend.js';
 
 /** Streams `range` of `key` (inclusive end, as in HTTP). */
 export async function readRange(backend: StoreBackend, key: string, range: ByteRange, options: ReadRangeOptions = {}): Promise<Readable> {
@@ -16,13 +16,6 @@ export async function readRange(backend: StoreBackend, key: string, range: ByteR
 /** The bytes `start`..`end` (inclusive) of a stream; the source is destroyed once past `end`. */
 export function sliceStream(source: Readable, start: number, end: number | undefined): Readable {
   return Readable.from(slice(source, start, end), { objectMode: false });
-}
-
-/** `stat()` with the validator filled in for backends that have none: size and mtime. */
-export async function statWithEtag(backend: StoreBackend, key: string, signal?: AbortSignal): Promise<(BlobInfo & { etag: string }) | undefined> {
-  const info = await backend.stat(key, signal);
-  if (!info) return undefined;
-  return { ...info, etag: info.etag ?? `${info.size.toString(36)}-${(info.modified?.getTime() ?? 0).toString(36)}` };
 }
 
 async function* slice(source: Readable, start: number, end: number | undefined): AsyncGenerator<Buffer> {

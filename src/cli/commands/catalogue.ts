@@ -4,7 +4,7 @@ import { UsageError } from '../../errors.js';
 import type { ImageStore } from '../../store/image-store.js';
 import type { PublicKey } from '../../trust/minisign-format.js';
 import { str, type Command, type CommandContext } from '../command.js';
-import { resolveStore, storeOptions } from '../resolve.js';
+import { requireExistingStore, resolveStore, storeOptions } from '../resolve.js';
 
 export const command: Command = {
   name: 'catalogue',
@@ -29,6 +29,7 @@ export const command: Command = {
     const keyArg = str(args, 'public-key');
     const publicKey = keyArg ? await (await import('../../trust/key-files.js')).readPublicKey(keyArg, ctx.cwd) : undefined;
     const store = await resolveStore(args, ctx, undefined, { readOnly: true });
+    await requireExistingStore(store);
     try {
       const result = await writeCatalogueFiles(store, out, publicKey, ctx, str(args, 'object-base'));
       ctx.out.result(result, () => [

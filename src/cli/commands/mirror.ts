@@ -7,7 +7,7 @@ import type { MirrorOutcome, MirrorResult } from '../../mirror/mirror.js';
 import { bool, str, type Command, type CommandContext, type ParsedArgs } from '../command.js';
 import { lockOptions, takeLock } from '../lock.js';
 import { formatDuration } from '../progress-render.js';
-import { intOption, storeOptions } from '../resolve.js';
+import { intOption, requireExistingStore, storeOptions } from '../resolve.js';
 import { renderTable } from '../table.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -47,6 +47,7 @@ export const command: Command = {
     const publicKey = keyArg ? await (await import('../../trust/key-files.js')).readPublicKey(keyArg, ctx.cwd) : undefined;
     const dryRun = bool(args, 'dry-run');
     const source = await open(from, args, ctx, true);
+    await requireExistingStore(source);
     const dest = new ImageStore(await open(to, args, ctx, dryRun));
     const { mirror } = await import('../../mirror/mirror.js');
     let result: MirrorResult;

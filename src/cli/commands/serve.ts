@@ -7,7 +7,7 @@ import { isLoopbackHost } from '../../acquire/http-client.js';
 import { UsageError } from '../../errors.js';
 import { checkBootArgs } from '../../serve/ipxe.js';
 import { bool, str, type Command } from '../command.js';
-import { parseDuration, resolveStore, storeOptions } from '../resolve.js';
+import { parseDuration, requireExistingStore, resolveStore, storeOptions } from '../resolve.js';
 
 export const command: Command = {
   name: 'serve',
@@ -50,6 +50,7 @@ export const command: Command = {
     const publicKey = keyArg ? await (await import('../../trust/key-files.js')).readPublicKey(keyArg, ctx.cwd) : undefined;
     const refresh = str(args, 'refresh');
     const store = await resolveStore(args, ctx, undefined, { readOnly: true });
+    await requireExistingStore(store);
     const logFile = str(args, 'access-log');
     const logStream = logFile ? createWriteStream(path.resolve(ctx.cwd, logFile), { flags: 'a' }) : undefined;
     const { startServer } = await import('../../serve/server.js');
