@@ -92,10 +92,13 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     return cached.value;
   };
 
+  let closing = false;
   const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
     const started = new Date();
     let sent = 0;
     res.on('close', () => {
+      // While stopping, a keep-alive connection whose last response just ended is closed at once.
+      if (closing) setImmediate(() => server.closeIdleConnections());
       options.accessLog?.(
         combinedLogLine({
           remote: req.socket.remoteAddress ?? '-',
@@ -162,12 +165,13 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `${options.tls ? 'https' : 'http'}://${host}:${address.port}/`;
 
-  let closing: Promise<void> | undefined;
+  let stopped: Promise<void> | undefined;
   return {
     url,
     port: address.port,
     close: () =>
-      (closing ??= new Promise<void>((resolve) => {
+      (stopped ??= new Promise<void>((resolve) => {
+        closing = true;
         server.close(() => resolve());
         server.closeIdleConnections();
         const grace = setTimeout(() => {
