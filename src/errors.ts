@@ -92,6 +92,8 @@ export const ErrorCode = {
   storeLockUnsupported: 'INGOT_STORE_LOCK_UNSUPPORTED',
   storeAuth: 'INGOT_STORE_AUTH',
   storeNotFound: 'INGOT_STORE_NOT_FOUND',
+  storeChanged: 'INGOT_STORE_CHANGED',
+  storeReadOnly: 'INGOT_STORE_READ_ONLY',
   credentialsMissing: 'INGOT_CREDENTIALS_MISSING',
   credentialsInvalid: 'INGOT_CREDENTIALS_INVALID',
   metadataInvalid: 'INGOT_METADATA_INVALID',
@@ -150,6 +152,8 @@ export const ErrorCode = {
   destinationConflict: 'INGOT_DESTINATION_CONFLICT',
   cacheUnsafe: 'INGOT_CACHE_UNSAFE',
   objectTooLarge: 'INGOT_OBJECT_TOO_LARGE',
+  // Serve and mirror (src/serve, src/mirror).
+  serveListen: 'INGOT_SERVE_LISTEN',
 } as const;
 
 /** Wraps anything thrown into an IngotError, keeping the original as `cause`. */

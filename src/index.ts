@@ -14,7 +14,7 @@ export { download, head, type HttpOptions } from './acquire/http-client.js';
 export { sourceDrivers, driverFor } from './acquire/registry.js';
 export type { SourceDriver, SourceStream, AcquireContext } from './acquire/source.js';
 export { decompressor, CapStream, parseSize, formatBytes } from './transform/decompress.js';
-export type { StoreBackend, Upload, BlobInfo, StoreLock, LockOptions } from './store/backend.js';
+export type { StoreBackend, Upload, BlobInfo, StoreLock, LockOptions, ByteRange, ResumableUpload } from './store/backend.js';
 export { ImageStore } from './store/image-store.js';
 export { openBackend, defaultStoreUrl, backendFactories } from './store/open.js';
 export { FsBackend } from './store/fs-backend.js';
@@ -47,3 +47,9 @@ export type { Backend, BackendContext, DataDisk, Instance, LaunchSpec, Runner } 
 export { listVms, startVm, stopVm, deleteVm, execInVm, openVm } from './provision/launch/lifecycle.js';
 export { readRecord, listRecords, vmsDir, type VmRecord } from './provision/launch/vm-state.js';
 export { parseSteps, type Step } from './provision/steps.js';
+export { startServer, type ServeOptions, type RunningServer } from './serve/server.js';
+export { buildCatalogue, type Catalogue } from './serve/catalogue.js';
+export { renderCataloguePage } from './serve/render.js';
+export type { FleetData } from './serve/fleet.js';
+export { writeStaticCatalogue, directoryWriter, storeWriter } from './serve/static.js';
+export { mirror, type MirrorOptions, type MirrorResult, type MirrorOutcome } from './mirror/mirror.js';

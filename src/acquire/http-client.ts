@@ -55,6 +55,11 @@ export interface HttpOptions {
   /** Extra trusted CA certificates (PEM), on top of the system's and NODE_EXTRA_CA_CERTS. */
   ca?: string | Buffer;
   userAgent?: string;
+  /**
+   * Also accept plain http:// to a loopback address (127.0.0.0/8, ::1,
+   * localhost): an `ingot serve` on the same machine. Never for other hosts.
+   */
+  allowLoopbackHttp?: boolean;
   /** Called before each retry (for logs). */
   onRetry?: (event: RetryEvent) => void;
 }
@@ -183,12 +188,25 @@ async function systemCa(): Promise<string[]> {
   return [...tls.rootCertificates];
 }
 
-/** Starts a download; resolves once the first response headers are in. */
-export async function download(url: string, options: HttpOptions = {}, signal?: AbortSignal): Promise<Download> {
+/** Where a download starts: from byte `start`, only if the file still matches `validator` (If-Range). */
+export interface DownloadFrom {
+  start: number;
+  validator?: string;
+}
+
+/**
+ * Starts a download; resolves once the first response headers are in. With
+ * `from`, the body starts at `from.start` (`size` is still the whole file's).
+ */
+export async function download(url: string, options: HttpOptions = {}, signal?: AbortSignal, from?: DownloadFrom): Promise<Download> {
   const limits = httpLimits(options);
   signal?.throwIfAborted();
   const connection = await Connection.open(limits, options, signal);
   const state = new DownloadState(url, options, limits, connection, signal);
+  if (from) {
+    state.offset = from.start;
+    state.validator = from.validator;
+  }
   let first;
   try {
     first = await state.connect();
@@ -208,7 +226,7 @@ export async function head(url: string, options: HttpOptions = {}, signal?: Abor
   let current = url;
   try {
     for (let hop = 0; ; hop++) {
-      assertHttps(current, url);
+      assertHttps(current, url, options.allowLoopbackHttp);
       const response = await request(current, { method: 'HEAD', dispatcher, signal, headers: baseHeaders(options) }).catch((error: unknown) => {
         signal?.throwIfAborted();
         throw finalError(current, networkError(current, error), undefined, limits);
@@ -221,7 +239,13 @@ export async function head(url: string, options: HttpOptions = {}, signal?: Abor
         continue;
       }
       const length = header(response.headers, 'content-length');
-      return { status: response.statusCode, size: length === undefined ? undefined : Number(length), finalUrl: current };
+      return {
+        status: response.statusCode,
+        size: length === undefined ? undefined : Number(length),
+        finalUrl: current,
+        etag: header(response.headers, 'etag'),
+        lastModified: header(response.headers, 'last-modified'),
+      };
     }
   } finally {
     connection.close();
@@ -329,7 +353,7 @@ class DownloadState {
       if (this.validator) headers['if-range'] = this.validator;
     }
     for (let hop = 0; ; hop++) {
-      assertHttps(this.currentUrl, this.url);
+      assertHttps(this.currentUrl, this.url, this.options.allowLoopbackHttp);
       let response: Response;
       try {
         response = (await request(this.currentUrl, { method: 'GET', dispatcher, signal: this.signal, headers })) as Response;
@@ -432,13 +456,21 @@ export function parseRetryAfter(value: string | undefined, now = Date.now()): nu
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
-function assertHttps(current: string, original: string): void {
-  let protocol: string;
+/** Whether a URL's host is this machine's loopback interface. */
+export function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+function assertHttps(current: string, original: string, allowLoopbackHttp = false): void {
+  let parsed: URL;
   try {
-    protocol = new URL(current).protocol;
+    parsed = new URL(current);
   } catch {
     throw new IngotError(ErrorCode.httpInsecure, `not a valid URL: ${current}`, { url: original, exitCode: ExitCode.usage });
   }
+  const protocol = parsed.protocol;
+  if (protocol === 'http:' && allowLoopbackHttp && isLoopbackHost(parsed.hostname)) return;
   if (protocol !== 'https:') {
     const redirected = current !== original;
     throw new IngotError(

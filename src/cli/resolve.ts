@@ -11,6 +11,8 @@ import { loadManifest } from '../manifest/load.js';
 import { findManifest, MANIFEST_LOCATIONS } from '../manifest/locate.js';
 import { renderProblems, REPORT_LIMIT } from '../manifest/problems.js';
 import type { Manifest } from '../manifest/types.js';
+import type { StoreBackend } from '../store/backend.js';
+import { FsBackend } from '../store/fs-backend.js';
 import { ImageStore } from '../store/image-store.js';
 import { chooseStore, displayPath, type StoreChoice } from '../store/choose.js';
 import { openBackend, redactUrl } from '../store/open.js';
@@ -24,7 +26,7 @@ export const manifestOption = {
 } as const satisfies Record<string, OptionSpec>;
 
 export const storeOptions = {
-  store: { type: 'string', valueName: 'URL', description: 'Store: a directory, file:///abs/path or s3://bucket[/prefix]?endpoint=…&region=… (default: spec.store.url, else the bucket and endpoint in the S3 credentials, else .ingot/store beside the manifest)' },
+  store: { type: 'string', valueName: 'URL', description: 'Store: a directory, file:///abs/path, s3://bucket[/prefix]?endpoint=…&region=…, or https://host/ (an `ingot serve` URL, read-only) (default: spec.store.url, else the bucket and endpoint in the S3 credentials, else .ingot/store beside the manifest)' },
   credentials: { type: 'string', valueName: 'FILE', description: 'SOPS-encrypted (age) credentials file for S3 stores; its bucket/endpoint choose the store when nothing else does' },
   'sops-age-key-file': { type: 'string', valueName: 'FILE', description: 'age identity for --credentials (default: SOPS_AGE_KEY_FILE or SOPS_AGE_KEY)' },
   'allow-insecure-endpoint': {
@@ -148,4 +150,16 @@ export function parseDuration(raw: string, flag: string): number {
   const unit = match[2] ?? 's';
   const factor = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[unit]!;
   return Math.round(n * factor);
+}
+
+/**
+ * A directory store that does not exist reads as an empty store: for commands
+ * that only read one (serve, catalogue, mirror's source) that is a typo, not
+ * an empty catalogue, so it is refused.
+ */
+export async function requireExistingStore(store: ImageStore | StoreBackend): Promise<void> {
+  const backend = store instanceof ImageStore ? store.backend : store;
+  if (!(backend instanceof FsBackend)) return;
+  const isDir = await fs.promises.stat(backend.root).then((s) => s.isDirectory(), () => false);
+  if (!isDir) throw new UsageError(`store directory not found: ${backend.root}`, { hint: 'check --store / --from (a directory, file:///abs/path, s3://… or https://…)' });
 }

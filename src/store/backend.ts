@@ -10,6 +10,38 @@ export interface BlobInfo {
   key: string;
   size: number;
   modified?: Date;
+  /**
+   * A strong validator that changes whenever the bytes do (fs: inode, size
+   * and mtime; S3: its ETag). Set by `stat()` where the backend knows one;
+   * listings may leave it out.
+   */
+  etag?: string;
+}
+
+/** An inclusive byte range, as in HTTP; `end` omitted = to the last byte. */
+export interface ByteRange {
+  start: number;
+  end?: number;
+}
+
+/** Options of a ranged read. */
+export interface ReadRangeOptions {
+  signal?: AbortSignal;
+  /** Fail with INGOT_STORE_CHANGED unless the object still has this `etag` (from `stat()`). */
+  ifMatch?: string;
+}
+
+/**
+ * A streaming write that survives its writer: bytes already written by an
+ * earlier, interrupted attempt with the same `id` are kept, `offset` says how
+ * many, and `existing()` reads them back (to hash them before appending).
+ * Exactly one of `commit()`, `abort()` (discard) or `suspend()` (keep the
+ * bytes for the next attempt) is called.
+ */
+export interface ResumableUpload extends Upload {
+  readonly offset: number;
+  existing(): Promise<Readable>;
+  suspend(): Promise<void>;
 }
 
 /**
@@ -70,9 +102,20 @@ export interface StoreBackend {
   put(key: string, data: Uint8Array | string, signal?: AbortSignal): Promise<void>;
   /** Streams an object's bytes. */
   read(key: string, signal?: AbortSignal): Promise<Readable>;
+  /**
+   * Streams part of an object (one ranged request where the backend has them).
+   * Optional: `readRange()` in ranges.ts falls back to `read()` and skips.
+   */
+  readRange?(key: string, range: ByteRange, options?: ReadRangeOptions): Promise<Readable>;
   stat(key: string, signal?: AbortSignal): Promise<BlobInfo | undefined>;
   /** Starts a streaming write that becomes visible only on commit. */
   upload(key: string, options?: UploadOptions): Promise<Upload>;
+  /**
+   * Starts or resumes a write identified by `id` (callers derive it from the
+   * expected digest, so bytes of another version are never appended to).
+   * Optional; callers fall back to `upload()`.
+   */
+  resumableUpload?(key: string, id: string, options?: UploadOptions): Promise<ResumableUpload>;
   /** Every object under a prefix ("" = all), in key order within a listing page. */
   list(prefix: string, signal?: AbortSignal): AsyncIterable<BlobInfo>;
   /** Deletes objects; absent keys are not an error. */

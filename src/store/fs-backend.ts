@@ -10,10 +10,10 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import * as path from 'node:path';
 import { finished } from 'node:stream/promises';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorCode, IngotError } from '../errors.js';
-import type { BlobInfo, GetOptions, LockOptions, StoreBackend, StoreLock, Upload, UploadOptions } from './backend.js';
+import type { BlobInfo, ByteRange, GetOptions, LockOptions, ReadRangeOptions, ResumableUpload, StoreBackend, StoreLock, Upload, UploadOptions } from './backend.js';
 import { objectTooLarge } from './layout.js';
 import { assertSafeKey } from './keys.js';
 import { isStaleTemp, lockStillOurs, processAlive, removeStaleLock, syncDir, TEMP_PREFIX, tempNameFor, writeFileAtomic } from '../util/fs-atomic.js';
@@ -41,10 +41,55 @@ export class FsBackend implements StoreBackend {
     return full;
   }
 
+  #realRoot: string | undefined;
+
+  /**
+   * The file behind a key, for reading: symbolic links are resolved and the
+   * result must still lie inside the store, so a link planted in the store
+   * (images/x -> /etc/shadow) is never followed out of it. Undefined when absent.
+   */
+  async #fileForRead(key: string): Promise<string | undefined> {
+    const file = this.#file(key);
+    let real: string;
+    try {
+      real = await fs.realpath(file);
+      this.#realRoot ??= await fs.realpath(this.root);
+    } catch (error) {
+      if (isNotFound(error) || (error as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
+      throw ioError('read', key, error);
+    }
+    if (!real.startsWith(this.#realRoot + path.sep)) {
+      throw new IngotError(ErrorCode.storeIo, `refusing to read ${key}: a symbolic link leads out of the store ${this.root}`, {
+        path: key,
+        hint: 'replace the link with the file itself, or point it at a file inside the store',
+      });
+    }
+    return real;
+  }
+
+  /** Opens a key for reading (no link followed out of the store) with its stat and validator. */
+  async #open(key: string): Promise<{ handle: fs.FileHandle; info: BlobInfo & { etag: string } }> {
+    const file = await this.#fileForRead(key);
+    if (!file) throw new IngotError(ErrorCode.storeIo, `not in the store: ${key}`, { path: key });
+    // O_NOFOLLOW: the resolved path has no links left; one swapped in since is refused.
+    const handle = await fs.open(file, fsc.O_RDONLY | fsc.O_NOFOLLOW).catch((error: unknown) => {
+      throw isNotFound(error) ? new IngotError(ErrorCode.storeIo, `not in the store: ${key}`, { path: key, cause: error }) : ioError('read', key, error);
+    });
+    const s = await handle.stat({ bigint: true });
+    if (!s.isFile()) {
+      await handle.close();
+      throw new IngotError(ErrorCode.storeIo, `not a file in the store: ${key}`, { path: key });
+    }
+    return { handle, info: { key, size: Number(s.size), modified: new Date(Number(s.mtimeMs)), etag: fsEtag(s) } };
+  }
+
   async get(key: string, _signal?: AbortSignal, options: GetOptions = {}): Promise<Buffer | undefined> {
     let handle: fs.FileHandle;
     try {
-      handle = await fs.open(this.#file(key), 'r');
+      const file = await this.#fileForRead(key);
+      if (file === undefined) return undefined;
+      // O_NOFOLLOW: the resolved path has no links left; one swapped in since is refused.
+      handle = await fs.open(file, fsc.O_RDONLY | fsc.O_NOFOLLOW);
     } catch (error) {
       if (isNotFound(error)) return undefined;
       throw ioError('read', key, error);
@@ -83,20 +128,26 @@ export class FsBackend implements StoreBackend {
   }
 
   async read(key: string): Promise<Readable> {
-    const file = this.#file(key);
     // Open first so a missing file fails here, not on the first read.
-    const handle = await fs.open(file, 'r').catch((error: unknown) => {
-      throw isNotFound(error)
-        ? new IngotError(ErrorCode.storeIo, `not in the store: ${key}`, { path: key, cause: error })
-        : ioError('read', key, error);
-    });
+    const { handle } = await this.#open(key);
     return createReadStream('', { fd: handle, highWaterMark: 1 << 20, autoClose: true });
+  }
+
+  async readRange(key: string, range: ByteRange, options: ReadRangeOptions = {}): Promise<Readable> {
+    const { handle, info } = await this.#open(key);
+    if (options.ifMatch !== undefined && options.ifMatch !== info.etag) {
+      await handle.close();
+      throw changedError(key);
+    }
+    return createReadStream('', { fd: handle, start: range.start, ...(range.end !== undefined ? { end: range.end } : {}), highWaterMark: 1 << 20, autoClose: true });
   }
 
   async stat(key: string): Promise<BlobInfo | undefined> {
     try {
-      const s = await fs.stat(this.#file(key));
-      return s.isFile() ? { key, size: s.size, modified: s.mtime } : undefined;
+      const file = await this.#fileForRead(key);
+      if (file === undefined) return undefined;
+      const s = await fs.stat(file, { bigint: true });
+      return s.isFile() ? { key, size: Number(s.size), modified: new Date(Number(s.mtimeMs)), etag: fsEtag(s) } : undefined;
     } catch (error) {
       if (isNotFound(error)) return undefined;
       throw ioError('stat', key, error);
@@ -150,12 +201,74 @@ export class FsBackend implements StoreBackend {
     };
   }
 
+  /**
+   * A write kept under `.ingot-tmp-part-<id>-<name>` between attempts: an
+   * interrupted copy resumes from the bytes already on disk. The caller
+   * re-hashes them (`existing()`) and verifies the whole before `commit()`.
+   */
+  async resumableUpload(key: string, id: string, _options: UploadOptions = {}): Promise<ResumableUpload> {
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) throw new Error(`bad resumable upload id "${id}"`);
+    const file = this.#file(key);
+    await fs.mkdir(path.dirname(file), { recursive: true });
+    const partial = path.join(path.dirname(file), `${TEMP_PREFIX}part-${id}-${path.basename(file)}`.slice(0, 255));
+    const handle = await fs.open(partial, fsc.O_CREAT | fsc.O_WRONLY | fsc.O_APPEND | fsc.O_NOFOLLOW, 0o644);
+    const offset = (await handle.stat()).size;
+    const writable = createWriteStream('', { fd: handle.fd, highWaterMark: 1 << 20, autoClose: false, flush: false });
+    let settled = false;
+    const closeHandle = async () => {
+      // destroy() lets a write in flight finish first; bytes still queued are dropped (the caller re-hashes what is kept).
+      if (!writable.closed) {
+        const closed = new Promise<void>((resolve) => writable.once('close', () => resolve()));
+        writable.destroy();
+        await closed;
+      }
+      await handle.sync().catch(() => undefined);
+      await handle.close().catch(() => undefined);
+    };
+    const settle = () => {
+      if (settled) throw new Error('upload already settled');
+      settled = true;
+    };
+    return {
+      writable,
+      offset,
+      existing: async () => (offset === 0 ? Readable.from([]) : createReadStream(partial, { start: 0, end: offset - 1, highWaterMark: 1 << 20 })),
+      commit: async () => {
+        settle();
+        try {
+          if (!writable.writableFinished) await finished(writable);
+          await handle.sync();
+          await handle.close();
+          await fs.rename(partial, file);
+          await syncDir(path.dirname(file));
+        } catch (error) {
+          await closeHandle();
+          throw ioError('write', key, error);
+        }
+      },
+      abort: async () => {
+        if (settled) return;
+        settled = true;
+        await closeHandle();
+        await fs.rm(partial, { force: true });
+      },
+      suspend: async () => {
+        if (settled) return;
+        settled = true;
+        await closeHandle();
+      },
+    };
+  }
+
   async *list(prefix: string): AsyncIterable<BlobInfo> {
     const start = prefix === '' ? this.root : path.join(this.root, ...prefix.replace(/\/+$/, '').split('/'));
     const base = prefix.endsWith('/') || prefix === '' ? start : path.dirname(start);
     let entries: string[];
     try {
-      entries = (await fs.readdir(base, { recursive: true })) as string[];
+      // A prefix through a link that leads out of the store lists nothing.
+      const [realBase, realRoot] = await Promise.all([fs.realpath(base), fs.realpath(this.root)]);
+      if (realBase !== realRoot && !realBase.startsWith(realRoot + path.sep)) return;
+      entries = await walkFiles(base);
     } catch (error) {
       if (isNotFound(error) || (error as NodeJS.ErrnoException).code === 'ENOTDIR') return;
       throw ioError('list', prefix, error);
@@ -176,7 +289,7 @@ export class FsBackend implements StoreBackend {
   async *listTemporary(): AsyncIterable<BlobInfo> {
     let entries: string[];
     try {
-      entries = (await fs.readdir(this.root, { recursive: true })) as string[];
+      entries = await walkFiles(this.root);
     } catch (error) {
       if (isNotFound(error)) return;
       throw error;
@@ -390,6 +503,44 @@ export function holderIsDead(holder: { host?: string; pid?: number }): boolean {
   return holder.host === hostname() && typeof holder.pid === 'number' && holder.pid !== process.pid && !processAlive(holder.pid);
 }
 
+
+/**
+ * Every entry below `dir` that is not a directory, relative to it. Symbolic
+ * links are reported, never descended into (Node's recursive readdir follows
+ * links to directories, out of the store and round in loops).
+ */
+async function walkFiles(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  const visit = async (rel: string) => {
+    let entries;
+    try {
+      entries = await fs.readdir(path.join(dir, rel), { withFileTypes: true });
+    } catch (error) {
+      // A directory removed while we walk (a delete prunes empty ones) just has nothing in it.
+      if (rel !== '' && (isNotFound(error) || (error as NodeJS.ErrnoException).code === 'ENOTDIR')) return;
+      throw error;
+    }
+    for (const entry of entries) {
+      const child = rel ? path.join(rel, entry.name) : entry.name;
+      if (entry.isDirectory()) await visit(child);
+      else out.push(child);
+    }
+  };
+  await visit('');
+  return out;
+}
+
+/** inode, size and mtime (ns): a new file under the name (every write renames one in) changes it. */
+function fsEtag(s: { ino: bigint; size: bigint; mtimeNs: bigint }): string {
+  return `${s.ino.toString(36)}-${s.size.toString(36)}-${s.mtimeNs.toString(36)}`;
+}
+
+function changedError(key: string): IngotError {
+  return new IngotError(ErrorCode.storeChanged, `${key} changed while it was being read`, {
+    path: key,
+    hint: 'it was re-published in the meantime; read it again',
+  });
+}
 
 function isNotFound(error: unknown): boolean {
   return (error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';

@@ -97,6 +97,19 @@ export class ImageStore {
    * commit the bytes, write the new metadata last.
    */
   async commitImage(upload: Upload, metadata: ImageMetadata, signal?: AbortSignal): Promise<void> {
+    await this.commitImageBytes(upload, metadata, `${JSON.stringify(metadata, null, 2)}\n`, signal);
+  }
+
+  /**
+   * `commitImage` with the metadata document's exact bytes: a mirror keeps
+   * them byte-identical, since the signed index lists their digest.
+   */
+  async commitImageBytes(
+    upload: Upload,
+    metadata: Pick<ImageMetadata, 'path' | 'key' | 'name'>,
+    metadataBytes: Uint8Array | string,
+    signal?: AbortSignal,
+  ): Promise<void> {
     const metaKey = this.metadataKey(metadata.path);
     try {
       assertImageKey(metadata.key, metadata.name);
@@ -111,7 +124,7 @@ export class ImageStore {
       throw error;
     }
     await upload.commit();
-    await this.backend.put(metaKey, `${JSON.stringify(metadata, null, 2)}\n`, signal);
+    await this.backend.put(metaKey, metadataBytes, signal);
   }
 
   /**

@@ -39,6 +39,9 @@ type BackendFactory = (url: URL, ctx: OpenStoreContext, raw: string) => Promise<
 /** Schemes other than file: — each entry lazy-loads its backend module. */
 export const backendFactories: Record<string, BackendFactory> = {
   s3: async (_url, ctx, raw) => (await import('./s3-backend.js')).openS3Backend(raw, ctx),
+  // Read-only: an `ingot serve` URL (http:// only to a loopback address).
+  https: async (url) => (await import('./http-backend.js')).openHttpBackend(url),
+  http: async (url) => (await import('./http-backend.js')).openHttpBackend(url),
 };
 
 /** The default store when nothing is configured: `.ingot/store` beside the manifest. */
@@ -71,7 +74,7 @@ export async function openBackend(url: string, ctx: OpenStoreContext): Promise<S
 
 function badUrl(url: string, reason: string): IngotError {
   return new IngotError(ErrorCode.storeUrl, `invalid store URL "${redactUrl(url)}": ${reason}`, {
-    hint: 'use a directory path, file:///abs/path, or s3://bucket[/prefix]?endpoint=…&region=…',
+    hint: 'use a directory path, file:///abs/path, s3://bucket[/prefix]?endpoint=…&region=…, or https://host/ (an `ingot serve` URL, read-only)',
     exitCode: ExitCode.usage,
   });
 }

@@ -12,11 +12,11 @@ import { Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { resolveS3Credentials, type S3Credentials } from '../credentials/chain.js';
 import { ErrorCode, IngotError } from '../errors.js';
-import type { BlobInfo, GetOptions, IncompleteUpload, LockOptions, StoreBackend, StoreLock, Upload, UploadOptions } from './backend.js';
+import type { BlobInfo, ByteRange, GetOptions, IncompleteUpload, LockOptions, ReadRangeOptions, StoreBackend, StoreLock, Upload, UploadOptions } from './backend.js';
 import { objectTooLarge } from './layout.js';
 import { assertSafeKey } from './keys.js';
 import type { OpenStoreContext } from './open.js';
-import { isNotFound, s3Error, s3Name } from './s3-errors.js';
+import { isNotFound, s3Error, s3Name, s3Status } from './s3-errors.js';
 import { acquireS3Lock, probeConditionalWrites, s3LockIo } from './s3-lock.js';
 import { createS3Upload } from './s3-upload.js';
 import { checkEndpoint, checkEndpointTransport, displayS3Url, parseS3Url, type S3Location } from './s3-url.js';
@@ -137,11 +137,35 @@ export class S3Backend implements StoreBackend {
     }
   }
 
+  /** One GetObject with a Range header; `ifMatch` becomes If-Match, so a replaced object fails instead of splicing. */
+  async readRange(key: string, range: ByteRange, options: ReadRangeOptions = {}): Promise<Readable> {
+    const { sdk, client } = await this.#connect();
+    try {
+      const out = await client.send(
+        new sdk.GetObjectCommand({
+          Bucket: this.location.bucket,
+          Key: this.#key(key),
+          Range: `bytes=${range.start}-${range.end ?? ''}`,
+          ...(options.ifMatch !== undefined ? { IfMatch: `"${options.ifMatch}"` } : {}),
+        }),
+        { abortSignal: options.signal },
+      );
+      return out.Body as Readable;
+    } catch (error) {
+      if (isNotFound(error)) throw new IngotError(ErrorCode.storeIo, `not in the store: ${key}`, { path: key, cause: error });
+      if (s3Name(error) === 'PreconditionFailed' || s3Status(error) === 412) {
+        throw new IngotError(ErrorCode.storeChanged, `${key} changed while it was being read`, { path: key, cause: error, hint: 'it was re-published in the meantime; read it again' });
+      }
+      throw await this.#error(error, 'read', key);
+    }
+  }
+
   async stat(key: string, signal?: AbortSignal): Promise<BlobInfo | undefined> {
     const { sdk, client } = await this.#connect();
     try {
       const out = await client.send(new sdk.HeadObjectCommand({ Bucket: this.location.bucket, Key: this.#key(key) }), { abortSignal: signal });
-      return { key, size: out.ContentLength ?? 0, modified: out.LastModified };
+      const etag = out.ETag?.replace(/^"|"$/g, '');
+      return { key, size: out.ContentLength ?? 0, modified: out.LastModified, ...(etag ? { etag } : {}) };
     } catch (error) {
       if (isNotFound(error)) return undefined;
       throw await this.#error(error, 'stat', key);

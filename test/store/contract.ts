@@ -63,6 +63,22 @@ export function storeContract(name: string, make: BackendMaker, options: { large
       await assert.rejects(store.read('images/missing.raw'), (e: unknown) => e instanceof IngotError && e.code === ErrorCode.storeIo && /missing\.raw/.test(e.message));
     });
 
+    withStore('ranged reads and validators: a slice, an open range, If-Match on a replaced object', async (store) => {
+      const bytes = randomBytes(200_000);
+      await store.put('images/r.raw', bytes);
+      const info = await store.stat('images/r.raw');
+      assert.ok(info?.etag, 'stat gives a validator');
+      assert.equal((await store.stat('images/r.raw'))?.etag, info.etag, 'stable while unchanged');
+      if (!store.readRange) return;
+      assert.deepEqual(await readAll(await store.readRange('images/r.raw', { start: 1000, end: 1999 })), bytes.subarray(1000, 2000));
+      assert.deepEqual(await readAll(await store.readRange('images/r.raw', { start: 199_990 })), bytes.subarray(199_990));
+      assert.deepEqual(await readAll(await store.readRange('images/r.raw', { start: 0 }, { ifMatch: info.etag })), bytes);
+      await store.put('images/r.raw', randomBytes(200_000));
+      assert.notEqual((await store.stat('images/r.raw'))?.etag, info.etag, 'a new version has a new validator');
+      await assert.rejects(store.readRange('images/r.raw', { start: 0 }, { ifMatch: info.etag }), (e: unknown) => e instanceof IngotError && e.code === ErrorCode.storeChanged);
+      await assert.rejects(store.readRange('images/none.raw', { start: 0 }), (e: unknown) => e instanceof IngotError && e.code === ErrorCode.storeIo);
+    });
+
     withStore('an upload is invisible until commit', async (store) => {
       const bytes = randomBytes(100_000);
       const upload = await store.upload('images/small.raw', { sizeHint: bytes.length });

@@ -41,6 +41,7 @@ export const command: Command = {
     'signing-key': { type: 'string', valueName: 'FILE', description: 'Sign index.json after the sync (default: INGOT_SIGNING_KEY, else spec.signing.key)' },
     'password-file': { type: 'string', valueName: 'FILE', description: 'Password of the signing key (default: INGOT_SIGNING_PASSWORD)' },
     'index-expires': { type: 'string', valueName: 'DURATION', description: 'Validity of the signed index (default: spec.signing.expires, else 7d)' },
+    catalogue: { type: 'string', valueName: 'DIR', description: 'After the run, write the static catalogue (index.html, catalogue.json) into DIR (see `ingot catalogue`)' },
   },
   async run(args, ctx) {
     const manifest = await requireManifest(args, ctx);
@@ -98,6 +99,8 @@ export const command: Command = {
         ctx.log.info(signed.changed ? `signed index.json version ${signed.version}` : `index.json version ${signed.version} is current`, { step: 'sign' });
         index = signed;
       }
+      const catalogueOut = str(args, 'catalogue');
+      if (!dryRun && catalogueOut) await (await import('./catalogue.js')).writeCatalogueFiles(store, catalogueOut, signing?.key.publicKey, ctx);
     } finally {
       await lock?.release();
       await store.backend.close();
