@@ -92,7 +92,8 @@ describe('shell completion', () => {
     const list = await loadCommands();
     const model = completionModel(list);
     assert.deepEqual(bash(['ingot', '']), sorted([...model.top.map((c) => c.word), '--help', '--version']));
-    assert.deepEqual(bash(['ingot', 'ca']), ['cache']);
+    assert.deepEqual(bash(['ingot', 'ca']), ['cache', 'catalogue']);
+    assert.deepEqual(bash(['ingot', 'cac']), ['cache']);
     assert.deepEqual(bash(['ingot', 'cache', '']), ['--help', 'advertise', 'list', 'rollback', 'use']);
     // Every command's flags are exactly its options plus the global ones.
     for (const c of list) {
