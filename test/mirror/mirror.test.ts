@@ -175,7 +175,8 @@ describe('ingot mirror: Ceph RGW → directory', { concurrency: false }, () => {
       assert.ok(!readdirSync(path.join(nas, 'images/talos')).some((f) => f.startsWith('.ingot-')), 'no partial kept for proven-wrong bytes');
       assert.ok(!existsSync(path.join(nas, 'index.json')), 'the index is not copied after a failure');
       assert.equal(r.out.objects.find((o) => o.key === 'index.json')?.status, 'held');
-      assert.ok(r.out.objects.filter((o) => o.kind === 'image' && o.key !== victim).every((o) => o.status === 'copied'), 'the other images were copied');
+      const others = r.out.objects.filter((o) => o.kind === 'image' && o.key !== victim);
+      assert.ok(others.every((o) => o.status === 'copied'), `the other images were copied: ${JSON.stringify(others)}`);
 
       // Metadata rewritten to match the tampered bytes: without a key it would pass; the signed index catches it.
       const metaKey = 'metadata/talos/talos-1.9.1-amd64.raw.json';
