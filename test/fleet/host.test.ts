@@ -3,34 +3,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { main } from '../../src/cli/main.js';
 import { run } from '../../src/exec/run.js';
 import { HANDSHAKE_BUCKETS, loadFleetState, RING_SIZE } from '../../src/cache/fleet-state.js';
-import { FsBackend } from '../../src/store/fs-backend.js';
-import { ImageStore } from '../../src/store/image-store.js';
-import { bytesFor, publish, tempDir } from '../cache/fixtures.js';
+import { bytesFor, tempDir } from '../cache/fixtures.js';
+import { fleetStore, ingot } from './helpers.js';
 import { needTool } from '../helpers/tools.js';
-
-export async function ingot(cwd: string, ...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const stream = (sink: (s: string) => void) => ({ write: (s: string) => (sink(s), true), isTTY: false }) as unknown as NodeJS.WriteStream;
-  const code = await main({ argv, env: { PATH: process.env.PATH }, cwd, stdout: stream((s) => (stdout += s)), stderr: stream((s) => (stderr += s)) });
-  return { code, stdout, stderr };
-}
-
-/** A signed store with family "kernel" 1.0.0 and 2.0.0 and a key pair in root/keys. */
-export async function fleetStore(t: { after(fn: () => Promise<void>): void }) {
-  const root = await tempDir(t, 'ingot-fleet-');
-  const storeDir = path.join(root, 'store');
-  const store = new ImageStore(new FsBackend(storeDir));
-  for (const v of ['1.0.0', '2.0.0']) await publish(store, { path: `kernel/vmlinuz-${v}`, bytes: bytesFor(`k${v}`, 4000), family: 'kernel', version: v });
-  const gen = await ingot(root, 'keys', 'generate', '--out', 'keys', '--unencrypted');
-  assert.equal(gen.code, 0, gen.stderr);
-  const signed = await ingot(root, 'sign', '--store', storeDir, '--signing-key', 'keys/ingot.key');
-  assert.equal(signed.code, 0, signed.stderr);
-  return { root, storeDir, store, key: path.join(root, 'keys/ingot.key'), pub: path.join(root, 'keys/ingot.pub') };
-}
 
 test('record-boot counts outcomes per version, metrics writes a textfile promtool accepts; pulls and verification failures are counted', async (t) => {
   const { root, storeDir, pub } = await fleetStore(t);
