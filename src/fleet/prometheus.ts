@@ -94,9 +94,13 @@ export function selector(metric: string, labels: Record<string, string>): string
   return parts.length ? `${metric}{${parts.join(',')}}` : metric;
 }
 
-/** A PromQL duration for a window in milliseconds (whole seconds, at least 1s). */
+/** A PromQL duration for a window in milliseconds: "30m", "1h", "90s" (whole seconds, at least 1s). */
 export function promDuration(ms: number): string {
-  return `${Math.max(1, Math.round(ms / 1000))}s`;
+  const s = Math.max(1, Math.round(ms / 1000));
+  if (s % 86_400 === 0) return `${s / 86_400}d`;
+  if (s % 3600 === 0) return `${s / 3600}h`;
+  if (s % 60 === 0) return `${s / 60}m`;
+  return `${s}s`;
 }
 
 /** Per-series growth of counter `sel` over the window, whole counts (see the module comment). */
