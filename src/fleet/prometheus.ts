@@ -12,6 +12,7 @@
  */
 import { ErrorCode, ExitCode, IngotError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
+import { escapeLabel } from './metrics.js';
 
 /** One series of an instant vector. */
 export interface VectorSample {
@@ -83,9 +84,9 @@ export function prometheusClient(raw: string, options: { log?: Logger; timeoutMs
   };
 }
 
-/** A PromQL string literal. */
+/** A PromQL string literal (the same escapes as a label value in the exposition). */
 export function promString(value: string): string {
-  return `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`;
+  return `"${escapeLabel(value)}"`;
 }
 
 /** `metric{a="x",b="y"}` with escaped values. */
