@@ -9,6 +9,10 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { prometheusClient } from '../../src/fleet/prometheus.js';
+import { fleetSource } from '../../src/fleet/status.js';
+import { silentLogger } from '../../src/log/logger.js';
+import { startServer } from '../../src/serve/server.js';
+import { FsBackend } from '../../src/store/fs-backend.js';
 import type { ChannelFile } from '../../src/trust/channels.js';
 import { needTool } from '../helpers/tools.js';
 import { fleetStore, ingot } from './helpers.js';
@@ -192,6 +196,14 @@ test('three hosts, node_exporter and Prometheus: guard refuses below --min-boots
   const page = await fs.readFile(path.join(root, 'site/index.html'), 'utf8');
   assert.match(page, /<section id="fleet">/);
   assert.match(page, /rolled back to <strong>1\.0\.0<\/strong>.*channel guard: boot failure rate/s);
+
+  // ingot serve --prometheus: the JSON API carries the same fleet object, the page its section.
+  const server = await startServer({ backend: new FsBackend(storeDir), host: '127.0.0.1', port: 0, log: silentLogger, accessLog: () => {}, fleet: fleetSource(prom, 3_600_000) });
+  t.after(() => server.close());
+  const api = (await (await fetch(`${server.url}api/v1/catalogue`)).json()) as typeof json;
+  assert.deepEqual(api.fleet.versions, json.fleet.versions);
+  assert.deepEqual(api.fleet.boots, json.fleet.boots);
+  assert.match(await (await fetch(server.url)).text(), /<section id="fleet">[\s\S]*Boot success by version/);
 
   // Prometheus gone: an error (exit 1, INGOT_PROMETHEUS), not a decision.
   const down = await cli('channel', 'guard', 'kernel', 'stable', '--store', storeDir, '--prometheus', `http://127.0.0.1:${await freePort()}`, '--signing-key', key);
