@@ -82,6 +82,9 @@ test('channel set --rollout: a share of hosts takes the new version, the rest st
     }
     return out;
   };
+  // The catalogue shows the share, from the signed channel file.
+  assert.equal((await ingot(root, 'catalogue', '--store', storeDir, '--out', 'site', '--public-key', pub)).code, 0);
+  assert.match(await fs.readFile(path.join(root, 'site/index.html'), 'utf8'), /2\.0\.0 <span class="chip rollout">rollout 30 %<\/span>/);
   const first = await pullAll();
   assert.deepEqual(first, expected(30));
   assert.ok(first.includes('2.0.0') && first.includes('1.0.0'), `both versions among 12 hosts at 30 %: ${first.join(' ')}`);
