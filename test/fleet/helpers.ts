@@ -1,18 +1,14 @@
 // Shared by the fleet tests: the CLI in-process, and a signed store with two versions of family "kernel".
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
-import { main } from '../../src/cli/main.js';
 import { FsBackend } from '../../src/store/fs-backend.js';
 import { ImageStore } from '../../src/store/image-store.js';
 import { bytesFor, publish, tempDir } from '../cache/fixtures.js';
+import { cli, type CliResult } from '../initramfs/cli.js';
 
-/** Runs the CLI in this process. */
-export async function ingot(cwd: string, ...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const stream = (sink: (s: string) => void) => ({ write: (s: string) => (sink(s), true), isTTY: false }) as unknown as NodeJS.WriteStream;
-  const code = await main({ argv, env: { PATH: process.env.PATH }, cwd, stdout: stream((s) => (stdout += s)), stderr: stream((s) => (stderr += s)) });
-  return { code, stdout, stderr };
+/** Runs the CLI in this process, in `cwd`. */
+export function ingot(cwd: string, ...argv: string[]): Promise<CliResult> {
+  return cli(argv, { cwd });
 }
 
 /** A signed store with family "kernel" 1.0.0 and 2.0.0 and a key pair in root/keys. */
