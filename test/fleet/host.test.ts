@@ -117,8 +117,9 @@ test('record-boot --boot-set defaults to the current pair\'s kernel label; metri
   const none = await ingot(root, 'cache', 'record-boot', '--cache', 'cache', '--boot-set', 'default', '--result', 'ok');
   assert.equal(none.code, 2);
   assert.match(none.stderr, /boot set "default" has no current version/);
-  const given = await ingot(root, 'cache', 'record-boot', '--cache', 'cache', '--boot-set', 'default', '--version', '6.1.50-20251217a', '--result', 'timeout');
+  const given = await ingot(root, 'cache', 'record-boot', '--cache', 'cache', '--boot-set', 'default', '--version', '6.1.50-20251217a', '--result', 'timeout', '--textfile', 'ingot.prom');
   assert.equal(given.code, 0, given.stderr);
   const text = (await ingot(root, 'metrics', '--cache', 'cache')).stdout;
+  assert.equal(await fs.readFile(path.join(root, 'ingot.prom'), 'utf8'), text, 'record-boot --textfile rewrote the textfile');
   assert.match(text, /^ingot_boots_total\{kind="boot_set",name="default",version="6.1.50-20251217a",result="timeout"\} 1$/m);
 });

@@ -5,17 +5,19 @@ import { bootSetNameProblem } from '../../cache/boot-pairs.js';
 import { BOOT_RESULTS, recordBoot, type BootResult, type TargetKind } from '../../cache/fleet-state.js';
 import { checkName } from '../../trust/channels.js';
 import { str, type Command } from '../command.js';
+import { exportTextfile } from './metrics.js';
 import { parseDuration } from '../resolve.js';
 
 export const command: Command = {
   name: 'cache record-boot',
   summary: 'Record a boot outcome (ok, fail, timeout) of a cached version, for `ingot metrics`',
-  usage: 'cache record-boot --cache DIR --family F|--boot-set NAME --result ok|fail|timeout [--version V] [--handshake-ms N]',
+  usage: 'cache record-boot --cache DIR --family F|--boot-set NAME --result ok|fail|timeout [--version V] [--handshake-ms N] [--textfile FILE]',
   description: [
     'Adds one boot to the cache\'s counters in .ingot/fleet.json (under the cache lock, written',
     'atomically: safe from concurrent boot hooks and pulls). --version defaults to the version the',
     'cache currently points at (for a boot set: the kernel label, e.g. 6.1.50-20251217a). Run it',
-    'from the agent after each VM boot, then `ingot metrics` exposes the counts. See docs/fleet.md.',
+    'from the agent after each VM boot, then `ingot metrics` exposes the counts (or give --textfile FILE',
+    'to rewrite the metrics textfile right away, as `ingot metrics --textfile FILE` would). See docs/fleet.md.',
   ].join('\n'),
   options: {
     cache: { type: 'string', valueName: 'DIR', description: 'Host cache directory' },
@@ -25,6 +27,7 @@ export const command: Command = {
     result: { type: 'string', valueName: 'ok|fail|timeout', choices: BOOT_RESULTS, description: 'Outcome: ok, fail, or timeout (no guest-init handshake in time)' },
     'handshake-ms': { type: 'string', valueName: 'N', description: 'Guest-init handshake latency in milliseconds' },
     'lock-timeout': { type: 'string', valueName: 'DURATION', description: 'Wait this long for a pull holding the cache (default: 1m)' },
+    textfile: { type: 'string', valueName: 'FILE', description: 'Then rewrite this metrics textfile (as `ingot metrics --textfile FILE`)' },
   },
   async run(args, ctx) {
     const dir = str(args, 'cache');
@@ -60,6 +63,8 @@ export const command: Command = {
       signal: ctx.signal,
     });
     const { boot, totals } = recorded;
+    const textfile = str(args, 'textfile');
+    if (textfile !== undefined) await exportTextfile(cache, path.resolve(ctx.cwd, textfile), ctx);
     ctx.out.result({ cache, ...boot, totals: totals.boots }, () =>
       `recorded ${boot.result} boot of ${kind === 'family' ? 'family' : 'boot set'} ${name} ${boot.version}${boot.handshakeMs !== undefined ? ` (handshake ${boot.handshakeMs} ms)` : ''}: ${totals.boots.ok} ok, ${totals.boots.fail} fail, ${totals.boots.timeout} timeout so far`,
     );

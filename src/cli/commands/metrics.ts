@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { UsageError } from '../../errors.js';
 import { cachePaths } from '../../cache/layout.js';
 import { cacheMetrics, writeTextfile } from '../../fleet/metrics.js';
-import { str, type Command } from '../command.js';
+import { str, type Command, type CommandContext } from '../command.js';
 
 export const command: Command = {
   name: 'metrics',
@@ -35,10 +35,19 @@ export const command: Command = {
       return;
     }
     const file = path.resolve(ctx.cwd, textfile);
-    if (!file.endsWith('.prom')) ctx.log.warn(`${file} does not end in .prom: node_exporter's textfile collector only reads *.prom files`);
-    await writeTextfile(file, text).catch((error: NodeJS.ErrnoException) => {
-      throw new UsageError(`cannot write --textfile ${file}: ${error.code ?? error.message}`, { hint: 'the directory must exist and be writable (node_exporter\'s --collector.textfile.directory)' });
-    });
+    await writeChecked(file, text, ctx);
     ctx.out.result({ cache, textfile: file, bytes: Buffer.byteLength(text) }, () => `wrote ${file}`);
   },
 };
+
+/** Writes the metrics of `cache` to a textfile (shared with `cache record-boot --textfile`). */
+export async function exportTextfile(cache: string, file: string, ctx: CommandContext): Promise<void> {
+  await writeChecked(file, await cacheMetrics(cache), ctx);
+}
+
+async function writeChecked(file: string, text: string, ctx: CommandContext): Promise<void> {
+  if (!file.endsWith('.prom')) ctx.log.warn(`${file} does not end in .prom: node_exporter's textfile collector only reads *.prom files`);
+  await writeTextfile(file, text).catch((error: NodeJS.ErrnoException) => {
+    throw new UsageError(`cannot write --textfile ${file}: ${error.code ?? error.message}`, { hint: 'the directory must exist and be writable (node_exporter\'s --collector.textfile.directory)' });
+  });
+}
