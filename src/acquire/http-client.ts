@@ -19,6 +19,7 @@
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorCode, ExitCode, IngotError } from '../errors.js';
+import { isLoopbackHost } from '../util/loopback.js';
 
 /** The defaults of `HttpOptions`, for help texts and docs. */
 export const HTTP_DEFAULTS = {
@@ -456,11 +457,7 @@ export function parseRetryAfter(value: string | undefined, now = Date.now()): nu
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
-/** Whether a URL's host is this machine's loopback interface. */
-export function isLoopbackHost(hostname: string): boolean {
-  const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
-  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
-}
+export { isLoopbackHost };
 
 function assertHttps(current: string, original: string, allowLoopbackHttp = false): void {
   let parsed: URL;

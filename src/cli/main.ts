@@ -41,9 +41,28 @@ function installExitHook(): void {
   process.on('exit', () => killTrackedChildren());
 }
 
+/**
+ * A crash outside the command's promise chain (a throw in a stream callback,
+ * a rejected promise nobody awaited) would print Node's default report with
+ * whatever the error text held — a URL with a token, a decrypted value. Only
+ * in the real process (io.die set): the report goes through the same scrub
+ * as every other line, then the process ends with exit 1.
+ */
+function installCrashHandler(io: MainIo, secrets: readonly string[]): void {
+  const crash = (thrown: unknown) => {
+    killTrackedChildren();
+    const text = thrown instanceof Error ? (thrown.stack ?? thrown.message) : String(thrown);
+    io.stderr.write(`${scrub(`ingot: internal error (please report it): ${text}`, secrets)}\n`);
+    process.exit(ExitCode.failed);
+  };
+  process.on('uncaughtException', crash);
+  process.on('unhandledRejection', crash);
+}
+
 export async function main(io: MainIo): Promise<number> {
   // Every credential the environment holds is known now: scrubbed from every line from the first one.
   const secrets: string[] = [...new Set(secretsInEnvironment(io.env))];
+  if (io.die) installCrashHandler(io, secrets);
   const write = (stream: NodeJS.WriteStream) => (text: string) => stream.write(`${scrub(text, secrets)}\n`);
   const errLine = write(io.stderr);
   const outLine = write(io.stdout);

@@ -17,6 +17,7 @@ import { ImageStore } from '../store/image-store.js';
 import { chooseStore, displayPath, type StoreChoice } from '../store/choose.js';
 import { openBackend, redactUrl } from '../store/open.js';
 import { bool, str, type CommandContext, type OptionSpec, type ParsedArgs } from './command.js';
+import { parseDurationMs } from '../util/bounds.js';
 
 /** Problems shown in the error of a command that needs a valid manifest (validate shows more). */
 const ERROR_REPORT_LIMIT = 20;
@@ -144,12 +145,9 @@ export function intOption(args: ParsedArgs, name: string, fallback: number, min 
 
 /** Parses "30", "30s", "5m", "2h", "7d" into milliseconds. */
 export function parseDuration(raw: string, flag: string): number {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(raw.trim());
-  if (!match) throw new UsageError(`${flag} must be a duration like 30s, 5m, 2h or 7d, got "${raw}"`);
-  const n = Number(match[1]);
-  const unit = match[2] ?? 's';
-  const factor = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[unit]!;
-  return Math.round(n * factor);
+  const ms = parseDurationMs(raw);
+  if (ms === undefined) throw new UsageError(`${flag} must be a duration like 30s, 5m, 2h or 7d, got "${raw}"`);
+  return ms;
 }
 
 /**

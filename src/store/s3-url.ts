@@ -6,6 +6,7 @@
 import { ErrorCode, ExitCode, IngotError } from '../errors.js';
 import { relativePathProblem } from './keys.js';
 import { redactUrl } from './open.js';
+import { isLoopbackHost } from '../util/loopback.js';
 
 /** How the SDK computes and checks flexible checksums. */
 export type ChecksumMode = 'WHEN_REQUIRED' | 'WHEN_SUPPORTED';
@@ -98,11 +99,7 @@ export function checkEndpoint(urlText: string, endpoint: string): void {
   if (parsed.username || parsed.password) throw bad(urlText, 'the endpoint must not carry credentials');
 }
 
-/** Whether `host` (a URL's hostname) is this machine's loopback: 127.0.0.0/8, ::1 or "localhost". */
-export function isLoopbackHost(host: string): boolean {
-  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
-  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
-}
+export { isLoopbackHost };
 
 /**
  * The transport rule for S3 endpoints: https, or plain http only on the
