@@ -154,6 +154,8 @@ export const ErrorCode = {
   objectTooLarge: 'INGOT_OBJECT_TOO_LARGE',
   // Serve and mirror (src/serve, src/mirror).
   serveListen: 'INGOT_SERVE_LISTEN',
+  // Fleet operations (src/fleet).
+  prometheus: 'INGOT_PROMETHEUS',
 } as const;
 
 /** Wraps anything thrown into an IngotError, keeping the original as `cause`. */

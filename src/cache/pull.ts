@@ -26,7 +26,7 @@ import { cacheFile, cacheFileProblem, cachePaths, describeKind, readLink, readRe
 import { chooseLink } from './link-names.js';
 import { lockCache } from './lock.js';
 import { applyRetention, DEFAULT_KEEP } from './retention.js';
-import { selectImage, type Selection } from './select.js';
+import { selectImage, type RolloutChoice, type Selection } from './select.js';
 import { catalogueId, loadState, saveState, type CacheEntry, type CacheState, type StoreRecord } from './state.js';
 
 /** Everything a pull needs; the CLI maps its flags onto this. */
@@ -38,6 +38,8 @@ export interface PullOptions {
   target: string;
   family?: string;
   channel?: string;
+  /** This host's stable id, asked for only when a channel entry is rolled out to a share of hosts. */
+  hostId?: () => Promise<string>;
   allowRollback?: boolean;
   allowExpired?: boolean;
   /** Versions kept per family (default 3). */
@@ -68,6 +70,8 @@ export interface PullResult {
   size: number;
   indexVersion: number;
   removed: string[];
+  /** Set when the channel entry is a canary: the share, this host's bucket, and what it chose. */
+  rollout?: RolloutChoice;
 }
 
 /** Pulls one image into a host cache; see the module comment for the steps. */
@@ -85,6 +89,7 @@ export async function pull(options: PullOptions): Promise<PullResult> {
       target: options.target,
       family: options.family,
       channel: options.channel,
+      ...(options.hostId ? { hostId: options.hostId } : {}),
       host: options.host ?? {},
       store: options.store,
       publicKey: options.publicKey,
@@ -133,6 +138,7 @@ export async function pull(options: PullOptions): Promise<PullResult> {
       size: selection.entry.size,
       indexVersion: index.version,
       removed,
+      ...(selection.rollout ? { rollout: selection.rollout } : {}),
     };
   } finally {
     await lock.release();

@@ -7,7 +7,8 @@
 import { ErrorCode, ExitCode, IngotError } from '../errors.js';
 import type { ImageStore } from '../store/image-store.js';
 import type { Index, IndexEntry } from '../trust/catalogue.js';
-import { checkName, readChannelFile } from '../trust/channels.js';
+import { channelStack, checkName, readChannelFile, type ChannelFile, type ChannelPointer } from '../trust/channels.js';
+import { rolloutBucket, takesNew } from '../fleet/rollout.js';
 import type { PublicKey } from '../trust/minisign-format.js';
 import { compareVersions, compatibilityProblem, type HostFacts } from './compat.js';
 
@@ -19,6 +20,20 @@ export interface Selection {
   via: 'path' | 'name' | 'family' | 'channel';
   /** Channel family and file sequence, when resolved through a channel. */
   channel?: { family: string; sequence: number };
+  /** Set when the channel entry is rolled out to a share of hosts. */
+  rollout?: RolloutChoice;
+}
+
+/** How a host decided on a canary entry. */
+export interface RolloutChoice {
+  /** The entry's share, percent. */
+  share: number;
+  /** This host's bucket in [0, 100). */
+  bucket: number;
+  /** "new": the entry's version; "previous": the channel's entry before it. */
+  chosen: 'new' | 'previous';
+  /** The entry's version (the new one), whatever was chosen. */
+  version: string;
 }
 
 /** Inputs of `selectImage`. */
@@ -27,6 +42,8 @@ export interface SelectOptions {
   /** Overrides the image's own family for the link and retention. */
   family?: string;
   channel?: string;
+  /** This host's stable id (asked for only for a canary entry). */
+  hostId?: () => Promise<string>;
   host: HostFacts;
   store: ImageStore;
   publicKey: PublicKey;
@@ -83,13 +100,14 @@ async function selectByChannel(index: Index, options: SelectOptions): Promise<Se
       actual: String(file.sequence),
     });
   }
-  const pointer = file.channels[channel];
-  if (!pointer) {
+  const current = file.channels[channel];
+  if (!current) {
     throw new IngotError(ErrorCode.notInIndex, `family "${family}" has no channel "${channel}"`, {
       hint: `channels: ${Object.keys(file.channels).join(', ') || 'none'}`,
       exitCode: ExitCode.usage,
     });
   }
+  const { pointer, rollout } = await rolloutTarget(file, family, channel, current, options.hostId);
   const entry = index.images.find((e) => e.path === pointer.path);
   if (!entry) {
     throw new IngotError(ErrorCode.notInIndex, `channel ${family}/${channel} points at ${pointer.path}, which the signed index does not list`, {
@@ -115,7 +133,20 @@ async function selectByChannel(index: Index, options: SelectOptions): Promise<Se
       details: alternative ? { newestCompatible: alternative.version ?? alternative.path } : undefined,
     });
   }
-  return { entry, family: options.family ?? family, via: 'channel', channel: { family, sequence: file.sequence } };
+  return { entry, family: options.family ?? family, via: 'channel', channel: { family, sequence: file.sequence }, ...(rollout ? { rollout } : {}) };
+}
+
+/** The pointer this host follows: the channel's entry, or for a canary outside its share, the entry before it. */
+async function rolloutTarget(file: ChannelFile, family: string, channel: string, current: ChannelPointer, hostId: (() => Promise<string>) | undefined): Promise<{ pointer: ChannelPointer; rollout?: RolloutChoice }> {
+  if (current.rollout === undefined || current.rollout >= 100) return { pointer: current };
+  const stack = channelStack(file, channel);
+  const previous = stack[stack.length - 2];
+  if (!hostId) throw new IngotError(ErrorCode.usage, `channel ${family}/${channel} is rolled out to ${current.rollout} % of hosts and no host id was given`, { exitCode: ExitCode.usage, hint: 'pass --host-id ID' });
+  const version = current.version || current.path;
+  const bucket = rolloutBucket(await hostId(), family, channel, version);
+  // With no earlier entry there is nothing else to stay on: every host takes the only version.
+  const chosen = takesNew(bucket, current.rollout) || !previous ? 'new' : 'previous';
+  return { pointer: chosen === 'new' ? current : previous!, rollout: { share: current.rollout, bucket, chosen, version } };
 }
 
 function requireCompatible(index: Index, entry: IndexEntry, host: HostFacts): void {

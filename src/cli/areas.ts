@@ -20,7 +20,7 @@ export const areas: readonly Area[] = [
   { title: 'Initramfs and boot', page: 'initramfs-and-boot.md', words: ['build', 'inspect', 'boot'] },
   { title: 'Packer', page: 'packer.md', words: ['packer'] },
   { title: 'Provisioning and launch', page: 'provisioning.md', words: ['cloud-init', 'versions', 'launch', 'bake'] },
-  { title: 'Fleet', words: ['fleet'] },
+  { title: 'Fleet', page: 'fleet.md', words: ['fleet', 'metrics'] },
   { title: 'Serve and mirror', words: ['serve', 'mirror'] },
   { title: 'The CLI itself', words: ['help', 'completion', 'doctor'] },
 ];

@@ -51,5 +51,9 @@ export const commands: Record<string, { summary: string; load: Loader }> = {
   'cache list': { summary: 'List the versions in a host cache', load: () => import('./commands/cache-list.js') },
   'cache use': { summary: 'Point `current` at a cached version (or boot pair)', load: () => import('./commands/cache-use.js') },
   'cache rollback': { summary: 'Point `current` back at the previously pulled version (or boot pair)', load: () => import('./commands/cache-rollback.js') },
+  'cache record-boot': { summary: 'Record a boot outcome of a cached version (for `ingot metrics`)', load: () => import('./commands/cache-record-boot.js') },
+  metrics: { summary: "Write a host cache's metrics in Prometheus' text format", load: () => import('./commands/metrics.js') },
+  'channel guard': { summary: "Roll a channel back when Prometheus shows its version's boots failing", load: () => import('./commands/channel-guard.js') },
+  'fleet status': { summary: 'Version distribution and boot success by version, from Prometheus', load: () => import('./commands/fleet-status.js') },
   'cache advertise': { summary: 'Print the kernel versions, protocols and current default of a host cache', load: () => import('./commands/cache-advertise.js') },
 };

@@ -99,10 +99,10 @@ function renderFamily(family: CatalogueFamily, options: RenderOptions): SafeHtml
 ${family.channels.length ? html`<h3>Channels${file ? html` <span class="muted">(sequence ${file.sequence}, ${sigBadge(file.signature)})</span>` : ''}</h3>
 <table class="cards channels"><thead><tr><th>Channel</th><th>Version</th><th>Since</th><th>History</th></tr></thead><tbody>
 ${family.channels.map(
-  (c) => html`<tr data-channel="${c.name}"><td data-label="Channel"><strong>${c.name}</strong></td><td data-label="Version">${c.current.version || c.current.path}</td>
+  (c) => html`<tr data-channel="${c.name}"><td data-label="Channel"><strong>${c.name}</strong></td><td data-label="Version">${c.current.version || c.current.path}${c.current.rollout !== undefined ? html` <span class="chip rollout">rollout ${c.current.rollout} %</span>` : ''}</td>
 <td data-label="Since"><time datetime="${c.current.setAt}">${shortTime(c.current.setAt)}</time></td>
 <td data-label="History"><details><summary>${c.history.length} move${c.history.length === 1 ? '' : 's'}</summary><ol class="history">${c.history.map(
-    (h) => html`<li>${h.action === 'rollback' ? 'rolled back to' : 'set to'} <strong>${h.version || h.path}</strong> <time datetime="${h.setAt}">${shortTime(h.setAt)}</time></li>`,
+    (h) => html`<li>${h.action === 'rollback' ? 'rolled back to' : 'set to'} <strong>${h.version || h.path}</strong>${h.rollout !== undefined ? ` for ${h.rollout} %` : ''} <time datetime="${h.setAt}">${shortTime(h.setAt)}</time>${h.reason ? html` <span class="muted">(${h.reason})</span>` : ''}</li>`,
   )}</ol></details></td></tr>`,
 )}
 </tbody></table>` : ''}

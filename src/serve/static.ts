@@ -12,6 +12,7 @@ import type { StoreBackend } from '../store/backend.js';
 import type { PublicKey } from '../trust/minisign-format.js';
 import { writeFileAtomic } from '../util/fs-atomic.js';
 import { buildCatalogue, type Catalogue } from './catalogue.js';
+import type { FleetData } from './fleet.js';
 import { renderCataloguePage } from './render.js';
 
 /** Where the files go: a name ("index.html") and its bytes. */
@@ -25,6 +26,8 @@ export interface StaticCatalogueOptions {
   publicKey?: PublicKey;
   /** Prefix of object links (default "": the page sits at the store root). */
   objectBase?: string;
+  /** The fleet section (catalogue --prometheus), on the page and in the JSON. */
+  fleet?: FleetData;
   now?: Date;
   signal?: AbortSignal;
 }
@@ -37,9 +40,9 @@ export async function writeStaticCatalogue(backend: StoreBackend, write: FileWri
     ...(options.signal ? { signal: options.signal } : {}),
   });
   const base = options.objectBase ?? '';
-  const page = renderCataloguePage(catalogue, { objectBase: base === '' || base.endsWith('/') ? base : `${base}/`, ipxe: false, apiHref: STATIC_FILES.json });
+  const page = renderCataloguePage(catalogue, { objectBase: base === '' || base.endsWith('/') ? base : `${base}/`, ipxe: false, apiHref: STATIC_FILES.json, ...(options.fleet ? { fleet: options.fleet } : {}) });
   // JSON first: the page links to it.
-  await write(STATIC_FILES.json, Buffer.from(`${JSON.stringify(catalogue, null, 2)}\n`));
+  await write(STATIC_FILES.json, Buffer.from(`${JSON.stringify({ ...catalogue, ...(options.fleet ? { fleet: options.fleet } : {}) }, null, 2)}\n`));
   await write(STATIC_FILES.page, Buffer.from(page));
   return { files: [STATIC_FILES.json, STATIC_FILES.page], catalogue };
 }

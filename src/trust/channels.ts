@@ -22,12 +22,20 @@ export interface ChannelPointer {
   path: string;
   checksum: Digest;
   setAt: string;
+  /**
+   * Canary share in percent (0–100): hosts whose bucket (src/fleet/rollout.ts)
+   * is below it take this version, the others stay on the channel's previous
+   * entry. Absent = every host (100 %).
+   */
+  rollout?: number;
 }
 
 /** One move of one channel, in the order it happened. */
 export interface ChannelHistoryEntry extends ChannelPointer {
   channel: string;
   action: 'set' | 'rollback';
+  /** Why the move was made (e.g. the guard's verdict for an automatic rollback). */
+  reason?: string;
 }
 
 /** The document at channels/<family>.json. */
@@ -70,25 +78,48 @@ export function parseChannelFile(bytes: Buffer, family: string): ChannelFile {
   if (typeof data.channels !== 'object' || data.channels === null || !Array.isArray(data.history)) throw invalid(family, 'missing "channels" or "history"');
   for (const [name, p] of Object.entries(data.channels)) {
     if (typeof p?.version !== 'string' || typeof p.path !== 'string' || typeof p.checksum !== 'string') throw invalid(family, `channel "${name}" is malformed`);
+    if (p.rollout !== undefined && !validShare(p.rollout)) throw invalid(family, `channel "${name}" has rollout ${JSON.stringify(p.rollout)}: expected a share from 0 to 100`);
+  }
+  for (const [i, h] of data.history.entries()) {
+    if (h?.rollout !== undefined && !validShare(h.rollout)) throw invalid(family, `history[${i}] has rollout ${JSON.stringify(h.rollout)}: expected a share from 0 to 100`);
+    if (h?.reason !== undefined && typeof h.reason !== 'string') throw invalid(family, `history[${i}].reason is not a string`);
   }
   return data as ChannelFile;
 }
 
-/** The stack of pointers a channel's history replays to (last = current). */
+function validShare(n: unknown): boolean {
+  return typeof n === 'number' && Number.isFinite(n) && n >= 0 && n <= 100;
+}
+
+/**
+ * The stack of pointers a channel's history replays to (last = current). A
+ * "set" of the image the channel already points at (a rollout share raised)
+ * replaces the top instead of pushing: the entry before stays the previous
+ * one, where hosts outside the share remain and a rollback returns.
+ */
 export function channelStack(file: ChannelFile, channel: string): ChannelPointer[] {
   const stack: ChannelPointer[] = [];
   for (const entry of file.history) {
     if (entry.channel !== channel) continue;
-    const { channel: _c, action, ...pointer } = entry;
-    if (action === 'set') stack.push(pointer);
-    else stack.pop();
+    const { channel: _c, action, reason: _r, ...pointer } = entry;
+    if (action === 'set') {
+      const top = stack[stack.length - 1];
+      if (top && top.path === pointer.path && top.checksum === pointer.checksum) stack[stack.length - 1] = pointer;
+      else stack.push(pointer);
+    } else stack.pop();
   }
   return stack;
 }
 
-/** The file after pointing `channel` at `target` (pure). */
-export function applySet(file: ChannelFile | undefined, family: string, channel: string, target: IndexEntry, now: Date): ChannelFile {
-  const pointer: ChannelPointer = { version: target.version ?? '', path: target.path, checksum: target.checksum, setAt: now.toISOString() };
+/** The file after pointing `channel` at `target`, for `rollout` percent of hosts when given (pure). */
+export function applySet(file: ChannelFile | undefined, family: string, channel: string, target: IndexEntry, now: Date, rollout?: number): ChannelFile {
+  const pointer: ChannelPointer = {
+    version: target.version ?? '',
+    path: target.path,
+    checksum: target.checksum,
+    setAt: now.toISOString(),
+    ...(rollout !== undefined && rollout < 100 ? { rollout } : {}),
+  };
   const base = file ?? { schemaVersion: 1 as const, family, sequence: 0, updatedAt: '', channels: {}, history: [] };
   return {
     ...base,
@@ -99,8 +130,8 @@ export function applySet(file: ChannelFile | undefined, family: string, channel:
   };
 }
 
-/** The file after moving `channel` back to its previous entry (pure). */
-export function applyRollback(file: ChannelFile, channel: string, now: Date): ChannelFile {
+/** The file after moving `channel` back to its previous entry, recording `reason` when given (pure). */
+export function applyRollback(file: ChannelFile, channel: string, now: Date, reason?: string): ChannelFile {
   const stack = channelStack(file, channel);
   const previous = stack[stack.length - 2];
   if (!previous) {
@@ -115,7 +146,7 @@ export function applyRollback(file: ChannelFile, channel: string, now: Date): Ch
     sequence: file.sequence + 1,
     updatedAt: pointer.setAt,
     channels: { ...file.channels, [channel]: pointer },
-    history: [...file.history, { channel, action: 'rollback', ...pointer }],
+    history: [...file.history, { channel, action: 'rollback', ...pointer, ...(reason ? { reason } : {}) }],
   };
 }
 
@@ -146,13 +177,17 @@ export async function listChannelFamilies(store: ImageStore, signal?: AbortSigna
 export interface ChannelChangeOptions {
   family: string;
   channel: string;
+  /** Recorded in the history entry (rollbacks). */
+  reason?: string;
+  /** Rollback only if the channel still points at this image path (it may have moved since it was judged). */
+  expectPath?: string;
   log: Logger;
   signal?: AbortSignal;
   now?: Date;
 }
 
 /** `ingot channel set`: points a channel at the published image of that family and version. */
-export async function setChannel(store: ImageStore, key: SecretKey, options: ChannelChangeOptions & { version: string }): Promise<ChannelFile> {
+export async function setChannel(store: ImageStore, key: SecretKey, options: ChannelChangeOptions & { version: string; rollout?: number }): Promise<ChannelFile> {
   const family = checkName('family', options.family);
   checkName('channel', options.channel);
   const entries = (await collectEntries(store, options.log, options.signal)).filter((e) => e.family === family);
@@ -168,7 +203,7 @@ export async function setChannel(store: ImageStore, key: SecretKey, options: Cha
     );
   }
   const current = await readChannelFile(store, family, key.publicKey, options.signal);
-  const next = applySet(current, family, options.channel, matches[0]!, options.now ?? new Date());
+  const next = applySet(current, family, options.channel, matches[0]!, options.now ?? new Date(), options.rollout);
   await writeChannelFile(store, key, next, options);
   return next;
 }
@@ -178,7 +213,13 @@ export async function rollbackChannel(store: ImageStore, key: SecretKey, options
   const family = checkName('family', options.family);
   const current = await readChannelFile(store, family, key.publicKey, options.signal);
   if (!current) throw new IngotError(ErrorCode.notInIndex, `family "${family}" has no channels in this store`, { exitCode: ExitCode.usage });
-  const next = applyRollback(current, options.channel, options.now ?? new Date());
+  const now = current.channels[options.channel];
+  if (options.expectPath !== undefined && now?.path !== options.expectPath) {
+    throw new IngotError(ErrorCode.storeChanged, `channel ${family}/${options.channel} moved meanwhile: it points at ${now?.path ?? 'nothing'}, not ${options.expectPath}`, {
+      hint: 'nothing was rolled back; judge the channel again',
+    });
+  }
+  const next = applyRollback(current, options.channel, options.now ?? new Date(), options.reason);
   await writeChannelFile(store, key, next, options);
   return next;
 }

@@ -46,9 +46,12 @@ export function isStaleTemp(name: string, modifiedMs: number | undefined, now = 
   return modifiedMs === undefined || now - modifiedMs > minAgeMs;
 }
 
-/** Writes `data` to `file` atomically and durably; removes the temporary file on failure. */
-export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
-  const temp = tempNameFor(file);
+/**
+ * Writes `data` to `file` atomically and durably; removes the temporary file on failure.
+ * `tempSuffix` ends the temporary name (e.g. ".tmp", so a reader matching "*.prom" skips it).
+ */
+export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o644, tempSuffix = ''): Promise<void> {
+  const temp = `${tempNameFor(file)}${tempSuffix}`;
   try {
     const handle = await fs.open(temp, 'wx', mode);
     try {

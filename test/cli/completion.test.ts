@@ -94,7 +94,7 @@ describe('shell completion', () => {
     assert.deepEqual(bash(['ingot', '']), sorted([...model.top.map((c) => c.word), '--help', '--version']));
     assert.deepEqual(bash(['ingot', 'ca']), ['cache', 'catalogue']);
     assert.deepEqual(bash(['ingot', 'cac']), ['cache']);
-    assert.deepEqual(bash(['ingot', 'cache', '']), ['--help', 'advertise', 'list', 'rollback', 'use']);
+    assert.deepEqual(bash(['ingot', 'cache', '']), ['--help', 'advertise', 'list', 'record-boot', 'rollback', 'use']);
     // Every command's flags are exactly its options plus the global ones.
     for (const c of list) {
       const expected = sorted(Object.entries({ ...c.options, ...globalOptions } as Record<string, OptionSpec>).flatMap(([n, o]) => [`--${n}`, ...(o.short ? [`-${o.short}`] : [])]));
@@ -117,7 +117,7 @@ describe('shell completion', () => {
     execFileSync('zsh', ['-n', join(scriptDir, 'ingot.zsh')], { cwd: dir });
     assert.match(scripts.zsh!, /^#compdef ingot\n/);
     assert.ok(zsh(['ingot', '']).includes('cache'));
-    assert.deepEqual(zsh(['ingot', 'cache', '']), ['advertise', 'list', 'rollback', 'use']);
+    assert.deepEqual(zsh(['ingot', 'cache', '']), ['advertise', 'list', 'record-boot', 'rollback', 'use']);
     assert.deepEqual(zsh(['ingot', 'cache', 'list', '--']), sorted(['--cache', '--json', '--log-format', '--debug', '--quiet', '-q', '--help', '-h']));
     assert.deepEqual(zsh(['ingot', 'sync', '-m', '']), ['<files>']);
     assert.deepEqual(zsh(['ingot', 'packer', 'init', '--out', '']), ['<dirs>']);
@@ -130,7 +130,7 @@ describe('shell completion', () => {
     if (!needTool(t, 'fish')) return;
     execFileSync('fish', ['--no-config', '-n', join(scriptDir, 'ingot.fish')], { cwd: dir });
     assert.ok(fish('ingot ').includes('cache'));
-    assert.deepEqual(fish('ingot cache '), ['advertise', 'list', 'rollback', 'use']);
+    assert.deepEqual(fish('ingot cache '), ['advertise', 'list', 'record-boot', 'rollback', 'use']);
     assert.deepEqual(fish('ingot cache list --'), sorted(['--cache', '--json', '--log-format', '--debug', '--quiet', '--help']));
     assert.deepEqual(fish('ingot sync -m i'), ['images.yaml', 'ingot.key']);
     assert.deepEqual(fish('ingot keys generate --out '), ['keys/']);

@@ -37,8 +37,10 @@ export const command: Command = {
       if (!publicKey) lines.push('(signatures not checked: pass --public-key to verify)');
       for (const file of files) {
         for (const [channel, p] of Object.entries(file.channels).sort(([a], [b]) => a.localeCompare(b))) {
-          lines.push(`${file.family}/${channel}  ${p.version}  ${p.path}  set ${p.setAt}`);
-          if (bool(args, 'history')) for (const h of channelStack(file, channel).reverse().slice(1)) lines.push(`    before: ${h.version}  ${h.path}  set ${h.setAt}`);
+          lines.push(`${file.family}/${channel}  ${p.version}  ${p.path}  set ${p.setAt}${p.rollout !== undefined ? `  rollout ${p.rollout} %` : ''}`);
+          if (!bool(args, 'history')) continue;
+          for (const h of channelStack(file, channel).reverse().slice(1)) lines.push(`    before: ${h.version}  ${h.path}  set ${h.setAt}${h.rollout !== undefined ? `  rollout ${h.rollout} %` : ''}`);
+          for (const h of file.history.filter((x) => x.channel === channel && x.reason)) lines.push(`    ${h.action} to ${h.version} at ${h.setAt}: ${h.reason}`);
         }
       }
       if (files.length === 0) lines.push('no channels');

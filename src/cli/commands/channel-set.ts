@@ -1,5 +1,6 @@
 /** `ingot channel set`: point a family's channel at a published version (signed, with history). */
 import { UsageError } from '../../errors.js';
+import { parseRollout } from '../../fleet/rollout.js';
 import { setChannel } from '../../trust/channels.js';
 import { signStoreIndex } from '../../trust/sign-store.js';
 import { loadSigningKey } from '../../trust/key-files.js';
@@ -11,33 +12,39 @@ import { signingOptions, withStoreLock } from './channel-rollback.js';
 export const command: Command = {
   name: 'channel set',
   summary: "Point a family's channel (stable, canary, …) at a published version",
-  usage: 'channel set FAMILY CHANNEL VERSION --store URL --signing-key FILE [--expires 7d]',
+  usage: 'channel set FAMILY CHANNEL VERSION --store URL --signing-key FILE [--rollout 10%] [--expires 7d]',
   description: [
     'VERSION is the `version` of a published image of FAMILY (or its path). Writes channels/FAMILY.json',
     'and its .minisig, and re-signs index.json if it does not list the image yet (hosts check both).',
+    'With --rollout 10%, only that share of hosts takes VERSION (each decides from its host id); the',
+    'others stay on the channel\'s previous entry. Raise it by setting the same VERSION again with a',
+    'larger share (re-signed; the previous entry stays the previous one), or without --rollout for 100 %.',
   ].join('\n'),
   positionals: true,
   options: {
     ...storeOptions,
     ...signingOptions,
     expires: { type: 'string', valueName: 'DURATION', description: 'Validity if the index is re-signed (default: 7d)' },
+    rollout: { type: 'string', valueName: 'PERCENT', description: 'Canary: the share of hosts that take VERSION, e.g. 10% (default: 100%)' },
   },
   async run(args, ctx) {
     const [family, channel, version, ...extra] = args.positionals;
     if (!family || !channel || !version || extra.length) throw new UsageError('expected FAMILY CHANNEL VERSION');
     const expiresInMs = indexExpiryFlag(str(args, 'expires'), '--expires');
+    const rolloutRaw = str(args, 'rollout');
+    const rollout = rolloutRaw === undefined ? undefined : parseRollout(rolloutRaw);
     const key = await loadSigningKey({ keyFile: str(args, 'signing-key'), passwordFile: str(args, 'password-file'), env: ctx.env, baseDir: ctx.cwd, onSecret: ctx.addSecret });
     if (!key) throw new UsageError('no signing key', { hint: 'pass --signing-key FILE or set INGOT_SIGNING_KEY' });
     const store = await resolveStore(args, ctx, undefined);
     const { file, index } = await withStoreLock(store, args, ctx, 'channel set', async () => {
-      const file = await setChannel(store, key, { family, channel, version, log: ctx.log, signal: ctx.signal });
+      const file = await setChannel(store, key, { family, channel, version, ...(rollout !== undefined ? { rollout } : {}), log: ctx.log, signal: ctx.signal });
       // A channel is only usable by hosts when the signed index lists its target: re-sign if needed.
       const index = await signStoreIndex(store, key, { log: ctx.log, signal: ctx.signal, expiresInMs });
       return { file, index };
     });
     const pointer = file.channels[channel]!;
     ctx.out.result({ family, channel, ...pointer, sequence: file.sequence, indexVersion: index.version, indexChanged: index.changed }, () => [
-      `${family}/${channel} -> ${pointer.version} (${pointer.path})`,
+      `${family}/${channel} -> ${pointer.version} (${pointer.path})${pointer.rollout !== undefined ? ` for ${pointer.rollout} % of hosts` : ''}`,
       ...(index.changed ? [`signed index version ${index.version}`] : []),
     ]);
   },

@@ -1,6 +1,9 @@
 /** `ingot pull`: verified download of one image into a host cache, then switch `current`. */
 import * as path from 'node:path';
-import { UsageError } from '../../errors.js';
+import * as fs from 'node:fs/promises';
+import { asIngotError, ErrorCode, ExitCode, UsageError } from '../../errors.js';
+import { addPull, updateFleetState, type TargetKind } from '../../cache/fleet-state.js';
+import { readHostId } from '../../fleet/rollout.js';
 import { pullBootSet } from '../../cache/boot-pull.js';
 import type { HostFacts } from '../../cache/compat.js';
 import { mergeHostFacts, readHostFacts } from '../../cache/host-facts.js';
@@ -14,7 +17,7 @@ export const command: Command = {
   name: 'pull',
   summary: 'Fetch a signed, verified image into a host cache and point `current` at it',
   usage: [
-    'pull NAME|PATH|FAMILY --store URL --to DIR --public-key FILE [--channel C] [--family F] [--link NAME] [--keep N] [--agent-version V] [--protocol N] [--host-facts FILE]',
+    'pull NAME|PATH|FAMILY --store URL --to DIR --public-key FILE [--channel C [--host-id ID]] [--family F] [--link NAME] [--keep N] [--agent-version V] [--protocol N] [--host-facts FILE]',
     'pull --boot-set NAME --store URL --to DIR --public-key FILE [--kernel-link NAME] [--initramfs-link NAME] [--keep N] [--agent-version V] [--protocol N] [--host-facts FILE]',
   ].join('\n       ingot '),
   description: [
@@ -23,7 +26,10 @@ export const command: Command = {
     '(INGOT_INDEX_EXPIRED, --allow-expired), and refuses bytes whose digest or size differ from',
     'the index. Leaves DIR/<file>, DIR/<file>.sha256 (sha256sum -c format) and the symlink',
     'DIR/current (or DIR/current-<family>). With --channel, FAMILY is resolved through the',
-    'signed channels/<family>.json. Keeps the last N versions per family (default 3). --link names',
+    'signed channels/<family>.json; when its entry is rolled out to a share of hosts (channel set',
+    '--rollout), this host takes it or stays on the previous entry, decided from --host-id or',
+    '/etc/machine-id (docs/fleet.md). Every pull is recorded for `ingot metrics`. Keeps the last N',
+    'versions per family (default 3). --link names',
     "the family's link (e.g. `current` for a kernel family); the cache remembers it.",
     '',
     'With --boot-set NAME, pulls a kernel and its initramfs as one pair from the signed boot',
@@ -50,55 +56,66 @@ export const command: Command = {
     protocol: { type: 'string', multiple: true, valueName: 'N', description: 'Guest-init protocol this host speaks' },
     'host-facts': { type: 'string', valueName: 'FILE', description: 'Host facts file: {"agent_version": "1.2.0", "guest_init_protocols": [1]} (flags win)' },
     'lock-timeout': { type: 'string', valueName: 'DURATION', description: 'Wait this long for another pull into the cache (default: 10m)' },
+    'host-id': { type: 'string', valueName: 'ID', description: 'Stable host id for canary rollouts (default: /etc/machine-id)' },
   },
   async run(args, ctx) {
     if (str(args, 'boot-set') !== undefined) return pullBootSetCommand(args, ctx);
-    for (const flag of ['kernel-link', 'initramfs-link']) {
-      if (str(args, flag) !== undefined) throw new UsageError(`--${flag} goes with --boot-set`);
-    }
-    const [target, ...extra] = args.positionals;
-    if (!target || extra.length > 0) throw new UsageError('expected exactly one NAME, PATH or FAMILY (or --boot-set NAME)');
-    const to = str(args, 'to');
-    if (!to) throw new UsageError('--to DIR is required (the host cache directory)');
-    const keyArg = str(args, 'public-key');
-    if (!keyArg) throw new UsageError('--public-key is required: pulls are only from a signed index');
-    if (!str(args, 'store')) throw new UsageError('--store URL is required');
-    const publicKey = await readPublicKey(keyArg, ctx.cwd);
-    const lockTimeout = str(args, 'lock-timeout');
-    const store = await resolveStore(args, ctx, undefined);
-    try {
-      const progress = { current: undefined as ReturnType<typeof ctx.progress.start> | undefined };
-      const result = await pull({
-        store,
-        cacheDir: path.resolve(ctx.cwd, to),
-        publicKey,
-        target,
-        family: str(args, 'family'),
-        channel: str(args, 'channel'),
-        allowRollback: bool(args, 'allow-rollback'),
-        allowExpired: bool(args, 'allow-expired'),
-        keep: intOption(args, 'keep', DEFAULT_KEEP),
-        link: str(args, 'link'),
-        host: await hostFactsFrom(args, ctx),
-        lockTimeoutMs: lockTimeout === undefined ? undefined : parseDuration(lockTimeout, '--lock-timeout'),
-        log: ctx.log,
-        signal: ctx.signal,
-        onBytes: (n) => {
-          progress.current ??= ctx.progress.start(target);
-          progress.current.advance(n);
-        },
-      });
-      progress.current?.done();
-      ctx.out.result(result, () => [
-        `${result.status === 'cached' ? 'already cached' : 'pulled'}: ${result.localPath}${result.version ? ` (version ${result.version})` : ''}`,
-        `${result.link} -> ${result.file}`,
-        ...result.removed.map((f) => `removed old version ${f}`),
-      ]);
-    } finally {
-      await store.backend.close();
-    }
+    return pullFamilyCommand(args, ctx);
   },
 };
+
+async function pullFamilyCommand(args: Parameters<Command['run']>[0], ctx: Parameters<Command['run']>[1]): Promise<void> {
+  for (const flag of ['kernel-link', 'initramfs-link']) {
+    if (str(args, flag) !== undefined) throw new UsageError(`--${flag} goes with --boot-set`);
+  }
+  const [target, ...extra] = args.positionals;
+  if (!target || extra.length > 0) throw new UsageError('expected exactly one NAME, PATH or FAMILY (or --boot-set NAME)');
+  const to = str(args, 'to');
+  if (!to) throw new UsageError('--to DIR is required (the host cache directory)');
+  const keyArg = str(args, 'public-key');
+  if (!keyArg) throw new UsageError('--public-key is required: pulls are only from a signed index');
+  if (!str(args, 'store')) throw new UsageError('--store URL is required');
+  const publicKey = await readPublicKey(keyArg, ctx.cwd);
+  const lockTimeout = str(args, 'lock-timeout');
+  const channel = str(args, 'channel');
+  const hostIdFlag = str(args, 'host-id');
+  const cacheDir = path.resolve(ctx.cwd, to);
+  const host = await hostFactsFrom(args, ctx);
+  const store = await resolveStore(args, ctx, undefined);
+  try {
+    const progress = { current: undefined as ReturnType<typeof ctx.progress.start> | undefined };
+    const result = await recordingPull(cacheDir, target, ctx, (r) => ({ kind: 'family', name: r.family, ...(channel ? { channel } : {}) }), () => pull({
+      store,
+      cacheDir,
+      publicKey,
+      target,
+      family: str(args, 'family'),
+      channel,
+      hostId: () => readHostId(hostIdFlag),
+      allowRollback: bool(args, 'allow-rollback'),
+      allowExpired: bool(args, 'allow-expired'),
+      keep: intOption(args, 'keep', DEFAULT_KEEP),
+      link: str(args, 'link'),
+      host,
+      lockTimeoutMs: lockTimeout === undefined ? undefined : parseDuration(lockTimeout, '--lock-timeout'),
+      log: ctx.log,
+      signal: ctx.signal,
+      onBytes: (n) => {
+        progress.current ??= ctx.progress.start(target);
+        progress.current.advance(n);
+      },
+    }));
+    progress.current?.done();
+    ctx.out.result(result, () => [
+      `${result.status === 'cached' ? 'already cached' : 'pulled'}: ${result.localPath}${result.version ? ` (version ${result.version})` : ''}`,
+      `${result.link} -> ${result.file}`,
+      ...(result.rollout ? [`rollout ${result.rollout.share} %: this host's bucket is ${result.rollout.bucket.toFixed(2)}, so it ${result.rollout.chosen === 'new' ? 'takes the new version' : 'stays on the previous entry'}`] : []),
+      ...result.removed.map((f) => `removed old version ${f}`),
+    ]);
+  } finally {
+    await store.backend.close();
+  }
+}
 
 async function pullBootSetCommand(args: Parameters<Command['run']>[0], ctx: Parameters<Command['run']>[1]): Promise<void> {
   if (args.positionals.length > 0) throw new UsageError('--boot-set NAME takes no NAME|PATH|FAMILY argument');
@@ -114,12 +131,13 @@ async function pullBootSetCommand(args: Parameters<Command['run']>[0], ctx: Para
   const publicKey = await readPublicKey(keyArg, ctx.cwd);
   const lockTimeout = str(args, 'lock-timeout');
   const host = await hostFactsFrom(args, ctx);
+  const cacheDir = path.resolve(ctx.cwd, to);
   const store = await resolveStore(args, ctx, undefined);
   try {
     const progress = { current: undefined as ReturnType<typeof ctx.progress.start> | undefined };
-    const result = await pullBootSet({
+    const result = await recordingPull(cacheDir, `--boot-set ${set}`, ctx, () => ({ kind: 'boot_set', name: set }), () => pullBootSet({
       store,
-      cacheDir: path.resolve(ctx.cwd, to),
+      cacheDir,
       publicKey,
       set,
       kernelLink: str(args, 'kernel-link'),
@@ -135,7 +153,7 @@ async function pullBootSetCommand(args: Parameters<Command['run']>[0], ctx: Para
         progress.current ??= ctx.progress.start(`boot set ${set}`);
         progress.current.advance(n);
       },
-    });
+    }));
     progress.current?.done();
     ctx.out.result(result, () => [
       `${result.status === 'cached' ? 'already current' : 'pulled'}: boot set ${set}, kernel ${result.kernel.label} + ${result.initramfs.label} (pair ${result.pair})`,
@@ -146,6 +164,31 @@ async function pullBootSetCommand(args: Parameters<Command['run']>[0], ctx: Para
   } finally {
     await store.backend.close();
   }
+}
+
+/**
+ * Runs a pull and records its outcome in the cache's fleet state (`ingot
+ * metrics`: last pull time and result, verification failures, the channel a
+ * target follows). Bad usage is not a pull; a failure to record only warns.
+ */
+async function recordingPull<T>(cacheDir: string, target: string, ctx: Parameters<Command['run']>[1], via: (result: T) => { kind: TargetKind; name: string; channel?: string }, run: () => Promise<T>): Promise<T> {
+  const note = async (outcome: Parameters<typeof addPull>[1]) => {
+    const exists = await fs.stat(cacheDir).then((s) => s.isDirectory(), () => false);
+    if (!exists) return;
+    await updateFleetState(cacheDir, `ingot pull ${target} (recording)`, (state) => addPull(state, outcome), { lockTimeoutMs: 30_000 }).catch((error: unknown) =>
+      ctx.log.warn(`could not record the pull in the cache's fleet state: ${(error as Error).message}`),
+    );
+  };
+  let result: T;
+  try {
+    result = await run();
+  } catch (error) {
+    const e = asIngotError(error);
+    if (e.exitCode !== ExitCode.usage && e.code !== ErrorCode.aborted && e.code !== ErrorCode.cacheLocked) await note({ at: new Date().toISOString(), ok: false, target, code: e.code });
+    throw error;
+  }
+  await note({ at: new Date().toISOString(), ok: true, target, via: via(result) });
+  return result;
 }
 
 /** Host facts from --host-facts FILE, with --agent-version / --protocol winning (shared by the cache commands). */

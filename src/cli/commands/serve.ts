@@ -6,13 +6,14 @@ import { createSecureContext } from 'node:tls';
 import { isLoopbackHost } from '../../acquire/http-client.js';
 import { UsageError } from '../../errors.js';
 import { checkBootArgs } from '../../serve/ipxe.js';
-import { bool, str, type Command } from '../command.js';
+import type { FleetData } from '../../serve/fleet.js';
+import { bool, str, type Command, type CommandContext, type ParsedArgs } from '../command.js';
 import { parseDuration, requireExistingStore, resolveStore, storeOptions } from '../resolve.js';
 
 export const command: Command = {
   name: 'serve',
   summary: 'Serve a store read-only over HTTP(S): catalogue page, JSON API, downloads with ranges, iPXE boot scripts',
-  usage: 'serve --store URL [--listen 127.0.0.1:8080] [--public-key FILE] [--tls-cert FILE --tls-key FILE] [--boot-args ARGS] [--access-log FILE]',
+  usage: 'serve --store URL [--listen 127.0.0.1:8080] [--public-key FILE] [--tls-cert FILE --tls-key FILE] [--boot-args ARGS] [--access-log FILE] [--prometheus URL]',
   description: [
     'Pages: / (catalogue), /api/v1/catalogue (the same as JSON), /api/v1/objects?prefix=P (listing),',
     '/boot/<set>.ipxe (iPXE script), and the store objects themselves under images/, metadata/, boot/,',
@@ -21,6 +22,8 @@ export const command: Command = {
     'only for boot sets that verify. Without TLS it listens on loopback only, unless --allow-http (for PXE',
     'firmware on a LAN). One combined-format access log line per request on stdout (or --access-log FILE).',
     'SIGTERM/SIGINT: stop accepting, let transfers in flight finish (up to 10 s), exit 0.',
+    'With --prometheus, the page and the JSON API (its "fleet" object) add the fleet: hosts per version and',
+    'boot success by version over --fleet-window (docs/fleet.md).',
     '',
     'Example: ingot serve --store s3://images?endpoint=https://e2.example.net --public-key ingot.pub --listen 0.0.0.0:8443 --tls-cert cert.pem --tls-key key.pem',
   ].join('\n'),
@@ -34,6 +37,8 @@ export const command: Command = {
     'boot-args': { type: 'string', valueName: 'ARGS', description: 'Kernel arguments added in iPXE scripts, e.g. "console=ttyS0"' },
     'access-log': { type: 'string', valueName: 'FILE', description: 'Append the access log to FILE instead of stdout' },
     refresh: { type: 'string', valueName: 'DURATION', description: 'Rebuild the catalogue at most this often (default: 5s)' },
+    prometheus: { type: 'string', valueName: 'URL', description: 'Prometheus server: add the fleet section (version distribution, boot success by version)' },
+    'fleet-window': { type: 'string', valueName: 'DURATION', description: 'With --prometheus: how far back boots count (default: 1h)' },
   },
   async run(args, ctx) {
     if (!str(args, 'store')) throw new UsageError('--store URL is required');
@@ -49,6 +54,7 @@ export const command: Command = {
     const keyArg = str(args, 'public-key');
     const publicKey = keyArg ? await (await import('../../trust/key-files.js')).readPublicKey(keyArg, ctx.cwd) : undefined;
     const refresh = str(args, 'refresh');
+    const fleet = await fleetOption(args, ctx);
     const store = await resolveStore(args, ctx, undefined, { readOnly: true });
     await requireExistingStore(store);
     const logFile = str(args, 'access-log');
@@ -65,6 +71,7 @@ export const command: Command = {
         accessLog: logStream ? (line) => logStream.write(`${line}\n`) : (line) => ctx.out.line(line),
         ...(bootArgs ? { bootArgs } : {}),
         ...(refresh ? { cacheMs: parseDuration(refresh, '--refresh') } : {}),
+        ...(fleet ? { fleet } : {}),
       });
       ctx.log.info(`serving ${store.displayUrl} at ${server.url}`, { url: server.url, tls: Boolean(tls), verify: Boolean(publicKey) });
       if (!tls && !isLoopbackHost(host)) ctx.log.warn('plain HTTP on a network address (--allow-http): anyone on the path can read and alter transfers; hosts must verify (ingot pull does)');
@@ -82,6 +89,19 @@ export const command: Command = {
     return 0;
   },
 };
+
+/** The fleet source from --prometheus and --fleet-window (shared with `ingot catalogue`), or undefined. */
+export async function fleetOption(args: ParsedArgs, ctx: CommandContext): Promise<((signal?: AbortSignal) => Promise<FleetData>) | undefined> {
+  const url = str(args, 'prometheus');
+  const windowRaw = str(args, 'fleet-window');
+  if (url === undefined) {
+    if (windowRaw !== undefined) throw new UsageError('--fleet-window goes with --prometheus');
+    return undefined;
+  }
+  const windowMs = windowRaw === undefined ? 3_600_000 : parseDuration(windowRaw, '--fleet-window');
+  const [{ prometheusClient }, { fleetSource }] = await Promise.all([import('../../fleet/prometheus.js'), import('../../fleet/status.js')]);
+  return fleetSource(prometheusClient(url, { log: ctx.log }), windowMs);
+}
 
 /** "HOST:PORT", "[::1]:PORT", ":PORT" (all interfaces) or "PORT". */
 export function parseListen(value: string): { host: string; port: number } {
