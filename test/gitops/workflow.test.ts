@@ -177,6 +177,9 @@ describe('the GitOps example, run', { concurrency: false }, () => {
       GITHUB_WORKSPACE: repo,
       RUNNER_TEMP: runnerTemp,
       npm_config_prefix: npmPrefix,
+      // A runner's own npm settings (a registry mirror, its CA file) live in the global npmrc, which
+      // npm looks for under the prefix: moving the prefix must not lose them.
+      npm_config_globalconfig: execFileSync('npm', ['config', 'get', 'globalconfig'], { encoding: 'utf8' }).trim(),
       npm_config_prefer_offline: 'true',
       npm_config_audit: 'false',
       npm_config_fund: 'false',
