@@ -5,7 +5,7 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { sha256 } from '../test/helpers/fixtures.js';
-import { ratio, row, timed, WORK } from './lib.js';
+import { figure, ratio, row, timed, WORK } from './lib.js';
 
 const count = Number(process.env.INGOT_BENCH_IMAGES ?? 1000);
 const dir = join(WORK, 'noop');
@@ -24,7 +24,13 @@ if (first.code !== 0) throw new Error(first.stderr);
 const again = await timed(process.execPath, [bin, 'sync', '--quiet', '--concurrency', '8'], {}, dir);
 if (again.code !== 0) throw new Error(again.stderr);
 const validate = await timed(process.execPath, [bin, 'validate'], {}, dir);
+// What the machine charges for any Node process right now: the floor under both figures above.
+const bare = await timed(process.execPath, ['-e', '0'], {}, dir);
 console.log(`\nbench:noop — ${count} images, directory store\n`);
 console.log(row(['first sync (publishes all)', `${first.seconds.toFixed(2)} s`]));
-console.log(row(['no-change re-sync', `${again.seconds.toFixed(2)} s`, again.seconds < 3 ? 'ok (< 3 s)' : 'OVER 3 s']));
-console.log(row(['  of which: process start + validate', `${validate.seconds.toFixed(2)} s`, ratio(validate.seconds, again.seconds)]));
+const okSync = figure('noop.dir_resync_s', again.seconds, 's', { op: '<=', limit: 0.5 });
+console.log(row(['no-change re-sync', `${again.seconds.toFixed(2)} s`, okSync ? 'ok (≤ 0.5 s)' : 'OVER 0.5 s']));
+const okValidate = figure('noop.validate_s', validate.seconds, 's', { op: '<=', limit: 0.3 });
+console.log(row(['  of which: process start + validate', `${validate.seconds.toFixed(2)} s`, ratio(validate.seconds, again.seconds), okValidate ? 'ok (≤ 0.3 s)' : 'OVER 0.3 s']));
+figure('noop.node_start_s', bare.seconds, 's');
+console.log(row(['  node -e 0 on this machine now', `${bare.seconds.toFixed(2)} s`, `validate = ${ratio(validate.seconds, bare.seconds)} bare start`]));
