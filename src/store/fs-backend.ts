@@ -279,9 +279,9 @@ export class FsBackend implements StoreBackend {
       const key = path.relative(this.root, full).split(path.sep).join('/');
       if (!key.startsWith(prefix)) continue;
       if (path.basename(full).startsWith('.ingot-')) continue;
-      const s = await fs.lstat(full).catch(() => undefined);
+      const s = await fs.lstat(full, { bigint: true }).catch(() => undefined);
       if (!s?.isFile()) continue;
-      yield { key, size: s.size, modified: s.mtime };
+      yield { key, size: Number(s.size), modified: new Date(Number(s.mtimeMs)), etag: fsEtag(s) };
     }
   }
 
