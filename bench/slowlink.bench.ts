@@ -11,7 +11,7 @@
  * ratio to the line-rate minimum (size / rate) and to curl.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { startHttpsServer } from '../test/helpers/https-server.js';
 import { figure, ratio, row, timed, timedShell, WORK } from './lib.js';
@@ -48,6 +48,15 @@ try {
   const curl = await timedShell(`curl -sSf --cacert '${server.caCertFile}' -o /dev/null '${proxy.url('/boot/vmlinuz')}'`);
   if (curl.code !== 0) throw new Error(`curl failed: ${curl.stderr}`);
   const bare = await timed(process.execPath, ['-e', '0']);
+  // The same download in this process (no process start, manifest or store): the link handling alone.
+  const { download } = await import('../src/acquire/http-client.js');
+  const t0 = performance.now();
+  const got = await download(proxy.url('/boot/vmlinuz'), { ca: readFileSync(server.caCertFile) });
+  const hash = createHash('sha256');
+  for await (const chunk of got.body) hash.update(chunk as Buffer);
+  const inProcess = (performance.now() - t0) / 1000;
+  if (`sha256:${hash.digest('hex')}` !== digest) throw new Error('in-process download: digest differs');
+  figure('slowlink.download_ratio_curl', inProcess / curl.seconds, 'x', { op: '<=', limit: 1 });
   const ok = figure('slowlink.ingot_s', ingot.seconds, 's', { op: '<=', limit: 5 });
   figure('slowlink.ratio_line_rate', ingot.seconds / lineRate, 'x');
   figure('slowlink.ratio_curl', ingot.seconds / curl.seconds, 'x');
@@ -57,6 +66,7 @@ try {
     row(['ingot sync (download + sha256, one pass)', `${ingot.seconds.toFixed(2)} s`, `${ratio(ingot.seconds, lineRate)} min`, ok ? 'ok (≤ 5 s)' : 'OVER 5 s']),
     row(['curl -o /dev/null (no hashing)', `${curl.seconds.toFixed(2)} s`, `${ratio(curl.seconds, lineRate)} min`]),
     row(['ratio ingot / curl', ratio(ingot.seconds, curl.seconds)]),
+    row(['ingot download() + sha256 in process', `${inProcess.toFixed(2)} s`, `${ratio(inProcess, lineRate)} min`, `${ratio(inProcess, curl.seconds)} curl`]),
     row(['  node -e 0 on this machine now (in ingot\'s figure)', `${bare.seconds.toFixed(2)} s`]),
   );
 } finally {
