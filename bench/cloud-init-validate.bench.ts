@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { row, timed } from './lib.js';
+import { row, timed, figure } from './lib.js';
 
 const conformance = resolve('test/fixtures/conformance/cloud-init');
 const typical = readFileSync(join(conformance, 'doc-examples/cloud-config-user-groups.txt'), 'utf8');
@@ -51,3 +51,5 @@ console.log(row([`typical user-data (${typical.split('\n').length} lines), media
 console.log(row([`largest doc example (${large.split('\n').length} lines), median`, `${largeMs.toFixed(2)} ms`]));
 console.log(row([`all ${texts.length} documented examples`, `${allMs.toFixed(0)} ms`]));
 console.log(row(['CLI, one file, --no-schema', `${cli.seconds.toFixed(2)} s`, `ingot --version: ${version.seconds.toFixed(2)} s`]));
+figure('cloud_init.typical_ms', typicalMs, 'ms');
+figure('cloud_init.cli_s', cli.seconds, 's');

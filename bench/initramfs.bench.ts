@@ -22,6 +22,7 @@ import { run } from '../src/exec/run.js';
 import { which } from '../src/exec/which.js';
 import { buildInitramfs, type InitramfsBuildSpec } from '../src/initramfs/builder.js';
 import { bootKernel } from '../src/vm/qemu-boot.js';
+import { figure } from './lib.js';
 
 const runs = Number(process.argv[process.argv.indexOf('--runs') + 1] || 0) || 5;
 const boot = !process.argv.includes('--no-boot');
@@ -105,6 +106,7 @@ async function main(): Promise<void> {
     console.log(`ingot build initramfs (gzip -6):        ${a.toFixed(0).padStart(6)} ms  ${sa} bytes   runs: ${ingotTimes.map((x) => x.toFixed(0)).join(' ')}`);
     console.log(`find|sort|cpio --reproducible|gzip -n:  ${b.toFixed(0).padStart(6)} ms  ${sb} bytes   runs: ${gnuTimes.map((x) => x.toFixed(0)).join(' ')}`);
     console.log(`ratio ingot / GNU: ${(a / b).toFixed(2)}× (target ≤ 1.20×) ${a / b <= 1.2 ? 'OK' : 'OVER TARGET'}`);
+    figure('initramfs.ratio_gnu', a / b, 'x', { op: '<=', limit: 1.2 });
 
     if (boot) await unpackTime(dir, tree);
   } finally {

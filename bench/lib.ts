@@ -1,6 +1,6 @@
 /** Shared helpers for benchmarks: timing commands, peak RSS, generated inputs. */
 import { spawn } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { appendFileSync, createWriteStream, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { diskImage } from '../test/helpers/fixtures.js';
 
@@ -79,3 +79,33 @@ export function ratio(a: number, b: number): string {
 export function row(cells: (string | number)[]): string {
   return cells.map((c, i) => String(c).padEnd(i === 0 ? 44 : 12)).join('');
 }
+
+/** One measured figure, as written to the benchmark record (`npm run bench -- --json`). */
+export interface Figure {
+  /** Stable key, e.g. "verify.ratio_native" — compared across records. */
+  name: string;
+  value: number;
+  unit: 's' | 'ms' | 'x' | 'MiB' | 'MB/s';
+  /** What good looks like, e.g. "<= 0.3". */
+  target?: string;
+  pass?: boolean;
+}
+
+const figures: Figure[] = [];
+
+/**
+ * Records a figure for the benchmark record. `bench/run.ts --json` sets
+ * INGOT_BENCH_RECORD to a file each benchmark appends its figures to (one
+ * JSON object per line) when it exits; without it this only collects.
+ */
+export function figure(name: string, value: number, unit: Figure['unit'], target?: { op: '<=' | '<'; limit: number }): boolean | undefined {
+  const pass = target ? (target.op === '<=' ? value <= target.limit : value < target.limit) : undefined;
+  figures.push({ name, value: Number(value.toFixed(4)), unit, ...(target ? { target: `${target.op} ${target.limit}`, pass } : {}) });
+  return pass;
+}
+
+process.on('exit', () => {
+  const file = process.env.INGOT_BENCH_RECORD;
+  if (!file || figures.length === 0) return;
+  appendFileSync(file, figures.map((f) => `${JSON.stringify(f)}\n`).join(''));
+});

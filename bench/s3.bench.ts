@@ -14,7 +14,7 @@ import { createReadStream, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { startHttpsServer } from '../test/helpers/https-server.js';
 import { dropBucket, freshBucket, needRgw, rgwStoreUrl } from '../test/helpers/rgw.js';
-import { compressedOnce, generatedImage, ratio, row, timed, timedShell, WORK } from './lib.js';
+import { compressedOnce, figure, generatedImage, ratio, row, timed, timedShell, WORK } from './lib.js';
 
 const size = Number(process.env.INGOT_BENCH_SIZE ?? 2 ** 30);
 const manyCount = Number(process.env.INGOT_BENCH_IMAGES ?? 1000);
@@ -85,6 +85,8 @@ try {
 
   const vs = ingot.seconds / native.seconds;
   const ok = vs <= 1.15 && ingot.peakRssMiB < 250;
+  figure('s3.xz_ratio_native', vs, 'x', { op: '<=', limit: 1.15 });
+  figure('s3.xz_peak_rss_mib', ingot.peakRssMiB, 'MiB', { op: '<', limit: 250 });
   pass &&= ok;
   results.push(
     row(['xz → RGW: ingot sync', `${ingot.seconds.toFixed(2)} s`, `RSS ${ingot.peakRssMiB.toFixed(0)} MiB`]),
@@ -107,15 +109,26 @@ try {
       destination: { path: `many/img-${i}.raw` },
     });
   }
-  writeFileSync(join(many, 'images.yaml'), JSON.stringify({ apiVersion: 'ingot/v1alpha1', kind: 'ImageManifest', metadata: { name: 'many' }, spec: { images } }));
+  // A signed store: the re-sync plans from the verified index.json plus one listing, no metadata GET per image.
+  const keys = await timed(process.execPath, [bin, 'keys', 'generate', '--unencrypted', '--out', join(many, 'keys')]);
+  if (keys.code !== 0) throw new Error(keys.stderr);
+  writeFileSync(
+    join(many, 'images.yaml'),
+    JSON.stringify({ apiVersion: 'ingot/v1alpha1', kind: 'ImageManifest', metadata: { name: 'many' }, spec: { signing: { key: 'keys/ingot.key' }, images } }),
+  );
   const manyStore = rgwStoreUrl(rgw, bucket, 'many');
   const first = await timed(process.execPath, [bin, 'sync', '--quiet', '--concurrency', '16', '--store', manyStore], env, many);
   if (first.code !== 0) throw new Error(`first sync of ${manyCount} images failed: ${first.stderr}`);
   const again = await timed(process.execPath, [bin, 'sync', '--quiet', '--concurrency', '16', '--store', manyStore], env, many);
   if (again.code !== 0) throw new Error(`re-sync failed: ${again.stderr}`);
+  const okAgain = figure('s3.resync_s', again.seconds, 's', { op: '<=', limit: 1 });
+  pass &&= Boolean(okAgain);
+  const bare = await timed(process.execPath, ['-e', '0']);
+  figure('s3.node_start_s', bare.seconds, 's');
   results.push(
-    row([`${manyCount} small images: first sync`, `${first.seconds.toFixed(2)} s`]),
-    row([`${manyCount} small images: no-change re-sync`, `${again.seconds.toFixed(2)} s`, `RSS ${again.peakRssMiB.toFixed(0)} MiB`]),
+    row([`${manyCount} small images: first sync (signed)`, `${first.seconds.toFixed(2)} s`]),
+    row([`${manyCount} small images: no-change re-sync`, `${again.seconds.toFixed(2)} s`, `RSS ${again.peakRssMiB.toFixed(0)} MiB`, okAgain ? 'ok (≤ 1 s)' : 'OVER 1 s']),
+    row(['  node -e 0 on this machine now', `${bare.seconds.toFixed(2)} s`]),
     '',
   );
 } finally {

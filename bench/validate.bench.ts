@@ -5,7 +5,7 @@
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { row, timed, WORK } from './lib.js';
+import { figure, row, timed, WORK } from './lib.js';
 
 const base = Number(process.env.INGOT_BENCH_IMAGES ?? 2500);
 const bin = resolve('dist/src/bin.js');
@@ -25,3 +25,4 @@ console.log(`\nbench:validate — problems grow 4×; linear time grows ~4×\n`);
 for (const r of results) console.log(row([`${r.images} images, ${2 * (r.images - 1)} problems`, `${r.seconds.toFixed(2)} s`]));
 const ratio = results[1]!.seconds / results[0]!.seconds;
 console.log(row(['time ratio (4× the problems)', `${ratio.toFixed(2)}×`, ratio < 6 ? 'ok (linear)' : 'SUPERLINEAR']));
+figure('validate.problems_growth', ratio, 'x', { op: '<', limit: 6 });

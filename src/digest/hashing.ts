@@ -3,6 +3,7 @@
  * unchanged and feeds it to one or more hashes, counting bytes as it goes.
  */
 import { createHash, type Hash } from 'node:crypto';
+import { open } from 'node:fs/promises';
 import { Transform, type TransformCallback } from 'node:stream';
 import { formatDigest, type Algorithm, type Digest } from './digest.js';
 
@@ -51,4 +52,46 @@ export async function hashStream(
     onBytes?.(chunk.length);
   }
   return { digest: formatDigest(algorithm, hash.digest('hex')), size };
+}
+
+/** Bytes per read in {@link readFileChunks}: large reads keep syscalls and event-loop turns few. */
+export const FILE_CHUNK = 2 << 20;
+
+/**
+ * Reads a whole file in large chunks, overlapping the next read (in libuv's
+ * thread pool) with the caller's work on the current chunk, and returns the
+ * size. `onChunk` runs synchronously and must not keep the buffer: it is
+ * reused for a later read (copy it if you need it).
+ */
+export async function readFileChunks(file: string, onChunk: (chunk: Buffer) => void, chunkSize = FILE_CHUNK): Promise<number> {
+  const handle = await open(file, 'r');
+  try {
+    const buffers = [Buffer.allocUnsafe(chunkSize), Buffer.allocUnsafe(chunkSize)];
+    let current = 0;
+    let size = 0;
+    let pending = handle.read(buffers[0]!, 0, chunkSize, 0);
+    for (;;) {
+      const { bytesRead } = await pending;
+      if (bytesRead === 0) return size;
+      const chunk = buffers[current]!.subarray(0, bytesRead);
+      size += bytesRead;
+      current ^= 1;
+      pending = handle.read(buffers[current]!, 0, chunkSize, size);
+      try {
+        onChunk(chunk);
+      } catch (error) {
+        await pending.catch(() => undefined);
+        throw error;
+      }
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Feeds every byte of a file to each of `hashes` in one read; returns the size. */
+export async function hashFile(file: string, hashes: readonly { update(data: Buffer): unknown }[]): Promise<number> {
+  return readFileChunks(file, (chunk) => {
+    for (const hash of hashes) hash.update(chunk);
+  });
 }

@@ -139,7 +139,7 @@ function normalise(raw: RawManifest, file: string, parsed: ParsedYaml, root: Sou
         : sourceChecksum;
     const algorithm = expected ? digestAlgorithm(expected) : (rawImage.validation?.algorithm ?? defaultAlgorithm);
     const max = (source as { maxDecompressedSize?: string | number }).maxDecompressedSize;
-    return {
+    const image = {
       name: rawImage.name,
       ...(rawImage.family ? { family: rawImage.family } : {}),
       ...(rawImage.version ? { version: rawImage.version } : {}),
@@ -152,8 +152,10 @@ function normalise(raw: RawManifest, file: string, parsed: ParsedYaml, root: Sou
       ...(sourceChecksum ? { sourceChecksum } : {}),
       maxDecompressedSize: max === undefined ? defaultMax : parseSize(max)!,
       ...(rawImage.compatibility ? { compatibility: rawImage.compatibility } : {}),
-      line: positionOf(parsed, ['spec', 'images', i]).line,
     };
+    // Looked up on first use: finding positions needs the full YAML document, which a JSON manifest skips.
+    let line: number | undefined;
+    return Object.defineProperty(image, 'line', { enumerable: true, get: () => (line ??= positionOf(parsed, ['spec', 'images', i]).line) }) as Image;
   });
   return {
     file,

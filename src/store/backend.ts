@@ -12,8 +12,10 @@ export interface BlobInfo {
   modified?: Date;
   /**
    * A strong validator that changes whenever the bytes do (fs: inode, size
-   * and mtime; S3: its ETag). Set by `stat()` where the backend knows one;
-   * listings may leave it out.
+   * and mtime; S3: its ETag). Set by `stat()` where the backend knows one,
+   * and by the directory and S3 listings (a signed index records it, so a
+   * re-sync can trust an entry without reading the document); others may
+   * leave it out.
    */
   etag?: string;
 }

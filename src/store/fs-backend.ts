@@ -274,14 +274,18 @@ export class FsBackend implements StoreBackend {
       throw ioError('list', prefix, error);
     }
     entries.sort();
-    for (const entry of entries) {
-      const full = path.join(base, entry);
-      const key = path.relative(this.root, full).split(path.sep).join('/');
-      if (!key.startsWith(prefix)) continue;
-      if (path.basename(full).startsWith('.ingot-')) continue;
-      const s = await fs.lstat(full).catch(() => undefined);
-      if (!s?.isFile()) continue;
-      yield { key, size: s.size, modified: s.mtime };
+    const wanted = entries
+      .map((entry) => ({ full: path.join(base, entry) }))
+      .map(({ full }) => ({ full, key: path.relative(this.root, full).split(path.sep).join('/') }))
+      .filter(({ full, key }) => key.startsWith(prefix) && !path.basename(full).startsWith('.ingot-'));
+    // Stat many at once (in order): one at a time, a 1,000-entry listing waits out 1,000 thread-pool round trips.
+    for (let i = 0; i < wanted.length; i += LIST_STAT_BATCH) {
+      const batch = wanted.slice(i, i + LIST_STAT_BATCH);
+      const stats = await Promise.all(batch.map(({ full }) => fs.lstat(full, { bigint: true }).catch(() => undefined)));
+      for (const [j, s] of stats.entries()) {
+        if (!s?.isFile()) continue;
+        yield { key: batch[j]!.key, size: Number(s.size), modified: new Date(Number(s.mtimeMs)), etag: fsEtag(s) };
+      }
     }
   }
 
@@ -531,6 +535,9 @@ async function walkFiles(dir: string): Promise<string[]> {
 }
 
 /** inode, size and mtime (ns): a new file under the name (every write renames one in) changes it. */
+/** Entries stat'ed at once while listing. */
+const LIST_STAT_BATCH = 64;
+
 function fsEtag(s: { ino: bigint; size: bigint; mtimeNs: bigint }): string {
   return `${s.ino.toString(36)}-${s.size.toString(36)}-${s.mtimeNs.toString(36)}`;
 }

@@ -206,7 +206,8 @@ export class S3Backend implements StoreBackend {
         const key = item.Key.slice(this.location.prefix.length);
         // The lock and its probes are the store's own, not content.
         if (key.split('/').pop()?.startsWith('.ingot-')) continue;
-        yield { key, size: item.Size ?? 0, modified: item.LastModified };
+        const etag = item.ETag?.replace(/^"|"$/g, '');
+        yield { key, size: item.Size ?? 0, modified: item.LastModified, ...(etag ? { etag } : {}) };
       }
       token = out.IsTruncated ? out.NextContinuationToken : undefined;
     } while (token);

@@ -70,6 +70,7 @@ export function descriptiveChanges(image: Image, meta: ImageMetadata): FieldChan
   for (const field of DESCRIPTIVE_FIELDS) {
     const declared = image[field];
     const stored = meta[field];
+    if (declared === stored) continue; // the common case (strings, or both absent): no serialising
     if (canonical(declared) !== canonical(stored)) {
       changes.push({ field, ...(stored !== undefined ? { stored } : {}), ...(declared !== undefined ? { declared } : {}) });
     }

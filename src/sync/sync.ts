@@ -14,6 +14,10 @@ import type { DecompressorPreference } from '../transform/decompress.js';
 import { mapLimit } from '../util/concurrency.js';
 import { ErrorCode, IngotError } from '../errors.js';
 import type { ImageMetadata } from '../store/metadata.js';
+import type { BlobInfo } from '../store/backend.js';
+import { entriesByMetadataKey, INDEX_KEY, parseIndex, vouchedEntry, type IndexEntry } from '../trust/catalogue.js';
+import { getVerified } from '../trust/signed-object.js';
+import type { PublicKey } from '../trust/minisign-format.js';
 import { planImage, type Action, type FieldChange, type PlannedImage } from './plan.js';
 import { publishImage } from './publish.js';
 
@@ -32,6 +36,13 @@ export interface SyncOptions {
   progress: ProgressReporter;
   signal: AbortSignal;
   env: NodeJS.ProcessEnv;
+  /**
+   * The key the store's index.json is signed with (sync's signing key). With
+   * it, images whose metadata the verified index vouches for are planned from
+   * the index instead of one metadata read each; without it every image's
+   * metadata is read (an unverified index is never trusted).
+   */
+  publicKey?: PublicKey;
 }
 
 export type OutcomeStatus = 'skipped' | 'published' | 'updated' | 'failed' | 'planned';
@@ -60,8 +71,8 @@ const PLAN_CONCURRENCY = 16;
 
 export async function runSync(options: SyncOptions): Promise<SyncResult> {
   // Plan first, many reads at once; then acquire with the (smaller) transfer concurrency.
-  const present = await listMetadataKeys(options);
-  const steps = await mapLimit(options.images, PLAN_CONCURRENCY, (image) => planOne(image, options, present));
+  const [present, vouching] = await Promise.all([listMetadataKeys(options), signedEntries(options)]);
+  const steps = await mapLimit(options.images, PLAN_CONCURRENCY, (image) => planOne(image, options, present, vouching));
   const outcomes = await mapLimit(steps, Math.max(1, options.concurrency), async (step): Promise<ImageOutcome> =>
     step.kind === 'done' ? step.outcome : step.kind === 'update' ? updateOne(step, options) : applyOne(step, options),
   );
@@ -70,18 +81,55 @@ export async function runSync(options: SyncOptions): Promise<SyncResult> {
 
 /**
  * One listing of metadata/ tells which images have no metadata at all, so
- * those need no GET. (A listing cannot replace the GETs of present ones: it
- * has no checksums.) Undefined when the store cannot be listed.
+ * those need no GET, and gives each document's validator, which the signed
+ * index is checked against (`vouchedEntry`). Undefined when the store cannot
+ * be listed.
  */
-async function listMetadataKeys(options: SyncOptions): Promise<Set<string> | undefined> {
+async function listMetadataKeys(options: SyncOptions): Promise<Map<string, BlobInfo> | undefined> {
   try {
-    const keys = new Set<string>();
-    for await (const info of options.store.backend.list(METADATA_PREFIX, options.signal)) keys.add(info.key);
+    const keys = new Map<string, BlobInfo>();
+    for await (const info of options.store.backend.list(METADATA_PREFIX, options.signal)) keys.set(info.key, info);
     return keys;
   } catch (error) {
     options.log.debug(`cannot list metadata: ${asIngotError(error).message}`);
     return undefined;
   }
+}
+
+/**
+ * The entries of the store's index.json by metadata key, when its signature
+ * verifies with `options.publicKey`; else undefined (no key configured, no
+ * index, a damaged or foreign one): every image's metadata is read then.
+ */
+async function signedEntries(options: SyncOptions): Promise<Map<string, IndexEntry> | undefined> {
+  if (!options.publicKey || options.force) return undefined;
+  try {
+    const verified = await getVerified(options.store.backend, INDEX_KEY, options.publicKey, { signal: options.signal, retryDelayMs: 0 });
+    if (!verified) return undefined;
+    return entriesByMetadataKey(parseIndex(verified.bytes));
+  } catch (error) {
+    const e = asIngotError(error);
+    options.log.warn('the signed index cannot be used to plan (every metadata document is read instead)', { code: e.code, reason: e.message });
+    return undefined;
+  }
+}
+
+/** What an index entry says about the metadata it was made from: enough to plan an image with a declared digest. */
+function metadataFromEntry(entry: IndexEntry): ImageMetadata {
+  return {
+    schemaVersion: 1,
+    name: entry.name,
+    path: entry.path,
+    key: entry.key,
+    checksum: entry.checksum,
+    sha256: entry.sha256,
+    size: entry.size,
+    uploadedAt: entry.uploadedAt ?? '',
+    source: { type: 'unknown' },
+    ...(entry.family !== undefined ? { family: entry.family } : {}),
+    ...(entry.version !== undefined ? { version: entry.version } : {}),
+    ...(entry.compatibility !== undefined ? { compatibility: entry.compatibility } : {}),
+  };
 }
 
 type Step =
@@ -100,7 +148,7 @@ function contextFor(image: Image, options: SyncOptions): AcquireContext {
   };
 }
 
-async function planOne(image: Image, options: SyncOptions, present: Set<string> | undefined): Promise<Step> {
+async function planOne(image: Image, options: SyncOptions, present: Map<string, BlobInfo> | undefined, vouching: Map<string, IndexEntry> | undefined): Promise<Step> {
   const started = Date.now();
   const acquire = contextFor(image, options);
   const log = acquire.log;
@@ -121,7 +169,13 @@ async function planOne(image: Image, options: SyncOptions, present: Set<string> 
   }
   let stored: MetadataRead;
   try {
-    stored = present && !present.has(options.store.metadataKey(image.path)) ? { status: 'absent' } : await options.store.readMetadata(image.path, options.signal);
+    const listed = present?.get(options.store.metadataKey(image.path));
+    // A build (no declared digest) is planned on its stored fingerprint, which the index does not carry: read it.
+    const entry = listed && image.expected ? vouchedEntry(vouching, listed) : undefined;
+    if (present && !listed) stored = { status: 'absent' };
+    else if (entry) stored = { status: 'present', metadata: metadataFromEntry(entry) };
+    else stored = await options.store.readMetadata(image.path, options.signal);
+    if (entry) log.debug('metadata vouched for by the signed index', { step: 'plan', key: listed!.key });
   } catch (error) {
     const e = asIngotError(error);
     if (options.dryRun) return done({ action: 'unknown', status: 'planned', reason: `cannot read the store: ${e.message}` });

@@ -5,8 +5,11 @@
  * `blake2b512` (OpenSSL 3.0 in Node 20) has no output-length parameter —
  * BLAKE2b-256 is *not* a truncated BLAKE2b-512 (the length is part of the
  * parameter block). Inputs here are ~74 bytes, so a clear BigInt version is
- * plenty; large inputs (prehashed signatures) use node's native blake2b512.
+ * plenty; large inputs (prehashed signatures) use node's native blake2b512
+ * through {@link createBlake2b512}, which falls back to this code only on a
+ * runtime built without it (e.g. BoringSSL), where it is slow but correct.
  */
+import { createHash, getHashes } from 'node:crypto';
 
 const MASK = (1n << 64n) - 1n;
 
@@ -62,21 +65,57 @@ function compress(h: bigint[], block: Uint8Array, counter: bigint, last: boolean
   for (let i = 0; i < 8; i++) h[i] = h[i]! ^ v[i]! ^ v[i + 8]!;
 }
 
+/** An incremental BLAKE2b: `update` any number of times, then `digest` once. */
+export class Blake2b {
+  readonly #h: bigint[];
+  readonly #block = new Uint8Array(128);
+  #filled = 0;
+  #length = 0n;
+
+  constructor(readonly outLength: number) {
+    if (!Number.isInteger(outLength) || outLength < 1 || outLength > 64) throw new RangeError('BLAKE2b output length must be 1…64');
+    this.#h = [...IV];
+    // Parameter block word 0: digest length, key length 0, fanout 1, depth 1.
+    this.#h[0] = this.#h[0]! ^ (0x01010000n | BigInt(outLength));
+  }
+
+  update(data: Uint8Array): this {
+    let offset = 0;
+    while (offset < data.length) {
+      // The last block is compressed in digest(), so a full block waits until more bytes arrive.
+      if (this.#filled === 128) {
+        compress(this.#h, this.#block, this.#length, false);
+        this.#filled = 0;
+      }
+      const take = Math.min(128 - this.#filled, data.length - offset);
+      this.#block.set(data.subarray(offset, offset + take), this.#filled);
+      this.#filled += take;
+      this.#length += BigInt(take);
+      offset += take;
+    }
+    return this;
+  }
+
+  digest(): Buffer {
+    this.#block.fill(0, this.#filled);
+    compress(this.#h, this.#block, this.#length, true);
+    const out = Buffer.alloc(64);
+    this.#h.forEach((word, i) => out.writeBigUInt64LE(word, i * 8));
+    return out.subarray(0, this.outLength);
+  }
+}
+
 /** BLAKE2b of the concatenated `parts`, `outLength` bytes (1…64), no key. */
 export function blake2b(parts: readonly Uint8Array[], outLength: number): Buffer {
-  if (!Number.isInteger(outLength) || outLength < 1 || outLength > 64) throw new RangeError('BLAKE2b output length must be 1…64');
-  const input = Buffer.concat(parts);
-  const h = [...IV];
-  // Parameter block word 0: digest length, key length 0, fanout 1, depth 1.
-  h[0] = h[0]! ^ (0x01010000n | BigInt(outLength));
-  const blocks = Math.max(1, Math.ceil(input.length / 128));
-  for (let i = 0; i < blocks; i++) {
-    const block = new Uint8Array(128);
-    block.set(input.subarray(i * 128, i * 128 + 128));
-    const last = i === blocks - 1;
-    compress(h, block, BigInt(last ? input.length : (i + 1) * 128), last);
-  }
-  const out = Buffer.alloc(64);
-  h.forEach((word, i) => out.writeBigUInt64LE(word, i * 8));
-  return out.subarray(0, outLength);
+  const hash = new Blake2b(outLength);
+  for (const part of parts) hash.update(part);
+  return hash.digest();
+}
+
+/** Whether this runtime's crypto has BLAKE2b-512 (OpenSSL builds do; BoringSSL ones do not). */
+export const NATIVE_BLAKE2B512 = getHashes().includes('blake2b512');
+
+/** BLAKE2b-512 for prehashed signatures: native when the runtime has it, else the code above. */
+export function createBlake2b512(native = NATIVE_BLAKE2B512): { update(data: Uint8Array): unknown; digest(): Buffer } {
+  return native ? createHash('blake2b512') : new Blake2b(64);
 }

@@ -8,9 +8,10 @@ import { createHash, randomUUID } from 'node:crypto';
 import { digestProblem, formatDigest, type Digest } from '../digest/digest.js';
 import { ErrorCode, IngotError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
+import type { BlobInfo } from '../store/backend.js';
 import { METADATA_PREFIX, type ImageStore } from '../store/image-store.js';
 import { relativePathProblem } from '../store/keys.js';
-import { INDEX_KEY, READ_LIMITS, reservedKeyProblem } from '../store/layout.js';
+import { INDEX_KEY, metadataKeyFor, READ_LIMITS, reservedKeyProblem } from '../store/layout.js';
 import { parseMetadata } from '../store/metadata.js';
 import { mapLimit } from '../util/concurrency.js';
 
@@ -31,6 +32,14 @@ export interface IndexEntry {
   size: number;
   /** sha256 of the metadata document's exact bytes. */
   metadata: Digest;
+  /**
+   * The store's validator of the metadata document when the index was signed
+   * (its listing ETag: S3's ETag, or inode-size-mtime in a directory). While
+   * a listing shows the same one, the document is the one this entry was made
+   * from, so a re-sync can plan from the entry without reading it. Absent in
+   * older indexes and for backends whose listings give none.
+   */
+  metadataEtag?: string;
   uploadedAt?: string;
   family?: string;
   version?: string;
@@ -56,11 +65,38 @@ export interface Index {
   images: IndexEntry[];
 }
 
-/** Reads every metadata document (16 at a time) and lists the published images, sorted by path. */
-export async function collectEntries(store: ImageStore, log: Logger, signal?: AbortSignal): Promise<IndexEntry[]> {
-  const keys: string[] = [];
-  for await (const info of store.backend.list(METADATA_PREFIX, signal)) if (info.key.endsWith('.json')) keys.push(info.key);
-  const found = await mapLimit(keys, 16, async (key): Promise<IndexEntry | undefined> => {
+/**
+ * The entries of a verified index by the key of the metadata document each
+ * was made from: what a listing is checked against (see `vouchedEntry`).
+ */
+export function entriesByMetadataKey(index: Pick<Index, 'images'>): Map<string, IndexEntry> {
+  return new Map(index.images.map((e) => [metadataKeyFor(e.path), e]));
+}
+
+/**
+ * The entry of a verified index that still describes the metadata document
+ * a listing shows: same key, and the same validator as when it was signed.
+ * Undefined when the index does not vouch for it (no entry, no validator on
+ * either side, or the document was rewritten since): read the document then.
+ */
+export function vouchedEntry(entries: ReadonlyMap<string, IndexEntry> | undefined, info: BlobInfo): IndexEntry | undefined {
+  const entry = entries?.get(info.key);
+  return entry?.metadataEtag !== undefined && info.etag !== undefined && entry.metadataEtag === info.etag ? entry : undefined;
+}
+
+/**
+ * Reads every metadata document (16 at a time) and lists the published
+ * images, sorted by path. With `reuse` (the entries of the current index,
+ * verified), a document whose listing validator is unchanged since that
+ * index was signed is not read again: its entry is kept as it was.
+ */
+export async function collectEntries(store: ImageStore, log: Logger, signal?: AbortSignal, reuse?: ReadonlyMap<string, IndexEntry>): Promise<IndexEntry[]> {
+  const listed: BlobInfo[] = [];
+  for await (const info of store.backend.list(METADATA_PREFIX, signal)) if (info.key.endsWith('.json')) listed.push(info);
+  const found = await mapLimit(listed, 16, async (info): Promise<IndexEntry | undefined> => {
+    const kept = vouchedEntry(reuse, info);
+    if (kept) return kept;
+    const key = info.key;
     let bytes: Buffer | undefined;
     try {
       bytes = await store.backend.get(key, signal, { maxBytes: READ_LIMITS.metadata });
@@ -85,6 +121,9 @@ export async function collectEntries(store: ImageStore, log: Logger, signal?: Ab
       sha256: (sha256 ?? '').toLowerCase() as Digest,
       size: m.size,
       metadata: formatDigest('sha256', createHash('sha256').update(bytes).digest('hex')),
+      // From the listing, taken before the read: if the document changed in between, the next run's
+      // listing differs from this and the document is read again (never trusted on a stale validator).
+      ...(info.etag !== undefined ? { metadataEtag: info.etag } : {}),
     };
     if (m.uploadedAt) entry.uploadedAt = m.uploadedAt;
     if (m.family) entry.family = m.family;
@@ -121,6 +160,7 @@ export function indexEntryProblem(e: Partial<IndexEntry>): string | undefined {
   if (!Number.isSafeInteger(e.size) || (e.size as number) < 0) return 'size must be a non-negative integer';
   if (e.family !== undefined && (typeof e.family !== 'string' || !FAMILY_NAME.test(e.family))) return 'family must be letters, digits, ".", "_" or "-" (max 64)';
   if (e.version !== undefined && typeof e.version !== 'string') return 'version must be a string';
+  if (e.metadataEtag !== undefined && (typeof e.metadataEtag !== 'string' || e.metadataEtag.length > 256)) return 'metadataEtag must be a string (at most 256 characters)';
   return undefined;
 }
 

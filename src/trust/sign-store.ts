@@ -9,7 +9,7 @@ import { ErrorCode, IngotError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { ImageStore } from '../store/image-store.js';
 import { readLimitFor } from '../store/layout.js';
-import { collectEntries, DEFAULT_INDEX_EXPIRY_MS, INDEX_KEY, indexFrom, parseIndex, sameEntries, serializeIndex, type Index } from './catalogue.js';
+import { collectEntries, DEFAULT_INDEX_EXPIRY_MS, entriesByMetadataKey, INDEX_KEY, indexFrom, parseIndex, sameEntries, serializeIndex, type Index } from './catalogue.js';
 import type { SecretKey } from './keys.js';
 import { getVerified, putSigned } from './signed-object.js';
 
@@ -29,8 +29,9 @@ export async function signStoreIndex(store: ImageStore, key: SecretKey, options:
   const now = options.now ?? new Date();
   const expiresInMs = options.expiresInMs ?? DEFAULT_INDEX_EXPIRY_MS;
   if (!(expiresInMs > 0)) throw new IngotError(ErrorCode.usage, `index expiry must be positive, got ${expiresInMs} ms`, { exitCode: 2 });
-  const images = await collectEntries(store, options.log, options.signal);
   const previous = await readPrevious(store, key, options);
+  // Entries of our own index whose metadata is unchanged since (same listing validator) are kept without a read.
+  const images = await collectEntries(store, options.log, options.signal, previous?.trusted ? entriesByMetadataKey(previous.index) : undefined);
 
   // An index without a storeId (signed by an older ingot) is re-signed once to gain one.
   if (previous?.trusted && !options.force && previous.index.storeId !== undefined && sameEntries(previous.index.images, images)) {

@@ -6,9 +6,10 @@
  * another key" is its own error), then both signatures.
  */
 import { createHash, sign as edSign, verify as edVerify, timingSafeEqual } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { ErrorCode, IngotError } from '../errors.js';
 import { formatDigest, type Digest } from '../digest/digest.js';
+import { hashFile, readFileChunks } from '../digest/hashing.js';
+import { createBlake2b512 } from './blake2b.js';
 import { publicKeyObject, type SecretKey } from './keys.js';
 import { decodeSignature, encodeSignature, keyIdHex, type PublicKey, type SignatureRecord } from './minisign-format.js';
 
@@ -29,15 +30,21 @@ export interface VerifiedSignature {
 
 /** Signs bytes in memory; returns the .minisig text. */
 export function signBytes(data: Uint8Array, key: SecretKey, options: SignOptions): string {
-  const message = options.legacy ? data : createHash('blake2b512').update(data).digest();
+  const message = options.legacy ? data : blake2b512(data);
   return signMessage(message, key, options);
 }
 
 /** Signs a file, hashing it as a stream (prehashed "ED"). */
 export async function signFile(file: string, key: SecretKey, options: Omit<SignOptions, 'legacy'>): Promise<string> {
-  const hash = createHash('blake2b512');
-  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  const hash = createBlake2b512();
+  await hashFile(file, [hash]);
   return signMessage(hash.digest(), key, options);
+}
+
+function blake2b512(data: Uint8Array): Buffer {
+  const hash = createBlake2b512();
+  hash.update(data);
+  return hash.digest();
 }
 
 function signMessage(message: Uint8Array, key: SecretKey, options: SignOptions): string {
@@ -57,7 +64,7 @@ function signMessage(message: Uint8Array, key: SecretKey, options: SignOptions):
 /** Verifies a signature over bytes in memory; throws INGOT_SIGNATURE_* on any failure. */
 export function verifyBytes(data: Uint8Array, signatureText: string, pk: PublicKey, subject = 'data'): VerifiedSignature {
   const record = decodeSignature(signatureText, `signature of ${subject}`);
-  const message = record.algorithm === 'ED' ? createHash('blake2b512').update(data).digest() : data;
+  const message = record.algorithm === 'ED' ? blake2b512(data) : data;
   return checkRecord(record, message, pk, subject);
 }
 
@@ -70,26 +77,28 @@ export interface VerifyFileResult extends VerifiedSignature {
 
 /**
  * Verifies a signed file in one read: BLAKE2b-512 for the signature and
- * sha256 for the digest check run over the same chunks. Legacy "Ed"
- * signatures need the whole file in memory (as in minisign), so they are
- * accepted only up to 64 MiB.
+ * sha256 for the digest check run over the same chunks (native hashes, large
+ * reads overlapped with hashing). Legacy "Ed" signatures need the whole file
+ * in memory (as in minisign), so they are accepted only up to 64 MiB.
  */
 export async function verifyFile(file: string, signatureText: string, pk: PublicKey, expectedSha256?: Digest): Promise<VerifyFileResult> {
   const record = decodeSignature(signatureText, `signature of ${file}`);
   checkKeyId(record, pk, file);
-  const blake = record.algorithm === 'ED' ? createHash('blake2b512') : undefined;
+  const blake = record.algorithm === 'ED' ? createBlake2b512() : undefined;
   const sha = createHash('sha256');
   const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
+  let read = 0;
+  const size = await readFileChunks(file, (chunk) => {
     blake?.update(chunk);
     sha.update(chunk);
-    size += chunk.length;
+    read += chunk.length;
     if (!blake) {
-      if (size > 64 << 20) throw new IngotError(ErrorCode.signatureMalformed, `legacy (non-prehashed) signature on a file over 64 MiB: ${file}`, { path: file });
-      chunks.push(chunk);
+      chunks.push(Buffer.from(chunk));
+      if (read > 64 << 20) {
+        throw new IngotError(ErrorCode.signatureMalformed, `legacy (non-prehashed) signature on a file over 64 MiB: ${file}`, { path: file });
+      }
     }
-  }
+  });
   const verified = checkRecord(record, blake ? blake.digest() : Buffer.concat(chunks), pk, file);
   const sha256 = formatDigest('sha256', sha.digest('hex'));
   if (expectedSha256 && sha256 !== expectedSha256) {

@@ -4,6 +4,11 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { checkManifest } from '../../src/manifest/load.js';
 import { manifestJsonSchema } from '../../src/manifest/schema.js';
+import { plainJson } from '../../src/manifest/yaml.js';
+import { parse as parseYamlText } from 'yaml';
+
+/** The value of one image block written by image(). */
+const parseYamlValue = (block: string) => (parseYamlText(block.replace(/^ {4}- /, '').replace(/^ {6}/gm, '')) as Record<string, unknown>);
 import { runCli, tempDir } from '../helpers/fixtures.js';
 
 const HEX = 'a'.repeat(64);
@@ -235,6 +240,32 @@ describe('manifest rules', () => {
       if (c.message) assert.match(problem.message, c.message);
     });
   }
+
+  it('a JSON manifest (read by the JSON.parse fast path) gives the same manifest, problems and positions as YAML', () => {
+    const yamlText = header + good;
+    const fromYaml = checkManifest(yamlText, '/tmp/x/images.yaml');
+    const value = { apiVersion: 'ingot/v1alpha1', kind: 'ImageManifest', metadata: { name: 't' }, spec: { images: [parseYamlValue(good)] } };
+    const jsonText = JSON.stringify(value, null, 2);
+    assert.notEqual(plainJson(jsonText), undefined, 'the fast path takes it');
+    const fromJson = checkManifest(jsonText, '/tmp/x/images.yaml');
+    assert.deepEqual(fromJson.problems, []);
+    assert.deepEqual({ ...fromJson.manifest!.images[0], line: 0, driver: 0 }, { ...fromYaml.manifest!.images[0], line: 0, driver: 0 });
+    // The line is found when asked, in the JSON text.
+    assert.equal(fromJson.manifest!.images[0]!.line, jsonText.split('\n').findIndex((l) => l.includes('"name": "talos"')));
+    // A problem in JSON is placed at its line and column.
+    const bad = JSON.stringify({ ...value, spec: { images: [{ ...value.spec.images[0], destination: { path: '/abs' } }] } }, null, 2);
+    const problem = checkManifest(bad, '/tmp/x/images.yaml').problems.find((p) => p.code === 'unsafe-path');
+    assert.equal(problem?.line, bad.split('\n').findIndex((l) => l.includes('"/abs"')) + 1);
+  });
+
+  it('a JSON manifest with a duplicate key is not taken by the fast path: YAML reports it with its position', () => {
+    const text = `{\n  "apiVersion": "ingot/v1alpha1",\n  "kind": "ImageManifest",\n  "kind": "ImageManifest",\n  "metadata": { "name": "t" }, "spec": { "images": [] }\n}`;
+    assert.equal(plainJson(text), undefined);
+    // Keys inside strings, escaped quotes and colons in values do not confuse the count.
+    assert.deepEqual(plainJson('{"a": "x\\": y", "b": {"c": ["\\"d\\":"]}}')?.value, { a: 'x": y', b: { c: ['"d":'] } });
+    const problem = checkManifest(text, '/tmp/images.yaml').problems.find((p) => p.code === 'yaml-duplicate-key');
+    assert.equal(problem?.line, 4);
+  });
 
   it('reports every problem at once, across images', () => {
     const text =

@@ -69,6 +69,9 @@ export function storeContract(name: string, make: BackendMaker, options: { large
       const info = await store.stat('images/r.raw');
       assert.ok(info?.etag, 'stat gives a validator');
       assert.equal((await store.stat('images/r.raw'))?.etag, info.etag, 'stable while unchanged');
+      // A listing that gives a validator gives the same one as stat (a signed index records it).
+      const listed = (await collect(store.list('images/'))).find((i) => i.key === 'images/r.raw');
+      if (listed?.etag !== undefined) assert.equal(listed.etag, info.etag, 'listing and stat agree on the validator');
       if (!store.readRange) return;
       assert.deepEqual(await readAll(await store.readRange('images/r.raw', { start: 1000, end: 1999 })), bytes.subarray(1000, 2000));
       assert.deepEqual(await readAll(await store.readRange('images/r.raw', { start: 199_990 })), bytes.subarray(199_990));

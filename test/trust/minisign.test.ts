@@ -6,7 +6,8 @@ import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { run } from '../../src/exec/run.js';
-import { blake2b } from '../../src/trust/blake2b.js';
+import { blake2b, Blake2b, createBlake2b512, NATIVE_BLAKE2B512 } from '../../src/trust/blake2b.js';
+import { hashFile, readFileChunks } from '../../src/digest/hashing.js';
 import { pickParams, KDF_LIMITS } from '../../src/trust/kdf.js';
 import { generateSecretKey, openSecretKey, sealSecretKey } from '../../src/trust/keys.js';
 import { readPublicKey, writeKeyPair, loadSigningKey } from '../../src/trust/key-files.js';
@@ -33,6 +34,41 @@ test('BLAKE2b: RFC 7693 vector, empty-input 256-bit vector, and agreement with O
     // Split input across parts to check concatenation.
     assert.deepEqual(blake2b([data.subarray(0, 5), data.subarray(5)], 64), createHash('blake2b512').update(data).digest());
   }
+});
+
+test('BLAKE2b-512: native on this runtime; the incremental JS fallback agrees with it whatever the update sizes', () => {
+  assert.equal(NATIVE_BLAKE2B512, true, 'Node built with OpenSSL has blake2b512');
+  const data = randomBytes(5000);
+  const expected = createHash('blake2b512').update(data).digest();
+  for (const step of [1, 63, 128, 129, 4096]) {
+    const js = createBlake2b512(false);
+    assert.ok(js instanceof Blake2b);
+    for (let o = 0; o < data.length; o += step) js.update(data.subarray(o, o + step));
+    assert.deepEqual(js.digest(), expected, `updates of ${step} bytes`);
+  }
+  assert.deepEqual(new Blake2b(64).update(Buffer.alloc(256)).digest(), createHash('blake2b512').update(Buffer.alloc(256)).digest(), 'exact multiple of the block');
+});
+
+test('readFileChunks: every byte in order, whatever the chunk size; an error in the consumer stops the read', async (t) => {
+  const dir = await tmp(t);
+  const file = path.join(dir, 'f');
+  const data = randomBytes(3 * 65536 + 17);
+  await fs.writeFile(file, data);
+  for (const size of [4096, 65536, 1 << 20]) {
+    const seen: Buffer[] = [];
+    const total = await readFileChunks(file, (c) => seen.push(Buffer.from(c)), size);
+    assert.equal(total, data.length);
+    assert.deepEqual(Buffer.concat(seen), data);
+  }
+  const empty = path.join(dir, 'empty');
+  await fs.writeFile(empty, '');
+  assert.equal(await readFileChunks(empty, () => assert.fail('no chunk for an empty file')), 0);
+  await assert.rejects(readFileChunks(file, () => { throw new Error('stop'); }, 4096), /stop/);
+  const sha = createHash('sha256');
+  const blake = createHash('blake2b512');
+  assert.equal(await hashFile(file, [sha, blake]), data.length);
+  assert.equal(sha.digest('hex'), createHash('sha256').update(data).digest('hex'));
+  assert.deepEqual(blake.digest(), createHash('blake2b512').update(data).digest());
 });
 
 test("scrypt parameters follow libsodium's pickparams", () => {

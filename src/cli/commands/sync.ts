@@ -86,6 +86,7 @@ export const command: Command = {
         progress: ctx.progress,
         signal: ctx.signal,
         env: ctx.env,
+        ...(signing ? { publicKey: signing.key.publicKey } : {}),
       });
       // Interrupted: do not go on to publish boot manifests or sign a half-done run.
       ctx.signal.throwIfAborted();
