@@ -7,7 +7,9 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import { ABORT_GRACE_MS } from '../../src/cli/main.js';
 import { sha256, tempDir, writeManifest } from '../helpers/fixtures.js';
@@ -19,6 +21,23 @@ function fifo(t: import('node:test').TestContext): string | undefined {
   const file = join(tempDir(), 'pipe');
   execFileSync('mkfifo', [file]);
   return file;
+}
+
+/**
+ * Resolves once the child catches SIGTERM (its handler is installed: bit 15 of
+ * SigCgt in /proc/PID/status), then a little later so it has reached the
+ * blocking open(). A fixed delay is not enough on a loaded machine, where
+ * node may take longer than that to start and a SIGTERM sent before the
+ * handler exists kills it by the default disposition.
+ */
+async function whenCatchingSigterm(child: ChildProcess): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
+    const caught = BigInt(`0x${/^SigCgt:\s*([0-9a-f]+)/m.exec(status)?.[1] ?? '0'}`);
+    if (caught & (1n << 14n)) break;
+    await sleep(50);
+  }
+  await sleep(500);
 }
 
 /** Resolves when the child's stderr contains `text`. */
@@ -39,11 +58,11 @@ describe('signals when the work itself cannot be interrupted', () => {
     let sentAt = 0;
     const r = await runMeasured(['inspect', file], {
       onSpawn: (child) => {
-        // Give it time to block in open(), then ask it to stop.
-        setTimeout(() => {
+        // Once it is blocked in open(), ask it to stop.
+        void whenCatchingSigterm(child).then(() => {
           sentAt = Date.now();
           child.kill('SIGTERM');
-        }, 1000);
+        });
         // A safety net for the test itself.
         setTimeout(() => child.kill('SIGKILL'), ABORT_GRACE_MS + 30_000).unref();
       },
@@ -61,7 +80,7 @@ describe('signals when the work itself cannot be interrupted', () => {
     let secondAt = 0;
     const r = await runMeasured(['inspect', file], {
       onSpawn: (child) => {
-        setTimeout(() => child.kill('SIGTERM'), 1000);
+        void whenCatchingSigterm(child).then(() => child.kill('SIGTERM'));
         void stderrSays(child, 'received SIGTERM').then(() => {
           secondAt = Date.now();
           child.kill('SIGINT');
