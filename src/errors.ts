@@ -154,6 +154,11 @@ export const ErrorCode = {
   objectTooLarge: 'INGOT_OBJECT_TOO_LARGE',
   // Serve and mirror (src/serve, src/mirror).
   serveListen: 'INGOT_SERVE_LISTEN',
+  // Bake (src/bake, issue 12).
+  bakeInput: 'INGOT_BAKE_INPUT',
+  bakeFailed: 'INGOT_BAKE_FAILED',
+  bakeVerifyFailed: 'INGOT_BAKE_VERIFY_FAILED',
+  scanFailed: 'INGOT_SCAN_FAILED',
 } as const;
 
 /** Wraps anything thrown into an IngotError, keeping the original as `cause`. */
