@@ -70,7 +70,8 @@ systemctl enable ${FIRST_BOOT_RW_UNIT}
  */
 export const CLEANUP_SCRIPT = `set -eu
 pkill -KILL -u ${BUILDER_USER} 2>/dev/null || true
-userdel --remove --force ${BUILDER_USER} 2>/dev/null || userdel --force ${BUILDER_USER}
+if getent passwd ${BUILDER_USER} >/dev/null; then userdel --remove --force ${BUILDER_USER} 2>/dev/null || true; fi
+if getent passwd ${BUILDER_USER} >/dev/null; then echo "cleanup: cannot remove user ${BUILDER_USER}" >&2; exit 1; fi
 rm -rf /home/${BUILDER_USER}
 rm -f /etc/sudoers.d/90-cloud-init-users
 sed -i '/^${BUILDER_USER}:/d' /etc/subuid /etc/subgid 2>/dev/null || true

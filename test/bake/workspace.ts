@@ -36,7 +36,7 @@ cloud-config:
       content: |
         baked by ingot
   runcmd:
-    - echo "tiny: runcmd ran" >/var/lib/tiny-runcmd
+    - echo "tiny runcmd ran" >/var/lib/tiny-runcmd
 sysctl:
   vm.swappiness: 10
 units:
