@@ -17,6 +17,8 @@ import { run } from '../exec/run.js';
 import type { Logger } from '../log/logger.js';
 import { realRunner, type Instance, type LaunchSpec } from '../provision/launch/backend.js';
 import { launch } from '../provision/launch/launch.js';
+import { deleteVm, startVm } from '../provision/launch/lifecycle.js';
+import { runSteps } from '../provision/launch/post-launch.js';
 import { qemuBackend, qemuPaths } from '../provision/launch/qemu.js';
 import { CLOUD_INIT_OUTPUT_LOG, waitForCloudInit } from '../provision/launch/readiness.js';
 import type { ResolvedProfile } from '../provision/merge.js';
@@ -173,7 +175,8 @@ export async function bake(opts: BakeBuildOptions): Promise<BakeResult> {
     if (builder) await builder.stop({ timeoutMs: 5000 }).catch(() => undefined);
     const kept = opts.keepOnFailure ? `; the work directory is kept: ${workDir}` : '';
     if (!opts.keepOnFailure) await rm(workDir, { recursive: true, force: true });
-    const code = error.code === ErrorCode.bakeVerifyFailed || error.code === ErrorCode.scanFailed || error.code === ErrorCode.aborted ? error.code : ErrorCode.bakeFailed;
+    const keptCodes: string[] = [ErrorCode.bakeVerifyFailed, ErrorCode.scanFailed, ErrorCode.aborted, ErrorCode.bakeInput];
+    const code = keptCodes.includes(error.code) ? error.code : ErrorCode.bakeFailed;
     throw new IngotError(code, `bake of ${opts.name} failed at step "${current}": ${error.message}`, {
       image: opts.name,
       hint: `${error.hint ?? 'fix the cause and bake again'}; nothing was published${kept}`,
@@ -192,20 +195,29 @@ async function guestScript(instance: Instance, name: string, script: string, dea
   }
 }
 
-/** The verification boot: the baked image as a user boots it, with a deploy-time identity, then every check. */
+/**
+ * The verification boot: the baked image as a user boots it, with a
+ * deploy-time identity, then every check. A profile's `reboot` steps become
+ * a clean power-off and a cold start of the same VM (a new QEMU process):
+ * the same guest-visible effect, and robust under software emulation.
+ */
 async function verificationBoot(image: string, opts: BakeBuildOptions, workDir: string, deadline: number): Promise<void> {
   const key = await sshKey(workDir, 'verify');
   const identity: ResolvedProfile = { name: 'verify', files: [], parts: { cloudConfig: {}, sysctl: {}, units: [], downloads: [], launch: [] } };
   const userData = renderUserData(identity, { user: 'ingot-verify', sshKeys: [key.publicKey] }).text;
   const run = (name: string, command: string): Step => ({ kind: 'run', name, command, timeout: 300, retries: 0, delay: 0 });
-  const steps: Step[] = [
-    // The profiles' own deploy-time steps (readonly-root: reboot into the read-only root and check it).
-    ...opts.profile.parts.launch,
-    ...verifyChecks().map((c) => run(c.name, c.command)),
-    ...(opts.readonlyRoot ? readonlyChecks().map((c) => run(c.name, c.command)) : []),
-    ...opts.verify.map((command, i) => run(`verify[${i}]: ${command}`, command)),
-  ];
-  const vmDir = path.join(workDir, 'vms', 'verify');
+  // The profiles' own deploy-time steps, split at their reboots (readonly-root: reboot, then check the read-only root).
+  const phases: Step[][] = [[]];
+  for (const step of opts.profile.parts.launch) {
+    if (step.kind === 'reboot') phases.push([]);
+    else phases.at(-1)!.push(step);
+  }
+  const first = [...phases[0]!, ...verifyChecks().map((c) => run(c.name, c.command)), ...opts.verify.map((command, i) => run(`verify[${i}]: ${command}`, command))];
+  phases[phases.length - 1]!.push(...(opts.readonlyRoot ? readonlyChecks().map((c) => run(c.name, c.command)) : []));
+  const vmsDir = path.join(workDir, 'vms');
+  const vmDir = path.join(vmsDir, 'verify');
+  const log = opts.log.child({ image: opts.name });
+  const vmCtx = { vmsDir, log, signal: opts.signal };
   try {
     await launch(
       {
@@ -224,13 +236,25 @@ async function verificationBoot(image: string, opts: BakeBuildOptions, workDir: 
         ...(opts.append ? { append: opts.append } : {}),
         accel: opts.accel,
       },
-      { log: opts.log.child({ image: opts.name }), signal: opts.signal, userData, steps, stopAfter: true, rmOnFailure: !opts.keepOnFailure },
+      { log, signal: opts.signal, userData, steps: first, stopAfter: true },
     );
+    for (const steps of phases.slice(1)) {
+      log.info('verification boot: cold start (a profile step reboots)', { step: 'bake' });
+      const { instance } = await startVm('verify', vmCtx, { timeoutSeconds: Math.max(60, Math.round((deadline - Date.now()) / 1000)) });
+      try {
+        await runSteps(instance, steps, { log, signal: opts.signal, deadline, retry: `\`ingot bake ${opts.name}\`` });
+      } finally {
+        await instance.stop();
+      }
+    }
   } catch (thrown) {
     const error = asIngotError(thrown);
-    throw new IngotError(ErrorCode.bakeVerifyFailed, `verification boot failed: ${error.message}`, { hint: error.hint ?? 'see the console log of the verification VM', cause: error });
+    throw new IngotError(ErrorCode.bakeVerifyFailed, `verification boot failed: ${error.message}`, { hint: opts.keepOnFailure ? `the VM is kept in ${vmDir}` : 'run `ingot bake NAME --keep-on-failure` to keep the VM and its console log', cause: error });
   } finally {
-    await rm(vmDir, { recursive: true, force: true }).catch(() => undefined);
+    if (!opts.keepOnFailure) {
+      await deleteVm('verify', vmCtx).catch(() => undefined);
+      await rm(vmDir, { recursive: true, force: true }).catch(() => undefined);
+    }
   }
 }
 

@@ -5,7 +5,7 @@
  * recipe's scripts, the scan's result parsing and content choice.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -14,7 +14,7 @@ import { CLEANUP_SCRIPT, BAKE_RECIPE_VERSION } from '../../src/bake/recipe.js';
 import { chooseContent, parseResults, requiredFailures } from '../../src/bake/scan.js';
 import { createLogger } from '../../src/log/logger.js';
 import { loadManifest } from '../../src/manifest/load.js';
-import { runCli } from '../helpers/fixtures.js';
+import { runCli, sha256 } from '../helpers/fixtures.js';
 import { BROKEN_PROFILE, TINY_PROFILE } from './workspace.js';
 
 const DIGEST = `sha256:${'ab'.repeat(32)}`;
@@ -105,6 +105,24 @@ describe('bake source: manifest', () => {
     assert.notEqual(await fp({}, TINY_PROFILE, `sha256:${'cd'.repeat(32)}`), a, 'base digest');
     assert.match(a, /^sha256:[0-9a-f]{64}$/);
     await writeFile(path.join(dir, 'profiles', 'tiny.yaml'), TINY_PROFILE);
+  });
+
+  test('ingot bake: unknown NAME and a non-bake image are usage errors; a base that is not qcow2 fails before any boot, writing nothing', async () => {
+    const fake = Buffer.from('not really');
+    await writeFile(path.join(dir, 'images.yaml'), manifest({}, sha256(fake)));
+    const m = path.join(dir, 'images.yaml');
+    const unknown = await runCli(['bake', '-m', m, 'bakd']);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /no image "bakd" .*did you mean "baked"\?/);
+    const notBake = await runCli(['bake', '-m', m, 'debian-12']);
+    assert.equal(notBake.code, 2);
+    assert.match(notBake.stderr, /comes from a file source, not bake/);
+    const out = path.join(dir, 'out');
+    const bad = await runCli(['bake', '-m', m, 'baked', '--out', out, '--json']);
+    assert.equal(bad.code, 1, bad.stderr);
+    assert.match(bad.stderr, /bake of baked failed at step "prepare": the base image is not qcow2/);
+    assert.match(bad.stderr, /INGOT_BAKE_INPUT/);
+    assert.deepEqual(await readdir(out).catch(() => []), [], 'nothing written');
   });
 
   test('the recipe cleans what makes an image someone’s', () => {

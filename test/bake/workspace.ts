@@ -96,4 +96,4 @@ export async function writeWorkspace(dir: string, imageDir: string, bakes: Recor
 }
 
 /** The source fields every test bake shares: the test image's disk, direct kernel boot. */
-export const ON_TEST_IMAGE = { type: 'bake', base: 'test-vm-disk', kernel: 'test-vm-kernel', initrd: 'test-vm-initrd', memory: '1536M' } as const;
+export const ON_TEST_IMAGE = { type: 'bake', base: 'test-vm-disk', kernel: 'test-vm-kernel', initrd: 'test-vm-initrd' } as const;
