@@ -17,7 +17,7 @@
  */
 
 /** Bumped whenever a script or the build order changes (part of the fingerprint). */
-export const BAKE_RECIPE_VERSION = 1;
+export const BAKE_RECIPE_VERSION = 2;
 
 /** The throwaway user of the builder VM. */
 export const BUILDER_USER = 'builder';
@@ -52,7 +52,14 @@ passwd -l root >/dev/null
 install -d -m 0755 /etc/ssh/sshd_config.d
 printf '%s\\n' 'PasswordAuthentication no' 'PermitRootLogin no' 'KbdInteractiveAuthentication no' 'X11Forwarding no' >/etc/ssh/sshd_config.d/50-ingot-bake.conf
 chmod 0644 /etc/ssh/sshd_config.d/50-ingot-bake.conf
-printf '%s\\n' 'fs.suid_dumpable = 0' 'kernel.kptr_restrict = 2' 'kernel.dmesg_restrict = 1' >/etc/sysctl.d/90-ingot-bake.conf
+# Also at the top of sshd_config itself (before any Match block): scanners (SSG's sshd_* rules) read only that file.
+if [ -f /etc/ssh/sshd_config ]; then
+  for kv in 'PermitRootLogin no' 'PermitEmptyPasswords no' 'PasswordAuthentication no'; do
+    sed -i -E "/^[#[:space:]]*\${kv%% *}[[:space:]]/d" /etc/ssh/sshd_config
+    sed -i "1i $kv" /etc/ssh/sshd_config
+  done
+fi
+printf '%s\\n' 'fs.suid_dumpable = 0' 'kernel.kptr_restrict = 2' 'kernel.dmesg_restrict = 1' 'kernel.randomize_va_space = 2' >/etc/sysctl.d/90-ingot-bake.conf
 printf '%s\\n' '* hard core 0' >/etc/security/limits.d/90-ingot-bake.conf 2>/dev/null || true
 `;
 

@@ -90,9 +90,23 @@ export async function scanOffline(fs: string, request: ScanRequest, workDir: str
   if (r.exitCode !== 0 && r.exitCode !== 2) {
     throw new IngotError(ErrorCode.scanFailed, `oscap xccdf eval failed (exit ${r.exitCode}): ${(r.stderr || r.stdout).trim().split('\n').slice(-5).join('\n')}`, { hint: `check the profile name ("${request.profile}"): \`oscap info ${content.file}\` lists them` });
   }
-  const { counts, failed } = parseResults(r.stdout);
+  // The ARF is the record (stdout's "Result" lines depend on oscap's verbosity and version).
+  const { counts, failed } = parseArf(await readFile(arf, 'utf8'));
   await run('rm', ['-rf', root]);
   return { profile: profileId(request.profile), content: path.basename(content.file), ...(content.adaptedFrom ? { adaptedFrom: content.adaptedFrom } : {}), counts, failed, arf, report, durationMs: Date.now() - started };
+}
+
+/** Counts of the rule results in an ARF (XCCDF TestResult), notselected left out, and the failed rule ids. */
+export function parseArf(xml: string): { counts: Record<string, number>; failed: string[] } {
+  const counts: Record<string, number> = { pass: 0, fail: 0, notapplicable: 0 };
+  const failed: string[] = [];
+  for (const m of xml.matchAll(/<(?:\w+:)?rule-result\s[^>]*idref="([^"]+)"[^>]*>[\s\S]*?<(?:\w+:)?result>(\w+)<\/(?:\w+:)?result>/g)) {
+    const [, rule, result] = m as unknown as [string, string, string];
+    if (result === 'notselected') continue;
+    counts[result] = (counts[result] ?? 0) + 1;
+    if (result === 'fail') failed.push(rule);
+  }
+  return { counts, failed };
 }
 
 /** Counts of `Result` lines of `oscap xccdf eval` output, and the failed rule ids. */

@@ -58,7 +58,7 @@ describe('bake on the test image (software emulation)', { timeout: 60 * 60_000 }
           profiles: ['tiny', 'readonly-root'],
           format: 'qcow2',
           verify: ['test -f /etc/tiny-baked', 'systemctl is-enabled tiny.service', '[ "$(cat /proc/sys/vm/swappiness)" = 10 ]'],
-          scan: { profile: 'standard' },
+          scan: { profile: 'standard', required: ['sshd_disable_root_login', 'sshd_disable_empty_passwords'] },
         },
         destination: { path: 'homelab/homelab-tiny.qcow2' },
       },
@@ -106,7 +106,10 @@ describe('bake on the test image (software emulation)', { timeout: 60 * 60_000 }
     // The scan: counts in metadata, ARF and HTML next to the image.
     const counts = meta.source.scan.counts as Record<string, number>;
     t.diagnostic(`scan: ${JSON.stringify(counts)} (${meta.source.scan.content}${meta.source.scan.adaptedFrom ? `, adapted from ${meta.source.scan.adaptedFrom}` : ''})`);
-    assert.ok((counts.pass ?? 0) + (counts.fail ?? 0) > 0, `rules evaluated, not all notapplicable: ${JSON.stringify(counts)}`);
+    assert.ok((counts.pass ?? 0) > 0 && (counts.pass ?? 0) + (counts.fail ?? 0) > 10, `rules evaluated, not all notapplicable: ${JSON.stringify(counts)}`);
+    // The hardening satisfies the rules the bake requires (a required rule that fails fails the bake).
+    assert.deepEqual(meta.source.scan.required, ['sshd_disable_root_login', 'sshd_disable_empty_passwords']);
+    assert.ok(!(meta.source.scan.failed as string[]).some((r) => /sshd_disable_(root_login|empty_passwords)$/.test(r)), JSON.stringify(meta.source.scan.failed));
     for (const name of ['scan-arf.xml', 'scan-report.html']) {
       const a = meta.attachments[name] as { key: string; size: number };
       assert.equal(a.key, `${meta.key}.${name}`);

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { bakeDriver, type BakeSource } from '../../src/acquire/bake.js';
 import { CLEANUP_SCRIPT, BAKE_RECIPE_VERSION } from '../../src/bake/recipe.js';
-import { chooseContent, parseResults, requiredFailures } from '../../src/bake/scan.js';
+import { chooseContent, parseArf, parseResults, requiredFailures } from '../../src/bake/scan.js';
 import { createLogger } from '../../src/log/logger.js';
 import { loadManifest } from '../../src/manifest/load.js';
 import { runCli, sha256 } from '../helpers/fixtures.js';
@@ -137,6 +137,8 @@ describe('bake source: manifest', () => {
     const parsed = parseResults(out);
     assert.deepEqual(parsed.counts, { pass: 1, fail: 1, notapplicable: 1 });
     assert.deepEqual(requiredFailures(['a', 'b', 'xccdf_org.ssgproject.content_rule_b'], parsed.failed), ['b', 'xccdf_org.ssgproject.content_rule_b']);
+    const arf = '<TestResult><rule-result idref="r_a" role="full"><result>pass</result></rule-result><rule-result idref="r_b"><result>fail</result></rule-result><rule-result idref="r_c"><result>notselected</result></rule-result></TestResult>';
+    assert.deepEqual(parseArf(arf), { counts: { pass: 1, fail: 1, notapplicable: 0 }, failed: ['r_b'] });
     const content = path.join(dir, 'content');
     await mkdir(content);
     await writeFile(path.join(content, 'ssg-debian11-ds.xml'), '<x><ind:pattern operation="pattern match">^11.[0-9]+$</ind:pattern></x>');
