@@ -27,13 +27,14 @@ export function imageNamed(name: string, ctx: Pick<AcquireContext, 'images' | 'i
   return found;
 }
 
-/** The digest `image` has without reading it: its store metadata, else its declared digest. */
+/** The digest `image` has without reading it: its declared digest, else its store metadata. */
 export async function knownDigest(image: Image, ctx: AcquireContext, role: string): Promise<Digest> {
+  // The declared digest first: the same value before and after the base is published (a stable fingerprint).
+  if (image.expected) return image.expected;
   if (ctx.store) {
     const stored = await ctx.store.readMetadata(image.path, ctx.signal);
     if (stored.status === 'present') return stored.metadata.sha256 ?? stored.metadata.checksum;
   }
-  if (image.expected) return image.expected;
   throw new IngotError(ErrorCode.bakeInput, `${role} "${image.name}" of bake "${ctx.image}" has no known digest: it is not in the store and declares none`, {
     image: ctx.image,
     hint: `sync "${image.name}" first (\`ingot sync --only ${image.name}\`), or give it a checksum`,
@@ -46,7 +47,8 @@ export async function fetchVerified(image: Image, ctx: AcquireContext, dir: stri
   const hash = new HashingStream(['sha256', image.algorithm]);
   if (ctx.store) {
     const stored = await ctx.store.readMetadata(image.path, ctx.signal);
-    if (stored.status === 'present') {
+    // A stored copy that is not the declared one (the manifest moved on, not synced yet) is not used.
+    if (stored.status === 'present' && (!image.expected || stored.metadata.checksum === image.expected)) {
       const meta = stored.metadata;
       await pipeline(await ctx.store.backend.read(meta.key, ctx.signal), hash, createWriteStream(file), { signal: ctx.signal });
       const expected = meta.sha256 ?? meta.checksum;

@@ -14,7 +14,7 @@
  * to 12.
  */
 import { existsSync } from 'node:fs';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { ErrorCode, IngotError } from '../errors.js';
 import { run } from '../exec/run.js';
@@ -71,7 +71,7 @@ export async function chooseContent(major: number, workDir: string, contentDir =
 export async function scanOffline(fs: string, request: ScanRequest, workDir: string, signal?: AbortSignal): Promise<ScanResult> {
   const started = Date.now();
   const root = path.join(workDir, 'scan-root');
-  await run('mkdir', ['-p', root]);
+  await mkdir(root, { recursive: true });
   // rdump of the whole tree: the probes read /etc, /usr, /var/lib/dpkg, /boot …
   await debugfs(fs, `rdump / ${root}`, signal);
   if (!existsSync(path.join(root, 'etc', 'debian_version'))) throw new IngotError(ErrorCode.scanFailed, 'the image is not Debian (no /etc/debian_version): no content to scan it with', { hint: 'give scan.content' });
@@ -92,7 +92,7 @@ export async function scanOffline(fs: string, request: ScanRequest, workDir: str
   }
   // The ARF is the record (stdout's "Result" lines depend on oscap's verbosity and version).
   const { counts, failed } = parseArf(await readFile(arf, 'utf8'));
-  await run('rm', ['-rf', root]);
+  await rm(root, { recursive: true, force: true });
   return { profile: profileId(request.profile), content: path.basename(content.file), ...(content.adaptedFrom ? { adaptedFrom: content.adaptedFrom } : {}), counts, failed, arf, report, durationMs: Date.now() - started };
 }
 
