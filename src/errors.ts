@@ -156,6 +156,11 @@ export const ErrorCode = {
   serveListen: 'INGOT_SERVE_LISTEN',
   // Fleet operations (src/fleet).
   prometheus: 'INGOT_PROMETHEUS',
+  // Bake (src/bake, issue 12).
+  bakeInput: 'INGOT_BAKE_INPUT',
+  bakeFailed: 'INGOT_BAKE_FAILED',
+  bakeVerifyFailed: 'INGOT_BAKE_VERIFY_FAILED',
+  scanFailed: 'INGOT_SCAN_FAILED',
 } as const;
 
 /** Wraps anything thrown into an IngotError, keeping the original as `cause`. */

@@ -2,6 +2,7 @@
  * Every source type ingot knows. A new source type is one driver module plus
  * one line here; the manifest schema and `sync` pick it up from this table.
  */
+import { bakeDriver } from './bake.js';
 import { fileDriver } from './file.js';
 import { httpsDriver } from './https.js';
 import { initramfsDriver } from './initramfs.js';
@@ -9,7 +10,7 @@ import { packerDriver } from './packer.js';
 import type { BaseSource, SourceDriver } from './source.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const sourceDrivers = [httpsDriver, fileDriver, initramfsDriver, packerDriver] as const satisfies readonly SourceDriver<any>[];
+export const sourceDrivers = [httpsDriver, fileDriver, initramfsDriver, packerDriver, bakeDriver] as const satisfies readonly SourceDriver<any>[];
 
 /** The driver for a `type` value (aliases included). */
 export function driverFor(type: string): SourceDriver<BaseSource> {

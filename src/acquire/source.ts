@@ -8,6 +8,8 @@ import type { Readable } from 'node:stream';
 import type { z } from 'zod';
 import type { Logger } from '../log/logger.js';
 import type { RuleContext } from '../manifest/rule-context.js';
+import type { Image } from '../manifest/types.js';
+import type { ImageStore } from '../store/image-store.js';
 import type { SourceFacts } from '../store/metadata.js';
 import type { HttpOptions } from './http-client.js';
 
@@ -30,6 +32,10 @@ export interface AcquireContext {
   env: NodeJS.ProcessEnv;
   /** The fingerprint sync computed while planning, so `open()` need not digest the inputs again. */
   fingerprint?: SourceFingerprint;
+  /** Every image of the manifest, for sources built from others (bake: its base). */
+  images?: readonly Image[];
+  /** The store being synced to, when there is one (a bake reads its verified base from it). */
+  store?: ImageStore;
 }
 
 /** The bytes of a source, ready to stream once. */
@@ -39,6 +45,10 @@ export interface SourceStream {
   size?: number;
   /** Facts to record in metadata (url, build facts). */
   facts: SourceFacts;
+  /** Files published next to the image (key: image key + suffix), before its metadata; e.g. scan reports. */
+  attachments?: { suffix: string; file: string }[];
+  /** Called once the stream was published or abandoned (a built source removes its work directory). */
+  cleanup?: () => Promise<void>;
 }
 
 /** Fingerprint of a source that decides skip vs. rebuild when no digest is declared (builds). */

@@ -21,6 +21,7 @@ export const commands: Record<string, { summary: string; load: Loader }> = {
   doctor: { summary: 'Which external tools are installed, and how to get the missing ones', load: () => import('./commands/doctor.js') },
   help: { summary: "Show a command's usage and options (ingot help COMMAND)", load: () => import('./commands/help.js') },
   completion: { summary: 'Print a shell completion script (bash, zsh or fish)', load: () => import('./commands/completion.js') },
+  bake: { summary: 'Bake one image (base image + profiles → verified, user-agnostic image) into a directory', load: () => import('./commands/bake.js') },
   'build initramfs': { summary: 'Build one reproducible initramfs image from the manifest into a directory', load: () => import('./commands/build-initramfs.js') },
   boot: { summary: 'Boot a kernel + initramfs under QEMU and watch the serial console', load: () => import('./commands/boot.js') },
   inspect: { summary: 'List an initramfs / cpio archive like cpio -itv', load: () => import('./commands/inspect.js') },

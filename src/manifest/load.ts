@@ -92,13 +92,14 @@ export function checkManifest(text: string, file: string): LoadResult {
     ...(parsed.data as RawManifest),
     spec: { ...(envelope.success ? envelope.data.spec : {}), ...(defaults ? { defaults } : {}), images: images.filter((i): i is RawImage => i !== undefined) },
   };
+  const imageNames = Array.isArray(rawImages) ? rawImages.map((i) => (i as { name?: unknown } | null)?.name).filter((n): n is string => typeof n === 'string') : [];
   images.forEach((image, i) => {
     const basePath = ['spec', 'images', i];
     // An image that failed the schema is still checked on the parts that passed it,
     // so one typo does not hide an http:// URL or a malformed digest beside it.
     const subject = image ?? partialImage(rawImages[i]);
     if (!subject) return;
-    const ctx: RuleContext = { root: root.dir, basePath, image: subject.name, report: reportAt(basePath, subject.name) };
+    const ctx: RuleContext = { root: root.dir, basePath, image: subject.name, imageNames, report: reportAt(basePath, subject.name) };
     for (const rule of imageRules) {
       try {
         rule(subject, ctx, checked);

@@ -20,5 +20,7 @@ export interface RuleContext {
   /** Path of the node the rule is looking at. */
   basePath: (string | number)[];
   image?: string;
+  /** Names of every image of the manifest (for references between images, e.g. a bake's base). */
+  imageNames?: readonly string[];
   report(problem: RuleReport): void;
 }

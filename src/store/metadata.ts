@@ -25,6 +25,8 @@ export interface ImageMetadata {
   version?: string;
   /** Free-form compatibility facts (enforced by hosts when selecting). */
   compatibility?: Record<string, unknown>;
+  /** Files published next to the image (scan reports of a bake), by name: store key, digest and size. */
+  attachments?: Record<string, { key: string; sha256: Digest; size: number }>;
 }
 
 /** What produced the bytes: type plus facts from the source driver. */

@@ -9,8 +9,10 @@
  */
 import type { Readable, Writable, Duplex } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { AcquireContext, SourceFingerprint } from '../acquire/source.js';
-import { type Algorithm, type Digest } from '../digest/digest.js';
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import type { AcquireContext, SourceFingerprint, SourceStream } from '../acquire/source.js';
+import { formatDigest, type Algorithm, type Digest } from '../digest/digest.js';
 import { HashingStream } from '../digest/hashing.js';
 import { ErrorCode, IngotError } from '../errors.js';
 import type { ProgressReporter } from '../log/progress.js';
@@ -41,6 +43,16 @@ export async function publishImage(options: PublishOptions): Promise<Published> 
   const started = Date.now();
   log.info('acquiring', { step: 'acquire', source: image.source.type, url: (image.source as { url?: string }).url });
   const source = await image.driver.open(image.source, acquire);
+  try {
+    return await publishOpened(options, source, started);
+  } finally {
+    await source.cleanup?.().catch((error: unknown) => log.warn(`cleanup after ${image.name} failed: ${(error as Error).message}`));
+  }
+}
+
+async function publishOpened(options: PublishOptions, source: SourceStream, started: number): Promise<Published> {
+  const { image, store, acquire } = options;
+  const log = acquire.log;
   const decompress = image.source.decompress;
   let upload;
   try {
@@ -102,6 +114,8 @@ export async function publishImage(options: PublishOptions): Promise<Published> 
       ...(image.version ? { version: image.version } : {}),
       ...(image.compatibility ? { compatibility: image.compatibility } : {}),
     };
+    const attachments = await publishAttachments(store, image, source, acquire.signal);
+    if (attachments) metadata.attachments = attachments;
     log.info('verified', { step: 'verify', checksum, bytes: metadata.size, durationMs: Date.now() - started });
     await store.commitImage(upload, metadata, acquire.signal);
     log.info('published', { step: 'publish', key: image.key, bytes: metadata.size, durationMs: Date.now() - started });
@@ -126,4 +140,17 @@ function checkDigest(what: string, expected: Digest, actual: Digest, image: Imag
         ? 'the download differs from source.checksum: the file changed upstream, the checksum is wrong, or the transfer was tampered with; nothing was published'
         : 'the bytes differ from validation.expected: check the expected digest (it is of the decompressed image); nothing was published',
   });
+}
+
+/** Uploads a source's attachments (image key + suffix) before the metadata that lists them. */
+async function publishAttachments(store: ImageStore, image: Image, source: SourceStream, signal: AbortSignal): Promise<ImageMetadata['attachments']> {
+  if (!source.attachments?.length) return undefined;
+  const out: NonNullable<ImageMetadata['attachments']> = {};
+  for (const { suffix, file } of source.attachments) {
+    const key = `${image.key}${suffix}`;
+    const bytes = await readFile(file);
+    await store.backend.put(key, bytes, signal);
+    out[suffix.replace(/^[.-]+/, '')] = { key, sha256: formatDigest('sha256', createHash('sha256').update(bytes).digest('hex')), size: bytes.length };
+  }
+  return out;
 }

@@ -145,6 +145,8 @@ function contextFor(image: Image, options: SyncOptions): AcquireContext {
     log: options.log.child({ image: image.name }),
     http: options.http,
     env: options.env,
+    images: options.manifest.images,
+    store: options.store,
   };
 }
 

@@ -20,10 +20,17 @@ const examples = readdirSync(examplesDir, { withFileTypes: true })
 
 const SKIP = 77;
 
+/**
+ * Per-example environment. homelab bakes for real only in
+ * test/bake/bake-vm.test.ts (same test image, same cache): a second bake
+ * here would add minutes of software emulation for nothing new.
+ */
+const EXAMPLE_ENV: Record<string, Record<string, string>> = { homelab: { SKIP_BOOT: '1' } };
+
 /** Runs a script with bash; resolves with its exit code and the tail of its output. */
-function runScript(script: string): Promise<{ code: number | null; tail: string }> {
+function runScript(script: string, env: Record<string, string> = {}): Promise<{ code: number | null; tail: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn('bash', [script], { cwd: root, env: { ...process.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('bash', [script], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     const keep = (chunk: Buffer) => {
       output = (output + chunk.toString()).slice(-20000);
@@ -64,7 +71,7 @@ describe('examples', () => {
 
   for (const name of examples) {
     it(`examples/${name}/run.sh`, { timeout: 20 * 60_000 }, async (t) => {
-      const { code, tail } = await runScript(join(examplesDir, name, 'run.sh'));
+      const { code, tail } = await runScript(join(examplesDir, name, 'run.sh'), EXAMPLE_ENV[name]);
       if (code === SKIP) {
         const why = tail.split('\n').filter((l) => l.startsWith('SKIP:')).pop() ?? 'a tool is missing';
         if (requireTools) assert.fail(`examples/${name}/run.sh skipped under INGOT_REQUIRE_TOOLS=1: ${why}`);

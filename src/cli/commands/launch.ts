@@ -11,6 +11,10 @@ import { isRecord } from '../../provision/profile.js';
 import { parseParams } from '../../provision/params.js';
 import { defaultProfilesDir } from '../../provision/paths.js';
 import { renderProfile } from '../../provision/render-profile.js';
+import { renderUserData } from '../../provision/render.js';
+import { pull } from '../../cache/pull.js';
+import { readPublicKey } from '../../trust/key-files.js';
+import { resolveStore } from '../resolve.js';
 import { shq } from '../../provision/shell.js';
 import type { Step } from '../../provision/steps.js';
 import { bool, list, str, type Command, type CommandContext, type ParsedArgs } from '../command.js';
@@ -33,6 +37,8 @@ export const command: Command = {
     'On failure the VM is kept for inspection (the error says how to look inside, resume and delete it) unless --rm-on-failure;',
     '`ingot launch --resume NAME` checks cloud-init again and re-runs the post-launch steps (re-read from the profile).',
     'Exit 0 when ready; 1 when the launch, cloud-init or a step failed or timed out; 2 on bad input.',
+    'With --store URL --public-key FILE, IMAGE is the name of a (baked) image in that store: it is pulled and verified, and',
+    'only deploy-time identity (--set) is applied; a PROFILE then gives its post-launch steps only (its cloud-config is baked in).',
     'Example: ingot launch docker --image base.qcow2 --set user=alice --set ssh_key="ssh-ed25519 AAAA…"',
   ].join('\n'),
   positionals: true,
@@ -61,6 +67,9 @@ export const command: Command = {
     resume: { type: 'string', valueName: 'NAME', description: 'Re-run the post-launch steps on existing VM NAME (started first when stopped)' },
     'rm-on-failure': { type: 'boolean', description: 'Remove the VM when the launch fails (default: keep it for inspection)' },
     'dry-run': { type: 'boolean', description: 'Print every command instead of running it; nothing is created or run' },
+    store: { type: 'string', valueName: 'URL', description: 'Launch --image NAME from this store: pulled (signed index, verified digest) into --cache, then only deploy-time identity is applied' },
+    'public-key': { type: 'string', valueName: 'FILE', description: "With --store: the store's trusted minisign public key" },
+    cache: { type: 'string', valueName: 'DIR', description: 'With --store: host cache the image is pulled into (default ./.ingot/images)' },
   },
   async run(args, ctx) {
     const vmsDir = resolveVmsDir(ctx.cwd, str(args, 'vms-dir'));
@@ -103,9 +112,12 @@ async function runLaunch(args: ParsedArgs, ctx: CommandContext, shared: Shared):
   const [profileArg, ...extra] = args.positionals;
   const profileName = profileArg && profileRef(profileArg, ctx.cwd);
   const userDataArg = str(args, 'user-data');
-  if (extra.length || (!profileName && !userDataArg)) throw new UsageError('expected one PROFILE (or --user-data FILE, or --resume NAME)');
-  const image = str(args, 'image');
+  const fromStore = str(args, 'store') !== undefined;
+  if (extra.length || (!profileName && !userDataArg && !fromStore)) throw new UsageError('expected one PROFILE (or --user-data FILE, or --resume NAME, or --image NAME --store URL)');
+  let image = str(args, 'image');
   if (!image) throw new UsageError('--image is required', { hint: 'qemu: a qcow2 path; multipass: an alias such as 24.04' });
+  const baked = fromStore ? await pullBaked(image, args, ctx) : undefined;
+  if (baked) image = baked.file;
   const backend = str(args, 'backend') ?? 'qemu';
   if (backend !== 'qemu' && backend !== 'multipass') throw new UsageError(`--backend must be qemu or multipass, got "${backend}"`);
   const accel = str(args, 'accel') ?? 'auto';
@@ -126,10 +138,17 @@ async function runLaunch(args: ParsedArgs, ctx: CommandContext, shared: Shared):
   const profilesDir = path.resolve(ctx.cwd, str(args, 'profiles-dir') ?? defaultProfilesDir(ctx.cwd));
   const versions = str(args, 'versions');
   let renderedName: string | undefined;
+  if (baked) {
+    // A baked image carries its profiles: the user-data is identity only.
+    userData = renderUserData({ name: baked.name, files: [], parts: { cloudConfig: {}, sysctl: {}, units: [], downloads: [], launch: [] } }, params).text;
+    if (baked.readonlyRoot && !dataDisks.some((d) => d.name === 'state')) {
+      throw new UsageError(`image ${baked.name} was baked with readonly-root: it needs a state disk`, { hint: 'add --disk state:4G' });
+    }
+  }
   if (profileName) {
     const { rendered, profile } = await renderProfile({ profile: profileName, profilesDir, ...(versions ? { versionsFile: path.resolve(ctx.cwd, versions) } : {}), set });
     steps = profile.parts.launch;
-    userData = rendered.text;
+    if (!baked) userData = rendered.text;
     renderedName = profile.name;
     if (dryRun && !userDataArg) ctx.out.line(`# render ${profile.name} (${profile.files.length} profile file(s)) → ${path.join(vmDir, 'user-data')}; ${steps.length} post-launch step(s)`);
   }
@@ -146,6 +165,7 @@ async function runLaunch(args: ParsedArgs, ctx: CommandContext, shared: Shared):
     name,
     backend,
     image: backend === 'qemu' ? path.resolve(ctx.cwd, image) : image,
+    ...(baked?.format === 'raw' ? { imageFormat: 'raw' as const } : {}),
     userDataFile: path.join(vmDir, 'user-data'),
     ...(networkConfigFile ? { networkConfigFile } : {}),
     cpus: positiveInt(args, 'cpus', 2),
@@ -154,9 +174,9 @@ async function runLaunch(args: ParsedArgs, ctx: CommandContext, shared: Shared):
     ...(dataDisks.length ? { dataDisks } : {}),
     timeoutSeconds: positiveInt(args, 'timeout', 900),
     vmDir,
-    ...(opt('kernel') ? { kernel: path.resolve(ctx.cwd, opt('kernel')!) } : {}),
-    ...(opt('initrd') ? { initrd: path.resolve(ctx.cwd, opt('initrd')!) } : {}),
-    ...(opt('append') ? { append: opt('append')! } : {}),
+    ...(opt('kernel') ? { kernel: path.resolve(ctx.cwd, opt('kernel')!) } : baked?.kernel ? { kernel: baked.kernel } : {}),
+    ...(opt('initrd') ? { initrd: path.resolve(ctx.cwd, opt('initrd')!) } : baked?.initrd ? { initrd: baked.initrd } : {}),
+    ...(opt('append') ? { append: opt('append')! } : baked?.append ? { append: baked.append } : {}),
     accel,
     ...(opt('ssh-port') ? { sshPort: positiveInt(args, 'ssh-port', 0) } : {}),
   };
@@ -180,6 +200,35 @@ async function runLaunch(args: ParsedArgs, ctx: CommandContext, shared: Shared):
       ...(userDataArg ? { userDataFile: path.resolve(ctx.cwd, userDataArg) } : {}),
     },
   });
+}
+
+/** `--image NAME --store URL`: pulls the image (and a baked kernel/initrd) into the host cache, verified against the signed index. */
+async function pullBaked(name: string, args: ParsedArgs, ctx: CommandContext) {
+  const keyArg = str(args, 'public-key');
+  if (!keyArg) throw new UsageError('--store needs --public-key FILE: images are launched only from a signed index');
+  const publicKey = await readPublicKey(keyArg, ctx.cwd);
+  const store = await resolveStore(args, ctx, undefined, { readOnly: true });
+  const cacheDir = path.resolve(ctx.cwd, str(args, 'cache') ?? '.ingot/images');
+  try {
+    const get = (target: string) => pull({ store, cacheDir, publicKey, target, log: ctx.log, signal: ctx.signal });
+    const image = await get(name);
+    const meta = await store.readMetadata(image.path, ctx.signal);
+    const source = meta.status === 'present' ? meta.metadata.source : { type: 'unknown' };
+    const kernel = typeof source.kernel === 'string' ? (await get(source.kernel)).localPath : undefined;
+    const initrd = typeof source.initrd === 'string' ? (await get(source.initrd)).localPath : undefined;
+    ctx.log.info(`image ${name}: ${image.status} ${image.localPath} (${image.sha256})`, { step: 'pull' });
+    return {
+      name,
+      file: image.localPath,
+      format: source.format === 'raw' ? ('raw' as const) : ('qcow2' as const),
+      readonlyRoot: source.readonlyRoot === true,
+      ...(kernel ? { kernel } : {}),
+      ...(initrd ? { initrd } : {}),
+      ...(typeof source.append === 'string' ? { append: source.append } : {}),
+    };
+  } finally {
+    await store.backend.close();
+  }
 }
 
 async function runResume(name: string, args: ParsedArgs, ctx: CommandContext, shared: Shared): Promise<LaunchResult> {

@@ -35,6 +35,8 @@ export interface LaunchSpec {
   backend: 'qemu' | 'multipass';
   /** qemu: path of the base qcow2; multipass: an image alias ("24.04") or file:// URL. */
   image: string;
+  /** qemu: format of `image` (default qcow2; a baked raw image is raw). */
+  imageFormat?: 'qcow2' | 'raw';
   /** Rendered #cloud-config user-data file. */
   userDataFile: string;
   /** A NoCloud network-config (v1 or v2) for the seed (qemu only). */

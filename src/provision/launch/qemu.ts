@@ -83,7 +83,7 @@ export const qemuBackend: Backend = {
     const p = qemuPaths(spec.vmDir);
     const qemu = spec.qemu ?? 'qemu-system-x86_64';
     const base = path.resolve(spec.image);
-    const overlayArgs = ['create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', base, p.overlay, ...(spec.disk ? [spec.disk] : [])];
+    const overlayArgs = ['create', '-q', '-f', 'qcow2', '-F', spec.imageFormat ?? 'qcow2', '-b', base, p.overlay, ...(spec.disk ? [spec.disk] : [])];
     checkSocketPaths(spec.vmDir);
 
     if (ctx.dryRun) {
