@@ -96,7 +96,7 @@ export function buildBootManifest(input: BootManifestInput): BootManifest {
   }
   const supported = out.compatibility.supported_protocols;
   if (supported.length === 0) problems.push('compatibility.supportedProtocols must list at least one protocol');
-  supported.forEach((p, i) => protocol(p, `compatibility.supportedProtocols[${i}]`));
+  for (const [i, p] of supported.entries()) protocol(p, `compatibility.supportedProtocols[${i}]`);
   if (supported.length > 0 && Number.isInteger(initramfs.guestInitProtocol) && !supported.includes(initramfs.guestInitProtocol)) {
     problems.push(`the initramfs speaks guest-init protocol ${initramfs.guestInitProtocol}, which compatibility.supportedProtocols (${supported.join(', ')}) does not list`);
   }

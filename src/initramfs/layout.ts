@@ -100,6 +100,8 @@ export function layoutArchive(entries: readonly ArchiveEntry[], options: LayoutO
           ...(carriesData ? { data: file.data } : {}),
         };
       }
+      default:
+        throw inputError(`"${(entry as ArchiveEntry).path}" has an unknown kind`, (entry as ArchiveEntry).path);
     }
   });
 }

@@ -97,7 +97,7 @@ export function generateTemplate(config: PackerConfig, cloud: Cloud, options: Ge
     'scripts/install.sh': installScript(config.build.packages),
   };
   if (config.build.hardening) files['scripts/hardening.sh'] = hardeningScript(sshUser);
-  customScripts.forEach((s, i) => (files[`scripts/${customNames[i]!}`] = s.content));
+  for (const [i, s] of customScripts.entries()) files[`scripts/${customNames[i]!}`] = s.content;
   return Object.fromEntries(Object.entries(files).sort(([a], [b]) => (a < b ? -1 : 1)));
 }
 

@@ -147,7 +147,10 @@ export function parseProfile(text: string, file: string): ProfileFile {
   const units = data.units ?? [];
   if (!Array.isArray(units)) return fail('units must be a list', ['units']);
   units.forEach((u, i) => {
-    if (!isRecord(u) || typeof u.name !== 'string' || typeof u.content !== 'string') return fail('a unit needs name and content', ['units', i]);
+    if (!isRecord(u) || typeof u.name !== 'string' || typeof u.content !== 'string') {
+      fail('a unit needs name and content', ['units', i]);
+      return;
+    }
     for (const key of Object.keys(u)) {
       if (!['name', 'content', 'enable', 'start'].includes(key)) fail(`unknown unit key "${key}"`, ['units', i, key], 'a unit takes name, content, enable (at boot) and start (now, after runcmd)');
     }
@@ -159,7 +162,10 @@ export function parseProfile(text: string, file: string): ProfileFile {
   const downloads = data.downloads ?? [];
   if (!Array.isArray(downloads)) return fail('downloads must be a list', ['downloads']);
   downloads.forEach((d, i) => {
-    if (!isRecord(d) || typeof d.pin !== 'string') return fail('a download needs pin (a name in versions.yaml)', ['downloads', i]);
+    if (!isRecord(d) || typeof d.pin !== 'string') {
+      fail('a download needs pin (a name in versions.yaml)', ['downloads', i]);
+      return;
+    }
     for (const key of Object.keys(d)) {
       if (!['pin', 'dest', 'mode', 'extract', 'strip', 'deb', 'script'].includes(key)) fail(`unknown download key "${key}"`, ['downloads', i, key], 'a download takes pin, dest, mode, extract, strip, deb, script');
     }

@@ -100,7 +100,7 @@ export class Blake2b {
     this.#block.fill(0, this.#filled);
     compress(this.#h, this.#block, this.#length, true);
     const out = Buffer.alloc(64);
-    this.#h.forEach((word, i) => out.writeBigUInt64LE(word, i * 8));
+    for (const [i, word] of this.#h.entries()) out.writeBigUInt64LE(word, i * 8);
     return out.subarray(0, this.outLength);
   }
 }

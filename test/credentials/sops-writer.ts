@@ -105,7 +105,7 @@ export async function writeSops(
 function flatten(value: unknown, prefix = ''): Record<string, string> {
   const out: Record<string, string> = {};
   if (Array.isArray(value)) {
-    value.forEach((item, i) => Object.assign(out, flatten(item, `${prefix}__list_${i}`)));
+    for (const [i, item] of value.entries()) Object.assign(out, flatten(item, `${prefix}__list_${i}`));
   } else if (typeof value === 'object' && value !== null) {
     for (const [k, v] of Object.entries(value)) Object.assign(out, flatten(v, prefix ? `${prefix}__map_${k}` : k));
   } else {

@@ -148,7 +148,7 @@ class Checker {
 
   private sequence(here: Here, items: YNode[], schema: Schema): Issue[] {
     const issues: Issue[] = [];
-    if (schema.items) items.forEach((item, i) => issues.push(...this.check({ node: item, path: [...here.path, i] }, schema.items!)));
+    if (schema.items) for (const [i, item] of items.entries()) issues.push(...this.check({ node: item, path: [...here.path, i] }, schema.items));
     if (schema.minItems !== undefined && items.length < schema.minItems) {
       issues.push(this.issue(here, 'too-short', items.length === 0 ? 'must not be empty' : `needs at least ${schema.minItems} items, got ${items.length}`, undefined, true));
     }
@@ -347,6 +347,8 @@ export function typeMatches(node: YNode, type: JsonType | JsonType[]): boolean {
         return node.kind === 'map';
       case 'array':
         return node.kind === 'seq';
+      default:
+        return false;
     }
   });
 }
