@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
@@ -24,20 +24,23 @@ function fifo(t: import('node:test').TestContext): string | undefined {
 }
 
 /**
- * Resolves once the child catches SIGTERM (its handler is installed: bit 15 of
- * SigCgt in /proc/PID/status), then a little later so it has reached the
- * blocking open(). A fixed delay is not enough on a loaded machine, where
- * node may take longer than that to start and a SIGTERM sent before the
- * handler exists kills it by the default disposition.
+ * Resolves once one of the child's threads is blocked opening the FIFO
+ * (`wait_for_partner` in /proc/PID/task/TID/wchan): by then its signal
+ * handlers are installed. A fixed delay is not enough on a loaded machine,
+ * where node may take longer than that to start, and a SIGTERM sent before
+ * ingot's handler exists ends it at once (node's own handler re-raises).
  */
-async function whenCatchingSigterm(child: ChildProcess): Promise<void> {
-  for (let i = 0; i < 600; i++) {
-    const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
-    const caught = BigInt(`0x${/^SigCgt:\s*([0-9a-f]+)/m.exec(status)?.[1] ?? '0'}`);
-    if (caught & (1n << 14n)) break;
+async function whenBlockedInOpen(child: ChildProcess): Promise<void> {
+  for (let i = 0; i < 1200; i++) {
+    let waits: string[];
+    try {
+      waits = readdirSync(`/proc/${child.pid}/task`).map((tid) => readFileSync(`/proc/${child.pid}/task/${tid}/wchan`, 'utf8'));
+    } catch {
+      return; // gone (or a thread ended meanwhile): the assertions say what happened
+    }
+    if (waits.some((w) => w.includes('wait_for_partner') || w.includes('fifo'))) return;
     await sleep(50);
   }
-  await sleep(500);
 }
 
 /** Resolves when the child's stderr contains `text`. */
@@ -59,7 +62,7 @@ describe('signals when the work itself cannot be interrupted', () => {
     const r = await runMeasured(['inspect', file], {
       onSpawn: (child) => {
         // Once it is blocked in open(), ask it to stop.
-        void whenCatchingSigterm(child).then(() => {
+        void whenBlockedInOpen(child).then(() => {
           sentAt = Date.now();
           child.kill('SIGTERM');
         });
@@ -80,7 +83,7 @@ describe('signals when the work itself cannot be interrupted', () => {
     let secondAt = 0;
     const r = await runMeasured(['inspect', file], {
       onSpawn: (child) => {
-        void whenCatchingSigterm(child).then(() => child.kill('SIGTERM'));
+        void whenBlockedInOpen(child).then(() => child.kill('SIGTERM'));
         void stderrSays(child, 'received SIGTERM').then(() => {
           secondAt = Date.now();
           child.kill('SIGINT');
