@@ -7,7 +7,13 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { test } from 'node:test';
+import { guardChannel } from '../../src/fleet/guard.js';
+import type { PrometheusClient } from '../../src/fleet/prometheus.js';
 import { rolloutBucket } from '../../src/fleet/rollout.js';
+import { silentLogger } from '../../src/log/logger.js';
+import { FsBackend } from '../../src/store/fs-backend.js';
+import { ImageStore } from '../../src/store/image-store.js';
+import { rollbackChannel } from '../../src/trust/channels.js';
 import { openSecretKey } from '../../src/trust/keys.js';
 import { signBytes } from '../../src/trust/signature.js';
 import { ingot, kernelFile, NEW, OLD, publisher } from './boot-fixtures.js';
@@ -135,6 +141,26 @@ test('boot sets through channels: pin, roll out by host id, roll back to the pin
   assert.equal(tampered.code, 1, tampered.stderr);
   assert.match(tampered.stderr, /the pinned boot manifest .* is not the one its channel names/);
   assert.equal(await current('a'), kernelFile(OLD));
+
+  // The guard judges the boot set's current version by the boot_set series and rolls the boot-set channel back.
+  const queries: string[] = [];
+  const prometheus: PrometheusClient = { displayUrl: 'http://prom.test', query: async (q) => (queries.push(q), [{ metric: { result: 'ok' }, value: 5 }, { metric: { result: 'fail' }, value: 10 }]) };
+  const imageStore = new ImageStore(new FsBackend(store));
+  const verdict = await guardChannel({
+    store: imageStore,
+    publicKey: key.publicKey,
+    family: 'default',
+    kind: 'boot-set',
+    channel: 'stable',
+    prometheus,
+    log: silentLogger,
+    rollback: (reason, judged) => rollbackChannel(imageStore, key, { family: 'default', kind: 'boot-set', channel: 'stable', reason, expectPath: judged, log: silentLogger }),
+  });
+  assert.deepEqual([verdict.decision, verdict.version, verdict.previous], ['rolled-back', NEW_LABEL, OLD_LABEL]);
+  assert.match(queries[0]!, new RegExp(`ingot_boots_total\\{kind="boot_set",name="default",version="${NEW_LABEL}"\\}`));
+  const guarded = JSON.parse(await fs.readFile(channelFile, 'utf8')) as { channels: Record<string, { version: string }>; history: { reason?: string }[] };
+  assert.equal(guarded.channels.stable!.version, OLD_LABEL);
+  assert.equal(guarded.history.at(-1)!.reason, verdict.reason);
 
   // Listing the store's boot sets (the hint of an unknown one) does not count pinned copies.
   const nope = await ingot(root, 'pull', '--boot-set', 'nope', '--store', store, '--to', path.join(root, 'c'), '--public-key', path.join(root, 'keys', 'ingot.pub'));
