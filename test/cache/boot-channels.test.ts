@@ -13,6 +13,7 @@ import { rolloutBucket } from '../../src/fleet/rollout.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { FsBackend } from '../../src/store/fs-backend.js';
 import { ImageStore } from '../../src/store/image-store.js';
+import { buildCatalogue } from '../../src/serve/catalogue.js';
 import { rollbackChannel } from '../../src/trust/channels.js';
 import { openSecretKey } from '../../src/trust/keys.js';
 import { signBytes } from '../../src/trust/signature.js';
@@ -161,6 +162,11 @@ test('boot sets through channels: pin, roll out by host id, roll back to the pin
   const guarded = JSON.parse(await fs.readFile(channelFile, 'utf8')) as { channels: Record<string, { version: string }>; history: { reason?: string }[] };
   assert.equal(guarded.channels.stable!.version, OLD_LABEL);
   assert.equal(guarded.history.at(-1)!.reason, verdict.reason);
+
+  // The catalogue (serve) shows one boot set and no family: pinned copies and nested channel files are not documents of their own.
+  const catalogue = await buildCatalogue(new FsBackend(store), { publicKey: key.publicKey });
+  assert.deepEqual(catalogue.bootSets.map((b) => b.name), ['default']);
+  assert.deepEqual([catalogue.families.filter((f) => f.channels.length > 0), catalogue.problems], [[], []]);
 
   // Listing the store's boot sets (the hint of an unknown one) does not count pinned copies.
   const nope = await ingot(root, 'pull', '--boot-set', 'nope', '--store', store, '--to', path.join(root, 'c'), '--public-key', path.join(root, 'keys', 'ingot.pub'));
