@@ -168,6 +168,15 @@ test('boot sets through channels: pin, roll out by host id, roll back to the pin
   assert.deepEqual(catalogue.bootSets.map((b) => b.name), ['default']);
   assert.deepEqual([catalogue.families.filter((f) => f.channels.length > 0), catalogue.problems], [[], []]);
 
+  // A mirror copies the pinned copies and the boot set's channel file: a host follows the channel from the copy.
+  const copy = path.join(root, 'copy');
+  const mirrored = await ingot(root, 'mirror', '--from', store, '--to', copy, '--public-key', path.join(root, 'keys', 'ingot.pub'));
+  assert.equal(mirrored.code, 0, mirrored.stderr);
+  assert.deepEqual(await fs.readFile(path.join(copy, p1.path)), manifest1);
+  const fromCopy = await ingot(root, 'pull', '--boot-set', 'default', '--channel', 'stable', '--host-id', outside, '--store', copy, '--to', path.join(root, 'm'), '--public-key', path.join(root, 'keys', 'ingot.pub'), '--agent-version', '1.2.0', '--protocol', '1', '--json');
+  assert.equal(fromCopy.code, 0, fromCopy.stderr);
+  assert.equal((JSON.parse(fromCopy.stdout) as BootPullJson).kernel.label, OLD_LABEL);
+
   // Listing the store's boot sets (the hint of an unknown one) does not count pinned copies.
   const nope = await ingot(root, 'pull', '--boot-set', 'nope', '--store', store, '--to', path.join(root, 'c'), '--public-key', path.join(root, 'keys', 'ingot.pub'));
   assert.equal(nope.code, 2);
