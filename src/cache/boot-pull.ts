@@ -6,7 +6,10 @@
  *   verified boot manifest boot/<NAME>.json (at most 1 MiB and its signature
  *   16 KiB, read before parsing; one signed earlier than this cache accepted
  *   for the same catalogue and set is a replay, however the store's URL is
- *   spelled) → host compatibility (agent version, protocols) →
+ *   spelled) — or, with a channel, the verified channel file
+ *   channels/boot-sets/<NAME>.json (its sequence is the replay guard), the
+ *   entry this host follows (rollout share), and the pinned manifest it names
+ *   (signature and sha256 checked) → host compatibility (agent version, protocols) →
  *   both images found in the index by digest → download what is missing, one
  *   verified pass each, sidecars → record → switch the pair (boot-pairs.ts) →
  *   keep the last N pairs → unlock.
@@ -21,6 +24,8 @@ import type { ImageStore } from '../store/image-store.js';
 import type { Index, IndexEntry } from '../trust/catalogue.js';
 import type { PublicKey } from '../trust/minisign-format.js';
 import { getVerified } from '../trust/signed-object.js';
+import { bootManifestKey, readPinnedManifest } from '../trust/boot-channels.js';
+import { checkName } from '../trust/channels.js';
 import {
   applyPairRetention,
   bootSetNameProblem,
@@ -50,6 +55,7 @@ import { linkFor, linkNameProblem, loadLinkNames } from './link-names.js';
 import { lockCache } from './lock.js';
 import { fetchIndex, recordIndex, type Floor } from './pull.js';
 import { DEFAULT_KEEP } from './retention.js';
+import { resolveChannel, type RolloutChoice } from './select.js';
 import { loadState, saveState, type CacheState } from './state.js';
 
 /** Where boot manifests live in a store (as src/sync/boot-sets.ts writes them). */
@@ -61,6 +67,10 @@ export interface BootPullOptions {
   publicKey: PublicKey;
   /** The boot set: boot/<set>.json in the store. */
   set: string;
+  /** Follow this channel of the boot set (channels/boot-sets/<set>.json) instead of boot/<set>.json. */
+  channel?: string;
+  /** This host's stable id, asked for only when the channel entry is rolled out to a share of hosts. */
+  hostId?: () => Promise<string>;
   /** Link names (default `current` and `current-initramfs`, the document's layout). */
   kernelLink?: string;
   initramfsLink?: string;
@@ -87,6 +97,15 @@ export interface BootPullResult {
   previous?: string;
   indexVersion: number;
   removed: string[];
+  /** With a channel: its name, the channel file's sequence and the entry's version (kernel label). */
+  channel?: { name: string; sequence: number; version: string };
+  /** Set when the channel entry is a canary: the share, this host's bucket, and what it chose. */
+  rollout?: RolloutChoice;
+}
+
+/** The key of a boot set's channel sequence floor in the cache state's channels record. */
+export function bootChannelFloorKey(set: string): string {
+  return `boot-set:${set}`;
 }
 
 /** Pulls a boot set; see the module comment for the steps. */
@@ -108,7 +127,7 @@ export async function pullBootSet(options: BootPullOptions): Promise<BootPullRes
     const links = await chooseLinks(root, options, state, boot);
 
     const { index, floor: indexFloor } = await fetchIndex(options, state, storeUrl, now());
-    const { manifest, bytes, signedAt } = await fetchManifest(options, boot, storeUrl, indexFloor);
+    const { manifest, bytes, signedAt, via } = options.channel === undefined ? await fetchManifest(options, boot, storeUrl, indexFloor) : await fetchByChannel(options, options.channel, indexFloor);
     const facts = {
       initramfs: { guestInitProtocol: manifest.initramfs.guest_init_protocol },
       compatibility: manifest.compatibility,
@@ -174,10 +193,15 @@ export async function pullBootSet(options: BootPullOptions): Promise<BootPullRes
     boot.pairs = [...boot.pairs.filter((p) => p !== existing), pair];
     // The replay floor, like the index's, follows the catalogue's identity; a legacy per-URL record seeds it.
     const floor = manifestFloorKey(indexFloor.id, options.set);
-    boot.manifests[floor] = Math.max(boot.manifests[floor] ?? boot.manifests[manifestFloorKey(storeUrl, options.set)] ?? 0, signedAt);
+    // A pinned manifest (through a channel) does not move it: its signing time is the channel move's, and a rollback may be older.
+    if (signedAt !== undefined) boot.manifests[floor] = Math.max(boot.manifests[floor] ?? boot.manifests[manifestFloorKey(storeUrl, options.set)] ?? 0, signedAt);
     if (JSON.stringify(boot) !== before) await saveBootState(root, boot);
     const stateBefore = JSON.stringify(state);
-    recordIndex(state, indexFloor, index, now());
+    const record = recordIndex(state, indexFloor, index, now());
+    if (via) {
+      const key = bootChannelFloorKey(options.set);
+      record.channels[key] = Math.max(record.channels[key] ?? 0, via.channel.sequence);
+    }
     if (JSON.stringify(state) !== stateBefore) await saveState(root, state);
 
     await ensurePairDir(root, pair, bytes);
@@ -201,6 +225,8 @@ export async function pullBootSet(options: BootPullOptions): Promise<BootPullRes
       ...(previous !== undefined && previous !== id ? { previous } : {}),
       indexVersion: index.version,
       removed,
+      ...(via ? { channel: via.channel } : {}),
+      ...(via?.rollout ? { rollout: via.rollout } : {}),
     };
   } finally {
     await lock.release();
@@ -249,13 +275,41 @@ async function chooseLinks(root: string, options: BootPullOptions, state: CacheS
   return { kernel, initramfs };
 }
 
-async function fetchManifest(options: BootPullOptions, boot: BootState, storeUrl: string, indexFloor: Floor): Promise<{ manifest: BootManifest; bytes: Buffer; signedAt: number }> {
-  const key = `${BOOT_PREFIX}${options.set}.json`;
+interface FetchedManifest {
+  manifest: BootManifest;
+  bytes: Buffer;
+  /** The current manifest's signing time (its replay floor); undefined for a pinned one. */
+  signedAt?: number;
+  via?: { channel: NonNullable<BootPullResult['channel']>; rollout?: RolloutChoice };
+}
+
+// Through a channel: the channel file's sequence guards against replays, the pointer's checksum pins the bytes.
+async function fetchByChannel(options: BootPullOptions, channel: string, indexFloor: Floor): Promise<FetchedManifest> {
+  checkName('channel', channel);
+  const { file, pointer, rollout } = await resolveChannel({
+    store: options.store,
+    publicKey: options.publicKey,
+    name: options.set,
+    kind: 'boot-set',
+    channel,
+    lastSequence: indexFloor.record?.channels[bootChannelFloorKey(options.set)],
+    ...(options.hostId ? { hostId: options.hostId } : {}),
+    allowRollback: options.allowRollback,
+    signal: options.signal,
+  });
+  const { manifest, bytes } = await readPinnedManifest(options.store, options.set, pointer, options.publicKey, options.signal);
+  return { manifest, bytes, via: { channel: { name: channel, sequence: file.sequence, version: pointer.version }, ...(rollout ? { rollout } : {}) } };
+}
+
+async function fetchManifest(options: BootPullOptions, boot: BootState, storeUrl: string, indexFloor: Floor): Promise<FetchedManifest> {
+  const key = bootManifestKey(options.set);
   const object = await getVerified(options.store.backend, key, options.publicKey, { signal: options.signal });
   if (!object) {
     const available: string[] = [];
     for await (const info of options.store.backend.list(BOOT_PREFIX, options.signal)) {
-      if (info.key.endsWith('.json')) available.push(path.posix.basename(info.key, '.json'));
+      // Pinned copies (boot/<set>/<sha256>.json) are not boot sets.
+      const rest = info.key.slice(BOOT_PREFIX.length);
+      if (rest.endsWith('.json') && !rest.includes('/')) available.push(rest.slice(0, -'.json'.length));
     }
     throw new IngotError(ErrorCode.notInIndex, `no boot set "${options.set}" in ${storeUrl}`, {
       hint: available.length ? `boot sets in the store: ${available.sort().join(', ')}` : 'the store has no boot sets: add spec.bootSets to the manifest and sync with a signing key',

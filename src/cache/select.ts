@@ -7,7 +7,7 @@
 import { ErrorCode, ExitCode, IngotError } from '../errors.js';
 import type { ImageStore } from '../store/image-store.js';
 import type { Index, IndexEntry } from '../trust/catalogue.js';
-import { channelStack, checkName, readChannelFile, type ChannelFile, type ChannelPointer } from '../trust/channels.js';
+import { channelOwner, channelStack, checkName, readChannelFile, type ChannelFile, type ChannelKind, type ChannelPointer } from '../trust/channels.js';
 import { rolloutBucket, takesNew } from '../fleet/rollout.js';
 import type { PublicKey } from '../trust/minisign-format.js';
 import { compareVersions, compatibilityProblem, type HostFacts } from './compat.js';
@@ -90,24 +90,7 @@ export async function selectImage(index: Index, options: SelectOptions): Promise
 async function selectByChannel(index: Index, options: SelectOptions): Promise<Selection> {
   const family = checkName('family', options.target);
   const channel = checkName('channel', options.channel!);
-  const file = await readChannelFile(options.store, family, options.publicKey, options.signal);
-  if (!file) throw new IngotError(ErrorCode.notInIndex, `family "${family}" has no channels in this store`, { exitCode: ExitCode.usage });
-  const last = options.lastChannelSequence?.(family);
-  if (last !== undefined && file.sequence < last && !options.allowRollback) {
-    throw new IngotError(ErrorCode.channelRollback, `channel file for "${family}" went back: sequence ${file.sequence}, this cache already accepted ${last}`, {
-      hint: 'someone may be replaying an old channel file; if a publisher really restored an older one, re-run with --allow-rollback',
-      expected: `>= ${last}`,
-      actual: String(file.sequence),
-    });
-  }
-  const current = file.channels[channel];
-  if (!current) {
-    throw new IngotError(ErrorCode.notInIndex, `family "${family}" has no channel "${channel}"`, {
-      hint: `channels: ${Object.keys(file.channels).join(', ') || 'none'}`,
-      exitCode: ExitCode.usage,
-    });
-  }
-  const { pointer, rollout } = await rolloutTarget(file, family, channel, current, options.hostId);
+  const { file, pointer, rollout } = await resolveChannel({ ...options, name: family, kind: 'family', channel, lastSequence: options.lastChannelSequence?.(family) });
   const entry = index.images.find((e) => e.path === pointer.path);
   if (!entry) {
     throw new IngotError(ErrorCode.notInIndex, `channel ${family}/${channel} points at ${pointer.path}, which the signed index does not list`, {
@@ -136,7 +119,50 @@ async function selectByChannel(index: Index, options: SelectOptions): Promise<Se
   return { entry, family: options.family ?? family, via: 'channel', channel: { family, sequence: file.sequence }, ...(rollout ? { rollout } : {}) };
 }
 
-/** The pointer this host follows: the channel's entry, or for a canary outside its share, the entry before it. */
+/** What `resolveChannel` needs: the channel file's owner and kind, and this cache's sequence floor for it. */
+export interface ResolveChannelOptions {
+  store: ImageStore;
+  publicKey: PublicKey;
+  name: string;
+  kind: ChannelKind;
+  channel: string;
+  lastSequence: number | undefined;
+  hostId?: () => Promise<string>;
+  allowRollback?: boolean;
+  signal?: AbortSignal;
+}
+
+/**
+ * Reads and verifies a channel file (a family's or a boot set's), refuses one
+ * older than this cache accepted (its sequence), and picks the pointer this
+ * host follows: the channel's entry, or for a canary outside its share, the
+ * entry before it.
+ */
+export async function resolveChannel(options: ResolveChannelOptions): Promise<{ file: ChannelFile; pointer: ChannelPointer; rollout?: RolloutChoice }> {
+  const { name, kind, channel } = options;
+  const owner = channelOwner(name, kind);
+  const file = await readChannelFile(options.store, name, options.publicKey, options.signal, kind);
+  if (!file) throw new IngotError(ErrorCode.notInIndex, `${owner} has no channels in this store`, { exitCode: ExitCode.usage });
+  const last = options.lastSequence;
+  if (last !== undefined && file.sequence < last && !options.allowRollback) {
+    throw new IngotError(ErrorCode.channelRollback, `channel file for ${owner} went back: sequence ${file.sequence}, this cache already accepted ${last}`, {
+      hint: 'someone may be replaying an old channel file; if a publisher really restored an older one, re-run with --allow-rollback',
+      expected: `>= ${last}`,
+      actual: String(file.sequence),
+    });
+  }
+  const current = file.channels[channel];
+  if (!current) {
+    throw new IngotError(ErrorCode.notInIndex, `${owner} has no channel "${channel}"`, {
+      hint: `channels: ${Object.keys(file.channels).join(', ') || 'none'}`,
+      exitCode: ExitCode.usage,
+    });
+  }
+  // A boot set's buckets are its own: the same host may be in a family's canary and not in a boot set's.
+  const { pointer, rollout } = await rolloutTarget(file, kind === 'boot-set' ? `boot-set:${name}` : name, channel, current, options.hostId);
+  return { file, pointer, ...(rollout ? { rollout } : {}) };
+}
+
 async function rolloutTarget(file: ChannelFile, family: string, channel: string, current: ChannelPointer, hostId: (() => Promise<string>) | undefined): Promise<{ pointer: ChannelPointer; rollout?: RolloutChoice }> {
   if (current.rollout === undefined || current.rollout >= 100) return { pointer: current };
   const stack = channelStack(file, channel);

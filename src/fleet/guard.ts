@@ -14,7 +14,7 @@
 import { ErrorCode, ExitCode, IngotError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { ImageStore } from '../store/image-store.js';
-import { channelStack, checkName, readChannelFile, type ChannelFile } from '../trust/channels.js';
+import { channelOwner, channelStack, checkName, readChannelFile, type ChannelFile, type ChannelKind } from '../trust/channels.js';
 import type { PublicKey } from '../trust/minisign-format.js';
 import { promDuration, type PrometheusClient } from './prometheus.js';
 import { bootsQuery } from './status.js';
@@ -28,6 +28,8 @@ export interface GuardOptions {
   store: ImageStore;
   publicKey: PublicKey;
   family: string;
+  /** "boot-set": `family` names a boot set, judged by the metrics' kind="boot_set" series (default "family"). */
+  kind?: ChannelKind;
   channel: string;
   prometheus: PrometheusClient;
   /** Failed boots (fail + timeout) / boots above which the channel is rolled back. Default 0.10. */
@@ -67,23 +69,26 @@ export interface GuardVerdict {
 
 /** Judges a channel's current version and rolls it back when its boots fail (see the module comment). */
 export async function guardChannel(options: GuardOptions): Promise<GuardVerdict> {
-  const family = checkName('family', options.family);
+  const kind = options.kind ?? 'family';
+  const family = checkName(kind === 'boot-set' ? 'boot set' : 'family', options.family);
+  const owner = channelOwner(family, kind);
   const channel = checkName('channel', options.channel);
   const maxFailureRate = options.maxFailureRate ?? 0.1;
   const maxTimeoutRate = options.maxTimeoutRate;
   const minBoots = options.minBoots ?? 10;
   const windowMs = options.windowMs ?? 30 * 60_000;
   const window = promDuration(windowMs);
-  const file = await readChannelFile(options.store, family, options.publicKey, options.signal);
-  if (!file) throw new IngotError(ErrorCode.notInIndex, `family "${family}" has no channels in this store`, { exitCode: ExitCode.usage });
+  const file = await readChannelFile(options.store, family, options.publicKey, options.signal, kind);
+  if (!file) throw new IngotError(ErrorCode.notInIndex, `${owner} has no channels in this store`, { exitCode: ExitCode.usage });
   const pointer = file.channels[channel];
   if (!pointer) {
-    throw new IngotError(ErrorCode.notInIndex, `family "${family}" has no channel "${channel}"`, { hint: `channels: ${Object.keys(file.channels).join(', ') || 'none'}`, exitCode: ExitCode.usage });
+    throw new IngotError(ErrorCode.notInIndex, `${owner} has no channel "${channel}"`, { hint: `channels: ${Object.keys(file.channels).join(', ') || 'none'}`, exitCode: ExitCode.usage });
   }
   const version = pointer.version || pointer.path;
   const stack = channelStack(file, channel);
   const previous = stack[stack.length - 2];
-  const query = bootsQuery({ kind: 'family', name: family, version }, windowMs, []);
+  // The metrics name a boot set's version by its kernel label, as its channel entries do.
+  const query = bootsQuery({ kind: kind === 'boot-set' ? 'boot_set' : 'family', name: family, version }, windowMs, []);
   options.log.debug(`PromQL: ${query}`);
   const samples = await options.prometheus.query(query, options.signal);
   const boots = { ok: 0, fail: 0, timeout: 0, total: 0 };

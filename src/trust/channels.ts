@@ -5,6 +5,10 @@
  * channel a stack, so repeated rollbacks walk further back instead of
  * bouncing between two versions. `sequence` grows with every change so hosts
  * can refuse a replayed older file.
+ *
+ * Boot sets have channels too (kind "boot-set"): `channels/boot-sets/<set>.json`,
+ * the same document with `"kind": "boot-set"`, whose pointers name immutable
+ * signed copies of a boot manifest (src/trust/boot-channels.ts).
  */
 import type { Digest } from '../digest/digest.js';
 import { ErrorCode, ExitCode, IngotError } from '../errors.js';
@@ -38,9 +42,15 @@ export interface ChannelHistoryEntry extends ChannelPointer {
   reason?: string;
 }
 
-/** The document at channels/<family>.json. */
+/** What a channel file's channels point into: a family's images, or a boot set's pinned manifests. */
+export type ChannelKind = 'family' | 'boot-set';
+
+/** The document at channels/<family>.json (or channels/boot-sets/<set>.json). */
 export interface ChannelFile {
   schemaVersion: 1;
+  /** Absent for a family's file. */
+  kind?: 'boot-set';
+  /** The family, or the boot set's name when kind is "boot-set". */
   family: string;
   /** Grows by one on every change. */
   sequence: number;
@@ -52,20 +62,30 @@ export interface ChannelFile {
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 /** Checks a family or channel name (they become store keys and symlink names). */
-export function checkName(kind: 'family' | 'channel', value: string): string {
+export function checkName(kind: 'family' | 'channel' | 'boot set', value: string): string {
   if (!NAME.test(value)) {
     throw new IngotError(ErrorCode.usage, `invalid ${kind} name "${value}": expected letters, digits, ".", "_" or "-" (max 64)`, { exitCode: ExitCode.usage });
   }
   return value;
 }
 
-/** Store key of a family's channel file. */
-export function channelKey(family: string): string {
+/** Where boot sets' channel files live (below the families' channel files). */
+export const BOOT_SET_CHANNELS_PREFIX = `${CHANNELS_PREFIX}boot-sets/`;
+
+/** Store key of a family's (or a boot set's) channel file. */
+export function channelKey(family: string, kind: ChannelKind = 'family'): string {
+  if (kind === 'boot-set') return `${BOOT_SET_CHANNELS_PREFIX}${checkName('boot set', family)}.json`;
   return `${CHANNELS_PREFIX}${checkName('family', family)}.json`;
 }
 
+/** "family \"x\"" or "boot set \"x\"", for messages. */
+export function channelOwner(name: string, kind: ChannelKind = 'family'): string {
+  return `${kind === 'boot-set' ? 'boot set' : 'family'} "${name}"`;
+}
+
 /** Parses a verified channel file; throws INGOT_CHANNEL_INVALID. */
-export function parseChannelFile(bytes: Buffer, family: string): ChannelFile {
+export function parseChannelFile(bytes: Buffer, family: string, kind: ChannelKind = 'family'): ChannelFile {
+  const invalid = (name: string, problem: string) => invalidFile(name, kind, problem);
   let data: Partial<ChannelFile>;
   try {
     data = JSON.parse(bytes.toString('utf8')) as Partial<ChannelFile>;
@@ -73,7 +93,9 @@ export function parseChannelFile(bytes: Buffer, family: string): ChannelFile {
     throw invalid(family, `not JSON: ${(error as Error).message}`);
   }
   if (data?.schemaVersion !== 1) throw invalid(family, 'expected "schemaVersion": 1');
-  if (data.family !== family) throw invalid(family, `it describes family "${String(data.family)}"`);
+  // A family's file served as a boot set's (or the reverse) is refused: both are signed, with the same file name.
+  if ((data.kind ?? 'family') !== kind) throw invalid(family, `it is a ${String(data.kind ?? 'family')} channel file, not a ${kind} one`);
+  if (data.family !== family) throw invalid(family, `it describes ${channelOwner(String(data.family), kind)}`);
   if (!Number.isSafeInteger(data.sequence) || (data.sequence as number) < 1) throw invalid(family, '"sequence" must be a positive integer');
   if (typeof data.channels !== 'object' || data.channels === null || !Array.isArray(data.history)) throw invalid(family, 'missing "channels" or "history"');
   for (const [name, p] of Object.entries(data.channels)) {
@@ -112,7 +134,15 @@ export function channelStack(file: ChannelFile, channel: string): ChannelPointer
 }
 
 /** The file after pointing `channel` at `target`, for `rollout` percent of hosts when given (pure). */
-export function applySet(file: ChannelFile | undefined, family: string, channel: string, target: IndexEntry, now: Date, rollout?: number): ChannelFile {
+export function applySet(
+  file: ChannelFile | undefined,
+  family: string,
+  channel: string,
+  target: Pick<IndexEntry, 'version' | 'path' | 'checksum'>,
+  now: Date,
+  rollout?: number,
+  kind: ChannelKind = 'family',
+): ChannelFile {
   const pointer: ChannelPointer = {
     version: target.version ?? '',
     path: target.path,
@@ -120,7 +150,7 @@ export function applySet(file: ChannelFile | undefined, family: string, channel:
     setAt: now.toISOString(),
     ...(rollout !== undefined && rollout < 100 ? { rollout } : {}),
   };
-  const base = file ?? { schemaVersion: 1 as const, family, sequence: 0, updatedAt: '', channels: {}, history: [] };
+  const base: ChannelFile = file ?? { schemaVersion: 1, ...(kind === 'boot-set' ? { kind } : {}), family, sequence: 0, updatedAt: '', channels: {}, history: [] };
   return {
     ...base,
     sequence: base.sequence + 1,
@@ -135,7 +165,7 @@ export function applyRollback(file: ChannelFile, channel: string, now: Date, rea
   const stack = channelStack(file, channel);
   const previous = stack[stack.length - 2];
   if (!previous) {
-    throw new IngotError(ErrorCode.usage, `channel "${channel}" of family "${file.family}" has no earlier entry to roll back to`, {
+    throw new IngotError(ErrorCode.usage, `channel "${channel}" of ${channelOwner(file.family, file.kind)} has no earlier entry to roll back to`, {
       hint: 'use `ingot channel set` to point it at a version explicitly',
       exitCode: ExitCode.usage,
     });
@@ -150,25 +180,27 @@ export function applyRollback(file: ChannelFile, channel: string, now: Date, rea
   };
 }
 
-/** Reads and verifies a family's channel file; undefined when the family has none. */
-export async function readChannelFile(store: ImageStore, family: string, publicKey: PublicKey, signal?: AbortSignal): Promise<ChannelFile | undefined> {
-  const object = await getVerified(store.backend, channelKey(family), publicKey, { signal });
-  return object ? parseChannelFile(object.bytes, family) : undefined;
+/** Reads and verifies a family's (or boot set's) channel file; undefined when it has none. */
+export async function readChannelFile(store: ImageStore, family: string, publicKey: PublicKey, signal?: AbortSignal, kind: ChannelKind = 'family'): Promise<ChannelFile | undefined> {
+  const object = await getVerified(store.backend, channelKey(family, kind), publicKey, { signal });
+  return object ? parseChannelFile(object.bytes, family, kind) : undefined;
 }
 
 /** Reads a channel file without checking its signature (for listing on the publisher's side). */
-export async function readChannelFileUnverified(store: ImageStore, family: string, signal?: AbortSignal): Promise<ChannelFile | undefined> {
-  const key = channelKey(family);
+export async function readChannelFileUnverified(store: ImageStore, family: string, signal?: AbortSignal, kind: ChannelKind = 'family'): Promise<ChannelFile | undefined> {
+  const key = channelKey(family, kind);
   const bytes = await store.backend.get(key, signal, { maxBytes: readLimitFor(key) });
-  return bytes ? parseChannelFile(bytes, family) : undefined;
+  return bytes ? parseChannelFile(bytes, family, kind) : undefined;
 }
 
-/** Families that have a channel file in the store. */
-export async function listChannelFamilies(store: ImageStore, signal?: AbortSignal): Promise<string[]> {
+/** Families (or, with kind "boot-set", boot sets) that have a channel file in the store. */
+export async function listChannelFamilies(store: ImageStore, signal?: AbortSignal, kind: ChannelKind = 'family'): Promise<string[]> {
+  const prefix = kind === 'boot-set' ? BOOT_SET_CHANNELS_PREFIX : CHANNELS_PREFIX;
   const out: string[] = [];
-  for await (const info of store.backend.list(CHANNELS_PREFIX, signal)) {
-    const m = /^channels\/([^/]+)\.json$/.exec(info.key);
-    if (m?.[1]) out.push(m[1]);
+  for await (const info of store.backend.list(prefix, signal)) {
+    // Only files directly below the prefix: a family's listing skips channels/boot-sets/….
+    const rest = info.key.slice(prefix.length);
+    if (info.key.startsWith(prefix) && rest.endsWith('.json') && !rest.includes('/')) out.push(rest.slice(0, -'.json'.length));
   }
   return out.sort();
 }
@@ -176,6 +208,8 @@ export async function listChannelFamilies(store: ImageStore, signal?: AbortSigna
 /** What `setChannel` and `rollbackChannel` act on. */
 export interface ChannelChangeOptions {
   family: string;
+  /** "boot-set": `family` names a boot set (default "family"). */
+  kind?: ChannelKind;
   channel: string;
   /** Recorded in the history entry (rollbacks). */
   reason?: string;
@@ -210,9 +244,10 @@ export async function setChannel(store: ImageStore, key: SecretKey, options: Cha
 
 /** `ingot channel rollback`: moves a channel back to its previous entry. */
 export async function rollbackChannel(store: ImageStore, key: SecretKey, options: ChannelChangeOptions): Promise<ChannelFile> {
-  const family = checkName('family', options.family);
-  const current = await readChannelFile(store, family, key.publicKey, options.signal);
-  if (!current) throw new IngotError(ErrorCode.notInIndex, `family "${family}" has no channels in this store`, { exitCode: ExitCode.usage });
+  const kind = options.kind ?? 'family';
+  const family = checkName(kind === 'boot-set' ? 'boot set' : 'family', options.family);
+  const current = await readChannelFile(store, family, key.publicKey, options.signal, kind);
+  if (!current) throw new IngotError(ErrorCode.notInIndex, `${channelOwner(family, kind)} has no channels in this store`, { exitCode: ExitCode.usage });
   const now = current.channels[options.channel];
   if (options.expectPath !== undefined && now?.path !== options.expectPath) {
     throw new IngotError(ErrorCode.storeChanged, `channel ${family}/${options.channel} moved meanwhile: it points at ${now?.path ?? 'nothing'}, not ${options.expectPath}`, {
@@ -224,18 +259,19 @@ export async function rollbackChannel(store: ImageStore, key: SecretKey, options
   return next;
 }
 
-async function writeChannelFile(store: ImageStore, key: SecretKey, file: ChannelFile, options: ChannelChangeOptions): Promise<void> {
-  await putSigned(store.backend, channelKey(file.family), Buffer.from(`${JSON.stringify(file, null, 2)}\n`), key, {
+/** Signs and writes a channel file at its key (by its kind). */
+export async function writeChannelFile(store: ImageStore, key: SecretKey, file: ChannelFile, options: ChannelChangeOptions): Promise<void> {
+  await putSigned(store.backend, channelKey(file.family, file.kind ?? 'family'), Buffer.from(`${JSON.stringify(file, null, 2)}\n`), key, {
     now: options.now ?? new Date(),
     extra: { sequence: file.sequence },
     signal: options.signal,
   });
   const pointer = file.channels[options.channel];
-  options.log.info('channel moved', { family: file.family, channel: options.channel, version: pointer?.version, sequence: file.sequence });
+  options.log.info('channel moved', { [file.kind === 'boot-set' ? 'bootSet' : 'family']: file.family, channel: options.channel, version: pointer?.version, sequence: file.sequence });
 }
 
-function invalid(family: string, problem: string): IngotError {
-  return new IngotError(ErrorCode.channelInvalid, `invalid channel file for family "${family}": ${problem}`, {
+function invalidFile(family: string, kind: ChannelKind, problem: string): IngotError {
+  return new IngotError(ErrorCode.channelInvalid, `invalid channel file for ${channelOwner(family, kind)}: ${problem}`, {
     hint: 'the file is signed but malformed; move the channel again with `ingot channel set`',
   });
 }

@@ -11,7 +11,7 @@ import { signingOptions, withStoreLock } from './channel-rollback.js';
 export const command: Command = {
   name: 'channel guard',
   summary: "Roll a channel back when Prometheus shows its version's boots failing (cron, CI)",
-  usage: 'channel guard FAMILY CHANNEL --store URL --prometheus URL --signing-key FILE [--max-failure-rate 0.10] [--max-timeout-rate R] [--min-boots 10] [--window 30m] [--dry-run]',
+  usage: 'channel guard FAMILY CHANNEL | --boot-set SET CHANNEL --store URL --prometheus URL --signing-key FILE [--max-failure-rate 0.10] [--max-timeout-rate R] [--min-boots 10] [--window 30m] [--dry-run]',
   description: [
     "Reads the channel's current version from the signed channel file, asks Prometheus (/api/v1/query;",
     'the PromQL is shown with --debug) how many boots of that version the hosts recorded in the window',
@@ -23,6 +23,8 @@ export const command: Command = {
     `Exit codes: ${GUARD_EXIT.held} held (within the thresholds); ${GUARD_EXIT.rolledBack} rolled back (with --dry-run: would roll back);`,
     `${GUARD_EXIT.undecided} could not decide (fewer boots than --min-boots, or no earlier entry to roll back to);`,
     '1 error (Prometheus unreachable, a signature that does not verify); 2 bad usage.',
+    "With --boot-set SET, judges the boot set's channel (channels/boot-sets/SET.json) by the boots hosts",
+    'recorded for it (kind="boot_set", version = the kernel label) and rolls that channel back.',
   ].join('\n'),
   positionals: true,
   options: {
@@ -35,10 +37,13 @@ export const command: Command = {
     window: { type: 'string', valueName: 'DURATION', description: 'How far back boots count (default: 30m)' },
     'dry-run': { type: 'boolean', description: 'Report the decision, change nothing' },
     'public-key': { type: 'string', valueName: 'FILE', description: 'With --dry-run: verify the channel file with this key instead of the signing key' },
+    'boot-set': { type: 'string', valueName: 'SET', description: "Guard a boot set's channel instead of a family's" },
   },
   async run(args, ctx) {
-    const [family, channel, ...extra] = args.positionals;
-    if (!family || !channel || extra.length) throw new UsageError('expected FAMILY CHANNEL');
+    const bootSet = str(args, 'boot-set');
+    const kind = bootSet === undefined ? ('family' as const) : ('boot-set' as const);
+    const [family, channel, ...extra] = bootSet === undefined ? args.positionals : [bootSet, ...args.positionals];
+    if (!family || !channel || extra.length) throw new UsageError(bootSet === undefined ? 'expected FAMILY CHANNEL' : 'expected --boot-set SET CHANNEL');
     const url = str(args, 'prometheus');
     if (!url) throw new UsageError('--prometheus URL is required', { hint: 'the Prometheus server that scrapes the hosts\' node_exporters, e.g. http://prometheus:9090' });
     if (!str(args, 'store')) throw new UsageError('--store URL is required');
@@ -62,6 +67,7 @@ export const command: Command = {
         store,
         publicKey,
         family,
+        kind,
         channel,
         prometheus,
         maxFailureRate,
@@ -73,7 +79,7 @@ export const command: Command = {
           : {
               rollback: (reason: string, judgedPath: string) => {
                 closed = true; // withStoreLock closes the store
-                return withStoreLock(store, args, ctx, 'channel guard', () => rollbackChannel(store, key!, { family, channel, reason, expectPath: judgedPath, log: ctx.log, signal: ctx.signal }));
+                return withStoreLock(store, args, ctx, 'channel guard', () => rollbackChannel(store, key!, { family, kind, channel, reason, expectPath: judgedPath, log: ctx.log, signal: ctx.signal }));
               },
             }),
         log: ctx.log,
@@ -81,7 +87,7 @@ export const command: Command = {
       });
       const headline = { held: 'held', 'rolled-back': verdict.dryRun ? 'would roll back' : 'rolled back', undecided: 'could not decide' }[verdict.decision];
       ctx.out.result({ ...verdict, prometheus: prometheus.displayUrl }, () => [
-        `${family}/${channel} ${verdict.version}: ${headline}${verdict.decision === 'rolled-back' && verdict.previous ? ` to ${verdict.previous}` : ''}`,
+        `${bootSet === undefined ? '' : 'boot set '}${family}/${channel} ${verdict.version}: ${headline}${verdict.decision === 'rolled-back' && verdict.previous ? ` to ${verdict.previous}` : ''}`,
         `  ${verdict.reason}`,
         `  boots: ${verdict.boots.ok} ok, ${verdict.boots.fail} fail, ${verdict.boots.timeout} timeout`,
       ]);

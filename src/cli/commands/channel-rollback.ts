@@ -31,20 +31,26 @@ export async function withStoreLock<T>(store: ImageStore, args: ParsedArgs, ctx:
 export const command: Command = {
   name: 'channel rollback',
   summary: 'Move a channel back to its previous entry',
-  usage: 'channel rollback FAMILY CHANNEL --store URL --signing-key FILE [--reason TEXT]',
+  usage: 'channel rollback FAMILY CHANNEL | --boot-set SET CHANNEL --store URL --signing-key FILE [--reason TEXT]',
   description: 'Repeated rollbacks walk further back through the channel history. --reason is recorded in the history.',
   positionals: true,
-  options: { ...storeOptions, ...signingOptions, reason: { type: 'string', valueName: 'TEXT', description: 'Why: recorded in the channel history (signed)' } },
+  options: {
+    ...storeOptions,
+    ...signingOptions,
+    reason: { type: 'string', valueName: 'TEXT', description: 'Why: recorded in the channel history (signed)' },
+    'boot-set': { type: 'string', valueName: 'SET', description: "Move a boot set's channel back (to the manifest pinned before)" },
+  },
   async run(args, ctx) {
-    const [family, channel, ...extra] = args.positionals;
-    if (!family || !channel || extra.length) throw new UsageError('expected FAMILY CHANNEL');
+    const bootSet = str(args, 'boot-set');
+    const [family, channel, ...extra] = bootSet === undefined ? args.positionals : [bootSet, ...args.positionals];
+    if (!family || !channel || extra.length) throw new UsageError(bootSet === undefined ? 'expected FAMILY CHANNEL' : 'expected --boot-set SET CHANNEL');
     const reason = str(args, 'reason');
     if (reason !== undefined && (reason.length > 1000 || /[\x00-\x1f\x7f]/.test(reason))) throw new UsageError('--reason must be one line of at most 1000 characters');
     const key = await loadSigningKey({ keyFile: str(args, 'signing-key'), passwordFile: str(args, 'password-file'), env: ctx.env, baseDir: ctx.cwd, onSecret: ctx.addSecret });
     if (!key) throw new UsageError('no signing key', { hint: 'pass --signing-key FILE or set INGOT_SIGNING_KEY' });
     const store = await resolveStore(args, ctx, undefined);
-    const file = await withStoreLock(store, args, ctx, 'channel rollback', () => rollbackChannel(store, key, { family, channel, ...(reason ? { reason } : {}), log: ctx.log, signal: ctx.signal }));
+    const file = await withStoreLock(store, args, ctx, 'channel rollback', () => rollbackChannel(store, key, { family, channel, ...(bootSet !== undefined ? { kind: 'boot-set' as const } : {}), ...(reason ? { reason } : {}), log: ctx.log, signal: ctx.signal }));
     const pointer = file.channels[channel]!;
-    ctx.out.result({ family, channel, ...pointer, sequence: file.sequence }, () => `${family}/${channel} rolled back to ${pointer.version} (${pointer.path})`);
+    ctx.out.result({ ...(bootSet === undefined ? { family } : { bootSet }), channel, ...pointer, sequence: file.sequence }, () => `${bootSet === undefined ? '' : 'boot set '}${family}/${channel} rolled back to ${pointer.version} (${pointer.path})`);
   },
 };

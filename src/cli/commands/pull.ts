@@ -9,6 +9,7 @@ import type { HostFacts } from '../../cache/compat.js';
 import { mergeHostFacts, readHostFacts } from '../../cache/host-facts.js';
 import { pull } from '../../cache/pull.js';
 import { DEFAULT_KEEP } from '../../cache/retention.js';
+import type { RolloutChoice } from '../../cache/select.js';
 import { readPublicKey } from '../../trust/key-files.js';
 import { bool, list, str, type Command } from '../command.js';
 import { intOption, parseDuration, resolveStore, storeOptions } from '../resolve.js';
@@ -18,7 +19,7 @@ export const command: Command = {
   summary: 'Fetch a signed, verified image into a host cache and point `current` at it',
   usage: [
     'pull NAME|PATH|FAMILY --store URL --to DIR --public-key FILE [--channel C [--host-id ID]] [--family F] [--link NAME] [--keep N] [--agent-version V] [--protocol N] [--host-facts FILE]',
-    'pull --boot-set NAME --store URL --to DIR --public-key FILE [--kernel-link NAME] [--initramfs-link NAME] [--keep N] [--agent-version V] [--protocol N] [--host-facts FILE]',
+    'pull --boot-set NAME --store URL --to DIR --public-key FILE [--channel C [--host-id ID]] [--kernel-link NAME] [--initramfs-link NAME] [--keep N] [--agent-version V] [--protocol N] [--host-facts FILE]',
   ].join('\n       ingot '),
   description: [
     'Checks the store\'s index.json signature before reading it, refuses an index older than the',
@@ -36,7 +37,9 @@ export const command: Command = {
     'manifest boot/NAME.json: refuses a host that is not compatible (agent version, guest-init',
     'protocol, from flags or --host-facts), downloads both with their .sha256 sidecars, and',
     'switches DIR/current and DIR/current-initramfs together (a pair pointer first, then the',
-    'links). Keeps the last N pairs. See docs/trust-and-hosts.md, "Boot sets on hosts".',
+    'links). Keeps the last N pairs. With --channel C, the pair comes from the boot set\'s signed',
+    'channel file channels/boot-sets/NAME.json (channel set --boot-set; rollout shares as above)',
+    'and the pinned manifest it names. See docs/trust-and-hosts.md, "Boot sets on hosts".',
   ].join('\n'),
   positionals: true,
   options: {
@@ -109,7 +112,7 @@ async function pullFamilyCommand(args: Parameters<Command['run']>[0], ctx: Param
     ctx.out.result(result, () => [
       `${result.status === 'cached' ? 'already cached' : 'pulled'}: ${result.localPath}${result.version ? ` (version ${result.version})` : ''}`,
       `${result.link} -> ${result.file}`,
-      ...(result.rollout ? [`rollout ${result.rollout.share} %: this host's bucket is ${result.rollout.bucket.toFixed(2)}, so it ${result.rollout.chosen === 'new' ? 'takes the new version' : 'stays on the previous entry'}`] : []),
+      ...(result.rollout ? [rolloutLine(result.rollout)] : []),
       ...result.removed.map((f) => `removed old version ${f}`),
     ]);
   } finally {
@@ -119,7 +122,7 @@ async function pullFamilyCommand(args: Parameters<Command['run']>[0], ctx: Param
 
 async function pullBootSetCommand(args: Parameters<Command['run']>[0], ctx: Parameters<Command['run']>[1]): Promise<void> {
   if (args.positionals.length > 0) throw new UsageError('--boot-set NAME takes no NAME|PATH|FAMILY argument');
-  for (const flag of ['channel', 'family', 'link']) {
+  for (const flag of ['family', 'link']) {
     if (str(args, flag) !== undefined) throw new UsageError(`--${flag} does not go with --boot-set`, { hint: 'a boot set is named by its boot manifest; its links are --kernel-link and --initramfs-link' });
   }
   const set = str(args, 'boot-set')!;
@@ -135,11 +138,14 @@ async function pullBootSetCommand(args: Parameters<Command['run']>[0], ctx: Para
   const store = await resolveStore(args, ctx, undefined);
   try {
     const progress = { current: undefined as ReturnType<typeof ctx.progress.start> | undefined };
-    const result = await recordingPull(cacheDir, `--boot-set ${set}`, ctx, () => ({ kind: 'boot_set', name: set }), () => pullBootSet({
+    const channel = str(args, 'channel');
+    const hostIdFlag = str(args, 'host-id');
+    const result = await recordingPull(cacheDir, `--boot-set ${set}`, ctx, () => ({ kind: 'boot_set', name: set, ...(channel ? { channel } : {}) }), () => pullBootSet({
       store,
       cacheDir,
       publicKey,
       set,
+      ...(channel !== undefined ? { channel, hostId: () => readHostId(hostIdFlag) } : {}),
       kernelLink: str(args, 'kernel-link'),
       initramfsLink: str(args, 'initramfs-link'),
       allowRollback: bool(args, 'allow-rollback'),
@@ -159,6 +165,8 @@ async function pullBootSetCommand(args: Parameters<Command['run']>[0], ctx: Para
       `${result.status === 'cached' ? 'already current' : 'pulled'}: boot set ${set}, kernel ${result.kernel.label} + ${result.initramfs.label} (pair ${result.pair})`,
       `${result.kernel.link} -> ${result.kernel.file}`,
       `${result.initramfs.link} -> ${result.initramfs.file}`,
+      ...(result.channel ? [`channel ${set}/${result.channel.name} (sequence ${result.channel.sequence}) -> ${result.channel.version}`] : []),
+      ...(result.rollout ? [rolloutLine(result.rollout)] : []),
       ...result.removed.map((f) => `removed old pair file ${f}`),
     ]);
   } finally {
@@ -207,4 +215,8 @@ export function hostFacts(args: Parameters<Command['run']>[0]): { agentVersion?:
   });
   const agentVersion = str(args, 'agent-version');
   return { ...(agentVersion ? { agentVersion } : {}), ...(protocols.length ? { protocols } : {}) };
+}
+
+function rolloutLine(rollout: RolloutChoice): string {
+  return `rollout ${rollout.share} %: this host's bucket is ${rollout.bucket.toFixed(2)}, so it ${rollout.chosen === 'new' ? 'takes the new version' : 'stays on the previous entry'}`;
 }
