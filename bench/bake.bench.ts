@@ -22,7 +22,7 @@ import { ON_TEST_IMAGE, testImage, writeWorkspace } from '../test/bake/workspace
 
 const profile = process.argv.includes('--profile') ? process.argv[process.argv.indexOf('--profile') + 1]! : 'base';
 const repoRoot = path.resolve(import.meta.dirname, '..');
-const ingot = (args: string[], cwd: string) => run(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src/bin.ts'), ...args], { cwd, reject: false, timeoutMs: 60 * 60_000 });
+const ingot = (args: string[], cwd: string) => run(process.execPath, [path.join(repoRoot, 'dist/src/bin.js'), ...args], { cwd, reject: false, timeoutMs: 60 * 60_000 });
 
 const image = await testImage();
 if ('error' in image) {
