@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { pipeline } from 'node:stream/promises';
+import { finished, pipeline } from 'node:stream/promises';
 import { digestAlgorithm, type Algorithm } from '../digest/digest.js';
 import { HashingStream } from '../digest/hashing.js';
 import { ErrorCode, IngotError } from '../errors.js';
@@ -31,6 +31,9 @@ export async function fetchVerified(backend: StoreBackend, entry: IndexEntry, ca
   const algorithms = new Set<Algorithm>(['sha256', digestAlgorithm(entry.checksum)]);
   const hashing = new HashingStream(algorithms, options.onBytes);
   const handle = await fs.open(temp, 'wx', 0o644);
+  // The stream owns the FileHandle (not its number): it flushes and closes it once, when it ends or fails,
+  // so the descriptor is never closed twice (a second close could hit a concurrent open's reused number).
+  const out = createWriteStream('', { fd: handle, autoClose: true, flush: true, highWaterMark: 1 << 20 });
   try {
     const source = await backend.read(entry.key, options.signal);
     await pipeline(source, new CapStream(entry.size, entry.path, 'size', (limit) =>
@@ -40,7 +43,7 @@ export async function fetchVerified(backend: StoreBackend, entry: IndexEntry, ca
           hint: 'the stored bytes are not the ones the signed index lists; they were not cached',
           image: entry.name,
         }),
-      ), hashing, createWriteStream('', { fd: handle.fd, autoClose: false, highWaterMark: 1 << 20 }), {
+      ), hashing, out, {
       signal: options.signal,
     });
     if (hashing.bytes !== entry.size) {
@@ -65,13 +68,16 @@ export async function fetchVerified(backend: StoreBackend, entry: IndexEntry, ca
         });
       }
     }
-    await handle.sync();
-    await handle.close();
+    if (!out.closed) await finished(out);
     await fs.rename(temp, path.join(root, file)).catch((error: unknown) => {
       throw cacheIo(`move the verified download into place as ${path.join(root, file)}`, error);
     });
     await syncDir(root);
   } catch (error) {
+    if (!out.closed) {
+      out.destroy();
+      await finished(out).catch(() => undefined);
+    }
     await handle.close().catch(() => undefined);
     await fs.rm(temp, { force: true });
     throw error;

@@ -164,10 +164,12 @@ export class FsBackend implements StoreBackend {
     } catch (error) {
       throw ioError('write', key, error);
     }
-    const writable = createWriteStream('', { fd: handle.fd, highWaterMark: 1 << 20, autoClose: false, flush: false });
+    const writable = createWriteStream('', { fd: handle, highWaterMark: 1 << 20, autoClose: true, flush: true });
     let settled = false;
     const closeHandle = async () => {
-      // Let an in-flight write finish before the descriptor goes away (else EBADF).
+      // Let an in-flight write finish before the descriptor goes away (else EBADF). The stream
+      // holds the FileHandle, not its number: its close and ours close the descriptor once, so a
+      // number the kernel has meanwhile given to a concurrent open is never closed by mistake.
       if (!writable.closed) {
         const closed = new Promise<void>((resolve) => writable.once('close', () => resolve()));
         writable.destroy();
@@ -181,9 +183,8 @@ export class FsBackend implements StoreBackend {
         if (settled) throw new Error('upload already settled');
         settled = true;
         try {
-          if (!writable.writableFinished) await finished(writable);
-          await handle.sync();
-          await handle.close();
+          // Ended: the stream flushes (fsync) and closes its FileHandle, then the name is given.
+          if (!writable.closed) await finished(writable);
           await fs.rename(temp, file);
           await syncDir(path.dirname(file));
         } catch (error) {
@@ -213,7 +214,7 @@ export class FsBackend implements StoreBackend {
     const partial = path.join(path.dirname(file), `${TEMP_PREFIX}part-${id}-${path.basename(file)}`.slice(0, 255));
     const handle = await fs.open(partial, fsc.O_CREAT | fsc.O_WRONLY | fsc.O_APPEND | fsc.O_NOFOLLOW, 0o644);
     const offset = (await handle.stat()).size;
-    const writable = createWriteStream('', { fd: handle.fd, highWaterMark: 1 << 20, autoClose: false, flush: false });
+    const writable = createWriteStream('', { fd: handle, highWaterMark: 1 << 20, autoClose: true, flush: true });
     let settled = false;
     const closeHandle = async () => {
       // destroy() lets a write in flight finish first; bytes still queued are dropped (the caller re-hashes what is kept).
@@ -222,7 +223,6 @@ export class FsBackend implements StoreBackend {
         writable.destroy();
         await closed;
       }
-      await handle.sync().catch(() => undefined);
       await handle.close().catch(() => undefined);
     };
     const settle = () => {
@@ -236,9 +236,7 @@ export class FsBackend implements StoreBackend {
       commit: async () => {
         settle();
         try {
-          if (!writable.writableFinished) await finished(writable);
-          await handle.sync();
-          await handle.close();
+          if (!writable.closed) await finished(writable);
           await fs.rename(partial, file);
           await syncDir(path.dirname(file));
         } catch (error) {
