@@ -22,7 +22,8 @@ import { ON_TEST_IMAGE, testImage, writeWorkspace } from '../test/bake/workspace
 
 const profile = process.argv.includes('--profile') ? process.argv[process.argv.indexOf('--profile') + 1]! : 'base';
 const repoRoot = path.resolve(import.meta.dirname, '..');
-const ingot = (args: string[], cwd: string) => run(process.execPath, [path.join(repoRoot, 'dist/src/bin.js'), ...args], { cwd, reject: false, timeoutMs: 60 * 60_000 });
+const ingot = (args: string[], cwd: string) =>
+  run(process.execPath, [path.join(repoRoot, 'dist/src/bin.js'), ...args], { cwd, reject: false, timeoutMs: 60 * 60_000 });
 
 const image = await testImage();
 if ('error' in image) {
@@ -31,24 +32,65 @@ if ('error' in image) {
 }
 const dir = await mkdtemp(path.join(tmpdir(), 'ingot-bake-bench-'));
 try {
-  const ws = await writeWorkspace(dir, image.dir, [{ name: 'bench-baked', source: { ...ON_TEST_IMAGE, profiles: [profile], format: 'qcow2' }, destination: { path: 'bench/bench-baked.qcow2' } }]);
+  const ws = await writeWorkspace(dir, image.dir, [
+    { name: 'bench-baked', source: { ...ON_TEST_IMAGE, profiles: [profile], format: 'qcow2' }, destination: { path: 'bench/bench-baked.qcow2' } },
+  ]);
   await copyFile(path.join(repoRoot, 'profiles', `${profile}.yaml`), path.join(ws.dir, 'profiles', `${profile}.yaml`)).catch(() => undefined);
   let t = Date.now();
   const sync = await ingot(['sync', '-m', ws.manifest, '--store', ws.store, '--json'], ws.dir);
   const bakeSeconds = (Date.now() - t) / 1000;
   if (sync.exitCode !== 0) throw new Error(`bake failed:\n${sync.stdout}\n${sync.stderr.slice(-3000)}`);
   const meta = JSON.parse((await run('cat', [path.join(ws.store, 'metadata', 'bench', 'bench-baked.qcow2.json')])).stdout);
-  const key = (await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(dir, 'id')])).exitCode === 0 ? (await run('cat', [path.join(dir, 'id.pub')])).stdout.trim() : '';
-  const common = ['--kernel', path.join(ws.dir, 'base/vmlinuz'), '--initrd', path.join(ws.dir, 'base/initrd.img'), '--memory', '1536M', '--set', 'user=bench', '--set', `ssh_key=${key}`, '--stop', '--rm-on-failure', '--timeout', '3600', '--vms-dir', path.join(dir, 'vms'), '--json'];
+  const key =
+    (await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(dir, 'id')])).exitCode === 0
+      ? (await run('cat', [path.join(dir, 'id.pub')])).stdout.trim()
+      : '';
+  const common = [
+    '--kernel',
+    path.join(ws.dir, 'base/vmlinuz'),
+    '--initrd',
+    path.join(ws.dir, 'base/initrd.img'),
+    '--memory',
+    '1536M',
+    '--set',
+    'user=bench',
+    '--set',
+    `ssh_key=${key}`,
+    '--stop',
+    '--rm-on-failure',
+    '--timeout',
+    '3600',
+    '--vms-dir',
+    path.join(dir, 'vms'),
+    '--json',
+  ];
   t = Date.now();
-  const first = await ingot(['launch', path.join(ws.dir, 'profiles', `${profile}.yaml`), '--image', path.join(ws.dir, 'base/disk.qcow2'), '--name', 'first-launch', ...common], ws.dir);
+  const first = await ingot(
+    ['launch', path.join(ws.dir, 'profiles', `${profile}.yaml`), '--image', path.join(ws.dir, 'base/disk.qcow2'), '--name', 'first-launch', ...common],
+    ws.dir,
+  );
   const firstSeconds = (Date.now() - t) / 1000;
   if (first.exitCode !== 0) throw new Error(`first launch failed:\n${first.stderr.slice(-3000)}`);
   t = Date.now();
   // Identity only: the same user and key, nothing else.
   const identity = path.join(dir, 'identity.yaml');
-  await writeFile(identity, `#cloud-config\nusers:\n  - name: bench\n    shell: /bin/bash\n    sudo: ALL=(ALL) NOPASSWD:ALL\n    lock_passwd: true\n    ssh_authorized_keys: [${JSON.stringify(key)}]\n`);
-  const baked = await ingot(['launch', '--user-data', identity, '--image', path.join(ws.store, meta.key), '--name', 'baked-launch', ...common.filter((a) => !a.startsWith('user=') && !a.startsWith('ssh_key=') && a !== '--set')], ws.dir);
+  await writeFile(
+    identity,
+    `#cloud-config\nusers:\n  - name: bench\n    shell: /bin/bash\n    sudo: ALL=(ALL) NOPASSWD:ALL\n    lock_passwd: true\n    ssh_authorized_keys: [${JSON.stringify(key)}]\n`,
+  );
+  const baked = await ingot(
+    [
+      'launch',
+      '--user-data',
+      identity,
+      '--image',
+      path.join(ws.store, meta.key),
+      '--name',
+      'baked-launch',
+      ...common.filter((a) => !a.startsWith('user=') && !a.startsWith('ssh_key=') && a !== '--set'),
+    ],
+    ws.dir,
+  );
   const bakedSeconds = (Date.now() - t) / 1000;
   if (baked.exitCode !== 0) throw new Error(`baked launch failed:\n${baked.stderr.slice(-3000)}`);
   const accel = (out: string) => String((JSON.parse(out) as { info?: { accelerator?: string } }).info?.accelerator ?? '?');

@@ -34,7 +34,9 @@ const median = (text: string, n: number) => {
 const typicalMs = median(typical, 200);
 const largeMs = median(large, 50);
 
-const vectors = (JSON.parse(readFileSync(join(conformance, 'vectors.json'), 'utf8')) as { examples: { file: string; kind: string }[] }).examples.filter((v) => v.kind === 'cloud-config');
+const vectors = (JSON.parse(readFileSync(join(conformance, 'vectors.json'), 'utf8')) as { examples: { file: string; kind: string }[] }).examples.filter(
+  (v) => v.kind === 'cloud-config',
+);
 const texts = vectors.map((v) => readFileSync(join(conformance, v.file), 'utf8'));
 t = process.hrtime.bigint();
 for (const text of texts) validateUserData(text, 'x.yaml');

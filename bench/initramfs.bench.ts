@@ -115,7 +115,10 @@ async function main(): Promise<void> {
 }
 
 async function unpackTime(dir: string, tree: string): Promise<void> {
-  const kernel = (await fs.readdir('/boot').catch(() => [] as string[])).filter((n) => n.startsWith('vmlinuz-')).sort().pop();
+  const kernel = (await fs.readdir('/boot').catch(() => [] as string[]))
+    .filter((n) => n.startsWith('vmlinuz-'))
+    .sort()
+    .pop();
   const busybox = which('busybox');
   if (!kernel || !busybox || !which('qemu-system-x86_64')) {
     console.log('unpack time: skipped (needs /boot/vmlinuz-*, busybox-static and qemu-system-x86)');

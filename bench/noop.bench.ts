@@ -39,6 +39,13 @@ console.log(row(['first sync (publishes all)', `${first.seconds.toFixed(2)} s`])
 const okSync = figure('noop.dir_resync_s', again.seconds, 's', { op: '<=', limit: 0.5 });
 console.log(row(['no-change re-sync', `${again.seconds.toFixed(2)} s`, okSync ? 'ok (≤ 0.5 s)' : 'OVER 0.5 s']));
 const okValidate = figure('noop.validate_s', validate.seconds, 's', { op: '<=', limit: 0.3 });
-console.log(row(['  of which: process start + validate', `${validate.seconds.toFixed(2)} s`, ratio(validate.seconds, again.seconds), okValidate ? 'ok (≤ 0.3 s)' : 'OVER 0.3 s']));
+console.log(
+  row([
+    '  of which: process start + validate',
+    `${validate.seconds.toFixed(2)} s`,
+    ratio(validate.seconds, again.seconds),
+    okValidate ? 'ok (≤ 0.3 s)' : 'OVER 0.3 s',
+  ]),
+);
 figure('noop.node_start_s', bare.seconds, 's');
 console.log(row(['  node -e 0 on this machine now', `${bare.seconds.toFixed(2)} s`, `validate = ${ratio(validate.seconds, bare.seconds)} bare start`]));

@@ -23,7 +23,9 @@ const collected = join(os.tmpdir(), `ingot-bench-${process.pid}.jsonl`);
 rmSync(collected, { force: true });
 const started = new Date();
 const ran: string[] = [];
-for (const file of readdirSync('bench').filter((f) => f.endsWith('.bench.ts')).sort()) {
+for (const file of readdirSync('bench')
+  .filter((f) => f.endsWith('.bench.ts'))
+  .sort()) {
   if (only.length && !only.some((o) => file.includes(o))) continue;
   console.log(`\n=== ${file} ===`);
   ran.push(file);
@@ -56,8 +58,14 @@ if (json) {
   const file = join(RESULTS, `${started.toISOString().slice(0, 19).replace(/:/g, '-')}Z.json`);
   writeFileSync(file, `${JSON.stringify(record, null, 2)}\n`);
   // Keep the newest records only: enough to see a trend in review, not a growing pile.
-  for (const stale of readdirSync(RESULTS).filter((f) => f.endsWith('.json')).sort().slice(0, -KEEP)) rmSync(join(RESULTS, stale));
-  console.log(`\nbenchmark record: ${file} (${figures.length} figures, ${record.cores} cores, load ${record.loadAverage.before[0]} → ${record.loadAverage.after[0]})`);
+  for (const stale of readdirSync(RESULTS)
+    .filter((f) => f.endsWith('.json'))
+    .sort()
+    .slice(0, -KEEP))
+    rmSync(join(RESULTS, stale));
+  console.log(
+    `\nbenchmark record: ${file} (${figures.length} figures, ${record.cores} cores, load ${record.loadAverage.before[0]} → ${record.loadAverage.after[0]})`,
+  );
   console.log(compare(previous, record).join('\n'));
 }
 
@@ -78,7 +86,9 @@ function round(n: number): number {
 /** The newest record in bench/results, if any (names sort by date). */
 function latestRecord(): { file: string; record: BenchRecord } | undefined {
   if (!existsSync(RESULTS)) return undefined;
-  const files = readdirSync(RESULTS).filter((f) => f.endsWith('.json')).sort();
+  const files = readdirSync(RESULTS)
+    .filter((f) => f.endsWith('.json'))
+    .sort();
   const last = files.at(-1);
   if (!last) return undefined;
   try {
@@ -94,7 +104,12 @@ export function compare(previous: { file: string; record: BenchRecord } | undefi
   const lines = [previous ? `change against ${previous.file} (load then ${previous.record.loadAverage.before[0]}):` : 'no previous record to compare with'];
   for (const f of current.figures) {
     const old = before.get(f.name);
-    const change = old && old.value !== 0 ? `${f.value >= old.value ? '+' : ''}${(((f.value - old.value) / old.value) * 100).toFixed(0)}% (was ${old.value})` : old ? `was ${old.value}` : 'new';
+    const change =
+      old && old.value !== 0
+        ? `${f.value >= old.value ? '+' : ''}${(((f.value - old.value) / old.value) * 100).toFixed(0)}% (was ${old.value})`
+        : old
+          ? `was ${old.value}`
+          : 'new';
     const verdict = f.pass === undefined ? '' : f.pass ? `ok ${f.target}` : `MISSED ${f.target}`;
     lines.push(`  ${f.name.padEnd(34)} ${String(f.value).padStart(10)} ${f.unit.padEnd(4)} ${verdict.padEnd(16)} ${change}`);
   }

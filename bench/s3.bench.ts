@@ -26,7 +26,11 @@ async function sha256File(file: string): Promise<string> {
   return `sha256:${hash.digest('hex')}`;
 }
 
-const rgw = await needRgw({ skip: (m: string) => { throw new Error(m); } } as never);
+const rgw = await needRgw({
+  skip: (m: string) => {
+    throw new Error(m);
+  },
+} as never);
 if (!rgw) throw new Error('RGW is not available');
 const bucket = await freshBucket(rgw, 'ingot-bench');
 const creds = {
@@ -127,7 +131,12 @@ try {
   figure('s3.node_start_s', bare.seconds, 's');
   results.push(
     row([`${manyCount} small images: first sync (signed)`, `${first.seconds.toFixed(2)} s`]),
-    row([`${manyCount} small images: no-change re-sync`, `${again.seconds.toFixed(2)} s`, `RSS ${again.peakRssMiB.toFixed(0)} MiB`, okAgain ? 'ok (≤ 1 s)' : 'OVER 1 s']),
+    row([
+      `${manyCount} small images: no-change re-sync`,
+      `${again.seconds.toFixed(2)} s`,
+      `RSS ${again.peakRssMiB.toFixed(0)} MiB`,
+      okAgain ? 'ok (≤ 1 s)' : 'OVER 1 s',
+    ]),
     row(['  node -e 0 on this machine now', `${bare.seconds.toFixed(2)} s`]),
     '',
   );

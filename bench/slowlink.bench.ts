@@ -25,7 +25,11 @@ const bin = resolve('dist/src/bin.js');
 const body = randomBytes(mib << 20);
 const digest = `sha256:${createHash('sha256').update(body).digest('hex')}`;
 const server = await startHttpsServer({ '/boot/vmlinuz': { body } });
-const proxy = await startThrottleProxy({ target: { host: '127.0.0.1', port: Number(new URL(server.origin).port) }, perConnectionRate: mbit(rateMbit), latencyMs: LATENCY_MS });
+const proxy = await startThrottleProxy({
+  target: { host: '127.0.0.1', port: Number(new URL(server.origin).port) },
+  perConnectionRate: mbit(rateMbit),
+  latencyMs: LATENCY_MS,
+});
 const env = { NODE_EXTRA_CA_CERTS: server.caCertFile };
 const lineRate = (body.length * 8) / (rateMbit * 1e6);
 const results: string[] = [];
@@ -40,7 +44,9 @@ try {
       apiVersion: 'ingot/v1alpha1',
       kind: 'ImageManifest',
       metadata: { name: 'slow' },
-      spec: { images: [{ name: 'vmlinuz', source: { type: 'https', url: proxy.url('/boot/vmlinuz'), checksum: digest }, destination: { path: 'boot/vmlinuz' } }] },
+      spec: {
+        images: [{ name: 'vmlinuz', source: { type: 'https', url: proxy.url('/boot/vmlinuz'), checksum: digest }, destination: { path: 'boot/vmlinuz' } }],
+      },
     }),
   );
   const ingot = await timed(process.execPath, [bin, 'sync', '--quiet'], env, dir);
@@ -67,7 +73,7 @@ try {
     row(['curl -o /dev/null (no hashing)', `${curl.seconds.toFixed(2)} s`, `${ratio(curl.seconds, lineRate)} min`]),
     row(['ratio ingot / curl', ratio(ingot.seconds, curl.seconds)]),
     row(['ingot download() + sha256 in process', `${inProcess.toFixed(2)} s`, `${ratio(inProcess, lineRate)} min`, `${ratio(inProcess, curl.seconds)} curl`]),
-    row(['  node -e 0 on this machine now (in ingot\'s figure)', `${bare.seconds.toFixed(2)} s`]),
+    row(["  node -e 0 on this machine now (in ingot's figure)", `${bare.seconds.toFixed(2)} s`]),
   );
 } finally {
   await proxy.close();

@@ -109,6 +109,8 @@ try {
 } finally {
   await server.close();
 }
-console.log(`\nbench:sync — ${(size / 2 ** 20).toFixed(0)} MiB image, ${new Date().toISOString()}, load ${os.loadavg()[0]!.toFixed(2)} on ${os.cpus().length} cores\n`);
+console.log(
+  `\nbench:sync — ${(size / 2 ** 20).toFixed(0)} MiB image, ${new Date().toISOString()}, load ${os.loadavg()[0]!.toFixed(2)} on ${os.cpus().length} cores\n`,
+);
 console.log(results.join('\n'));
 console.log(pass ? 'all targets met' : 'some targets missed');

@@ -69,14 +69,23 @@ export async function startThrottleProxy(options: ThrottleOptions): Promise<Thro
     client.on('error', cut).on('close', () => (sockets.delete(client), upstream.end()));
     upstream.on('error', cut).on('close', () => (sockets.delete(upstream), client.end()));
     shape(client, upstream, new Bucket(options.perConnectionRate), totalUp, options.latencyMs ?? 0);
-    shape(upstream, client, new Bucket(options.perConnectionRate), totalDown, options.latencyMs ?? 0, options.dropPerMiB ? () => {
-      if (Math.random() < options.dropPerMiB!) {
-        stats.dropped++;
-        cut();
-        return true;
-      }
-      return false;
-    } : undefined);
+    shape(
+      upstream,
+      client,
+      new Bucket(options.perConnectionRate),
+      totalDown,
+      options.latencyMs ?? 0,
+      options.dropPerMiB
+        ? () => {
+            if (Math.random() < options.dropPerMiB!) {
+              stats.dropped++;
+              cut();
+              return true;
+            }
+            return false;
+          }
+        : undefined,
+    );
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;

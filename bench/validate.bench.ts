@@ -15,7 +15,10 @@ mkdirSync(dir, { recursive: true });
 const hex = 'a'.repeat(64);
 const results: { images: number; seconds: number }[] = [];
 for (const count of [base, 4 * base]) {
-  const images = Array.from({ length: count }, () => `    - name: same\n      source: { type: https, url: "https://example.org/x.raw", checksum: "sha256:${hex}" }\n      destination: { path: same.raw }`);
+  const images = Array.from(
+    { length: count },
+    () => `    - name: same\n      source: { type: https, url: "https://example.org/x.raw", checksum: "sha256:${hex}" }\n      destination: { path: same.raw }`,
+  );
   writeFileSync(join(dir, 'images.yaml'), `apiVersion: ingot/v1alpha1\nkind: ImageManifest\nmetadata: { name: t }\nspec:\n  images:\n${images.join('\n')}\n`);
   const run = await timed(process.execPath, [bin, 'validate'], {}, dir);
   if (run.code !== 2) throw new Error(`validate exited ${run.code}: ${run.stderr}`);

@@ -33,7 +33,12 @@ try {
   const { publicFile } = await writeKeyPair(dir, key, {});
   const signature = await signFile(file, key, { trustedComment: `timestamp:${Math.floor(Date.now() / 1000)}\tfile:artifact.img` });
   await fs.writeFile(`${file}.minisig`, signature);
-  const expected = formatDigest('sha256', createHash('sha256').update(await fs.readFile(file)).digest('hex'));
+  const expected = formatDigest(
+    'sha256',
+    createHash('sha256')
+      .update(await fs.readFile(file))
+      .digest('hex'),
+  );
 
   // Warm the page cache and JIT once, then measure both sides in the same run, interleaved.
   await verifyFile(file, signature, key.publicKey, expected);
@@ -67,7 +72,9 @@ try {
     const vs = ingotMs / nativeMs;
     figure('verify.native_ms', nativeMs, 'ms');
     const ok = figure('verify.ratio_native', vs, 'x', { op: '<=', limit: TARGET_RATIO });
-    console.log(`minisign -Vm + sha256sum (two processes, two passes): ${fmt(nativeMs)}  (minisign ${fmt(median(minisignTimes))}, sha256sum ${fmt(median(shaTimes))})`);
+    console.log(
+      `minisign -Vm + sha256sum (two processes, two passes): ${fmt(nativeMs)}  (minisign ${fmt(median(minisignTimes))}, sha256sum ${fmt(median(shaTimes))})`,
+    );
     console.log(`ratio ingot / native: ${vs.toFixed(2)}x  [target <= ${TARGET_RATIO}x: ${ok ? 'PASS' : 'FAIL'}]`);
     process.exitCode = ok ? 0 : 1;
   } else {

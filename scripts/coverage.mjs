@@ -28,7 +28,9 @@ if (filters.length === 0) {
 rmSync('coverage', { recursive: true, force: true });
 const reporters = ['text-summary', 'json-summary', ...(html ? ['html'] : [])].map((r) => `--reporter=${r}`);
 const started = Date.now();
-const tests = spawnSync(process.execPath, ['node_modules/c8/bin/c8.js', ...reporters, process.execPath, 'scripts/run-tests.mjs', ...filters], { stdio: 'inherit' });
+const tests = spawnSync(process.execPath, ['node_modules/c8/bin/c8.js', ...reporters, process.execPath, 'scripts/run-tests.mjs', ...filters], {
+  stdio: 'inherit',
+});
 let summary;
 try {
   summary = JSON.parse(readFileSync('coverage/coverage-summary.json', 'utf8')).total.lines;
@@ -36,7 +38,9 @@ try {
   console.error(`coverage: no report from c8 (${error.message})`);
   process.exit(tests.status || 1);
 }
-console.log(`\nline coverage of src/: ${summary.pct}% (${summary.covered} of ${summary.total} lines; ${((Date.now() - started) / 1000).toFixed(0)} s)${html ? ' — coverage/index.html' : ''}`);
+console.log(
+  `\nline coverage of src/: ${summary.pct}% (${summary.covered} of ${summary.total} lines; ${((Date.now() - started) / 1000).toFixed(0)} s)${html ? ' — coverage/index.html' : ''}`,
+);
 const testStatus = tests.status ?? 1;
 
 if (filters.length > 0) {

@@ -34,10 +34,19 @@ export const bakeSourceSchema = z
     initrd: z.string().min(1).optional().describe('Name of the initrd image in this manifest, with kernel.'),
     append: z.string().optional().describe('Kernel command line with kernel (default "root=/dev/vda rw console=ttyS0").'),
     profiles: z.array(z.string().min(1)).min(1).describe('Profiles applied in order (their system-level parts; identity comes at deploy time).'),
-    profilesDir: z.string().optional().describe("Directory of the profiles, relative to spec.root (default: profiles/ there if it exists, else ingot's shipped profiles)."),
+    profilesDir: z
+      .string()
+      .optional()
+      .describe("Directory of the profiles, relative to spec.root (default: profiles/ there if it exists, else ingot's shipped profiles)."),
     versions: z.string().optional().describe('versions.yaml with the pins, relative to spec.root (default: versions.yaml in the profiles directory).'),
-    set: z.record(z.string(), z.string()).optional().describe(`Build-time parameters (${BAKE_SET_KEYS.join(', ')}); never identity.`),
-    disk: z.union([z.number().int().positive(), z.string()]).optional().describe('Virtual disk size of the baked image, e.g. "8GiB" (default: the base image size).'),
+    set: z
+      .record(z.string(), z.string())
+      .optional()
+      .describe(`Build-time parameters (${BAKE_SET_KEYS.join(', ')}); never identity.`),
+    disk: z
+      .union([z.number().int().positive(), z.string()])
+      .optional()
+      .describe('Virtual disk size of the baked image, e.g. "8GiB" (default: the base image size).'),
     format: z.enum(['qcow2', 'raw']).optional().describe('qcow2 (compressed, default) or raw.'),
     verify: z.array(z.string().min(1)).optional().describe('Extra shell checks run as root in the verification boot.'),
     verifyBoot: z.boolean().optional().describe('Boot the baked image to verify it before publishing (default true).'),
@@ -86,7 +95,8 @@ function profilesDirOf(source: BakeSource, root: string): string {
   const local = path.join(root, 'profiles');
   if (existsSync(local)) return local;
   const shipped = shippedProfilesDir();
-  if (!shipped) throw new IngotError(ErrorCode.bakeInput, 'no profiles directory: none beside the manifest and no shipped profiles', { hint: 'set source.profilesDir' });
+  if (!shipped)
+    throw new IngotError(ErrorCode.bakeInput, 'no profiles directory: none beside the manifest and no shipped profiles', { hint: 'set source.profilesDir' });
   return shipped;
 }
 
@@ -99,7 +109,13 @@ async function prepare(source: BakeSource, ctx: Pick<AcquireContext, 'root' | 'i
     name: `bake:${ctx.image}`,
     file: synthetic,
     includes: source.profiles,
-    parts: { cloudConfig: { ...(set.timezone ? { timezone: set.timezone } : {}), ...(set.locale ? { locale: set.locale } : {}) }, sysctl: {}, units: [], downloads: [], launch: [] },
+    parts: {
+      cloudConfig: { ...(set.timezone ? { timezone: set.timezone } : {}), ...(set.locale ? { locale: set.locale } : {}) },
+      sysctl: {},
+      units: [],
+      downloads: [],
+      launch: [],
+    },
   };
   const profile = await resolveProfile(dir, synthetic, async (file) => (file === synthetic ? own : loadProfileFile(file)));
   const versionsFile = source.versions ? resolveInside(ctx.root, source.versions) : path.join(dir, 'versions.yaml');
@@ -150,7 +166,13 @@ export const bakeDriver: SourceDriver<BakeSource> = {
     for (const field of ['base', 'kernel', 'initrd'] as const) {
       const value = source[field];
       if (value === undefined || !names) continue;
-      if (value === ctx.image) ctx.report({ code: ProblemCode.unknownReference, at: [field], message: `bake ${field} "${value}" is this image itself`, hint: 'name another image of this manifest' });
+      if (value === ctx.image)
+        ctx.report({
+          code: ProblemCode.unknownReference,
+          at: [field],
+          message: `bake ${field} "${value}" is this image itself`,
+          hint: 'name another image of this manifest',
+        });
       else if (!names.includes(value)) {
         const guess = suggest(value, names);
         ctx.report({
@@ -161,15 +183,28 @@ export const bakeDriver: SourceDriver<BakeSource> = {
         });
       }
     }
-    if ((source.kernel === undefined) !== (source.initrd === undefined)) ctx.report({ code: ProblemCode.missingField, at: [source.kernel ? 'initrd' : 'kernel'], message: 'kernel and initrd go together', hint: 'give both (direct kernel boot), or neither (the base boots with its own bootloader)' });
-    if (source.append !== undefined && source.kernel === undefined) ctx.report({ code: ProblemCode.schema, at: ['append'], message: 'append has no meaning without kernel' });
+    if ((source.kernel === undefined) !== (source.initrd === undefined))
+      ctx.report({
+        code: ProblemCode.missingField,
+        at: [source.kernel ? 'initrd' : 'kernel'],
+        message: 'kernel and initrd go together',
+        hint: 'give both (direct kernel boot), or neither (the base boots with its own bootloader)',
+      });
+    if (source.append !== undefined && source.kernel === undefined)
+      ctx.report({ code: ProblemCode.schema, at: ['append'], message: 'append has no meaning without kernel' });
     let dir: string | undefined;
     if (source.profilesDir !== undefined) {
       const problem = relativePathProblem(source.profilesDir);
-      if (problem) ctx.report({ code: ProblemCode.unsafePath, at: ['profilesDir'], message: `profilesDir ${problem}`, hint: 'give a directory relative to spec.root' });
+      if (problem)
+        ctx.report({ code: ProblemCode.unsafePath, at: ['profilesDir'], message: `profilesDir ${problem}`, hint: 'give a directory relative to spec.root' });
       else {
         dir = path.join(ctx.root, source.profilesDir);
-        if (!existsSync(dir) || !statSync(dir).isDirectory()) ctx.report({ code: ProblemCode.sourceMissing, at: ['profilesDir'], message: `profilesDir "${source.profilesDir}" is not a directory (looked for ${dir})` });
+        if (!existsSync(dir) || !statSync(dir).isDirectory())
+          ctx.report({
+            code: ProblemCode.sourceMissing,
+            at: ['profilesDir'],
+            message: `profilesDir "${source.profilesDir}" is not a directory (looked for ${dir})`,
+          });
       }
     } else {
       dir = existsSync(path.join(ctx.root, 'profiles')) ? path.join(ctx.root, 'profiles') : shippedProfilesDir();
@@ -179,28 +214,56 @@ export const bakeDriver: SourceDriver<BakeSource> = {
       source.profiles.forEach((name, i) => {
         if (name.endsWith('.yaml') || name.endsWith('.yml') ? existsSync(path.resolve(dir!, name)) : known.includes(name)) return;
         const guess = suggest(name, known);
-        ctx.report({ code: ProblemCode.unknownReference, at: ['profiles', i], message: `unknown profile "${name}" (looked in ${dir})${guess ? `; did you mean "${guess}"?` : ''}`, hint: `profiles there: ${known.join(', ') || '(none)'}` });
+        ctx.report({
+          code: ProblemCode.unknownReference,
+          at: ['profiles', i],
+          message: `unknown profile "${name}" (looked in ${dir})${guess ? `; did you mean "${guess}"?` : ''}`,
+          hint: `profiles there: ${known.join(', ') || '(none)'}`,
+        });
       });
     }
     if (source.disk !== undefined && parseSize(source.disk) === undefined) {
       ctx.report({ code: ProblemCode.sizeMalformed, at: ['disk'], message: `expected a disk size such as "8GiB", got "${source.disk}"` });
     } else if (source.disk !== undefined && parseSize(source.disk)! < 2 ** 30) {
-      ctx.report({ code: ProblemCode.sizeMalformed, at: ['disk'], message: `disk ${JSON.stringify(source.disk)} is under 1GiB: too small for a bootable image`, hint: 'give the size of the whole disk, e.g. "8GiB"' });
+      ctx.report({
+        code: ProblemCode.sizeMalformed,
+        at: ['disk'],
+        message: `disk ${JSON.stringify(source.disk)} is under 1GiB: too small for a bootable image`,
+        hint: 'give the size of the whole disk, e.g. "8GiB"',
+      });
     }
-    if (source.memory !== undefined && !/^\d+(\.\d+)?\s*[KMGT]?i?B?$/i.test(source.memory)) ctx.report({ code: ProblemCode.sizeMalformed, at: ['memory'], message: `expected memory such as "2G", got "${source.memory}"` });
+    if (source.memory !== undefined && !/^\d+(\.\d+)?\s*[KMGT]?i?B?$/i.test(source.memory))
+      ctx.report({ code: ProblemCode.sizeMalformed, at: ['memory'], message: `expected memory such as "2G", got "${source.memory}"` });
     for (const key of Object.keys(source.set ?? {})) {
       if ((IDENTITY_KEYS as readonly string[]).includes(key) || ['ssh_key', 'user', 'groups'].includes(key)) {
-        ctx.report({ code: ProblemCode.schema, at: ['set', key], message: `"${key}" is identity: a baked image carries none`, hint: `pass it when launching: ingot launch --image … --set ${key}=…` });
+        ctx.report({
+          code: ProblemCode.schema,
+          at: ['set', key],
+          message: `"${key}" is identity: a baked image carries none`,
+          hint: `pass it when launching: ingot launch --image … --set ${key}=…`,
+        });
       } else if (!(BAKE_SET_KEYS as readonly string[]).includes(key)) {
         const guess = suggest(key, BAKE_SET_KEYS);
-        ctx.report({ code: ProblemCode.unknownField, at: ['set', key], message: `unknown build-time parameter "${key}"${guess ? `; did you mean "${guess}"?` : ''}`, hint: `known: ${BAKE_SET_KEYS.join(', ')}` });
+        ctx.report({
+          code: ProblemCode.unknownField,
+          at: ['set', key],
+          message: `unknown build-time parameter "${key}"${guess ? `; did you mean "${guess}"?` : ''}`,
+          hint: `known: ${BAKE_SET_KEYS.join(', ')}`,
+        });
       }
     }
-    if (source.verifyBoot === false && source.verify?.length) ctx.report({ code: ProblemCode.schema, severity: 'warning', at: ['verify'], message: 'verify commands never run with verifyBoot: false' });
+    if (source.verifyBoot === false && source.verify?.length)
+      ctx.report({ code: ProblemCode.schema, severity: 'warning', at: ['verify'], message: 'verify commands never run with verifyBoot: false' });
   },
 
   describe(source) {
-    return { type: 'bake', base: source.base, profiles: source.profiles, format: source.format ?? 'qcow2', ...(source.scan ? { scanProfile: source.scan.profile ?? 'standard' } : {}) };
+    return {
+      type: 'bake',
+      base: source.base,
+      profiles: source.profiles,
+      format: source.format ?? 'qcow2',
+      ...(source.scan ? { scanProfile: source.scan.profile ?? 'standard' } : {}),
+    };
   },
 
   async fingerprint(source, ctx): Promise<SourceFingerprint> {
@@ -227,7 +290,15 @@ export const bakeDriver: SourceDriver<BakeSource> = {
         readonlyRoot: fp.prepared.readonlyRoot,
         verify: source.verify ?? [],
         verifyBoot: flags.verifyBoot ?? source.verifyBoot ?? true,
-        ...(source.scan ? { scan: { profile: source.scan.profile ?? 'standard', ...(source.scan.required ? { required: source.scan.required } : {}), ...(source.scan.content ? { content: resolveInside(ctx.root, source.scan.content) } : {}) } } : {}),
+        ...(source.scan
+          ? {
+              scan: {
+                profile: source.scan.profile ?? 'standard',
+                ...(source.scan.required ? { required: source.scan.required } : {}),
+                ...(source.scan.content ? { content: resolveInside(ctx.root, source.scan.content) } : {}),
+              },
+            }
+          : {}),
         format: source.format ?? 'qcow2',
         ...(source.disk !== undefined ? { disk: String(parseSize(source.disk)) } : {}),
         cpus: source.cpus ?? 2,
@@ -260,9 +331,28 @@ export const bakeDriver: SourceDriver<BakeSource> = {
           steps: result.steps,
           buildLog: { lines: result.buildLogLines, tail: result.buildLogTail },
           verified: result.verified,
-          ...(scan ? { scan: { profile: scan.profile, content: scan.content, ...(scan.adaptedFrom ? { adaptedFrom: scan.adaptedFrom } : {}), counts: scan.counts, failed: scan.failed, required: source.scan?.required ?? [], durationMs: scan.durationMs } } : {}),
+          ...(scan
+            ? {
+                scan: {
+                  profile: scan.profile,
+                  content: scan.content,
+                  ...(scan.adaptedFrom ? { adaptedFrom: scan.adaptedFrom } : {}),
+                  counts: scan.counts,
+                  failed: scan.failed,
+                  required: source.scan?.required ?? [],
+                  durationMs: scan.durationMs,
+                },
+              }
+            : {}),
         },
-        ...(scan ? { attachments: [{ suffix: '.scan-arf.xml', file: scan.arf }, { suffix: '.scan-report.html', file: scan.report }] } : {}),
+        ...(scan
+          ? {
+              attachments: [
+                { suffix: '.scan-arf.xml', file: scan.arf },
+                { suffix: '.scan-report.html', file: scan.report },
+              ],
+            }
+          : {}),
         cleanup: () => fs.rm(result.workDir, { recursive: true, force: true }),
       };
     } catch (error) {

@@ -77,7 +77,10 @@ export function httpLimits(options: HttpOptions): Limits {
     if (!ok) {
       throw new IngotError(ErrorCode.usage, `invalid download option ${key}: ${value}`, {
         exitCode: ExitCode.usage,
-        hint: key === 'retries' ? 'give a whole number ≥ 0' : 'every download limit must be positive and finite: a zero or endless timeout would let a server stall ingot forever',
+        hint:
+          key === 'retries'
+            ? 'give a whole number ≥ 0'
+            : 'every download limit must be positive and finite: a zero or endless timeout would let a server stall ingot forever',
       });
     }
     limits[key] = value;
@@ -110,9 +113,21 @@ const TOO_SLOW = 'INGOT_TOO_SLOW';
 const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', TOO_SLOW]);
 /** Network-level errors worth retrying. */
 const RETRYABLE_CODES = new Set([
-  'ECONNRESET', 'ECONNREFUSED', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'ENETUNREACH', 'EHOSTUNREACH', 'EAI_AGAIN',
-  'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT',
-  'UND_ERR_CLOSED', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH', TOO_SLOW,
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ENETUNREACH',
+  'EHOSTUNREACH',
+  'EAI_AGAIN',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'UND_ERR_CLOSED',
+  'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
+  TOO_SLOW,
 ]);
 const MAX_ATTEMPTS = 50;
 
@@ -300,9 +315,12 @@ class DownloadState {
         const startOffset = this.offset;
         const guard = new SpeedGuard(this.limits.minSpeed, this.limits.minSpeedTimeMs, (rate) =>
           response.body.destroy(
-            Object.assign(new Error(`transfer slower than ${formatRate(this.limits.minSpeed)} for ${seconds(this.limits.minSpeedTimeMs)} (${formatRate(rate)})`), {
-              code: TOO_SLOW,
-            }),
+            Object.assign(
+              new Error(`transfer slower than ${formatRate(this.limits.minSpeed)} for ${seconds(this.limits.minSpeedTimeMs)} (${formatRate(rate)})`),
+              {
+                code: TOO_SLOW,
+              },
+            ),
           ),
         );
         try {
@@ -541,7 +559,9 @@ function finalError(url: string, error: unknown, attempts: number | undefined, l
           : code === 'UND_ERR_BODY_TIMEOUT'
             ? `the server sent nothing for ${seconds(limits.idleTimeoutMs)}`
             : e.message;
-    const flag = { UND_ERR_CONNECT_TIMEOUT: '--connect-timeout', UND_ERR_HEADERS_TIMEOUT: '--headers-timeout', UND_ERR_BODY_TIMEOUT: '--idle-timeout' }[code] ?? '--min-speed/--min-speed-time';
+    const flag =
+      { UND_ERR_CONNECT_TIMEOUT: '--connect-timeout', UND_ERR_HEADERS_TIMEOUT: '--headers-timeout', UND_ERR_BODY_TIMEOUT: '--idle-timeout' }[code] ??
+      '--min-speed/--min-speed-time';
     return new IngotError(ErrorCode.httpTimeout, `download timed out${after}: ${what}: ${url}`, {
       url,
       cause: error,
@@ -572,10 +592,7 @@ function tooManyRedirects(url: string): IngotError {
 }
 
 function emptyResponse(): Response {
-  const body = Object.assign(
-    (async function* () {})() as AsyncIterable<Buffer>,
-    { dump: async () => undefined, destroy: () => undefined },
-  );
+  const body = Object.assign((async function* () {})() as AsyncIterable<Buffer>, { dump: async () => undefined, destroy: () => undefined });
   return { statusCode: 206, headers: {}, body };
 }
 

@@ -11,14 +11,7 @@ import { formatPath, ProblemCode } from '../manifest/problems.js';
 import type { RuleContext } from '../manifest/rule-context.js';
 import { relativePathProblem } from '../store/keys.js';
 import { parseSize } from '../transform/decompress.js';
-import {
-  buildInitramfs,
-  DEFAULT_SIZE_LIMIT,
-  fingerprintInitramfs,
-  sourceDateEpoch,
-  type EntryInput,
-  type InitramfsBuildSpec,
-} from '../initramfs/builder.js';
+import { buildInitramfs, DEFAULT_SIZE_LIMIT, fingerprintInitramfs, sourceDateEpoch, type EntryInput, type InitramfsBuildSpec } from '../initramfs/builder.js';
 import { INITRAMFS_COMPRESSIONS, LEVELS } from '../initramfs/compress.js';
 import { archivePathProblem } from '../initramfs/entry.js';
 import type { AcquireContext, BaseSource, SourceDriver } from './source.js';
@@ -48,7 +41,9 @@ const entrySchema = z.discriminatedUnion('type', [
     })
     .describe('A regular file.'),
   z.strictObject({ type: z.literal('directory'), path: entryPath, mode: mode.optional().describe('Default "0755".'), ...owner }).describe('A directory.'),
-  z.strictObject({ type: z.literal('symlink'), path: entryPath, target: z.string().min(1).describe('Link target, as written.'), ...owner }).describe('A symbolic link.'),
+  z
+    .strictObject({ type: z.literal('symlink'), path: entryPath, target: z.string().min(1).describe('Link target, as written.'), ...owner })
+    .describe('A symbolic link.'),
   z
     .strictObject({ type: z.literal('hardlink'), path: entryPath, target: entryPath.describe('Archive path of the regular file to link to.') })
     .describe('A hard link to a file entry.'),
@@ -68,7 +63,9 @@ export const initramfsSourceSchema = z
     treeModes: z
       .enum(['normalize', 'preserve'])
       .optional()
-      .describe('Permission bits of the tree: normalize (default: 0755 if the owner may execute, else 0644, like Git; the same on every checkout) or preserve (as on disk).'),
+      .describe(
+        'Permission bits of the tree: normalize (default: 0755 if the owner may execute, else 0644, like Git; the same on every checkout) or preserve (as on disk).',
+      ),
     compression: z.enum(INITRAMFS_COMPRESSIONS).optional().describe('gzip (default), zstd, xz or none.'),
     level: z.number().int().min(0).max(19).optional().describe('Compression level: gzip 1–9 (default 6), zstd 1–19 (default 19), xz 0–9 (default 6).'),
     sizeLimit: z.union([z.number().int().positive(), z.string()]).optional().describe('Maximum compressed size (bytes or "20MiB"). Default 20MiB.'),
@@ -114,7 +111,11 @@ export const initramfsDriver: SourceDriver<InitramfsSource> = {
     checkEntries(source.entries ?? [], source.tree !== undefined, ctx);
     if (source.tree !== undefined) checkLocalPath(source.tree.replace(/\/+$/, '') || '.', ['tree'], 'directory', ctx);
     if (!source.tree && (source.entries ?? []).length === 0) {
-      ctx.report({ code: ProblemCode.missingField, message: 'an initramfs needs entries, a tree, or both', hint: 'add entries: [{ type: file, path: init, source: … }]' });
+      ctx.report({
+        code: ProblemCode.missingField,
+        message: 'an initramfs needs entries, a tree, or both',
+        hint: 'add entries: [{ type: file, path: init, source: … }]',
+      });
     }
     if (source.sizeLimit !== undefined && parseSize(source.sizeLimit) === undefined) {
       ctx.report({ code: ProblemCode.sizeMalformed, at: ['sizeLimit'], message: `expected a size such as "20MiB", got "${source.sizeLimit}"` });
@@ -125,7 +126,10 @@ export const initramfsDriver: SourceDriver<InitramfsSource> = {
       ctx.report({
         code: ProblemCode.schema,
         at: ['level'],
-        message: compression === 'none' ? 'level has no meaning with compression: none' : `${compression} level must be ${range.min}–${range.max}, got ${source.level}`,
+        message:
+          compression === 'none'
+            ? 'level has no meaning with compression: none'
+            : `${compression} level must be ${range.min}–${range.max}, got ${source.level}`,
       });
     }
   },
@@ -162,11 +166,21 @@ function checkEntries(entries: readonly RawEntry[], hasTree: boolean, ctx: RuleC
     const at = ['entries', i];
     const problem = archivePathProblem(entry.path);
     if (problem) {
-      ctx.report({ code: ProblemCode.unsafePath, at: [...at, 'path'], message: `entries[${i}].path "${entry.path}" ${problem}`, hint: 'archive paths are relative to the archive root: "init", "bin/busybox"' });
+      ctx.report({
+        code: ProblemCode.unsafePath,
+        at: [...at, 'path'],
+        message: `entries[${i}].path "${entry.path}" ${problem}`,
+        hint: 'archive paths are relative to the archive root: "init", "bin/busybox"',
+      });
     }
     const first = seen.get(entry.path);
     if (first !== undefined) {
-      ctx.report({ code: 'duplicate-entry', at: [...at, 'path'], message: `duplicate initramfs path "${entry.path}" (first at entries[${first}])`, hint: 'each path may appear once' });
+      ctx.report({
+        code: 'duplicate-entry',
+        at: [...at, 'path'],
+        message: `duplicate initramfs path "${entry.path}" (first at entries[${first}])`,
+        hint: 'each path may appear once',
+      });
     } else {
       seen.set(entry.path, i);
     }
@@ -178,7 +192,12 @@ function checkEntries(entries: readonly RawEntry[], hasTree: boolean, ctx: RuleC
     }
     // With a tree, the target may be one of its files; the build checks that.
     if (entry.type === 'hardlink' && !hasTree && !files.has(entry.target)) {
-      ctx.report({ code: ProblemCode.schema, at: [...at, 'target'], message: `hard link "${entry.path}" points at "${entry.target}", which is not a file entry`, hint: 'hard links may only point at entries of type file' });
+      ctx.report({
+        code: ProblemCode.schema,
+        at: [...at, 'target'],
+        message: `hard link "${entry.path}" points at "${entry.target}", which is not a file entry`,
+        hint: 'hard links may only point at entries of type file',
+      });
     }
   });
 }
@@ -186,14 +205,25 @@ function checkEntries(entries: readonly RawEntry[], hasTree: boolean, ctx: RuleC
 function checkLocalPath(value: string, at: (string | number)[], kind: 'file' | 'directory', ctx: RuleContext): void {
   const problem = value === '.' && kind === 'directory' ? undefined : relativePathProblem(value);
   if (problem) {
-    ctx.report({ code: ProblemCode.unsafePath, at, message: `${formatPath(at)} "${value}" ${problem}`, hint: "give a path relative to spec.root (default: the manifest's directory), inside it" });
+    ctx.report({
+      code: ProblemCode.unsafePath,
+      at,
+      message: `${formatPath(at)} "${value}" ${problem}`,
+      hint: "give a path relative to spec.root (default: the manifest's directory), inside it",
+    });
     return;
   }
   const full = path.resolve(ctx.root, value);
   if (!existsSync(full)) {
-    ctx.report({ code: ProblemCode.sourceMissing, at, message: `${kind} "${value}" does not exist (looked for ${full})`, hint: "paths are relative to spec.root (default: the manifest's directory)" });
+    ctx.report({
+      code: ProblemCode.sourceMissing,
+      at,
+      message: `${kind} "${value}" does not exist (looked for ${full})`,
+      hint: "paths are relative to spec.root (default: the manifest's directory)",
+    });
     return;
   }
   const isDir = statSync(full).isDirectory();
-  if (isDir !== (kind === 'directory')) ctx.report({ code: ProblemCode.sourceMissing, at, message: `"${value}" is ${isDir ? 'a directory' : 'not a directory'}; expected a ${kind}` });
+  if (isDir !== (kind === 'directory'))
+    ctx.report({ code: ProblemCode.sourceMissing, at, message: `"${value}" is ${isDir ? 'a directory' : 'not a directory'}; expected a ${kind}` });
 }

@@ -22,7 +22,11 @@ const VARIABLE_NAME = /^[A-Za-z_][A-Za-z0-9_-]*$/;
 export const packerSourceSchema = z
   .strictObject({
     type: z.literal('packer').describe('Build the image with packer.'),
-    path: z.string().describe("Template directory (holding *.pkr.hcl or *.pkr.json), relative to spec.root (default: the manifest's directory; the Git repository's top level for the labctl form)."),
+    path: z
+      .string()
+      .describe(
+        "Template directory (holding *.pkr.hcl or *.pkr.json), relative to spec.root (default: the manifest's directory; the Git repository's top level for the labctl form).",
+      ),
     variables: z
       .record(z.string(), z.union([z.string(), z.number(), z.boolean()]))
       .optional()
@@ -30,7 +34,9 @@ export const packerSourceSchema = z
     sensitive: z
       .array(z.string())
       .optional()
-      .describe('Variable names whose values are scrubbed from logs and errors and left out of the fingerprint. Names matching secret|password|token|credential|access_key|private_key|api_key are sensitive anyway.'),
+      .describe(
+        'Variable names whose values are scrubbed from logs and errors and left out of the fingerprint. Names matching secret|password|token|credential|access_key|private_key|api_key are sensitive anyway.',
+      ),
     artifact: z.string().describe('The built file to publish, relative to path (it may not leave it), e.g. "output/disk.raw".'),
     only: z.array(z.string().min(1)).optional().describe('Build only these sources (packer -only), e.g. ["qemu.main"].'),
     onError: z
@@ -72,14 +78,17 @@ function resolve(source: PackerSource, ctx: Pick<AcquireContext, 'root' | 'image
 }
 
 async function computeFingerprint(source: PackerSource, ctx: AcquireContext, dir: string) {
-  const [version, template] = await Promise.all([packerVersion(ctx.env), templateDigest(dir, [outputEntry(source.artifact)]).catch((error: NodeJS.ErrnoException) => {
-    throw new IngotError(ErrorCode.sourceNotFound, `cannot read packer template directory ${source.path}: ${error.code ?? error.message}`, {
-      path: dir,
-      image: ctx.image,
-      hint: "source.path is relative to spec.root (default: the manifest's directory) and must hold *.pkr.hcl or *.pkr.json files",
-      cause: error,
-    });
-  })]);
+  const [version, template] = await Promise.all([
+    packerVersion(ctx.env),
+    templateDigest(dir, [outputEntry(source.artifact)]).catch((error: NodeJS.ErrnoException) => {
+      throw new IngotError(ErrorCode.sourceNotFound, `cannot read packer template directory ${source.path}: ${error.code ?? error.message}`, {
+        path: dir,
+        image: ctx.image,
+        hint: "source.path is relative to spec.root (default: the manifest's directory) and must hold *.pkr.hcl or *.pkr.json files",
+        cause: error,
+      });
+    }),
+  ]);
   const value = buildFingerprint({
     templateDigest: template.digest,
     packerVersion: version,
@@ -98,7 +107,12 @@ export const packerDriver: SourceDriver<PackerSource> = {
   rules(source, ctx) {
     const pathProblem = relativePathProblem(source.path);
     if (pathProblem) {
-      ctx.report({ code: ProblemCode.unsafePath, at: ['path'], message: `packer path ${pathProblem}`, hint: "give the template directory relative to spec.root (default: the manifest's directory)" });
+      ctx.report({
+        code: ProblemCode.unsafePath,
+        at: ['path'],
+        message: `packer path ${pathProblem}`,
+        hint: "give the template directory relative to spec.root (default: the manifest's directory)",
+      });
     } else {
       const full = path.join(ctx.root, source.path);
       let names: string[] | undefined;
@@ -107,31 +121,55 @@ export const packerDriver: SourceDriver<PackerSource> = {
       } catch {
         names = undefined;
       }
-      if (!names || !names.some((n) => n.endsWith('.pkr.hcl') || n.endsWith('.pkr.json'))) {
+      if (!names?.some((n) => n.endsWith('.pkr.hcl') || n.endsWith('.pkr.json'))) {
         ctx.report({
           code: ProblemCode.sourceMissing,
           at: ['path'],
-          message: names ? `packer path "${source.path}" holds no *.pkr.hcl or *.pkr.json file` : `packer path "${source.path}" is not a directory (looked for ${full})`,
+          message: names
+            ? `packer path "${source.path}" holds no *.pkr.hcl or *.pkr.json file`
+            : `packer path "${source.path}" is not a directory (looked for ${full})`,
           hint: 'point path at the directory with the template; `ingot packer init` can generate one',
         });
       }
     }
     const artifactProblem = relativePathProblem(source.artifact);
     if (artifactProblem) {
-      ctx.report({ code: ProblemCode.unsafePath, at: ['artifact'], message: `packer artifact ${artifactProblem}`, hint: 'give the built file relative to the template directory, inside it' });
+      ctx.report({
+        code: ProblemCode.unsafePath,
+        at: ['artifact'],
+        message: `packer artifact ${artifactProblem}`,
+        hint: 'give the built file relative to the template directory, inside it',
+      });
     }
     for (const name of Object.keys(source.variables ?? {})) {
       if (!VARIABLE_NAME.test(name)) {
-        ctx.report({ code: ProblemCode.schema, at: ['variables', name], message: `"${name}" is not a valid packer variable name`, hint: 'use letters, digits, "_" and "-", starting with a letter or "_"' });
+        ctx.report({
+          code: ProblemCode.schema,
+          at: ['variables', name],
+          message: `"${name}" is not a valid packer variable name`,
+          hint: 'use letters, digits, "_" and "-", starting with a letter or "_"',
+        });
       }
     }
     for (const [i, name] of (source.sensitive ?? []).entries()) {
       if (!(name in (source.variables ?? {}))) {
-        ctx.report({ code: ProblemCode.schema, severity: 'warning', at: ['sensitive', i], message: `sensitive lists "${name}", which is not in variables`, hint: `fine if it comes from the environment as PKR_VAR_${name}; otherwise remove it` });
+        ctx.report({
+          code: ProblemCode.schema,
+          severity: 'warning',
+          at: ['sensitive', i],
+          message: `sensitive lists "${name}", which is not in variables`,
+          hint: `fine if it comes from the environment as PKR_VAR_${name}; otherwise remove it`,
+        });
       }
     }
     for (const [i, only] of (source.only ?? []).entries()) {
-      if (only.includes(',')) ctx.report({ code: ProblemCode.schema, at: ['only', i], message: `only entries are single build names, got "${only}"`, hint: 'list each build as its own item' });
+      if (only.includes(','))
+        ctx.report({
+          code: ProblemCode.schema,
+          at: ['only', i],
+          message: `only entries are single build names, got "${only}"`,
+          hint: 'list each build as its own item',
+        });
     }
     if (source.onError === 'ask') {
       ctx.report({
@@ -155,7 +193,11 @@ export const packerDriver: SourceDriver<PackerSource> = {
 
   async open(source, ctx) {
     const { dir, artifactFile } = resolve(source, ctx);
-    if (source.onError === 'ask') throw new IngotError(ErrorCode.manifestInvalid, 'onError: ask is not supported', { image: ctx.image, hint: 'use cleanup, abort or run-cleanup-provisioner' });
+    if (source.onError === 'ask')
+      throw new IngotError(ErrorCode.manifestInvalid, 'onError: ask is not supported', {
+        image: ctx.image,
+        hint: 'use cleanup, abort or run-cleanup-provisioner',
+      });
     // Fingerprint the inputs before the build can touch the directory (sync already did, while planning).
     const planned = ctx.fingerprint;
     const fp =
@@ -180,7 +222,7 @@ export const packerDriver: SourceDriver<PackerSource> = {
     const after = await fs.stat(artifactFile).catch(() => undefined);
     if (after) assertRealInside(dir, artifactFile, source.artifact);
     const stale = before && after && before.mtimeMs === after.mtimeMs && before.ino === after.ino && !reported.includes(artifactFile);
-    if (!after || !after.isFile() || stale) {
+    if (!after?.isFile() || stale) {
       throw new IngotError(ErrorCode.packerArtifactMissing, `packer build ${stale ? 'did not rewrite' : 'did not produce'} ${source.artifact}`, {
         path: artifactFile,
         image: ctx.image,

@@ -122,38 +122,57 @@ export async function bake(opts: BakeBuildOptions): Promise<BakeResult> {
     const ctx = { log, signal: opts.signal, runner: realRunner, deadline };
     builder = await step('boot builder VM', () => qemuBackend.create(spec, ctx));
     const accelerator = String(builder.info.accelerator ?? '?');
-    await step('profiles (cloud-init)', () => waitForCloudInit(builder!, { timeoutMs: Math.max(1000, deadline - Date.now()), signal: opts.signal, retry: `\`ingot bake ${opts.name}\`` }));
+    await step('profiles (cloud-init)', () =>
+      waitForCloudInit(builder!, { timeoutMs: Math.max(1000, deadline - Date.now()), signal: opts.signal, retry: `\`ingot bake ${opts.name}\`` }),
+    );
     const buildLog = (await builder.readFile(CLOUD_INIT_OUTPUT_LOG).catch(() => Buffer.from(''))).toString('utf8').trimEnd().split('\n');
     await step('hardening', () => guestScript(builder!, 'hardening', HARDEN_SCRIPT, deadline, opts.signal));
-    if (opts.readonlyRoot) await step('readonly-root first boot', () => guestScript(builder!, 'readonly-root first boot', READONLY_FIRST_BOOT_SCRIPT, deadline, opts.signal));
+    if (opts.readonlyRoot)
+      await step('readonly-root first boot', () => guestScript(builder!, 'readonly-root first boot', READONLY_FIRST_BOOT_SCRIPT, deadline, opts.signal));
     await step('cleanup', () => guestScript(builder!, 'cleanup', CLEANUP_SCRIPT, deadline, opts.signal));
     await step('power-off', async () => {
       await builder!.stop({ timeoutMs: 180_000 });
       const consoleTail = (await readFile(qemuPaths(spec.vmDir).console, 'utf8').catch(() => '')).slice(-4000);
       if (!/reboot: Power down|Powering off/.test(consoleTail)) {
-        throw new IngotError(ErrorCode.bakeFailed, 'the builder VM did not power off cleanly (it was killed)', { hint: `see ${qemuPaths(spec.vmDir).console}` });
+        throw new IngotError(ErrorCode.bakeFailed, 'the builder VM did not power off cleanly (it was killed)', {
+          hint: `see ${qemuPaths(spec.vmDir).console}`,
+        });
       }
     });
     builder = undefined;
     const raw = path.join(workDir, 'image.raw');
-    await step('convert to raw', () => run('qemu-img', ['convert', '-O', 'raw', qemuPaths(spec.vmDir).overlay, raw], { timeoutMs: 30 * 60_000, signal: opts.signal }));
+    await step('convert to raw', () =>
+      run('qemu-img', ['convert', '-O', 'raw', qemuPaths(spec.vmDir).overlay, raw], { timeoutMs: 30 * 60_000, signal: opts.signal }),
+    );
     const fs = await rootFilesystem(raw, opts.signal);
     await step('offline inspection', async () => {
       const found = await leftovers(fs, { builder: BUILDER_USER, signal: opts.signal });
-      if (found.length) throw new IngotError(ErrorCode.bakeVerifyFailed, `the baked image is not user-agnostic: ${found.join(', ')}`, { hint: 'a profile wrote identity into the image, or the cleanup failed; see the build log' });
+      if (found.length)
+        throw new IngotError(ErrorCode.bakeVerifyFailed, `the baked image is not user-agnostic: ${found.join(', ')}`, {
+          hint: 'a profile wrote identity into the image, or the cleanup failed; see the build log',
+        });
     });
     let file = raw;
     if (opts.format === 'qcow2') {
       file = path.join(workDir, 'image.qcow2');
-      await step('convert to qcow2 (compressed)', () => run('qemu-img', ['convert', '-c', '-O', 'qcow2', raw, file], { timeoutMs: 60 * 60_000, signal: opts.signal }));
+      await step('convert to qcow2 (compressed)', () =>
+        run('qemu-img', ['convert', '-c', '-O', 'qcow2', raw, file], { timeoutMs: 60 * 60_000, signal: opts.signal }),
+      );
     }
     let scan: ScanResult | undefined;
     if (opts.scan) {
       scan = await step('OpenSCAP scan (offline)', () => scanOffline(fs, opts.scan!, workDir, opts.signal));
       const bad = requiredFailures(opts.scan.required ?? [], scan.failed);
-      log.info(`scan: ${Object.entries(scan.counts).map(([k, v]) => `${k} ${v}`).join(', ')}`, { step: 'bake' });
+      log.info(
+        `scan: ${Object.entries(scan.counts)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ')}`,
+        { step: 'bake' },
+      );
       if (bad.length) {
-        throw new IngotError(ErrorCode.scanFailed, `OpenSCAP: required rule(s) failed: ${bad.join(', ')}`, { hint: `the report is ${scan.report}; fix the profiles (or the hardening) so the rule passes` });
+        throw new IngotError(ErrorCode.scanFailed, `OpenSCAP: required rule(s) failed: ${bad.join(', ')}`, {
+          hint: `the report is ${scan.report}; fix the profiles (or the hardening) so the rule passes`,
+        });
       }
     }
     if (file !== raw) await rm(raw, { force: true });
@@ -191,7 +210,10 @@ async function guestScript(instance: Instance, name: string, script: string, dea
   const r = await instance.exec(['sh', '-c', script], { timeoutMs: Math.max(1000, deadline - Date.now()), signal });
   if (r.exitCode !== 0 || r.timedOut) {
     const tail = `${r.stdout}\n${r.stderr}`.trim().split('\n').slice(-20).join('\n');
-    throw new IngotError(ErrorCode.bakeFailed, `${name} failed in the builder VM (exit ${r.exitCode}${r.timedOut ? ', timed out' : ''})${tail ? `:\n${tail}` : ''}`);
+    throw new IngotError(
+      ErrorCode.bakeFailed,
+      `${name} failed in the builder VM (exit ${r.exitCode}${r.timedOut ? ', timed out' : ''})${tail ? `:\n${tail}` : ''}`,
+    );
   }
 }
 
@@ -212,7 +234,11 @@ async function verificationBoot(image: string, opts: BakeBuildOptions, workDir: 
     if (step.kind === 'reboot') phases.push([]);
     else phases.at(-1)!.push(step);
   }
-  const first = [...phases[0]!, ...verifyChecks().map((c) => run(c.name, c.command)), ...opts.verify.map((command, i) => run(`verify[${i}]: ${command}`, command))];
+  const first = [
+    ...phases[0]!,
+    ...verifyChecks().map((c) => run(c.name, c.command)),
+    ...opts.verify.map((command, i) => run(`verify[${i}]: ${command}`, command)),
+  ];
   phases[phases.length - 1]!.push(...(opts.readonlyRoot ? readonlyChecks().map((c) => run(c.name, c.command)) : []));
   const vmsDir = path.join(workDir, 'vms');
   const vmDir = path.join(vmsDir, 'verify');
@@ -249,7 +275,10 @@ async function verificationBoot(image: string, opts: BakeBuildOptions, workDir: 
     }
   } catch (thrown) {
     const error = asIngotError(thrown);
-    throw new IngotError(ErrorCode.bakeVerifyFailed, `verification boot failed: ${error.message}`, { hint: opts.keepOnFailure ? `the VM is kept in ${vmDir}` : 'run `ingot bake NAME --keep-on-failure` to keep the VM and its console log', cause: error });
+    throw new IngotError(ErrorCode.bakeVerifyFailed, `verification boot failed: ${error.message}`, {
+      hint: opts.keepOnFailure ? `the VM is kept in ${vmDir}` : 'run `ingot bake NAME --keep-on-failure` to keep the VM and its console log',
+      cause: error,
+    });
   } finally {
     if (!opts.keepOnFailure) {
       await deleteVm('verify', vmCtx).catch(() => undefined);
@@ -272,7 +301,10 @@ async function assertQcow2(file: string): Promise<void> {
     const magic = Buffer.alloc(4);
     await handle.read(magic, 0, 4, 0);
     if (!magic.equals(Buffer.from([0x51, 0x46, 0x49, 0xfb]))) {
-      throw new IngotError(ErrorCode.bakeInput, `the base image is not qcow2 (${(await stat(file)).size} bytes)`, { path: file, hint: 'bake from a qcow2 cloud image (e.g. debian-12-genericcloud-amd64.qcow2)' });
+      throw new IngotError(ErrorCode.bakeInput, `the base image is not qcow2 (${(await stat(file)).size} bytes)`, {
+        path: file,
+        hint: 'bake from a qcow2 cloud image (e.g. debian-12-genericcloud-amd64.qcow2)',
+      });
     }
   } finally {
     await handle.close();

@@ -21,7 +21,12 @@ export function imageNamed(name: string, ctx: Pick<AcquireContext, 'images' | 'i
   if (!found) {
     throw new IngotError(ErrorCode.manifestInvalid, `${role} "${name}" of bake "${ctx.image}" is not an image of this manifest`, {
       image: ctx.image,
-      hint: `name one of: ${(ctx.images ?? []).map((i) => i.name).filter((n) => n !== ctx.image).join(', ') || '(no other image)'}`,
+      hint: `name one of: ${
+        (ctx.images ?? [])
+          .map((i) => i.name)
+          .filter((n) => n !== ctx.image)
+          .join(', ') || '(no other image)'
+      }`,
     });
   }
   return found;
@@ -42,7 +47,13 @@ export async function knownDigest(image: Image, ctx: AcquireContext, role: strin
 }
 
 /** Writes image `image` to `dir`/`fileName`, verified; returns the file and its digest. */
-export async function fetchVerified(image: Image, ctx: AcquireContext, dir: string, fileName: string, role: string): Promise<{ file: string; digest: Digest; from: 'store' | 'source' }> {
+export async function fetchVerified(
+  image: Image,
+  ctx: AcquireContext,
+  dir: string,
+  fileName: string,
+  role: string,
+): Promise<{ file: string; digest: Digest; from: 'store' | 'source' }> {
   const file = path.join(dir, fileName);
   const hash = new HashingStream(['sha256', image.algorithm]);
   if (ctx.store) {
@@ -65,10 +76,14 @@ export async function fetchVerified(image: Image, ctx: AcquireContext, dir: stri
     }
   }
   if (!image.expected) {
-    throw new IngotError(ErrorCode.bakeInput, `${role} "${image.name}" of bake "${ctx.image}" cannot be verified: it is not in the store and declares no digest`, {
-      image: ctx.image,
-      hint: `sync "${image.name}" first, or give it a checksum (validation.expected)`,
-    });
+    throw new IngotError(
+      ErrorCode.bakeInput,
+      `${role} "${image.name}" of bake "${ctx.image}" cannot be verified: it is not in the store and declares no digest`,
+      {
+        image: ctx.image,
+        hint: `sync "${image.name}" first, or give it a checksum (validation.expected)`,
+      },
+    );
   }
   const opened = await image.driver.open(image.source, { ...ctx, image: image.name });
   try {
@@ -79,7 +94,12 @@ export async function fetchVerified(image: Image, ctx: AcquireContext, dir: stri
   }
   const actual = hash.digest(image.algorithm);
   if (actual !== image.expected) {
-    throw new IngotError(ErrorCode.digestMismatch, `${role} "${image.name}" does not match its declared digest`, { image: ctx.image, expected: image.expected, actual, hint: 'fix the checksum or the file; nothing was built' });
+    throw new IngotError(ErrorCode.digestMismatch, `${role} "${image.name}" does not match its declared digest`, {
+      image: ctx.image,
+      expected: image.expected,
+      actual,
+      hint: 'fix the checksum or the file; nothing was built',
+    });
   }
   return { file, digest: actual, from: 'source' };
 }

@@ -15,11 +15,16 @@ export async function rootFilesystem(raw: string, signal?: AbortSignal): Promise
   if (table.exitCode === 0) {
     const parsed = JSON.parse(table.stdout) as { partitiontable?: { sectorsize?: number; partitions?: { start: number; size: number; type: string }[] } };
     const sector = parsed.partitiontable?.sectorsize ?? 512;
-    const linux = (parsed.partitiontable?.partitions ?? []).filter((p) => /^(83|0FC63DAF-8483-4772-8E79-3D69D8477DE4|4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709)$/i.test(p.type));
+    const linux = (parsed.partitiontable?.partitions ?? []).filter((p) =>
+      /^(83|0FC63DAF-8483-4772-8E79-3D69D8477DE4|4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709)$/i.test(p.type),
+    );
     const largest = linux.sort((a, b) => b.size - a.size)[0];
     if (largest) return `${raw}?offset=${largest.start * sector}`;
   }
-  throw new IngotError(ErrorCode.bakeFailed, `no ext2/3/4 root filesystem found in ${raw}`, { path: raw, hint: 'bake supports images whose root filesystem is ext4 (bare or in a partition)' });
+  throw new IngotError(ErrorCode.bakeFailed, `no ext2/3/4 root filesystem found in ${raw}`, {
+    path: raw,
+    hint: 'bake supports images whose root filesystem is ext4 (bare or in a partition)',
+  });
 }
 
 /** Runs one debugfs request against `fs`; returns its stdout. */
@@ -42,7 +47,10 @@ export async function listDir(fs: string, dir: string, signal?: AbortSignal): Pr
 export async function leftovers(fs: string, opts: { builder: string; signal?: AbortSignal }): Promise<string[]> {
   const found: string[] = [];
   const passwd = await debugfs(fs, 'cat /etc/passwd', opts.signal);
-  if (!passwd.includes('root:')) throw new IngotError(ErrorCode.bakeFailed, 'cannot read /etc/passwd from the baked image offline', { hint: 'debugfs (e2fsprogs) must be installed and the root filesystem ext4' });
+  if (!passwd.includes('root:'))
+    throw new IngotError(ErrorCode.bakeFailed, 'cannot read /etc/passwd from the baked image offline', {
+      hint: 'debugfs (e2fsprogs) must be installed and the root filesystem ext4',
+    });
   if (passwd.split('\n').some((l) => l.startsWith(`${opts.builder}:`))) found.push(`user ${opts.builder} in /etc/passwd`);
   const home = await listDir(fs, '/home', opts.signal);
   if (home.includes(opts.builder)) found.push(`/home/${opts.builder}`);
@@ -52,6 +60,7 @@ export async function leftovers(fs: string, opts: { builder: string; signal?: Ab
   }
   const machineId = (await debugfs(fs, 'cat /etc/machine-id', opts.signal)).trim();
   if (machineId && machineId !== 'uninitialized') found.push(`/etc/machine-id holds ${machineId}`);
-  for (const name of await listDir(fs, '/var/lib/cloud', opts.signal)) if (name === 'instance' || name === 'instances') found.push(`/var/lib/cloud/${name} (cloud-init state)`);
+  for (const name of await listDir(fs, '/var/lib/cloud', opts.signal))
+    if (name === 'instance' || name === 'instances') found.push(`/var/lib/cloud/${name} (cloud-init state)`);
   return found;
 }

@@ -56,12 +56,17 @@ export async function chooseContent(major: number, workDir: string, contentDir =
     .filter((m): m is RegExpExecArray => m !== null && Number(m[1]) < major)
     .sort((a, b) => Number(b[1]) - Number(a[1]))[0];
   if (!older) {
-    throw new IngotError(ErrorCode.scanFailed, `no SCAP Security Guide content for Debian ${major} in ${contentDir}`, { hint: 'apt-get install ssg-debian ssg-debderived (or give scan.content)' });
+    throw new IngotError(ErrorCode.scanFailed, `no SCAP Security Guide content for Debian ${major} in ${contentDir}`, {
+      hint: 'apt-get install ssg-debian ssg-debderived (or give scan.content)',
+    });
   }
   const from = Number(older[1]);
   const text = await readFile(path.join(contentDir, older[0]), 'utf8');
   const pattern = `<ind:pattern operation="pattern match">^${from}.[0-9]+$</ind:pattern>`;
-  if (!text.includes(pattern)) throw new IngotError(ErrorCode.scanFailed, `cannot adapt ${older[0]} to Debian ${major}: its platform check has an unknown form`, { hint: 'give scan.content' });
+  if (!text.includes(pattern))
+    throw new IngotError(ErrorCode.scanFailed, `cannot adapt ${older[0]} to Debian ${major}: its platform check has an unknown form`, {
+      hint: 'give scan.content',
+    });
   const file = path.join(workDir, `ssg-debian${major}-from-${from}-ds.xml`);
   await writeFile(file, text.split(pattern).join(`<ind:pattern operation="pattern match">^${major}.[0-9]+$</ind:pattern>`));
   return { file, adaptedFrom: older[0] };
@@ -74,7 +79,8 @@ export async function scanOffline(fs: string, request: ScanRequest, workDir: str
   await mkdir(root, { recursive: true });
   // rdump of the whole tree: the probes read /etc, /usr, /var/lib/dpkg, /boot …
   await debugfs(fs, `rdump / ${root}`, signal);
-  if (!existsSync(path.join(root, 'etc', 'debian_version'))) throw new IngotError(ErrorCode.scanFailed, 'the image is not Debian (no /etc/debian_version): no content to scan it with', { hint: 'give scan.content' });
+  if (!existsSync(path.join(root, 'etc', 'debian_version')))
+    throw new IngotError(ErrorCode.scanFailed, 'the image is not Debian (no /etc/debian_version): no content to scan it with', { hint: 'give scan.content' });
   const version = (await readFile(path.join(root, 'etc', 'debian_version'), 'utf8')).trim();
   const major = Number(/^(\d+)/.exec(version)?.[1] ?? 0);
   const content = request.content ? { file: request.content } : await chooseContent(major, workDir);
@@ -88,12 +94,25 @@ export async function scanOffline(fs: string, request: ScanRequest, workDir: str
   });
   // 0: all passed; 2: some rule failed; anything else: oscap itself failed.
   if (r.exitCode !== 0 && r.exitCode !== 2) {
-    throw new IngotError(ErrorCode.scanFailed, `oscap xccdf eval failed (exit ${r.exitCode}): ${(r.stderr || r.stdout).trim().split('\n').slice(-5).join('\n')}`, { hint: `check the profile name ("${request.profile}"): \`oscap info ${content.file}\` lists them` });
+    throw new IngotError(
+      ErrorCode.scanFailed,
+      `oscap xccdf eval failed (exit ${r.exitCode}): ${(r.stderr || r.stdout).trim().split('\n').slice(-5).join('\n')}`,
+      { hint: `check the profile name ("${request.profile}"): \`oscap info ${content.file}\` lists them` },
+    );
   }
   // The ARF is the record (stdout's "Result" lines depend on oscap's verbosity and version).
   const { counts, failed } = parseArf(await readFile(arf, 'utf8'));
   await rm(root, { recursive: true, force: true });
-  return { profile: profileId(request.profile), content: path.basename(content.file), ...(content.adaptedFrom ? { adaptedFrom: content.adaptedFrom } : {}), counts, failed, arf, report, durationMs: Date.now() - started };
+  return {
+    profile: profileId(request.profile),
+    content: path.basename(content.file),
+    ...(content.adaptedFrom ? { adaptedFrom: content.adaptedFrom } : {}),
+    counts,
+    failed,
+    arf,
+    report,
+    durationMs: Date.now() - started,
+  };
 }
 
 /** Counts of the rule results in an ARF (XCCDF TestResult), notselected left out, and the failed rule ids. */

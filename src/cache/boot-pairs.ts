@@ -155,7 +155,11 @@ export async function loadBootState(cacheDir: string): Promise<BootState> {
   data.pairs.forEach((pair, i) => {
     const problem = pairNameProblem(pair);
     if (problem) {
-      throw cacheUnsafe(`boot pair state pairs[${i}] ${problem}`, file, 'the file was edited by something other than ingot; move it away (the next `ingot pull --boot-set` starts the pair history again) and check the cache directory');
+      throw cacheUnsafe(
+        `boot pair state pairs[${i}] ${problem}`,
+        file,
+        'the file was edited by something other than ingot; move it away (the next `ingot pull --boot-set` starts the pair history again) and check the cache directory',
+      );
     }
   });
   return data;
@@ -184,7 +188,8 @@ function bootShapeProblem(data: BootState): string | undefined {
 /** Why a pair's names (id, set, files, links) cannot be used, or undefined. */
 function pairNameProblem(pair: BootPair): string | undefined {
   if (typeof pair.id !== 'string' || !PAIR_ID.test(pair.id)) return `names pair ${JSON.stringify(pair.id)}: expected 16 hex digits`;
-  if (typeof pair.set !== 'string' || bootSetNameProblem(pair.set)) return `names boot set ${JSON.stringify(pair.set)}: ${bootSetNameProblem(String(pair.set))}`;
+  if (typeof pair.set !== 'string' || bootSetNameProblem(pair.set))
+    return `names boot set ${JSON.stringify(pair.set)}: ${bootSetNameProblem(String(pair.set))}`;
   for (const part of ['kernel', 'initramfs'] as const) {
     const file = pair[part].file;
     const problem = typeof file === 'string' ? cacheFileProblem(file) : 'is not a string';
@@ -208,9 +213,7 @@ export async function saveBootState(cacheDir: string, state: BootState): Promise
 
 /** A slot's pairs, newest pull first. */
 export function slotPairs(state: BootState, kernelLink: string): BootPair[] {
-  return state.pairs
-    .filter((p) => p.links.kernel === kernelLink)
-    .sort((a, b) => (a.pulledAt < b.pulledAt ? 1 : a.pulledAt > b.pulledAt ? -1 : 0));
+  return state.pairs.filter((p) => p.links.kernel === kernelLink).sort((a, b) => (a.pulledAt < b.pulledAt ? 1 : a.pulledAt > b.pulledAt ? -1 : 0));
 }
 
 /** Every link a boot pair is switched through (ordinary family pulls must keep off them). */
@@ -225,7 +228,9 @@ export function bootLinks(state: BootState): Set<string> {
  */
 export async function readPointer(cacheDir: string, kernelLink: string): Promise<string | undefined> {
   const pointer = path.join(cachePaths(cacheDir).stateDir, pointerName(kernelLink));
-  const stat = await fs.lstat(pointer).catch((error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? undefined : Promise.reject(cacheIo(`inspect ${pointer}`, error))));
+  const stat = await fs
+    .lstat(pointer)
+    .catch((error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? undefined : Promise.reject(cacheIo(`inspect ${pointer}`, error))));
   if (!stat) return undefined;
   const target = stat.isSymbolicLink() ? await fs.readlink(pointer) : undefined;
   const match = target === undefined ? undefined : new RegExp(`^${PAIRS_DIR}/([0-9a-f]{16})$`).exec(target);
@@ -308,7 +313,12 @@ export async function switchPair(cacheDir: string, pair: BootPair, log?: Logger)
   await switchLink(stateDir, pointerName(pair.links.kernel), `${PAIRS_DIR}/${pairDirName(pair.id)}`);
   if ((await readLink(root, pair.links.initramfs)) !== pair.initramfs.file) await switchLink(root, pair.links.initramfs, pair.initramfs.file);
   if ((await readLink(root, pair.links.kernel)) !== pair.kernel.file) await switchLink(root, pair.links.kernel, pair.kernel.file);
-  log?.info('switched boot pair', { pair: pair.id, kernel: pair.kernel.file, initramfs: pair.initramfs.file, links: `${pair.links.kernel}, ${pair.links.initramfs}` });
+  log?.info('switched boot pair', {
+    pair: pair.id,
+    kernel: pair.kernel.file,
+    initramfs: pair.initramfs.file,
+    links: `${pair.links.kernel}, ${pair.links.initramfs}`,
+  });
 }
 
 /** Whether the slot's two links agree with its pointer (what a careful reader checks). */
@@ -343,7 +353,11 @@ export async function pairFilesProblem(cacheDir: string, pair: BootPair): Promis
     const file = cacheFile(root, part.file);
     const stat = await fs.lstat(file).catch(() => undefined);
     if (stat && !stat.isFile()) {
-      throw cacheUnsafe(`cached file ${part.file} of boot pair ${pair.id} is ${describeKind(stat)}, not the regular file ingot wrote: refusing to use it`, file, `remove it and pull it again with \`ingot pull --boot-set ${pair.set}\``);
+      throw cacheUnsafe(
+        `cached file ${part.file} of boot pair ${pair.id} is ${describeKind(stat)}, not the regular file ingot wrote: refusing to use it`,
+        file,
+        `remove it and pull it again with \`ingot pull --boot-set ${pair.set}\``,
+      );
     }
     const sidecar = await readRegularFile(`${file}.sha256`);
     if (stat?.size !== part.size || sidecar !== sidecarText(part.sha256, part.file)) return `${part.file} is missing or damaged`;
@@ -357,7 +371,14 @@ export async function pairFilesProblem(cacheDir: string, pair: BootPair): Promis
  * kept pair of any slot, a link, an ordinary cached image — still uses them.
  * State first, then files (an orphan file is harmless, a dangling record is not).
  */
-export async function applyPairRetention(cacheDir: string, state: BootState, cache: CacheState, kernelLink: string, keep: number, log: Logger): Promise<string[]> {
+export async function applyPairRetention(
+  cacheDir: string,
+  state: BootState,
+  cache: CacheState,
+  kernelLink: string,
+  keep: number,
+  log: Logger,
+): Promise<string[]> {
   const { root } = cachePaths(cacheDir);
   const current = await readPointer(cacheDir, kernelLink);
   const drop = slotPairs(state, kernelLink)

@@ -127,7 +127,8 @@ export async function pullBootSet(options: BootPullOptions): Promise<BootPullRes
     const links = await chooseLinks(root, options, state, boot);
 
     const { index, floor: indexFloor } = await fetchIndex(options, state, storeUrl, now());
-    const { manifest, bytes, signedAt, via } = options.channel === undefined ? await fetchManifest(options, boot, storeUrl, indexFloor) : await fetchByChannel(options, options.channel, indexFloor);
+    const { manifest, bytes, signedAt, via } =
+      options.channel === undefined ? await fetchManifest(options, boot, storeUrl, indexFloor) : await fetchByChannel(options, options.channel, indexFloor);
     const facts = {
       initramfs: { guestInitProtocol: manifest.initramfs.guest_init_protocol },
       compatibility: manifest.compatibility,
@@ -146,9 +147,13 @@ export async function pullBootSet(options: BootPullOptions): Promise<BootPullRes
     const kernelEntry = findEntry(index, manifest.kernel.sha256, 'kernel', options.set);
     const initramfsEntry = findEntry(index, manifest.initramfs.sha256, 'initramfs', options.set);
     if (initramfsEntry.size !== manifest.initramfs.size_bytes) {
-      throw new IngotError(ErrorCode.sizeMismatch, `boot set "${options.set}": the initramfs is ${initramfsEntry.size} bytes in the signed index, ${manifest.initramfs.size_bytes} in the boot manifest`, {
-        hint: 'the publisher must sync the boot set again; nothing was changed on this host',
-      });
+      throw new IngotError(
+        ErrorCode.sizeMismatch,
+        `boot set "${options.set}": the initramfs is ${initramfsEntry.size} bytes in the signed index, ${manifest.initramfs.size_bytes} in the boot manifest`,
+        {
+          hint: 'the publisher must sync the boot set again; nothing was changed on this host',
+        },
+      );
     }
     const kernel = { ...pairFile(kernelEntry, state, boot), version: manifest.kernel.version, buildId: manifest.kernel.build_id };
     const initramfs = {
@@ -194,7 +199,8 @@ export async function pullBootSet(options: BootPullOptions): Promise<BootPullRes
     // The replay floor, like the index's, follows the catalogue's identity; a legacy per-URL record seeds it.
     const floor = manifestFloorKey(indexFloor.id, options.set);
     // A pinned manifest (through a channel) does not move it: its signing time is the channel move's, and a rollback may be older.
-    if (signedAt !== undefined) boot.manifests[floor] = Math.max(boot.manifests[floor] ?? boot.manifests[manifestFloorKey(storeUrl, options.set)] ?? 0, signedAt);
+    if (signedAt !== undefined)
+      boot.manifests[floor] = Math.max(boot.manifests[floor] ?? boot.manifests[manifestFloorKey(storeUrl, options.set)] ?? 0, signedAt);
     if (JSON.stringify(boot) !== before) await saveBootState(root, boot);
     const stateBefore = JSON.stringify(state);
     const record = recordIndex(state, indexFloor, index, now());
@@ -208,7 +214,12 @@ export async function pullBootSet(options: BootPullOptions): Promise<BootPullRes
     await switchPair(root, pair, options.log);
     const removed = await applyPairRetention(root, boot, state, links.kernel, options.keep ?? DEFAULT_KEEP, options.log);
     const status = downloaded.kernel || downloaded.initramfs || previous !== id ? 'pulled' : 'cached';
-    options.log.info(status === 'cached' ? 'boot pair already current' : 'boot pair pulled', { set: options.set, pair: id, kernel: kernel.file, initramfs: initramfs.file });
+    options.log.info(status === 'cached' ? 'boot pair already current' : 'boot pair pulled', {
+      set: options.set,
+      pair: id,
+      kernel: kernel.file,
+      initramfs: initramfs.file,
+    });
     return {
       status,
       set: options.set,
@@ -254,22 +265,32 @@ async function chooseLinks(root: string, options: BootPullOptions, state: CacheS
       exitCode: ExitCode.usage,
     });
   }
-  const otherSlot = boot.pairs.find((p) => p.links.kernel !== kernel && (p.links.initramfs === initramfs || p.links.initramfs === kernel || p.links.kernel === initramfs));
+  const otherSlot = boot.pairs.find(
+    (p) => p.links.kernel !== kernel && (p.links.initramfs === initramfs || p.links.initramfs === kernel || p.links.kernel === initramfs),
+  );
   if (otherSlot) {
-    throw new IngotError(ErrorCode.cacheConflict, `boot set "${otherSlot.set}" already switches ${otherSlot.links.kernel} and ${otherSlot.links.initramfs} in this cache`, {
-      hint: 'give this boot set other links (--kernel-link, --initramfs-link) or its own cache directory',
-      exitCode: ExitCode.usage,
-    });
+    throw new IngotError(
+      ErrorCode.cacheConflict,
+      `boot set "${otherSlot.set}" already switches ${otherSlot.links.kernel} and ${otherSlot.links.initramfs} in this cache`,
+      {
+        hint: 'give this boot set other links (--kernel-link, --initramfs-link) or its own cache directory',
+        exitCode: ExitCode.usage,
+      },
+    );
   }
   // An ordinary family pull must not own either link.
   const names = await loadLinkNames(root);
   for (const family of new Set(state.entries.map((e) => e.family))) {
     const link = linkFor(names, family);
     if (link === kernel || link === initramfs) {
-      throw new IngotError(ErrorCode.cacheConflict, `link ${link} already belongs to ${family === '' ? 'the images without a family' : `family "${family}"`} in this cache`, {
-        hint: 'pull boot sets into their own cache directory (--to), or give them other links (--kernel-link, --initramfs-link)',
-        exitCode: ExitCode.usage,
-      });
+      throw new IngotError(
+        ErrorCode.cacheConflict,
+        `link ${link} already belongs to ${family === '' ? 'the images without a family' : `family "${family}"`} in this cache`,
+        {
+          hint: 'pull boot sets into their own cache directory (--to), or give them other links (--kernel-link, --initramfs-link)',
+          exitCode: ExitCode.usage,
+        },
+      );
     }
   }
   return { kernel, initramfs };
@@ -312,7 +333,9 @@ async function fetchManifest(options: BootPullOptions, boot: BootState, storeUrl
       if (rest.endsWith('.json') && !rest.includes('/')) available.push(rest.slice(0, -'.json'.length));
     }
     throw new IngotError(ErrorCode.notInIndex, `no boot set "${options.set}" in ${storeUrl}`, {
-      hint: available.length ? `boot sets in the store: ${available.sort().join(', ')}` : 'the store has no boot sets: add spec.bootSets to the manifest and sync with a signing key',
+      hint: available.length
+        ? `boot sets in the store: ${available.sort().join(', ')}`
+        : 'the store has no boot sets: add spec.bootSets to the manifest and sync with a signing key',
       exitCode: ExitCode.usage,
       url: storeUrl,
     });
@@ -321,12 +344,16 @@ async function fetchManifest(options: BootPullOptions, boot: BootState, storeUrl
   const signedAt = Number(object.fields.timestamp);
   const floor = boot.manifests[manifestFloorKey(indexFloor.id, options.set)] ?? boot.manifests[manifestFloorKey(storeUrl, options.set)];
   if (floor !== undefined && Number.isFinite(signedAt) && signedAt < floor && !options.allowRollback) {
-    throw new IngotError(ErrorCode.bootManifestRollback, `boot manifest of "${options.set}" went back: the store serves one signed at ${iso(signedAt)}, this cache already accepted one signed at ${iso(floor)}`, {
-      hint: 'someone may be replaying an old boot manifest; if the publisher really restored an old one, re-run with --allow-rollback',
-      url: storeUrl,
-      expected: `signed at or after ${iso(floor)}`,
-      actual: iso(signedAt),
-    });
+    throw new IngotError(
+      ErrorCode.bootManifestRollback,
+      `boot manifest of "${options.set}" went back: the store serves one signed at ${iso(signedAt)}, this cache already accepted one signed at ${iso(floor)}`,
+      {
+        hint: 'someone may be replaying an old boot manifest; if the publisher really restored an old one, re-run with --allow-rollback',
+        url: storeUrl,
+        expected: `signed at or after ${iso(floor)}`,
+        actual: iso(signedAt),
+      },
+    );
   }
   return { manifest, bytes: object.bytes, signedAt: Number.isFinite(signedAt) ? signedAt : 0 };
 }
@@ -349,7 +376,7 @@ function pairFile(entry: IndexEntry, state: CacheState, boot: BootState): PairFi
   const problem = cacheFileProblem(file);
   if (problem) throw new IngotError(ErrorCode.cacheConflict, `cannot cache ${entry.path}: its file name ${problem}`, { image: entry.name });
   const image = state.entries.find((e) => e.file === file);
-  const pair = boot.pairs.map((p) => [p.kernel, p.initramfs]).flat().find((f) => f.file === file && f.sha256 !== entry.sha256);
+  const pair = boot.pairs.flatMap((p) => [p.kernel, p.initramfs]).find((f) => f.file === file && f.sha256 !== entry.sha256);
   if (image || pair) {
     throw new IngotError(ErrorCode.cacheConflict, `${file} is already cached with other bytes (${image ? `image ${image.path}` : `a kept boot pair`})`, {
       hint: 'give every build its own file name (the document names them vmlinuz-plfm-<version>-<build> and initramfs-plfm-guestinit-<version>-<build>.img), or use a separate cache',

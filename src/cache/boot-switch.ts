@@ -89,10 +89,14 @@ export async function rollbackBootPair(cacheDir: string, options: BootSwitchOpti
     if (at < 0) throw new IngotError(ErrorCode.cacheNotFound, `${kernelLink} does not point at a cached boot pair`, { exitCode: ExitCode.usage });
     const older = pairs[at + 1];
     if (!older) {
-      throw new IngotError(ErrorCode.cacheNotFound, `no boot pair older than ${kernelLabel(pairs[at]!)} + ${initramfsLabel(pairs[at]!)} is cached for ${kernelLink}`, {
-        hint: 'pull the pair you want with `ingot pull --boot-set NAME`, then `ingot cache use --boot-set NAME VERSION`',
-        exitCode: ExitCode.usage,
-      });
+      throw new IngotError(
+        ErrorCode.cacheNotFound,
+        `no boot pair older than ${kernelLabel(pairs[at]!)} + ${initramfsLabel(pairs[at]!)} is cached for ${kernelLink}`,
+        {
+          hint: 'pull the pair you want with `ingot pull --boot-set NAME`, then `ingot cache use --boot-set NAME VERSION`',
+          exitCode: ExitCode.usage,
+        },
+      );
     }
     return older;
   });
@@ -102,12 +106,18 @@ export async function rollbackBootPair(cacheDir: string, options: BootSwitchOpti
 export async function useBootPair(cacheDir: string, which: string, options: BootSwitchOptions): Promise<BootSwitchResult> {
   return withBootLock(cacheDir, options, 'ingot cache use --boot-set', async (boot, kernelLink) => {
     const pairs = slotPairs(boot, kernelLink);
-    const matches = pairs.filter((p) => [p.id, kernelLabel(p), initramfsLabel(p), p.kernel.file, p.initramfs.file, p.initramfs.guestInitVersion].includes(which));
+    const matches = pairs.filter((p) =>
+      [p.id, kernelLabel(p), initramfsLabel(p), p.kernel.file, p.initramfs.file, p.initramfs.guestInitVersion].includes(which),
+    );
     if (matches.length === 1) return matches[0]!;
-    throw new IngotError(ErrorCode.cacheNotFound, matches.length === 0 ? `no cached boot pair matches "${which}"` : `"${which}" matches ${matches.length} cached pairs`, {
-      hint: `cached pairs: ${pairs.map((p) => `${p.id} (${kernelLabel(p)} + ${initramfsLabel(p)})`).join(', ') || 'none'}${matches.length > 1 ? '; pass the pair id' : ''}`,
-      exitCode: ExitCode.usage,
-    });
+    throw new IngotError(
+      ErrorCode.cacheNotFound,
+      matches.length === 0 ? `no cached boot pair matches "${which}"` : `"${which}" matches ${matches.length} cached pairs`,
+      {
+        hint: `cached pairs: ${pairs.map((p) => `${p.id} (${kernelLabel(p)} + ${initramfsLabel(p)})`).join(', ') || 'none'}${matches.length > 1 ? '; pass the pair id' : ''}`,
+        exitCode: ExitCode.usage,
+      },
+    );
   });
 }
 
@@ -194,7 +204,9 @@ export function pickSlot(boot: BootState, choice: SlotChoice): string {
       exitCode: ExitCode.usage,
     });
   }
-  throw new IngotError(ErrorCode.usage, `boot pairs are switched through several links (${slots.join(', ')}); pass --kernel-link`, { exitCode: ExitCode.usage });
+  throw new IngotError(ErrorCode.usage, `boot pairs are switched through several links (${slots.join(', ')}); pass --kernel-link`, {
+    exitCode: ExitCode.usage,
+  });
 }
 
 async function withBootLock(
@@ -214,11 +226,15 @@ async function withBootLock(
     const target = await choose(boot, kernelLink, current);
     const problem = pairProblem(target, options.host ?? {});
     if (problem) {
-      throw new IngotError(ErrorCode.incompatible, `boot pair ${kernelLabel(target)} + ${initramfsLabel(target)} cannot run on this host: ${problem}`, { exitCode: ExitCode.failed });
+      throw new IngotError(ErrorCode.incompatible, `boot pair ${kernelLabel(target)} + ${initramfsLabel(target)} cannot run on this host: ${problem}`, {
+        exitCode: ExitCode.failed,
+      });
     }
     const damaged = await pairFilesProblem(root, target);
     if (damaged) {
-      throw new IngotError(ErrorCode.cacheNotFound, `cached boot pair ${target.id}: ${damaged}`, { hint: `pull it again with \`ingot pull --boot-set ${target.set}\`` });
+      throw new IngotError(ErrorCode.cacheNotFound, `cached boot pair ${target.id}: ${damaged}`, {
+        hint: `pull it again with \`ingot pull --boot-set ${target.set}\``,
+      });
     }
     await switchPair(root, target, options.log);
     return {
@@ -235,5 +251,9 @@ async function withBootLock(
 
 async function requireCache(root: string): Promise<void> {
   const stat = await fs.stat(root).catch(() => undefined);
-  if (!stat?.isDirectory()) throw new IngotError(ErrorCode.cacheNotFound, `no cache at ${root}`, { hint: 'pull something into it first with `ingot pull … --to DIR`', exitCode: ExitCode.usage });
+  if (!stat?.isDirectory())
+    throw new IngotError(ErrorCode.cacheNotFound, `no cache at ${root}`, {
+      hint: 'pull something into it first with `ingot pull … --to DIR`',
+      exitCode: ExitCode.usage,
+    });
 }

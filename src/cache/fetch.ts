@@ -36,16 +36,26 @@ export async function fetchVerified(backend: StoreBackend, entry: IndexEntry, ca
   const out = createWriteStream('', { fd: handle, autoClose: true, flush: true, highWaterMark: 1 << 20 });
   try {
     const source = await backend.read(entry.key, options.signal);
-    await pipeline(source, new CapStream(entry.size, entry.path, 'size', (limit) =>
-        new IngotError(ErrorCode.sizeMismatch, `size mismatch: ${entry.path} is larger than the signed index says`, {
-          expected: String(limit),
-          actual: `> ${limit}`,
-          hint: 'the stored bytes are not the ones the signed index lists; they were not cached',
-          image: entry.name,
-        }),
-      ), hashing, out, {
-      signal: options.signal,
-    });
+    await pipeline(
+      source,
+      new CapStream(
+        entry.size,
+        entry.path,
+        'size',
+        (limit) =>
+          new IngotError(ErrorCode.sizeMismatch, `size mismatch: ${entry.path} is larger than the signed index says`, {
+            expected: String(limit),
+            actual: `> ${limit}`,
+            hint: 'the stored bytes are not the ones the signed index lists; they were not cached',
+            image: entry.name,
+          }),
+      ),
+      hashing,
+      out,
+      {
+        signal: options.signal,
+      },
+    );
     if (hashing.bytes !== entry.size) {
       throw new IngotError(ErrorCode.sizeMismatch, `size mismatch: ${entry.path}`, {
         hint: 'the stored bytes are not the ones the signed index lists; do not use them and re-publish',
@@ -94,4 +104,3 @@ export async function clearTemporary(cacheDir: string): Promise<void> {
     if (name.startsWith('.ingot-tmp-')) await fs.rm(path.join(root, name), { force: true });
   }
 }
-

@@ -128,17 +128,24 @@ function shapeProblem(data: FleetState): string | undefined {
   if (typeof data !== 'object' || data === null || data.schemaVersion !== 1) return 'unexpected shape';
   if (!Array.isArray(data.ring) || !Array.isArray(data.counters)) return '"ring" or "counters" is not a list';
   if (typeof data.channels !== 'object' || data.channels === null) return '"channels" is not an object';
-  if (typeof data.pulls !== 'object' || data.pulls === null || typeof data.pulls.total !== 'object' || typeof data.pulls.verificationFailures !== 'object') return '"pulls" is malformed';
+  if (typeof data.pulls !== 'object' || data.pulls === null || typeof data.pulls.total !== 'object' || typeof data.pulls.verificationFailures !== 'object')
+    return '"pulls" is malformed';
   for (const [i, c] of data.counters.entries()) {
     if (typeof c?.name !== 'string' || typeof c.version !== 'string' || (c.kind !== 'family' && c.kind !== 'boot_set')) return `counters[${i}] is malformed`;
     if (BOOT_RESULTS.some((r) => !Number.isSafeInteger(c.boots?.[r]) || c.boots[r] < 0)) return `counters[${i}].boots is malformed`;
-    if (!Array.isArray(c.handshake?.buckets) || c.handshake.buckets.length !== HANDSHAKE_BUCKETS.length || !Number.isFinite(c.handshake.sumSeconds)) return `counters[${i}].handshake is malformed`;
+    if (!Array.isArray(c.handshake?.buckets) || c.handshake.buckets.length !== HANDSHAKE_BUCKETS.length || !Number.isFinite(c.handshake.sumSeconds))
+      return `counters[${i}].handshake is malformed`;
   }
   return undefined;
 }
 
 /** Runs `change` on the fleet state under the cache lock and saves it atomically. */
-export async function updateFleetState<T>(cacheDir: string, owner: string, change: (state: FleetState) => T, options: { lockTimeoutMs?: number; signal?: AbortSignal } = {}): Promise<T> {
+export async function updateFleetState<T>(
+  cacheDir: string,
+  owner: string,
+  change: (state: FleetState) => T,
+  options: { lockTimeoutMs?: number; signal?: AbortSignal } = {},
+): Promise<T> {
   const { root } = cachePaths(cacheDir);
   const lock = await lockCache(root, { owner, timeoutMs: options.lockTimeoutMs ?? 60_000, ...(options.signal ? { signal: options.signal } : {}) });
   try {
@@ -171,7 +178,9 @@ export function addBoot(state: FleetState, boot: BootRecord): VersionCounters {
       handshake: { count: 0, sumSeconds: 0, buckets: HANDSHAKE_BUCKETS.map(() => 0) },
     };
     state.counters.push(counters);
-    const mine = state.counters.filter((c) => c.kind === boot.kind && c.name === boot.name).sort((a, b) => (a.firstAt < b.firstAt ? -1 : a.firstAt > b.firstAt ? 1 : 0));
+    const mine = state.counters
+      .filter((c) => c.kind === boot.kind && c.name === boot.name)
+      .sort((a, b) => (a.firstAt < b.firstAt ? -1 : a.firstAt > b.firstAt ? 1 : 0));
     const drop = new Set(mine.slice(0, Math.max(0, mine.length - VERSIONS_KEPT)));
     state.counters = state.counters.filter((c) => !drop.has(c));
   }
@@ -189,7 +198,10 @@ export function addBoot(state: FleetState, boot: BootRecord): VersionCounters {
 }
 
 /** Records a pull's outcome: its time, whether it worked, and a verification failure's code. */
-export function addPull(state: FleetState, pull: { at: string; ok: boolean; target: string; code?: string; via?: { kind: TargetKind; name: string; channel?: string } }): void {
+export function addPull(
+  state: FleetState,
+  pull: { at: string; ok: boolean; target: string; code?: string; via?: { kind: TargetKind; name: string; channel?: string } },
+): void {
   state.pulls.total[pull.ok ? 'ok' : 'fail'] += 1;
   state.pulls.last = { at: pull.at, ok: pull.ok, target: pull.target, ...(pull.code ? { code: pull.code } : {}) };
   if (pull.code && VERIFICATION_CODES.has(pull.code)) state.pulls.verificationFailures[pull.code] = (state.pulls.verificationFailures[pull.code] ?? 0) + 1;
@@ -220,11 +232,18 @@ export interface RecordBootOptions {
 export async function recordBoot(cacheDir: string, options: RecordBootOptions): Promise<{ boot: BootRecord; totals: VersionCounters }> {
   const { root } = cachePaths(cacheDir);
   const stat = await fs.stat(root).catch(() => undefined);
-  if (!stat?.isDirectory()) throw new IngotError(ErrorCode.cacheNotFound, `no host cache at ${root}`, { hint: 'pass the --cache DIR that `ingot pull --to DIR` fills', path: root, exitCode: ExitCode.usage });
+  if (!stat?.isDirectory())
+    throw new IngotError(ErrorCode.cacheNotFound, `no host cache at ${root}`, {
+      hint: 'pass the --cache DIR that `ingot pull --to DIR` fills',
+      path: root,
+      exitCode: ExitCode.usage,
+    });
   const version = options.version ?? (await options.current?.());
   if (!version) {
     throw new IngotError(ErrorCode.cacheNotFound, `${options.kind === 'family' ? 'family' : 'boot set'} "${options.name}" has no current version in ${root}`, {
-      hint: 'pass --version V, or pull it first', path: root, exitCode: ExitCode.usage,
+      hint: 'pass --version V, or pull it first',
+      path: root,
+      exitCode: ExitCode.usage,
     });
   }
   const boot: BootRecord = {

@@ -81,7 +81,8 @@ export function cacheFile(root: string, file: unknown, what = 'a cached file'): 
  * would send deletes and writes outside the cache.
  */
 export async function ensureOwnDir(dir: string): Promise<void> {
-  const inspect = () => fs.lstat(dir).catch((error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? undefined : Promise.reject(cacheIo(`inspect ${dir}`, error))));
+  const inspect = () =>
+    fs.lstat(dir).catch((error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? undefined : Promise.reject(cacheIo(`inspect ${dir}`, error))));
   let stat = await inspect();
   if (!stat) {
     await fs.mkdir(dir).catch((error: NodeJS.ErrnoException) => (error.code === 'EEXIST' ? undefined : Promise.reject(cacheIo(`create ${dir}`, error))));

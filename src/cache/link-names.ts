@@ -33,7 +33,8 @@ export async function loadLinkNames(cacheDir: string): Promise<LinkNames> {
   let families: object;
   try {
     const doc = JSON.parse(text) as { schemaVersion?: unknown; families?: unknown };
-    if (doc.schemaVersion !== 1 || typeof doc.families !== 'object' || doc.families === null || Array.isArray(doc.families)) throw new Error('unexpected shape');
+    if (doc.schemaVersion !== 1 || typeof doc.families !== 'object' || doc.families === null || Array.isArray(doc.families))
+      throw new Error('unexpected shape');
     families = doc.families;
   } catch (error) {
     throw new IngotError(ErrorCode.cacheNotFound, `cache link names are damaged: ${file}: ${(error as Error).message}`, {
@@ -45,7 +46,11 @@ export async function loadLinkNames(cacheDir: string): Promise<LinkNames> {
   for (const [family, link] of Object.entries(families)) {
     const problem = rememberedProblem(family, link);
     if (problem) {
-      throw cacheUnsafe(`cache link names ${problem}`, file, 'the file was edited by something other than ingot; move it away (links fall back to current-<family>) and check the cache directory');
+      throw cacheUnsafe(
+        `cache link names ${problem}`,
+        file,
+        'the file was edited by something other than ingot; move it away (links fall back to current-<family>) and check the cache directory',
+      );
     }
     out[family] = link as string;
   }
@@ -105,10 +110,14 @@ export async function chooseLink(
   if (problem) throw new IngotError(ErrorCode.usage, `--link ${link}: ${problem}`, { exitCode: ExitCode.usage });
   for (const other of new Set([...otherFamilies, ...Object.keys(names)])) {
     if (other !== family && linkFor(names, other) === link) {
-      throw new IngotError(ErrorCode.cacheConflict, `link ${link} already belongs to ${other === '' ? 'the images without a family' : `family "${other}"`} in this cache`, {
-        hint: 'choose another --link, or use a separate cache directory (--to)',
-        exitCode: ExitCode.usage,
-      });
+      throw new IngotError(
+        ErrorCode.cacheConflict,
+        `link ${link} already belongs to ${other === '' ? 'the images without a family' : `family "${other}"`} in this cache`,
+        {
+          hint: 'choose another --link, or use a separate cache directory (--to)',
+          exitCode: ExitCode.usage,
+        },
+      );
     }
   }
   if (link === current) return { link, remember: async () => undefined };

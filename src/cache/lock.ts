@@ -75,10 +75,14 @@ export async function lockCache(cacheDir: string, options: { owner: string; time
       continue;
     }
     if (Date.now() >= deadline) {
-      throw new IngotError(ErrorCode.cacheLocked, `cache is in use by ${holder?.owner ?? 'another process'} (pid ${holder?.pid ?? '?'} on ${holder?.host ?? '?'}): ${cacheDir}`, {
-        hint: `wait for it to finish or raise --lock-timeout; if that process is gone, remove ${lock}`,
-        path: lock,
-      });
+      throw new IngotError(
+        ErrorCode.cacheLocked,
+        `cache is in use by ${holder?.owner ?? 'another process'} (pid ${holder?.pid ?? '?'} on ${holder?.host ?? '?'}): ${cacheDir}`,
+        {
+          hint: `wait for it to finish or raise --lock-timeout; if that process is gone, remove ${lock}`,
+          path: lock,
+        },
+      );
     }
     await sleep(Math.min(100, Math.max(10, deadline - Date.now())), undefined, { signal: options.signal });
   }
@@ -97,4 +101,3 @@ async function ageMs(file: string): Promise<number> {
   const stat = await fs.stat(file).catch(() => undefined);
   return stat ? Date.now() - stat.mtimeMs : 0;
 }
-

@@ -107,7 +107,17 @@ export async function pull(options: PullOptions): Promise<PullResult> {
       });
     }
     // The link is settled before any bytes move: a refused link leaves nothing behind.
-    const { link, previous: oldLink, remember } = await chooseLink(root, selection.family, options.link, state.entries.map((e) => e.family), bootLinks(boot));
+    const {
+      link,
+      previous: oldLink,
+      remember,
+    } = await chooseLink(
+      root,
+      selection.family,
+      options.link,
+      state.entries.map((e) => e.family),
+      bootLinks(boot),
+    );
     const cached = await isCached(root, state, selection, file, options.log);
     if (!cached) {
       options.log.info('downloading', { image: selection.entry.name, path: selection.entry.path, bytes: selection.entry.size });
@@ -184,10 +194,14 @@ export async function fetchIndex(
   // This key already signs catalogues with a storeId: one without is from before, a replay.
   const keyMovedOn = index.storeId === undefined && Object.keys(state.catalogues ?? {}).some((id) => id.startsWith(`${keyId}/`));
   if (keyMovedOn && !options.allowRollback) {
-    throw new IngotError(ErrorCode.indexRollback, `index version ${index.version} carries no store identity, but this cache already accepted indexes with one signed by key ${keyId}`, {
-      hint: 'it was signed before the store was re-signed by a current ingot: someone may be replaying it; re-sign the store (`ingot sign`), or re-run with --allow-rollback if you really restored an old index',
-      url: storeUrl,
-    });
+    throw new IngotError(
+      ErrorCode.indexRollback,
+      `index version ${index.version} carries no store identity, but this cache already accepted indexes with one signed by key ${keyId}`,
+      {
+        hint: 'it was signed before the store was re-signed by a current ingot: someone may be replaying it; re-sign the store (`ingot sign`), or re-run with --allow-rollback if you really restored an old index',
+        url: storeUrl,
+      },
+    );
   }
   const last = floor.record?.indexVersion;
   if (last !== undefined && index.version < last && !options.allowRollback) {

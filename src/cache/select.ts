@@ -90,7 +90,13 @@ export async function selectImage(index: Index, options: SelectOptions): Promise
 async function selectByChannel(index: Index, options: SelectOptions): Promise<Selection> {
   const family = checkName('family', options.target);
   const channel = checkName('channel', options.channel!);
-  const { file, pointer, rollout } = await resolveChannel({ ...options, name: family, kind: 'family', channel, lastSequence: options.lastChannelSequence?.(family) });
+  const { file, pointer, rollout } = await resolveChannel({
+    ...options,
+    name: family,
+    kind: 'family',
+    channel,
+    lastSequence: options.lastChannelSequence?.(family),
+  });
   const entry = index.images.find((e) => e.path === pointer.path);
   if (!entry) {
     throw new IngotError(ErrorCode.notInIndex, `channel ${family}/${channel} points at ${pointer.path}, which the signed index does not list`, {
@@ -108,13 +114,17 @@ async function selectByChannel(index: Index, options: SelectOptions): Promise<Se
   if (problem) {
     const members = index.images.filter((e) => e.family === family);
     const alternative = newestCompatible(members, options.host);
-    throw new IngotError(ErrorCode.incompatible, `channel ${family}/${channel} points at ${pointer.version || pointer.path}, which this host cannot run: ${problem}`, {
-      hint: alternative
-        ? `the newest compatible version is ${alternative.version ?? alternative.path}: pull it with \`ingot pull ${alternative.path}\``
-        : `no published version of "${family}" is compatible with this host`,
-      image: entry.name,
-      details: alternative ? { newestCompatible: alternative.version ?? alternative.path } : undefined,
-    });
+    throw new IngotError(
+      ErrorCode.incompatible,
+      `channel ${family}/${channel} points at ${pointer.version || pointer.path}, which this host cannot run: ${problem}`,
+      {
+        hint: alternative
+          ? `the newest compatible version is ${alternative.version ?? alternative.path}: pull it with \`ingot pull ${alternative.path}\``
+          : `no published version of "${family}" is compatible with this host`,
+        image: entry.name,
+        details: alternative ? { newestCompatible: alternative.version ?? alternative.path } : undefined,
+      },
+    );
   }
   return { entry, family: options.family ?? family, via: 'channel', channel: { family, sequence: file.sequence }, ...(rollout ? { rollout } : {}) };
 }
@@ -163,11 +173,21 @@ export async function resolveChannel(options: ResolveChannelOptions): Promise<{ 
   return { file, pointer, ...(rollout ? { rollout } : {}) };
 }
 
-async function rolloutTarget(file: ChannelFile, family: string, channel: string, current: ChannelPointer, hostId: (() => Promise<string>) | undefined): Promise<{ pointer: ChannelPointer; rollout?: RolloutChoice }> {
+async function rolloutTarget(
+  file: ChannelFile,
+  family: string,
+  channel: string,
+  current: ChannelPointer,
+  hostId: (() => Promise<string>) | undefined,
+): Promise<{ pointer: ChannelPointer; rollout?: RolloutChoice }> {
   if (current.rollout === undefined || current.rollout >= 100) return { pointer: current };
   const stack = channelStack(file, channel);
   const previous = stack[stack.length - 2];
-  if (!hostId) throw new IngotError(ErrorCode.usage, `channel ${family}/${channel} is rolled out to ${current.rollout} % of hosts and no host id was given`, { exitCode: ExitCode.usage, hint: 'pass --host-id ID' });
+  if (!hostId)
+    throw new IngotError(ErrorCode.usage, `channel ${family}/${channel} is rolled out to ${current.rollout} % of hosts and no host id was given`, {
+      exitCode: ExitCode.usage,
+      hint: 'pass --host-id ID',
+    });
   const version = current.version || current.path;
   const bucket = rolloutBucket(await hostId(), family, channel, version);
   // With no earlier entry there is nothing else to stay on: every host takes the only version.
@@ -178,7 +198,12 @@ async function rolloutTarget(file: ChannelFile, family: string, channel: string,
 function requireCompatible(index: Index, entry: IndexEntry, host: HostFacts): void {
   const problem = compatibilityProblem(entry.compatibility, host);
   if (!problem) return;
-  const alternative = entry.family ? newestCompatible(index.images.filter((e) => e.family === entry.family), host) : undefined;
+  const alternative = entry.family
+    ? newestCompatible(
+        index.images.filter((e) => e.family === entry.family),
+        host,
+      )
+    : undefined;
   throw new IngotError(ErrorCode.incompatible, `${entry.path} is not compatible with this host: ${problem}`, {
     hint: alternative ? `the newest compatible version of "${entry.family}" is ${alternative.version ?? alternative.path}` : 'pick another image',
     image: entry.name,

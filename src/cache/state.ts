@@ -88,7 +88,11 @@ export async function loadState(cacheDir: string): Promise<CacheState> {
   data.entries.forEach((entry, i) => {
     const problem = entryNameProblem(entry);
     if (problem) {
-      throw cacheUnsafe(`cache state entries[${i}] ${problem}`, stateFile, 'the state file was edited by something other than ingot; move it away (the next pull re-downloads what it needs) and check the cache directory');
+      throw cacheUnsafe(
+        `cache state entries[${i}] ${problem}`,
+        stateFile,
+        'the state file was edited by something other than ingot; move it away (the next pull re-downloads what it needs) and check the cache directory',
+      );
     }
   });
   return data;
@@ -108,11 +112,16 @@ export function entryNameProblem(entry: CacheEntry): string | undefined {
 
 function stateShapeProblem(data: CacheState): string | undefined {
   if (typeof data !== 'object' || data === null || data.schemaVersion !== 1 || !Array.isArray(data.entries)) return 'unexpected shape';
-  for (const [field, records] of [['stores', data.stores], ['catalogues', data.catalogues ?? {}]] as const) {
+  for (const [field, records] of [
+    ['stores', data.stores],
+    ['catalogues', data.catalogues ?? {}],
+  ] as const) {
     if (typeof records !== 'object' || records === null || Array.isArray(records)) return `"${field}" is not an object`;
     for (const [name, r] of Object.entries(records)) {
-      if (typeof r !== 'object' || r === null || !Number.isSafeInteger(r.indexVersion) || r.indexVersion < 0) return `${field}["${name}"].indexVersion is not a count`;
-      if (typeof r.channels !== 'object' || r.channels === null || Object.values(r.channels).some((n) => !Number.isSafeInteger(n))) return `${field}["${name}"].channels is malformed`;
+      if (typeof r !== 'object' || r === null || !Number.isSafeInteger(r.indexVersion) || r.indexVersion < 0)
+        return `${field}["${name}"].indexVersion is not a count`;
+      if (typeof r.channels !== 'object' || r.channels === null || Object.values(r.channels).some((n) => !Number.isSafeInteger(n)))
+        return `${field}["${name}"].channels is malformed`;
     }
   }
   for (const [i, e] of data.entries.entries()) {

@@ -58,7 +58,9 @@ export interface SwitchResult {
 /** Points the family's link at a cached version (matched by version or file name). */
 export async function useCached(cacheDir: string, version: string, options: SwitchOptions): Promise<SwitchResult> {
   return withLock(cacheDir, options, 'ingot cache use', (state) => {
-    const candidates = state.entries.filter((e) => (options.family === undefined || e.family === options.family) && (e.version === version || e.file === version));
+    const candidates = state.entries.filter(
+      (e) => (options.family === undefined || e.family === options.family) && (e.version === version || e.file === version),
+    );
     if (candidates.length === 0) {
       throw new IngotError(ErrorCode.cacheNotFound, `version "${version}" is not in the cache${options.family ? ` for family "${options.family}"` : ''}`, {
         hint: `cached: ${state.entries.map((e) => e.version ?? e.file).join(', ') || 'nothing'}; pull it first`,
@@ -121,12 +123,17 @@ async function withLock(
 /** The cached file must still be whole (size and sidecar) and compatible with the host. */
 async function checkUsable(root: string, entry: CacheEntry, host: HostFacts): Promise<void> {
   const problem = compatibilityProblem(entry.compatibility, host);
-  if (problem) throw new IngotError(ErrorCode.incompatible, `${entry.version ?? entry.file} is not compatible with this host: ${problem}`, { image: entry.name });
+  if (problem)
+    throw new IngotError(ErrorCode.incompatible, `${entry.version ?? entry.file} is not compatible with this host: ${problem}`, { image: entry.name });
   const file = cacheFile(root, entry.file);
   // A cached file counts only as a regular file: a same-size symlink to elsewhere is not our bytes.
   const stat = await fs.lstat(file).catch(() => undefined);
   if (stat && !stat.isFile()) {
-    throw cacheUnsafe(`cached file ${entry.file} is ${describeKind(stat)}, not the regular file ingot wrote: refusing to use it`, file, `remove it and pull it again with \`ingot pull ${entry.path}\``);
+    throw cacheUnsafe(
+      `cached file ${entry.file} is ${describeKind(stat)}, not the regular file ingot wrote: refusing to use it`,
+      file,
+      `remove it and pull it again with \`ingot pull ${entry.path}\``,
+    );
   }
   const sidecar = await readRegularFile(`${file}.sha256`);
   if (stat?.size !== entry.size || sidecar !== sidecarText(entry.sha256, entry.file)) {
@@ -156,5 +163,9 @@ export function familiesHint(families: Iterable<string>): string {
 
 async function requireCache(root: string): Promise<void> {
   const stat = await fs.stat(root).catch(() => undefined);
-  if (!stat?.isDirectory()) throw new IngotError(ErrorCode.cacheNotFound, `no cache at ${root}`, { hint: 'pull something into it first with `ingot pull … --to DIR`', exitCode: ExitCode.usage });
+  if (!stat?.isDirectory())
+    throw new IngotError(ErrorCode.cacheNotFound, `no cache at ${root}`, {
+      hint: 'pull something into it first with `ingot pull … --to DIR`',
+      exitCode: ExitCode.usage,
+    });
 }

@@ -18,10 +18,22 @@ const s = (ms: number) => `${ms / 1000}s`;
 export const downloadOptions = {
   retries: { type: 'string', valueName: 'N', description: `Download retries after a failure without progress (default: ${HTTP_DEFAULTS.retries})` },
   'connect-timeout': { type: 'string', valueName: 'DURATION', description: `TCP + TLS connect timeout (default: ${s(HTTP_DEFAULTS.connectTimeoutMs)})` },
-  'headers-timeout': { type: 'string', valueName: 'DURATION', description: `Longest wait for response headers (default: ${s(HTTP_DEFAULTS.headersTimeoutMs)})` },
+  'headers-timeout': {
+    type: 'string',
+    valueName: 'DURATION',
+    description: `Longest wait for response headers (default: ${s(HTTP_DEFAULTS.headersTimeoutMs)})`,
+  },
   'idle-timeout': { type: 'string', valueName: 'DURATION', description: `Longest silence in a response body (default: ${s(HTTP_DEFAULTS.idleTimeoutMs)})` },
-  'min-speed': { type: 'string', valueName: 'RATE', description: `Slowest acceptable download, bytes per second, e.g. 10KiB (default: ${formatBytes(HTTP_DEFAULTS.minSpeed)}/s)` },
-  'min-speed-time': { type: 'string', valueName: 'DURATION', description: `Window over which --min-speed is averaged (default: ${s(HTTP_DEFAULTS.minSpeedTimeMs)})` },
+  'min-speed': {
+    type: 'string',
+    valueName: 'RATE',
+    description: `Slowest acceptable download, bytes per second, e.g. 10KiB (default: ${formatBytes(HTTP_DEFAULTS.minSpeed)}/s)`,
+  },
+  'min-speed-time': {
+    type: 'string',
+    valueName: 'DURATION',
+    description: `Window over which --min-speed is averaged (default: ${s(HTTP_DEFAULTS.minSpeedTimeMs)})`,
+  },
 } as const satisfies Record<string, OptionSpec>;
 
 /** HttpOptions from the download flags; only the flags given (the client fills in defaults). */

@@ -54,7 +54,14 @@ export function globalHelp(): string {
 
 /** `ingot cache`: the group's sub-commands. */
 export function groupHelp(group: string): string {
-  return [`Usage: ingot ${group} <command> [options]`, '', 'Commands:', ...commandList(subcommandsOf(group)), '', `Run "ingot help ${group} COMMAND" for a command's options.`].join('\n');
+  return [
+    `Usage: ingot ${group} <command> [options]`,
+    '',
+    'Commands:',
+    ...commandList(subcommandsOf(group)),
+    '',
+    `Run "ingot help ${group} COMMAND" for a command's options.`,
+  ].join('\n');
 }
 
 /** The flag column of an option: "-m, --manifest FILE". */

@@ -6,7 +6,11 @@ import { bool, str, type CommandContext, type OptionSpec, type ParsedArgs } from
 import { parseDuration } from './resolve.js';
 
 export const lockOptions = {
-  'lock-timeout': { type: 'string', valueName: 'DURATION', description: 'Wait this long for another run holding the store lock (default: sync and prune 0s, fail at once; sign and channel 30s)' },
+  'lock-timeout': {
+    type: 'string',
+    valueName: 'DURATION',
+    description: 'Wait this long for another run holding the store lock (default: sync and prune 0s, fail at once; sign and channel 30s)',
+  },
   'break-lock': { type: 'boolean', description: 'Take over an expired lock left by a dead run, or an unreadable (empty or garbage) lock file' },
   'no-lock': { type: 'boolean', description: 'Do not lock the store (only for stores without conditional writes)' },
 } as const satisfies Record<string, OptionSpec>;

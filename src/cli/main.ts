@@ -128,7 +128,9 @@ export async function main(io: MainIo): Promise<number> {
     stream: (head, key) => {
       let count = 0;
       const fields = (data: Record<string, unknown>) =>
-        Object.entries(data).map(([k, v]) => `  ${JSON.stringify(k)}: ${JSON.stringify(v, null, 2).replace(/\n/g, '\n  ')},\n`).join('');
+        Object.entries(data)
+          .map(([k, v]) => `  ${JSON.stringify(k)}: ${JSON.stringify(v, null, 2).replace(/\n/g, '\n  ')},\n`)
+          .join('');
       const close = (tail: Record<string, unknown>) => {
         openJson = undefined;
         const rest = fields(tail).replace(/,\n$/, '\n');

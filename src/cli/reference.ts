@@ -76,7 +76,18 @@ function optionRows(options: Record<string, OptionSpec>): string[] {
 }
 
 function commandSection(command: Command): string[] {
-  const lines = [`<a id="${anchorOf(command.name)}"></a>`, '', `### ingot ${command.name}`, '', escapeProse(command.summary), '', '```sh', `ingot ${command.usage}`, '```', ''];
+  const lines = [
+    `<a id="${anchorOf(command.name)}"></a>`,
+    '',
+    `### ingot ${command.name}`,
+    '',
+    escapeProse(command.summary),
+    '',
+    '```sh',
+    `ingot ${command.usage}`,
+    '```',
+    '',
+  ];
   if (command.description) lines.push(descriptionMarkdown(command.description), '');
   if (Object.keys(command.options).length > 0) lines.push(...optionRows(command.options), '');
   else lines.push('Only the [global options](#global-options).', '');

@@ -27,8 +27,17 @@ export const manifestOption = {
 } as const satisfies Record<string, OptionSpec>;
 
 export const storeOptions = {
-  store: { type: 'string', valueName: 'URL', description: 'Store: a directory, file:///abs/path, s3://bucket[/prefix]?endpoint=…&region=…, or https://host/ (an `ingot serve` URL, read-only) (default: spec.store.url, else the bucket and endpoint in the S3 credentials, else .ingot/store beside the manifest)' },
-  credentials: { type: 'string', valueName: 'FILE', description: 'SOPS-encrypted (age) credentials file for S3 stores; its bucket/endpoint choose the store when nothing else does' },
+  store: {
+    type: 'string',
+    valueName: 'URL',
+    description:
+      'Store: a directory, file:///abs/path, s3://bucket[/prefix]?endpoint=…&region=…, or https://host/ (an `ingot serve` URL, read-only) (default: spec.store.url, else the bucket and endpoint in the S3 credentials, else .ingot/store beside the manifest)',
+  },
+  credentials: {
+    type: 'string',
+    valueName: 'FILE',
+    description: 'SOPS-encrypted (age) credentials file for S3 stores; its bucket/endpoint choose the store when nothing else does',
+  },
   'sops-age-key-file': { type: 'string', valueName: 'FILE', description: 'age identity for --credentials (default: SOPS_AGE_KEY_FILE or SOPS_AGE_KEY)' },
   'allow-insecure-endpoint': {
     type: 'boolean',
@@ -60,7 +69,11 @@ export function existingManifestPath(args: ParsedArgs, ctx: CommandContext): str
 export async function requireManifest(args: ParsedArgs, ctx: CommandContext): Promise<Manifest> {
   const file = existingManifestPath(args, ctx);
   const result = await loadManifest(file);
-  for (const line of renderProblems(result.problems.filter((p) => p.severity === 'warning'), result.text)) ctx.log.warn(line);
+  for (const line of renderProblems(
+    result.problems.filter((p) => p.severity === 'warning'),
+    result.text,
+  ))
+    ctx.log.warn(line);
   if (!result.manifest) {
     const errors = result.problems.filter((p) => p.severity === 'error');
     throw new IngotError(
@@ -158,6 +171,10 @@ export function parseDuration(raw: string, flag: string): number {
 export async function requireExistingStore(store: ImageStore | StoreBackend): Promise<void> {
   const backend = store instanceof ImageStore ? store.backend : store;
   if (!(backend instanceof FsBackend)) return;
-  const isDir = await fs.promises.stat(backend.root).then((s) => s.isDirectory(), () => false);
-  if (!isDir) throw new UsageError(`store directory not found: ${backend.root}`, { hint: 'check --store / --from (a directory, file:///abs/path, s3://… or https://…)' });
+  const isDir = await fs.promises.stat(backend.root).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
+  if (!isDir)
+    throw new UsageError(`store directory not found: ${backend.root}`, { hint: 'check --store / --from (a directory, file:///abs/path, s3://… or https://…)' });
 }

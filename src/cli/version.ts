@@ -25,7 +25,9 @@ export function packageVersion(from: string = fileURLToPath(import.meta.url)): s
     }
     const parent = dirname(dir);
     if (parent === dir) {
-      throw new IngotError('INGOT_INTERNAL', `cannot find ingot's package.json above ${dirname(from)}`, { hint: 'reinstall ingot; its package.json is missing' });
+      throw new IngotError('INGOT_INTERNAL', `cannot find ingot's package.json above ${dirname(from)}`, {
+        hint: 'reinstall ingot; its package.json is missing',
+      });
     }
     dir = parent;
   }

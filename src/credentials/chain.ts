@@ -154,12 +154,19 @@ async function fromSopsFile(file: string, options: ResolveOptions, tried: string
   const identities = await loadAgeIdentities(options);
   for (const key of identities.keys) options.onSecret?.(key);
   // With no age identity, a file with PGP recipients still opens through gpg; otherwise the error says where we looked.
-  const doc = await decryptSops(text, identities.keys, file, { ageTried: identities.tried, gpg: { env: options.env, signal: options.signal } }).catch((error: unknown) => {
-    if (error instanceof IngotError && error.code === ErrorCode.credentialsMissing) {
-      throw new IngotError(error.code, error.message, { path: file, hint: error.hint, exitCode: error.exitCode, details: { tried: [...tried, ...identities.tried] } });
-    }
-    throw error;
-  });
+  const doc = await decryptSops(text, identities.keys, file, { ageTried: identities.tried, gpg: { env: options.env, signal: options.signal } }).catch(
+    (error: unknown) => {
+      if (error instanceof IngotError && error.code === ErrorCode.credentialsMissing) {
+        throw new IngotError(error.code, error.message, {
+          path: file,
+          hint: error.hint,
+          exitCode: error.exitCode,
+          details: { tried: [...tried, ...identities.tried] },
+        });
+      }
+      throw error;
+    },
+  );
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc) || Buffer.isBuffer(doc)) {
     throw new IngotError(ErrorCode.credentialsInvalid, `credentials file ${file} is not a mapping`, { path: file });
   }

@@ -18,8 +18,23 @@ export interface EnvSource {
 
 // Order matters: the first complete pair wins.
 export const ENV_SOURCES: readonly EnvSource[] = [
-  { label: 'INGOT_S3_*', access: 'INGOT_S3_ACCESS_KEY', secret: 'INGOT_S3_SECRET_KEY', token: 'INGOT_S3_SESSION_TOKEN', endpoint: 'INGOT_S3_ENDPOINT', bucket: 'INGOT_S3_BUCKET', region: 'INGOT_S3_REGION' },
-  { label: 'AWS_*', access: 'AWS_ACCESS_KEY_ID', secret: 'AWS_SECRET_ACCESS_KEY', token: 'AWS_SESSION_TOKEN', endpoint: 'AWS_ENDPOINT_URL_S3', region: 'AWS_REGION' },
+  {
+    label: 'INGOT_S3_*',
+    access: 'INGOT_S3_ACCESS_KEY',
+    secret: 'INGOT_S3_SECRET_KEY',
+    token: 'INGOT_S3_SESSION_TOKEN',
+    endpoint: 'INGOT_S3_ENDPOINT',
+    bucket: 'INGOT_S3_BUCKET',
+    region: 'INGOT_S3_REGION',
+  },
+  {
+    label: 'AWS_*',
+    access: 'AWS_ACCESS_KEY_ID',
+    secret: 'AWS_SECRET_ACCESS_KEY',
+    token: 'AWS_SESSION_TOKEN',
+    endpoint: 'AWS_ENDPOINT_URL_S3',
+    region: 'AWS_REGION',
+  },
   { label: 'E2_*', access: 'E2_ACCESS_KEY', secret: 'E2_SECRET_KEY', endpoint: 'E2_ENDPOINT', bucket: 'E2_BUCKET', region: 'E2_REGION' },
 ];
 
@@ -40,10 +55,23 @@ export function secretsInEnvironment(env: NodeJS.ProcessEnv): string[] {
   const out: string[] = [];
   for (const name of SECRET_ENV_NAMES) {
     const value = env[name];
-    if (value) out.push(value, ...value.split(/\r?\n/).map((l) => l.trim()).filter((l) => l.length >= 16 && l !== value));
+    if (value)
+      out.push(
+        value,
+        ...value
+          .split(/\r?\n/)
+          .map((l) => l.trim())
+          .filter((l) => l.length >= 16 && l !== value),
+      );
   }
   const key = env.INGOT_SIGNING_KEY;
   // A path is not a secret; pasted key contents are (each line, the encrypted key included).
-  if (key && /\n/.test(key.trim())) out.push(...key.split(/\r?\n/).map((l) => l.trim()).filter((l) => l.length >= 16 && !l.startsWith('untrusted comment')));
+  if (key && /\n/.test(key.trim()))
+    out.push(
+      ...key
+        .split(/\r?\n/)
+        .map((l) => l.trim())
+        .filter((l) => l.length >= 16 && !l.startsWith('untrusted comment')),
+    );
   return out;
 }

@@ -58,7 +58,12 @@ export async function recoverDataKey(meta: Record<string, unknown>, sources: Key
   const notes: string[] = [];
   const viaAge = await tryAge(stanzas.age, sources.ageIdentities);
   if (viaAge) return viaAge;
-  if (stanzas.age.length > 0) notes.push(sources.ageIdentities.length === 0 ? 'age: no identity given' : `age: none of ${sources.ageIdentities.length} identit${sources.ageIdentities.length === 1 ? 'y' : 'ies'} matches`);
+  if (stanzas.age.length > 0)
+    notes.push(
+      sources.ageIdentities.length === 0
+        ? 'age: no identity given'
+        : `age: none of ${sources.ageIdentities.length} identit${sources.ageIdentities.length === 1 ? 'y' : 'ies'} matches`,
+    );
   if (stanzas.pgp.length > 0) {
     if (sources.gpg === false) {
       notes.push('PGP: not tried (gpg disabled)');
@@ -90,7 +95,11 @@ function recipientsOf(meta: Record<string, unknown>, file: string): Stanzas {
   const groups = meta.key_groups;
   if (Array.isArray(groups) && groups.length > 0) {
     if (groups.length > 1) {
-      throw invalid(file, `the data key is split across ${groups.length} key groups (Shamir), which ingot does not support`, 're-encrypt the file with a single key group');
+      throw invalid(
+        file,
+        `the data key is split across ${groups.length} key groups (Shamir), which ingot does not support`,
+        're-encrypt the file with a single key group',
+      );
     }
     if (typeof groups[0] !== 'object' || groups[0] === null) throw invalid(file, 'sops.key_groups[0] is not a mapping');
     holder = groups[0] as Record<string, unknown>;
@@ -159,7 +168,9 @@ async function tryGpg(stanzas: Stanzas['pgp'], options: GpgOptions, notes: strin
       const key = result.stdoutBytes;
       if (result.exitCode === 0 && key?.length === 32) return key;
       const said = result.stderr.trim().split('\n').filter(Boolean).pop();
-      notes.push(`${who}: ${result.timedOut ? 'gpg timed out' : `gpg ${result.exitCode === 0 ? 'returned no 32-byte key' : `failed${said ? ` (${said})` : ''}`}`}`);
+      notes.push(
+        `${who}: ${result.timedOut ? 'gpg timed out' : `gpg ${result.exitCode === 0 ? 'returned no 32-byte key' : `failed${said ? ` (${said})` : ''}`}`}`,
+      );
     } catch (error) {
       if (error instanceof IngotError && error.code === ErrorCode.aborted) throw error;
       // gpg is not installed: say so once and stop trying.

@@ -36,7 +36,14 @@ export interface DecryptSopsOptions {
 const ENC_RE = /^ENC\[AES256_GCM,data:([A-Za-z0-9+/=]*),iv:([A-Za-z0-9+/=]+),tag:([A-Za-z0-9+/=]+),type:([a-z]+)\]$/;
 // sops.go MACOnlyEncryptedInitialization: the bytes of sha256("sops").
 const MAC_ONLY_ENCRYPTED_INIT = createHash('sha256').update('sops').digest();
-const RULES = ['unencrypted_suffix', 'encrypted_suffix', 'unencrypted_regex', 'encrypted_regex', 'unencrypted_comment_regex', 'encrypted_comment_regex'] as const;
+const RULES = [
+  'unencrypted_suffix',
+  'encrypted_suffix',
+  'unencrypted_regex',
+  'encrypted_regex',
+  'unencrypted_comment_regex',
+  'encrypted_comment_regex',
+] as const;
 
 /** Which values sops encrypted, from the metadata's one rule (sops.go shouldBeEncrypted). */
 interface Rules {
@@ -152,7 +159,8 @@ function decryptValue(text: string, key: Buffer, aad: string, file: string, wher
       return bytes;
     case 'int':
       // strconv.Atoi: an optional sign and decimal digits, within int64.
-      if (!/^[+-]?\d+$/.test(plain) || BigInt(plain) > 2n ** 63n - 1n || BigInt(plain) < -(2n ** 63n)) throw invalid(file, `the value at ${where} is not an integer`);
+      if (!/^[+-]?\d+$/.test(plain) || BigInt(plain) > 2n ** 63n - 1n || BigInt(plain) < -(2n ** 63n))
+        throw invalid(file, `the value at ${where} is not an integer`);
       return BigInt(plain);
     case 'float': {
       const n = goParseFloat(plain);

@@ -13,7 +13,10 @@ export class HashingStream extends Transform {
   #digests: Map<Algorithm, Digest> | undefined;
   bytes = 0;
 
-  constructor(algorithms: Iterable<Algorithm>, private readonly onBytes?: (n: number) => void) {
+  constructor(
+    algorithms: Iterable<Algorithm>,
+    private readonly onBytes?: (n: number) => void,
+  ) {
     super({ highWaterMark: 1 << 20 });
     this.#hashes = new Map([...new Set(algorithms)].map((a) => [a, createHash(a)]));
   }

@@ -82,7 +82,10 @@ export async function guardChannel(options: GuardOptions): Promise<GuardVerdict>
   if (!file) throw new IngotError(ErrorCode.notInIndex, `${owner} has no channels in this store`, { exitCode: ExitCode.usage });
   const pointer = file.channels[channel];
   if (!pointer) {
-    throw new IngotError(ErrorCode.notInIndex, `${owner} has no channel "${channel}"`, { hint: `channels: ${Object.keys(file.channels).join(', ') || 'none'}`, exitCode: ExitCode.usage });
+    throw new IngotError(ErrorCode.notInIndex, `${owner} has no channel "${channel}"`, {
+      hint: `channels: ${Object.keys(file.channels).join(', ') || 'none'}`,
+      exitCode: ExitCode.usage,
+    });
   }
   const version = pointer.version || pointer.path;
   const stack = channelStack(file, channel);
@@ -118,10 +121,16 @@ export async function guardChannel(options: GuardOptions): Promise<GuardVerdict>
     return { ...base, decision: 'undecided', reason: `only ${seen}: fewer than --min-boots ${minBoots}, no decision` };
   }
   const breaches: string[] = [];
-  if (failureRate! > maxFailureRate) breaches.push(`boot failure rate ${pct(failureRate!)} (${boots.fail} failed, ${boots.timeout} timed out of ${boots.total}) > max ${pct(maxFailureRate)}`);
-  if (maxTimeoutRate !== undefined && timeoutRate! > maxTimeoutRate) breaches.push(`handshake timeout rate ${pct(timeoutRate!)} (${boots.timeout} of ${boots.total}) > max ${pct(maxTimeoutRate)}`);
+  if (failureRate! > maxFailureRate)
+    breaches.push(`boot failure rate ${pct(failureRate!)} (${boots.fail} failed, ${boots.timeout} timed out of ${boots.total}) > max ${pct(maxFailureRate)}`);
+  if (maxTimeoutRate !== undefined && timeoutRate! > maxTimeoutRate)
+    breaches.push(`handshake timeout rate ${pct(timeoutRate!)} (${boots.timeout} of ${boots.total}) > max ${pct(maxTimeoutRate)}`);
   if (breaches.length === 0) {
-    return { ...base, decision: 'held', reason: `${seen}: failure rate ${pct(failureRate!)}${timeoutRate !== null ? `, timeout rate ${pct(timeoutRate)}` : ''}, within the thresholds` };
+    return {
+      ...base,
+      decision: 'held',
+      reason: `${seen}: failure rate ${pct(failureRate!)}${timeoutRate !== null ? `, timeout rate ${pct(timeoutRate)}` : ''}, within the thresholds`,
+    };
   }
   const reason = `channel guard: ${breaches.join('; ')} over ${window}`;
   if (!previous) {

@@ -19,13 +19,33 @@ import { writeFileAtomic } from '../util/fs-atomic.js';
 /** Every metric ingot writes: name, type, help (also the docs' reference table). */
 export const METRICS = {
   cached: { name: 'ingot_cached_version_info', type: 'gauge', help: 'A version held in the host cache (1 per cached version).', labels: 'kind, name, version' },
-  current: { name: 'ingot_current_version_info', type: 'gauge', help: 'The version the cache currently points at, with the channel it was pulled through ("" when none).', labels: 'kind, name, version, channel' },
-  boots: { name: 'ingot_boots_total', type: 'counter', help: 'Boots recorded with `ingot cache record-boot`, by version and result (ok, fail, timeout).', labels: 'kind, name, version, result' },
-  handshake: { name: 'ingot_boot_handshake_seconds', type: 'histogram', help: 'Guest-init handshake latency of recorded boots.', labels: 'kind, name, version, le' },
+  current: {
+    name: 'ingot_current_version_info',
+    type: 'gauge',
+    help: 'The version the cache currently points at, with the channel it was pulled through ("" when none).',
+    labels: 'kind, name, version, channel',
+  },
+  boots: {
+    name: 'ingot_boots_total',
+    type: 'counter',
+    help: 'Boots recorded with `ingot cache record-boot`, by version and result (ok, fail, timeout).',
+    labels: 'kind, name, version, result',
+  },
+  handshake: {
+    name: 'ingot_boot_handshake_seconds',
+    type: 'histogram',
+    help: 'Guest-init handshake latency of recorded boots.',
+    labels: 'kind, name, version, le',
+  },
   pulls: { name: 'ingot_pulls_total', type: 'counter', help: 'Pulls into this cache, by result (ok, fail).', labels: 'result' },
   lastPull: { name: 'ingot_last_pull_timestamp_seconds', type: 'gauge', help: 'Unix time of the last pull into this cache.', labels: '' },
   lastPullOk: { name: 'ingot_last_pull_success', type: 'gauge', help: 'Whether the last pull into this cache succeeded (1) or failed (0).', labels: '' },
-  verification: { name: 'ingot_verification_failures_total', type: 'counter', help: 'Pulls refused because a signature, digest, size or replay check failed, by error code.', labels: 'code' },
+  verification: {
+    name: 'ingot_verification_failures_total',
+    type: 'counter',
+    help: 'Pulls refused because a signature, digest, size or replay check failed, by error code.',
+    labels: 'code',
+  },
 } as const;
 
 type Labels = Record<string, string>;
@@ -50,7 +70,12 @@ export async function inventory(cacheDir: string): Promise<CacheInventory> {
     targets: [
       ...families.map((f) => {
         const current = f.entries.find((e) => e.current);
-        return { kind: 'family' as const, name: f.family, versions: f.entries.map((e) => e.version ?? e.file), ...(current ? { current: current.version ?? current.file } : {}) };
+        return {
+          kind: 'family' as const,
+          name: f.family,
+          versions: f.entries.map((e) => e.version ?? e.file),
+          ...(current ? { current: current.version ?? current.file } : {}),
+        };
       }),
       ...sets.map((s) => {
         const current = s.pairs.find((p) => p.current);
@@ -66,10 +91,15 @@ export function renderMetrics(inv: CacheInventory, fleet: FleetState): string {
   families.push(['cached', inv.targets.flatMap((t) => t.versions.map((version) => ({ labels: { kind: t.kind, name: t.name, version }, value: 1 })))]);
   families.push([
     'current',
-    inv.targets.filter((t) => t.current !== undefined).map((t) => ({ labels: { kind: t.kind, name: t.name, version: t.current!, channel: fleet.channels[targetKey(t.kind, t.name)] ?? '' }, value: 1 })),
+    inv.targets
+      .filter((t) => t.current !== undefined)
+      .map((t) => ({ labels: { kind: t.kind, name: t.name, version: t.current!, channel: fleet.channels[targetKey(t.kind, t.name)] ?? '' }, value: 1 })),
   ]);
   const counters = [...fleet.counters].sort((a, b) => `${a.kind} ${a.name} ${a.version}`.localeCompare(`${b.kind} ${b.name} ${b.version}`));
-  families.push(['boots', counters.flatMap((c) => BOOT_RESULTS.map((result) => ({ labels: { kind: c.kind, name: c.name, version: c.version, result }, value: c.boots[result] })))]);
+  families.push([
+    'boots',
+    counters.flatMap((c) => BOOT_RESULTS.map((result) => ({ labels: { kind: c.kind, name: c.name, version: c.version, result }, value: c.boots[result] }))),
+  ]);
   families.push([
     'handshake',
     counters.flatMap((c) => {
@@ -91,7 +121,12 @@ export function renderMetrics(inv: CacheInventory, fleet: FleetState): string {
   const last = fleet.pulls.last;
   families.push(['lastPull', last ? [{ labels: {}, value: Date.parse(last.at) / 1000 }] : []]);
   families.push(['lastPullOk', last ? [{ labels: {}, value: last.ok ? 1 : 0 }] : []]);
-  families.push(['verification', Object.entries(fleet.pulls.verificationFailures).sort().map(([code, value]) => ({ labels: { code }, value }))]);
+  families.push([
+    'verification',
+    Object.entries(fleet.pulls.verificationFailures)
+      .sort()
+      .map(([code, value]) => ({ labels: { code }, value })),
+  ]);
 
   const lines: string[] = [];
   for (const [key, samples] of families) {

@@ -33,12 +33,21 @@ export function prometheusClient(raw: string, options: { log?: Logger; timeoutMs
   try {
     url = new URL(raw);
   } catch {
-    throw new IngotError(ErrorCode.usage, `--prometheus must be an http:// or https:// URL, got "${raw}"`, { exitCode: ExitCode.usage, hint: 'e.g. --prometheus http://prometheus:9090' });
+    throw new IngotError(ErrorCode.usage, `--prometheus must be an http:// or https:// URL, got "${raw}"`, {
+      exitCode: ExitCode.usage,
+      hint: 'e.g. --prometheus http://prometheus:9090',
+    });
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new IngotError(ErrorCode.usage, `--prometheus must be an http:// or https:// URL, got "${url.protocol}"`, { exitCode: ExitCode.usage, hint: 'e.g. --prometheus http://prometheus:9090' });
+    throw new IngotError(ErrorCode.usage, `--prometheus must be an http:// or https:// URL, got "${url.protocol}"`, {
+      exitCode: ExitCode.usage,
+      hint: 'e.g. --prometheus http://prometheus:9090',
+    });
   }
-  const auth = url.username || url.password ? `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}` : undefined;
+  const auth =
+    url.username || url.password
+      ? `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}`
+      : undefined;
   url.username = '';
   url.password = '';
   url.search = '';
@@ -53,7 +62,10 @@ export function prometheusClient(raw: string, options: { log?: Logger; timeoutMs
       const signals = [AbortSignal.timeout(timeoutMs), ...(signal ? [signal] : [])];
       let response: Response;
       try {
-        response = await fetch(endpoint, { headers: { accept: 'application/json', ...(auth ? { authorization: auth } : {}) }, signal: AbortSignal.any(signals) });
+        response = await fetch(endpoint, {
+          headers: { accept: 'application/json', ...(auth ? { authorization: auth } : {}) },
+          signal: AbortSignal.any(signals),
+        });
       } catch (error) {
         if (signal?.aborted) throw error;
         const cause = (error as { cause?: { code?: string; message?: string } }).cause;
@@ -68,18 +80,32 @@ export function prometheusClient(raw: string, options: { log?: Logger; timeoutMs
       try {
         body = JSON.parse(text) as typeof body;
       } catch {
-        throw new IngotError(ErrorCode.prometheus, `Prometheus at ${base} answered HTTP ${response.status} without JSON`, { url: base, hint: 'is --prometheus the Prometheus server (not a proxy login page)?', actual: text.slice(0, 200) });
+        throw new IngotError(ErrorCode.prometheus, `Prometheus at ${base} answered HTTP ${response.status} without JSON`, {
+          url: base,
+          hint: 'is --prometheus the Prometheus server (not a proxy login page)?',
+          actual: text.slice(0, 200),
+        });
       }
       if (!response.ok || body.status !== 'success') {
-        throw new IngotError(ErrorCode.prometheus, `Prometheus at ${base} refused the query: ${body.errorType ?? `HTTP ${response.status}`}: ${body.error ?? 'no error text'}`, {
+        throw new IngotError(
+          ErrorCode.prometheus,
+          `Prometheus at ${base} refused the query: ${body.errorType ?? `HTTP ${response.status}`}: ${body.error ?? 'no error text'}`,
+          {
+            url: base,
+            details: { query: promql },
+          },
+        );
+      }
+      if (body.data?.resultType !== 'vector' || !Array.isArray(body.data.result)) {
+        throw new IngotError(ErrorCode.prometheus, `Prometheus at ${base} answered a ${String(body.data?.resultType)} where a vector was expected`, {
           url: base,
           details: { query: promql },
         });
       }
-      if (body.data?.resultType !== 'vector' || !Array.isArray(body.data.result)) {
-        throw new IngotError(ErrorCode.prometheus, `Prometheus at ${base} answered a ${String(body.data?.resultType)} where a vector was expected`, { url: base, details: { query: promql } });
-      }
-      return (body.data.result as { metric?: Record<string, string>; value?: [number, string] }[]).map((r) => ({ metric: r.metric ?? {}, value: Number(r.value?.[1]) }));
+      return (body.data.result as { metric?: Record<string, string>; value?: [number, string] }[]).map((r) => ({
+        metric: r.metric ?? {},
+        value: Number(r.value?.[1]),
+      }));
     },
   };
 }

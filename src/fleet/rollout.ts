@@ -18,7 +18,8 @@ export const MACHINE_ID_FILE = '/etc/machine-id';
 export function parseRollout(raw: string, flag = '--rollout'): number {
   const match = /^\s*(\d{1,3}(?:\.\d+)?)\s*%?\s*$/.exec(raw);
   const share = match ? Number(match[1]) : NaN;
-  if (!Number.isFinite(share) || share < 0 || share > 100) throw new UsageError(`${flag} must be a share from 0% to 100%, got "${raw}"`, { hint: 'e.g. --rollout 10%' });
+  if (!Number.isFinite(share) || share < 0 || share > 100)
+    throw new UsageError(`${flag} must be a share from 0% to 100%, got "${raw}"`, { hint: 'e.g. --rollout 10%' });
   return share;
 }
 
@@ -43,11 +44,15 @@ export async function readHostId(flag: string | undefined, file = MACHINE_ID_FIL
   const text = await fs.readFile(file, 'utf8').catch(() => undefined);
   const id = text?.trim();
   if (!id) {
-    throw new IngotError(ErrorCode.usage, `this channel is rolled out to a share of hosts, and this host has no stable id: ${file} is ${text === undefined ? 'missing' : 'empty'}`, {
-      hint: `pass --host-id ID (any stable, unique string: a hostname, an inventory id), or create ${file} (systemd-machine-id-setup)`,
-      exitCode: ExitCode.usage,
-      path: file,
-    });
+    throw new IngotError(
+      ErrorCode.usage,
+      `this channel is rolled out to a share of hosts, and this host has no stable id: ${file} is ${text === undefined ? 'missing' : 'empty'}`,
+      {
+        hint: `pass --host-id ID (any stable, unique string: a hostname, an inventory id), or create ${file} (systemd-machine-id-setup)`,
+        exitCode: ExitCode.usage,
+        path: file,
+      },
+    );
   }
   return id;
 }

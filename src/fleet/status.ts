@@ -52,8 +52,14 @@ export function distributionQuery(filter: Record<string, string> = {}): string {
 }
 
 /** Queries Prometheus for the fleet's versions and boots. */
-export async function fleetStatus(prometheus: PrometheusClient, options: { windowMs: number; filter?: { kind?: TargetKind; name?: string }; signal?: AbortSignal; now?: Date }): Promise<FleetStatus> {
-  const filter: Record<string, string> = { ...(options.filter?.kind ? { kind: options.filter.kind } : {}), ...(options.filter?.name ? { name: options.filter.name } : {}) };
+export async function fleetStatus(
+  prometheus: PrometheusClient,
+  options: { windowMs: number; filter?: { kind?: TargetKind; name?: string }; signal?: AbortSignal; now?: Date },
+): Promise<FleetStatus> {
+  const filter: Record<string, string> = {
+    ...(options.filter?.kind ? { kind: options.filter.kind } : {}),
+    ...(options.filter?.name ? { name: options.filter.name } : {}),
+  };
   const distribution = distributionQuery(filter);
   const boots = bootsQuery(filter, options.windowMs, ['kind', 'name', 'version']);
   const [shares, outcomes] = await Promise.all([prometheus.query(distribution, options.signal), prometheus.query(boots, options.signal)]);
@@ -77,7 +83,14 @@ export async function fleetStatus(prometheus: PrometheusClient, options: { windo
       return { ...r, total, successRate: total === 0 ? null : r.ok / total };
     })
     .sort((a, b) => a.kind.localeCompare(b.kind) || a.name.localeCompare(b.name) || a.version.localeCompare(b.version));
-  return { source: prometheus.displayUrl, at: (options.now ?? new Date()).toISOString(), window: promDuration(options.windowMs), queries: [distribution, boots], versions, boots: bootRows };
+  return {
+    source: prometheus.displayUrl,
+    at: (options.now ?? new Date()).toISOString(),
+    window: promDuration(options.windowMs),
+    queries: [distribution, boots],
+    versions,
+    boots: bootRows,
+  };
 }
 
 /** The catalogue's fleet section from a status (hosts summed over channels; failures = fail + timeout). */

@@ -16,7 +16,11 @@ import { syncDir, tempNameFor, writeFileAtomic } from '../util/fs-atomic.js';
 
 /** The artifact's file name: versioned when both version and build id are known. */
 export function artifactName(name: string, version?: string, buildId?: string): string {
-  for (const [label, value] of [['name', name], ['version', version], ['build id', buildId]] as const) {
+  for (const [label, value] of [
+    ['name', name],
+    ['version', version],
+    ['build id', buildId],
+  ] as const) {
     if (value !== undefined && !/^[A-Za-z0-9._+~-]+$/.test(value)) {
       throw new IngotError(ErrorCode.initramfsInput, `the initramfs ${label} "${value}" cannot be part of a file name`, {
         exitCode: ExitCode.usage,
@@ -51,7 +55,12 @@ export async function writeInitramfsArtifact(
   const built = await buildInitramfs(spec, options);
   const hash = new HashingStream(['sha256']);
   try {
-    await pipeline(built.stream, hash, createWriteStream(temp, { flags: 'wx', mode: 0o644, highWaterMark: 1 << 20 }), options.signal ? { signal: options.signal } : {});
+    await pipeline(
+      built.stream,
+      hash,
+      createWriteStream(temp, { flags: 'wx', mode: 0o644, highWaterMark: 1 << 20 }),
+      options.signal ? { signal: options.signal } : {},
+    );
     const handle = await fs.open(temp, 'r+');
     try {
       await handle.sync();

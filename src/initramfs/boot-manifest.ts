@@ -60,7 +60,8 @@ export function buildBootManifest(input: BootManifestInput): BootManifest {
   };
   const hex = (value: string, where: string): string => {
     const bare = typeof value === 'string' ? value.replace(/^sha256:/i, '').toLowerCase() : '';
-    if (!/^[0-9a-f]{64}$/.test(bare)) problems.push(`${where} must be a sha256 digest (64 hex digits, optionally "sha256:"-prefixed), got ${JSON.stringify(value)}`);
+    if (!/^[0-9a-f]{64}$/.test(bare))
+      problems.push(`${where} must be a sha256 digest (64 hex digits, optionally "sha256:"-prefixed), got ${JSON.stringify(value)}`);
     return bare;
   };
   const protocol = (value: number, where: string) => {
@@ -98,7 +99,9 @@ export function buildBootManifest(input: BootManifestInput): BootManifest {
   if (supported.length === 0) problems.push('compatibility.supportedProtocols must list at least one protocol');
   for (const [i, p] of supported.entries()) protocol(p, `compatibility.supportedProtocols[${i}]`);
   if (supported.length > 0 && Number.isInteger(initramfs.guestInitProtocol) && !supported.includes(initramfs.guestInitProtocol)) {
-    problems.push(`the initramfs speaks guest-init protocol ${initramfs.guestInitProtocol}, which compatibility.supportedProtocols (${supported.join(', ')}) does not list`);
+    problems.push(
+      `the initramfs speaks guest-init protocol ${initramfs.guestInitProtocol}, which compatibility.supportedProtocols (${supported.join(', ')}) does not list`,
+    );
   }
   if (problems.length > 0) {
     throw new IngotError(ErrorCode.bootManifestInvalid, `invalid boot set${input.name ? ` "${input.name}"` : ''}: ${problems.join('; ')}`, {
@@ -139,7 +142,8 @@ export function parseBootManifest(bytes: Uint8Array, where: string): BootManifes
   } catch (error) {
     throw malformed(where, `not JSON (${(error as Error).message})`);
   }
-  const object = (value: unknown): Record<string, unknown> => (typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {});
+  const object = (value: unknown): Record<string, unknown> =>
+    typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
   const d = object(doc);
   if (d.schema_version !== 1) throw malformed(where, `schema_version is ${JSON.stringify(d.schema_version)}, expected 1`);
   const k = object(d.kernel);

@@ -88,7 +88,10 @@ export async function resolveEntries(spec: InitramfsBuildSpec, signal?: AbortSig
     declared.set(input.path, index);
     const existing = byPath.get(input.path);
     if (existing && !(existing.kind === 'directory' && input.type === 'directory')) {
-      throw inputError(`${where}: path "${input.path}" is also in the tree (${spec.tree}/${input.path}); an entry may only re-declare a tree directory`, input.path);
+      throw inputError(
+        `${where}: path "${input.path}" is also in the tree (${spec.tree}/${input.path}); an entry may only re-declare a tree directory`,
+        input.path,
+      );
     }
     byPath.set(input.path, await toEntry(input, where));
   }
@@ -96,7 +99,8 @@ export async function resolveEntries(spec: InitramfsBuildSpec, signal?: AbortSig
     for (const parent of parentsOf(entry.path)) {
       const existing = byPath.get(parent);
       if (!existing) byPath.set(parent, { kind: 'directory', path: parent, mode: DEFAULT_MODES.directory, uid: 0, gid: 0 });
-      else if (existing.kind !== 'directory') throw inputError(`"${entry.path}" is inside "${parent}", which is a ${existing.kind}, not a directory`, entry.path);
+      else if (existing.kind !== 'directory')
+        throw inputError(`"${entry.path}" is inside "${parent}", which is a ${existing.kind}, not a directory`, entry.path);
     }
   }
   return [...byPath.values()].sort((a, b) => comparePaths(a.path, b.path));
@@ -116,7 +120,11 @@ async function toEntry(input: EntryInput, where: string): Promise<ArchiveEntry> 
       }
       const source = input.source!;
       const st = await fs.stat(source).catch((error: NodeJS.ErrnoException) => {
-        throw inputError(`${where}: source file ${source} ${error.code === 'ENOENT' ? 'does not exist' : `cannot be read (${error.code ?? error.message})`}`, input.path, source);
+        throw inputError(
+          `${where}: source file ${source} ${error.code === 'ENOENT' ? 'does not exist' : `cannot be read (${error.code ?? error.message})`}`,
+          input.path,
+          source,
+        );
       });
       if (!st.isFile()) throw inputError(`${where}: source ${source} is not a regular file`, input.path, source);
       return { ...common, kind: 'file', data: fileData(source, st.size) };

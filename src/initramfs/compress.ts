@@ -105,12 +105,16 @@ export class SizeLimitStream extends Transform {
   override _flush(callback: TransformCallback): void {
     if (this.bytes <= this.limit) return callback();
     callback(
-      new IngotError(ErrorCode.initramfsTooLarge, `${this.subject} is ${formatBytes(this.bytes)} (${this.bytes} bytes) compressed, over its sizeLimit of ${formatBytes(this.limit)} (${this.limit} bytes)`, {
-        hint: 'leave files out, use a stronger compression (zstd or xz), or raise sizeLimit in the manifest',
-        expected: String(this.limit),
-        actual: String(this.bytes),
-        details: { limit: this.limit, size: this.bytes },
-      }),
+      new IngotError(
+        ErrorCode.initramfsTooLarge,
+        `${this.subject} is ${formatBytes(this.bytes)} (${this.bytes} bytes) compressed, over its sizeLimit of ${formatBytes(this.limit)} (${this.limit} bytes)`,
+        {
+          hint: 'leave files out, use a stronger compression (zstd or xz), or raise sizeLimit in the manifest',
+          expected: String(this.limit),
+          actual: String(this.bytes),
+          details: { limit: this.limit, size: this.bytes },
+        },
+      ),
     );
   }
 }

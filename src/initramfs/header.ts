@@ -144,7 +144,21 @@ export function nameProblem(name: string, bytes = Buffer.byteLength(name, 'utf8'
 
 /** The header that ends an archive. */
 export function trailerHeader(): CpioHeader {
-  return { ino: 0, mode: 0, uid: 0, gid: 0, nlink: 1, mtime: 0, fileSize: 0, devMajor: 0, devMinor: 0, rdevMajor: 0, rdevMinor: 0, check: 0, name: TRAILER_NAME };
+  return {
+    ino: 0,
+    mode: 0,
+    uid: 0,
+    gid: 0,
+    nlink: 1,
+    mtime: 0,
+    fileSize: 0,
+    devMajor: 0,
+    devMinor: 0,
+    rdevMajor: 0,
+    rdevMinor: 0,
+    check: 0,
+    name: TRAILER_NAME,
+  };
 }
 
 function writeHex(out: Buffer, offset: number, value: number, field: string, name: string): number {

@@ -39,7 +39,7 @@ export function layoutArchive(entries: readonly ArchiveEntry[], options: LayoutO
   for (const entry of entries) {
     if (entry.kind !== 'hardlink') continue;
     const target = byPath.get(entry.target);
-    if (!target || target.kind !== 'file') {
+    if (target?.kind !== 'file') {
       throw inputError(
         `hard link "${entry.path}" points at "${entry.target}", which is ${target ? `a ${target.kind}, not a regular file` : 'not in the archive'}`,
         entry.path,
@@ -72,7 +72,18 @@ export function layoutArchive(entries: readonly ArchiveEntry[], options: LayoutO
     } else {
       ino = nextIno++;
     }
-    const base = { ino, uid: entry.uid, gid: entry.gid, mtime: options.mtime, devMajor: 0, devMinor: 0, rdevMajor: 0, rdevMinor: 0, check: 0, name: entry.path };
+    const base = {
+      ino,
+      uid: entry.uid,
+      gid: entry.gid,
+      mtime: options.mtime,
+      devMajor: 0,
+      devMinor: 0,
+      rdevMajor: 0,
+      rdevMinor: 0,
+      check: 0,
+      name: entry.path,
+    };
     checkMode(entry);
     switch (entry.kind) {
       case 'directory':

@@ -100,7 +100,9 @@ export async function* readArchive(source: AsyncIterable<Buffer>, options: ReadO
     }
     if (buf.length === 0) {
       if (!sawHeader) {
-        throw new IngotError(ErrorCode.cpioInvalid, `no cpio header in ${consumed} bytes (only NUL padding)`, { hint: 'the file is not an initramfs, or it is corrupt or hostile' });
+        throw new IngotError(ErrorCode.cpioInvalid, `no cpio header in ${consumed} bytes (only NUL padding)`, {
+          hint: 'the file is not an initramfs, or it is corrupt or hostile',
+        });
       }
       return;
     }

@@ -72,10 +72,14 @@ export async function* archiveChunks(entries: Iterable<PlannedEntry>, signal?: A
       }
     }
     if (written !== data.size) {
-      throw new IngotError(ErrorCode.initramfsInput, `${data.origin ?? header.name} changed while the archive was written: expected ${data.size} bytes, read ${written}`, {
-        path: header.name,
-        hint: 'do not modify the inputs during a build; run it again',
-      });
+      throw new IngotError(
+        ErrorCode.initramfsInput,
+        `${data.origin ?? header.name} changed while the archive was written: expected ${data.size} bytes, read ${written}`,
+        {
+          path: header.name,
+          hint: 'do not modify the inputs during a build; run it again',
+        },
+      );
     }
     const padding = pad4(written);
     if (padding) add(ZEROS.subarray(0, padding));

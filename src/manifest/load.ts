@@ -92,7 +92,9 @@ export function checkManifest(text: string, file: string): LoadResult {
     ...(parsed.data as RawManifest),
     spec: { ...(envelope.success ? envelope.data.spec : {}), ...(defaults ? { defaults } : {}), images: images.filter((i): i is RawImage => i !== undefined) },
   };
-  const imageNames = Array.isArray(rawImages) ? rawImages.map((i) => (i as { name?: unknown } | null)?.name).filter((n): n is string => typeof n === 'string') : [];
+  const imageNames = Array.isArray(rawImages)
+    ? rawImages.map((i) => (i as { name?: unknown } | null)?.name).filter((n): n is string => typeof n === 'string')
+    : [];
   images.forEach((image, i) => {
     const basePath = ['spec', 'images', i];
     // An image that failed the schema is still checked on the parts that passed it,
@@ -133,11 +135,7 @@ function normalise(raw: RawManifest, file: string, parsed: ParsedYaml, root: Sou
     const driver = driverFor(rawImage.source.type);
     const source = { ...rawImage.source, type: driver.types[0] } as Image['source'];
     const sourceChecksum = source.checksum ? (source.checksum.toLowerCase() as Digest) : undefined;
-    const expected = rawImage.validation?.expected
-      ? (rawImage.validation.expected.toLowerCase() as Digest)
-      : source.decompress
-        ? undefined
-        : sourceChecksum;
+    const expected = rawImage.validation?.expected ? (rawImage.validation.expected.toLowerCase() as Digest) : source.decompress ? undefined : sourceChecksum;
     const algorithm = expected ? digestAlgorithm(expected) : (rawImage.validation?.algorithm ?? defaultAlgorithm);
     const max = (source as { maxDecompressedSize?: string | number }).maxDecompressedSize;
     const image = {

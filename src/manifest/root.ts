@@ -78,7 +78,12 @@ export function sourceRoot(options: { manifestDir: string; apiVersion: string | 
 function rootProblem(root: string, manifestDir: string): RuleReport | undefined {
   const at = ['spec', 'root'];
   if (root === '' || path.isAbsolute(root) || root.includes('\\') || root.includes('\0')) {
-    return { code: ProblemCode.unsafePath, at, message: `spec.root must be a relative directory, got "${root}"`, hint: 'write it relative to the manifest, e.g. ".." for the parent directory' };
+    return {
+      code: ProblemCode.unsafePath,
+      at,
+      message: `spec.root must be a relative directory, got "${root}"`,
+      hint: 'write it relative to the manifest, e.g. ".." for the parent directory',
+    };
   }
   const full = path.resolve(manifestDir, root);
   const up = path.relative(full, manifestDir);

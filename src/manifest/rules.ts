@@ -147,7 +147,11 @@ const sizeWellFormed: ImageRule = (image, ctx) => {
 
 const driverRules: ImageRule = (image, ctx) => {
   const driver = driverFor(image.source.type);
-  driver.rules?.(image.source as never, { ...ctx, basePath: [...ctx.basePath, 'source'], report: (r) => ctx.report({ ...r, at: ['source', ...(r.at ?? [])] }) });
+  driver.rules?.(image.source as never, {
+    ...ctx,
+    basePath: [...ctx.basePath, 'source'],
+    report: (r) => ctx.report({ ...r, at: ['source', ...(r.at ?? [])] }),
+  });
 };
 
 export const imageRules: readonly ImageRule[] = [
@@ -263,7 +267,11 @@ const bootSetsConsistent: ManifestRule = (manifest, report) => {
     seen.add(set.name);
     const nameProblem = relativePathProblem(`boot/${set.name}.json`);
     if (nameProblem || set.name.includes('/')) {
-      report([...at, 'name'], { code: ProblemCode.unsafePath, message: `boot set name "${set.name}" must be a plain file name`, hint: 'use letters, digits, ".", "-" and "_"' });
+      report([...at, 'name'], {
+        code: ProblemCode.unsafePath,
+        message: `boot set name "${set.name}" must be a plain file name`,
+        hint: 'use letters, digits, ".", "-" and "_"',
+      });
     }
     for (const part of ['kernel', 'initramfs'] as const) {
       const ref = set[part].image;

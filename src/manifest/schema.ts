@@ -15,10 +15,9 @@ export const SCHEMA_ID = 'https://ingot.dev/schema/images.schema.json';
 const algorithm = z.enum(Object.keys(ALGORITHMS) as [keyof typeof ALGORITHMS]).describe('Digest algorithm: sha256 or sha512.');
 const size = z.union([z.number().int().positive(), z.string()]);
 
-const sourceSchema = z.discriminatedUnion(
-  'type',
-  sourceDrivers.map((d) => d.schema) as unknown as [z.ZodObject, ...z.ZodObject[]],
-) as unknown as z.ZodType<BaseSource & Record<string, unknown>>;
+const sourceSchema = z.discriminatedUnion('type', sourceDrivers.map((d) => d.schema) as unknown as [z.ZodObject, ...z.ZodObject[]]) as unknown as z.ZodType<
+  BaseSource & Record<string, unknown>
+>;
 
 export const imageSchema = z
   .strictObject({
@@ -93,7 +92,9 @@ const specSchema = z.strictObject({
       url: z.string().describe('Store URL: a directory, file:///abs/path, or s3://bucket[/prefix]?endpoint=…&region=…. --store wins.'),
     })
     .optional()
-    .describe('Where images are published. Precedence: --store, then this, then a bucket (and endpoint) in the S3 credentials, then .ingot/store beside the manifest.'),
+    .describe(
+      'Where images are published. Precedence: --store, then this, then a bucket (and endpoint) in the S3 credentials, then .ingot/store beside the manifest.',
+    ),
   defaults: z
     .strictObject({
       destinationPrefix: z.string().default('images/').describe('Store prefix for image bytes. Default "images/".'),
@@ -104,7 +105,10 @@ const specSchema = z.strictObject({
     .describe('Defaults for every image.'),
   signing: z
     .strictObject({
-      key: z.string().optional().describe('minisign secret key file, relative to the manifest (--signing-key and INGOT_SIGNING_KEY win). Never commit an unencrypted key.'),
+      key: z
+        .string()
+        .optional()
+        .describe('minisign secret key file, relative to the manifest (--signing-key and INGOT_SIGNING_KEY win). Never commit an unencrypted key.'),
       expires: z.string().optional().describe('Validity of the signed index.json, e.g. "7d" (default) or "12h".'),
     })
     .optional()

@@ -120,7 +120,11 @@ function countKeys(value: unknown): number {
  * line:column of the node at `path` (or of its key, for unknown-key
  * problems). Falls back to the deepest node that exists.
  */
-export function positionOf(parsed: Pick<ParsedYaml, 'doc' | 'lineCounter'>, path: readonly (string | number)[], atKey = false): { line: number; column: number } {
+export function positionOf(
+  parsed: Pick<ParsedYaml, 'doc' | 'lineCounter'>,
+  path: readonly (string | number)[],
+  atKey = false,
+): { line: number; column: number } {
   const { isMap, isPair, isScalar, isSeq } = yaml();
   let node: unknown = parsed.doc.contents;
   let best: Node | undefined = parsed.doc.contents ?? undefined;

@@ -67,7 +67,10 @@ export async function copyImage(source: StoreBackend, dest: ImageStore, doc: Ima
 
   let read = 0;
   try {
-    const body = offset === 0 ? await source.read(m.key, options.signal) : await readRange(source, m.key, { start: offset }, options.signal ? { signal: options.signal } : {});
+    const body =
+      offset === 0
+        ? await source.read(m.key, options.signal)
+        : await readRange(source, m.key, { start: offset }, options.signal ? { signal: options.signal } : {});
     const tap = new Transform({
       highWaterMark: 1 << 20,
       transform(chunk: Buffer, _encoding, callback) {

@@ -79,19 +79,30 @@ export async function mirror(options: MirrorOptions): Promise<MirrorResult> {
   const empty = source.images.length === 0 && source.invalid.length === 0 && source.documents.length === 0 && !source.index;
   if (empty && options.delete && plan.extras.length > 0) {
     // A wrong --from (an empty bucket, a typo'd prefix) must not empty the destination.
-    throw new IngotError(ErrorCode.usage, `the source ${options.from.displayUrl} is empty: refusing --delete, which would remove all ${plan.extras.length} objects of the destination`, {
-      hint: 'check --from; to really empty the destination, delete it directly',
-      exitCode: ExitCode.usage,
-    });
+    throw new IngotError(
+      ErrorCode.usage,
+      `the source ${options.from.displayUrl} is empty: refusing --delete, which would remove all ${plan.extras.length} objects of the destination`,
+      {
+        hint: 'check --from; to really empty the destination, delete it directly',
+        exitCode: ExitCode.usage,
+      },
+    );
   }
-  const outcomes: MirrorOutcome[] = source.invalid.map((bad) => failed(bad.key, 'image', new IngotError(ErrorCode.metadataInvalid, `invalid metadata at the source: ${bad.key}: ${bad.problem}`, { path: bad.key })));
+  const outcomes: MirrorOutcome[] = source.invalid.map((bad) =>
+    failed(bad.key, 'image', new IngotError(ErrorCode.metadataInvalid, `invalid metadata at the source: ${bad.key}: ${bad.problem}`, { path: bad.key })),
+  );
 
   if (options.dryRun) {
     for (const step of plan.images) {
       const refusal = step.action === 'copy' && trusted ? refusalOf(step.doc, trusted) : undefined;
-      outcomes.push(refusal ? { ...failed(step.doc.metadata.key, 'image', refusal), reason: `would be refused: ${refusal.message}` } : planned(step.doc.metadata.key, 'image', step.action, step.reason, step.doc.metadata.size));
+      outcomes.push(
+        refusal
+          ? { ...failed(step.doc.metadata.key, 'image', refusal), reason: `would be refused: ${refusal.message}` }
+          : planned(step.doc.metadata.key, 'image', step.action, step.reason, step.doc.metadata.size),
+      );
     }
-    for (const step of [...plan.documents, ...(plan.index ? [plan.index] : [])]) outcomes.push(planned(step.doc.key, step.doc.key === INDEX_KEY ? 'index' : 'document', step.action, step.reason));
+    for (const step of [...plan.documents, ...(plan.index ? [plan.index] : [])])
+      outcomes.push(planned(step.doc.key, step.doc.key === INDEX_KEY ? 'index' : 'document', step.action, step.reason));
     for (const key of options.delete ? plan.extras : []) outcomes.push(planned(key, 'extra', 'delete', 'not at the source'));
     return summarise(outcomes, trusted);
   }
@@ -100,7 +111,8 @@ export async function mirror(options: MirrorOptions): Promise<MirrorResult> {
   const imageOutcomes = await mapLimit(plan.images, options.concurrency ?? 2, async (step): Promise<MirrorOutcome> => {
     const key = step.doc.metadata.key;
     const started = Date.now();
-    if (step.action === 'skip') return { key, kind: 'image', action: 'skip', status: 'skipped', reason: step.reason, size: step.doc.metadata.size, durationMs: 0 };
+    if (step.action === 'skip')
+      return { key, kind: 'image', action: 'skip', status: 'skipped', reason: step.reason, size: step.doc.metadata.size, durationMs: 0 };
     try {
       signal?.throwIfAborted();
       if (trusted) checkAgainstIndex(step.doc, trusted);
@@ -108,7 +120,17 @@ export async function mirror(options: MirrorOptions): Promise<MirrorResult> {
       const result = await copyImage(options.from, options.to, step.doc, { ...(signal ? { signal } : {}), onBytes: (n) => progress?.advance(n) });
       progress?.done();
       log.info(result.resumedFrom ? `copied (resumed at byte ${result.resumedFrom})` : 'copied', { image: key, bytes: result.bytes });
-      return { key, kind: 'image', action: 'copy', status: 'copied', reason: step.reason, size: step.doc.metadata.size, bytes: result.bytes, resumedFrom: result.resumedFrom, durationMs: Date.now() - started };
+      return {
+        key,
+        kind: 'image',
+        action: 'copy',
+        status: 'copied',
+        reason: step.reason,
+        size: step.doc.metadata.size,
+        bytes: result.bytes,
+        resumedFrom: result.resumedFrom,
+        durationMs: Date.now() - started,
+      };
     } catch (thrown) {
       const error = asIngotError(thrown);
       log.error(`not copied: ${error.message}`, { image: key, code: error.code });
@@ -123,7 +145,14 @@ export async function mirror(options: MirrorOptions): Promise<MirrorResult> {
     const kind = step.doc.key === INDEX_KEY ? 'index' : 'document';
     const blocked = outcomes.some((o) => o.status === 'failed');
     if (blocked) {
-      outcomes.push({ key: step.doc.key, kind, action: step.action, status: step.action === 'skip' ? 'skipped' : 'held', reason: step.action === 'skip' ? step.reason : 'not copied: an earlier object failed', durationMs: 0 });
+      outcomes.push({
+        key: step.doc.key,
+        kind,
+        action: step.action,
+        status: step.action === 'skip' ? 'skipped' : 'held',
+        reason: step.action === 'skip' ? step.reason : 'not copied: an earlier object failed',
+        durationMs: 0,
+      });
       continue;
     }
     outcomes.push(await copyDocument(step, kind, options, trusted));
@@ -133,7 +162,8 @@ export async function mirror(options: MirrorOptions): Promise<MirrorResult> {
   if (options.delete && plan.extras.length > 0) {
     if (outcomes.some((o) => o.status === 'failed') || signal?.aborted) {
       log.warn(`--delete: ${plan.extras.length} extra object(s) kept because this run had failures`);
-      for (const key of plan.extras) outcomes.push({ key, kind: 'extra', action: 'delete', status: 'held', reason: 'kept: the run had failures', durationMs: 0 });
+      for (const key of plan.extras)
+        outcomes.push({ key, kind: 'extra', action: 'delete', status: 'held', reason: 'kept: the run had failures', durationMs: 0 });
     } else {
       for (const key of plan.extras) {
         const started = Date.now();
@@ -160,9 +190,13 @@ function verifiedIndex(doc: SignedDoc | undefined, publicKey: PublicKey, where: 
   }
   const verdict = judgeSignature(INDEX_KEY, doc.bytes, doc.signature, publicKey);
   if (verdict.status !== 'verified') {
-    throw new IngotError(verdict.status === 'unsigned' ? ErrorCode.signatureMissing : (verdict.code ?? ErrorCode.signatureInvalid), `the source index does not verify: ${verdict.problem ?? 'no index.json.minisig'} (${where})`, {
-      hint: 'nothing was copied: the source cannot be trusted with this key. Check --public-key, or re-sign the source store',
-    });
+    throw new IngotError(
+      verdict.status === 'unsigned' ? ErrorCode.signatureMissing : (verdict.code ?? ErrorCode.signatureInvalid),
+      `the source index does not verify: ${verdict.problem ?? 'no index.json.minisig'} (${where})`,
+      {
+        hint: 'nothing was copied: the source cannot be trusted with this key. Check --public-key, or re-sign the source store',
+      },
+    );
   }
   return parseIndex(doc.bytes, `${where.replace(/\/$/, '')}/${INDEX_KEY}`);
 }
@@ -205,18 +239,31 @@ async function copyDocument(step: DocumentStep, kind: 'document' | 'index', opti
     if (options.publicKey) {
       const verdict = judgeSignature(doc.key, doc.bytes, doc.signature, options.publicKey);
       if (verdict.status === 'invalid') {
-        throw new IngotError(verdict.code ?? ErrorCode.signatureInvalid, `${doc.key} at the source does not verify: ${verdict.problem}`, { path: doc.key, hint: 'not copied; re-sign it at the source' });
+        throw new IngotError(verdict.code ?? ErrorCode.signatureInvalid, `${doc.key} at the source does not verify: ${verdict.problem}`, {
+          path: doc.key,
+          hint: 'not copied; re-sign it at the source',
+        });
       }
       if (verdict.status === 'unsigned') note = ' (unsigned at the source)';
     }
     if (kind === 'index' && step.action === 'copy' && trusted) await refuseRollback(options, trusted);
-    if (step.action === 'skip') return { key: doc.key, kind, action: 'skip', status: 'skipped', reason: step.reason + note, size: doc.bytes.length, durationMs: 0 };
+    if (step.action === 'skip')
+      return { key: doc.key, kind, action: 'skip', status: 'skipped', reason: step.reason + note, size: doc.bytes.length, durationMs: 0 };
     // Document first, signature second (as writers do); readers retry once on a mismatch.
     await options.to.backend.put(doc.key, doc.bytes, options.signal);
     if (doc.signature) await options.to.backend.put(doc.key + SIGNATURE_SUFFIX, doc.signature, options.signal);
     else if (step.dropSignature) await options.to.backend.delete([doc.key + SIGNATURE_SUFFIX], options.signal);
     options.log.info('copied', { image: doc.key });
-    return { key: doc.key, kind, action: 'copy', status: 'copied', reason: step.reason + note, size: doc.bytes.length, bytes: doc.bytes.length, durationMs: Date.now() - started };
+    return {
+      key: doc.key,
+      kind,
+      action: 'copy',
+      status: 'copied',
+      reason: step.reason + note,
+      size: doc.bytes.length,
+      bytes: doc.bytes.length,
+      durationMs: Date.now() - started,
+    };
   } catch (thrown) {
     const error = asIngotError(thrown);
     options.log.error(`not copied: ${error.message}`, { image: doc.key, code: error.code });

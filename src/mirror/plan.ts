@@ -44,7 +44,8 @@ export function planMirror(source: SourceInventory, dest: DestInventory): Mirror
     if (!current) return { doc, action: 'copy', reason: 'not in the destination' };
     if (!current.equals(doc.bytes)) return { doc, action: 'copy', reason: 'metadata differs (re-published at the source)' };
     if (!bytes) return { doc, action: 'copy', reason: 'image bytes missing in the destination' };
-    if (bytes.size !== doc.metadata.size) return { doc, action: 'copy', reason: `image is ${bytes.size} bytes in the destination, ${doc.metadata.size} at the source` };
+    if (bytes.size !== doc.metadata.size)
+      return { doc, action: 'copy', reason: `image is ${bytes.size} bytes in the destination, ${doc.metadata.size} at the source` };
     return { doc, action: 'skip', reason: 'present and identical' };
   });
   const documentStep = (doc: SignedDoc, destBytes: Buffer | undefined, destSignature: boolean, destSignatureBytes: Buffer | undefined): DocumentStep => {
@@ -58,9 +59,18 @@ export function planMirror(source: SourceInventory, dest: DestInventory): Mirror
   };
   return {
     images,
-    documents: source.documents.map((doc) => documentStep(doc, dest.documents.get(doc.key), dest.objects.has(doc.key + SIGNATURE_SUFFIX), dest.documents.get(doc.key + SIGNATURE_SUFFIX))),
+    documents: source.documents.map((doc) =>
+      documentStep(doc, dest.documents.get(doc.key), dest.objects.has(doc.key + SIGNATURE_SUFFIX), dest.documents.get(doc.key + SIGNATURE_SUFFIX)),
+    ),
     ...(source.index
-      ? { index: documentStep(source.index, dest.documents.get(INDEX_KEY), dest.objects.has(INDEX_KEY + SIGNATURE_SUFFIX), dest.documents.get(INDEX_KEY + SIGNATURE_SUFFIX)) }
+      ? {
+          index: documentStep(
+            source.index,
+            dest.documents.get(INDEX_KEY),
+            dest.objects.has(INDEX_KEY + SIGNATURE_SUFFIX),
+            dest.documents.get(INDEX_KEY + SIGNATURE_SUFFIX),
+          ),
+        }
       : {}),
     extras: extras(source, dest),
   };

@@ -47,7 +47,11 @@ function idVariable(name: string, description: string, value: string | undefined
 
 /** GCP labels allow lowercase letters, digits, "_" and "-" only (keys and values, ≤63 chars). */
 export function gcpLabels(tags: Record<string, string>): Record<string, string> {
-  const clean = (s: string) => s.toLowerCase().replace(/[^a-z0-9_-]/g, '_').slice(0, 63);
+  const clean = (s: string) =>
+    s
+      .toLowerCase()
+      .replace(/[^a-z0-9_-]/g, '_')
+      .slice(0, 63);
   const out: Record<string, string> = {};
   for (const [key, value] of Object.entries(tags)) out[clean(key)] = clean(value);
   return out;
@@ -167,7 +171,12 @@ function oci(c: CloudConfig<'oci'>): CloudTemplate {
   return {
     builder: 'oracle-oci',
     variables: [
-      { name: 'oci_config_file', type: 'string', description: 'OCI CLI config file with the API key (user, tenancy, fingerprint, key_file).', default: '~/.oci/config' },
+      {
+        name: 'oci_config_file',
+        type: 'string',
+        description: 'OCI CLI config file with the API key (user, tenancy, fingerprint, key_file).',
+        default: '~/.oci/config',
+      },
       idVariable('compartment_ocid', 'Compartment the build instance and image live in.', c.compartmentOcid),
       idVariable('subnet_ocid', 'Subnet of the build instance (needs SSH from here).', c.subnetOcid),
       idVariable('availability_domain', 'Availability domain, e.g. "Uocm:US-ASHBURN-AD-1".', c.availabilityDomain),

@@ -57,7 +57,10 @@ const NAME = /^[a-z][a-z0-9-]{0,40}[a-z0-9]$/;
 /** The schema of the config file (`--config FILE`). */
 export const packerConfigSchema = z.strictObject({
   image: z.strictObject({
-    name: z.string().regex(NAME, 'lowercase letters, digits and "-", 2–42 characters, starting with a letter').describe('Image name prefix; a build timestamp is appended.'),
+    name: z
+      .string()
+      .regex(NAME, 'lowercase letters, digits and "-", 2–42 characters, starting with a letter')
+      .describe('Image name prefix; a build timestamp is appended.'),
     description: z.string().default(''),
   }),
   build: z

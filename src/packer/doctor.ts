@@ -50,14 +50,17 @@ export const CLOUD_REQUIREMENTS: Record<Cloud, CloudRequirements> = {
     cli: 'az',
     install: 'see https://learn.microsoft.com/cli/azure/install-azure-cli-linux (Microsoft apt repository)',
     credentials: [
-      { env: ['ARM_CLIENT_ID', 'ARM_CLIENT_SECRET', 'ARM_SUBSCRIPTION_ID', 'ARM_TENANT_ID'], label: 'ARM_CLIENT_ID + ARM_CLIENT_SECRET + ARM_SUBSCRIPTION_ID + ARM_TENANT_ID' },
+      {
+        env: ['ARM_CLIENT_ID', 'ARM_CLIENT_SECRET', 'ARM_SUBSCRIPTION_ID', 'ARM_TENANT_ID'],
+        label: 'ARM_CLIENT_ID + ARM_CLIENT_SECRET + ARM_SUBSCRIPTION_ID + ARM_TENANT_ID',
+      },
       { file: '.azure/azureProfile.json', label: 'Azure CLI login (~/.azure)' },
     ],
     credentialsFix: 'export the ARM_* service principal variables, or run `az login`',
   },
   gcp: {
     cli: 'gcloud',
-    install: 'apt-get install google-cloud-cli (from Google Cloud\'s apt repository)',
+    install: "apt-get install google-cloud-cli (from Google Cloud's apt repository)",
     credentials: [
       { env: ['GOOGLE_APPLICATION_CREDENTIALS'], label: 'GOOGLE_APPLICATION_CREDENTIALS' },
       { file: '.config/gcloud/application_default_credentials.json', label: 'gcloud application-default login' },
@@ -95,11 +98,13 @@ export function compareVersions(a: string, b: string): number {
 /** Notes about what a packer version changes for ingot's templates. */
 export function versionNotes(version: string): string[] {
   const notes: string[] = [];
-  if (compareVersions(version, MIN_PACKER_VERSION) < 0) notes.push(`packer ${version} is older than ${MIN_PACKER_VERSION}; generated HCL2 templates need ${MIN_PACKER_VERSION} or newer`);
+  if (compareVersions(version, MIN_PACKER_VERSION) < 0)
+    notes.push(`packer ${version} is older than ${MIN_PACKER_VERSION}; generated HCL2 templates need ${MIN_PACKER_VERSION} or newer`);
   if (compareVersions(version, '1.7.0') >= 0) {
     notes.push('packer ≥ 1.7 installs builders as plugins: add a required_plugins block and run `packer init DIR` once before building');
   }
-  if (compareVersions(version, '1.10.0') >= 0) notes.push('packer ≥ 1.10 no longer bundles the cloud plugins; `packer init` (or `packer plugins install`) is required');
+  if (compareVersions(version, '1.10.0') >= 0)
+    notes.push('packer ≥ 1.10 no longer bundles the cloud plugins; `packer init` (or `packer plugins install`) is required');
   return notes;
 }
 
@@ -121,7 +126,7 @@ export async function packerDoctor(env: NodeJS.ProcessEnv): Promise<DoctorReport
     ok: Boolean(packerPath && version),
     ...(version ? { version, found: `${version} (${packerPath})` } : {}),
     ...(!packerPath
-      ? { fix: 'apt-get install packer (Debian bookworm ships 1.6.6), or HashiCorp\'s apt repository for current releases' }
+      ? { fix: "apt-get install packer (Debian bookworm ships 1.6.6), or HashiCorp's apt repository for current releases" }
       : versionProblem
         ? { fix: `packer is on PATH but \`packer version\` failed: ${versionProblem}` }
         : {}),
@@ -130,7 +135,9 @@ export async function packerDoctor(env: NodeJS.ProcessEnv): Promise<DoctorReport
   const clouds = (Object.keys(CLOUD_REQUIREMENTS) as Cloud[]).map((cloud) => {
     const req = CLOUD_REQUIREMENTS[cloud];
     const cliPath = which(req.cli, env);
-    const source = req.credentials.find((c) => (c.env ? c.env.every((name) => Boolean(env[name])) : c.file ? home !== '' && existsSync(path.join(home, c.file)) : false));
+    const source = req.credentials.find((c) =>
+      c.env ? c.env.every((name) => Boolean(env[name])) : c.file ? home !== '' && existsSync(path.join(home, c.file)) : false,
+    );
     return {
       cloud,
       cli: { name: req.cli, ok: Boolean(cliPath), ...(cliPath ? { found: cliPath } : { fix: req.install }) },

@@ -37,14 +37,54 @@ export const CIS_ITEMS: readonly CisItem[] = [
   { id: '5.2.21', title: 'Ensure SSH LoginGraceTime is set to one minute or less', area: 'ssh', lines: ['LoginGraceTime 60'] },
   { id: '5.2.22', title: 'Ensure SSH Idle Timeout Interval is configured', area: 'ssh', lines: ['ClientAliveInterval 300', 'ClientAliveCountMax 3'] },
   { id: '1.5.1', title: 'Ensure address space layout randomization (ASLR) is enabled', area: 'sysctl', lines: ['kernel.randomize_va_space = 2'] },
-  { id: '3.2.1', title: 'Ensure packet redirect sending is disabled', area: 'sysctl', lines: ['net.ipv4.conf.all.send_redirects = 0', 'net.ipv4.conf.default.send_redirects = 0'] },
-  { id: '3.3.1', title: 'Ensure source routed packets are not accepted', area: 'sysctl', lines: ['net.ipv4.conf.all.accept_source_route = 0', 'net.ipv4.conf.default.accept_source_route = 0', 'net.ipv6.conf.all.accept_source_route = 0', 'net.ipv6.conf.default.accept_source_route = 0'] },
-  { id: '3.3.2', title: 'Ensure ICMP redirects are not accepted', area: 'sysctl', lines: ['net.ipv4.conf.all.accept_redirects = 0', 'net.ipv4.conf.default.accept_redirects = 0', 'net.ipv6.conf.all.accept_redirects = 0', 'net.ipv6.conf.default.accept_redirects = 0'] },
-  { id: '3.3.3', title: 'Ensure secure ICMP redirects are not accepted', area: 'sysctl', lines: ['net.ipv4.conf.all.secure_redirects = 0', 'net.ipv4.conf.default.secure_redirects = 0'] },
-  { id: '3.3.4', title: 'Ensure suspicious packets are logged', area: 'sysctl', lines: ['net.ipv4.conf.all.log_martians = 1', 'net.ipv4.conf.default.log_martians = 1'] },
+  {
+    id: '3.2.1',
+    title: 'Ensure packet redirect sending is disabled',
+    area: 'sysctl',
+    lines: ['net.ipv4.conf.all.send_redirects = 0', 'net.ipv4.conf.default.send_redirects = 0'],
+  },
+  {
+    id: '3.3.1',
+    title: 'Ensure source routed packets are not accepted',
+    area: 'sysctl',
+    lines: [
+      'net.ipv4.conf.all.accept_source_route = 0',
+      'net.ipv4.conf.default.accept_source_route = 0',
+      'net.ipv6.conf.all.accept_source_route = 0',
+      'net.ipv6.conf.default.accept_source_route = 0',
+    ],
+  },
+  {
+    id: '3.3.2',
+    title: 'Ensure ICMP redirects are not accepted',
+    area: 'sysctl',
+    lines: [
+      'net.ipv4.conf.all.accept_redirects = 0',
+      'net.ipv4.conf.default.accept_redirects = 0',
+      'net.ipv6.conf.all.accept_redirects = 0',
+      'net.ipv6.conf.default.accept_redirects = 0',
+    ],
+  },
+  {
+    id: '3.3.3',
+    title: 'Ensure secure ICMP redirects are not accepted',
+    area: 'sysctl',
+    lines: ['net.ipv4.conf.all.secure_redirects = 0', 'net.ipv4.conf.default.secure_redirects = 0'],
+  },
+  {
+    id: '3.3.4',
+    title: 'Ensure suspicious packets are logged',
+    area: 'sysctl',
+    lines: ['net.ipv4.conf.all.log_martians = 1', 'net.ipv4.conf.default.log_martians = 1'],
+  },
   { id: '3.3.5', title: 'Ensure broadcast ICMP requests are ignored', area: 'sysctl', lines: ['net.ipv4.icmp_echo_ignore_broadcasts = 1'] },
   { id: '3.3.6', title: 'Ensure bogus ICMP responses are ignored', area: 'sysctl', lines: ['net.ipv4.icmp_ignore_bogus_error_responses = 1'] },
-  { id: '3.3.7', title: 'Ensure Reverse Path Filtering is enabled', area: 'sysctl', lines: ['net.ipv4.conf.all.rp_filter = 1', 'net.ipv4.conf.default.rp_filter = 1'] },
+  {
+    id: '3.3.7',
+    title: 'Ensure Reverse Path Filtering is enabled',
+    area: 'sysctl',
+    lines: ['net.ipv4.conf.all.rp_filter = 1', 'net.ipv4.conf.default.rp_filter = 1'],
+  },
   { id: '3.3.8', title: 'Ensure TCP SYN Cookies is enabled', area: 'sysctl', lines: ['net.ipv4.tcp_syncookies = 1'] },
   { id: '5.4.1', title: 'Ensure password creation requirements are configured', area: 'password', lines: ['minlen = 14', 'minclass = 4'] },
   { id: '5.5.1.1', title: 'Ensure minimum days between password changes is configured', area: 'password', lines: ['PASS_MIN_DAYS 1'] },
@@ -53,10 +93,36 @@ export const CIS_ITEMS: readonly CisItem[] = [
   { id: '5.5.1.4', title: 'Ensure inactive password lock is 30 days or less', area: 'password', lines: [] },
   { id: '4.1.1.1', title: 'Ensure auditd is installed', area: 'audit', lines: [] },
   { id: '4.1.1.2', title: 'Ensure auditd service is enabled and active', area: 'audit', lines: [] },
-  { id: '4.1.3.1', title: 'Ensure changes to system administration scope (sudoers) is collected', area: 'audit', lines: ['-w /etc/sudoers -p wa -k scope', '-w /etc/sudoers.d -p wa -k scope'] },
-  { id: '4.1.3.4', title: 'Ensure events that modify date and time information are collected', area: 'audit', lines: ['-a always,exit -F arch=b64 -S adjtimex,settimeofday,clock_settime -k time-change', '-w /etc/localtime -p wa -k time-change'] },
-  { id: '4.1.3.8', title: 'Ensure events that modify user/group information are collected', area: 'audit', lines: ['-w /etc/group -p wa -k identity', '-w /etc/passwd -p wa -k identity', '-w /etc/gshadow -p wa -k identity', '-w /etc/shadow -p wa -k identity', '-w /etc/security/opasswd -p wa -k identity'] },
-  { id: '4.1.3.12', title: 'Ensure login and logout events are collected', area: 'audit', lines: ['-w /var/log/lastlog -p wa -k logins', '-w /var/run/faillock -p wa -k logins'] },
+  {
+    id: '4.1.3.1',
+    title: 'Ensure changes to system administration scope (sudoers) is collected',
+    area: 'audit',
+    lines: ['-w /etc/sudoers -p wa -k scope', '-w /etc/sudoers.d -p wa -k scope'],
+  },
+  {
+    id: '4.1.3.4',
+    title: 'Ensure events that modify date and time information are collected',
+    area: 'audit',
+    lines: ['-a always,exit -F arch=b64 -S adjtimex,settimeofday,clock_settime -k time-change', '-w /etc/localtime -p wa -k time-change'],
+  },
+  {
+    id: '4.1.3.8',
+    title: 'Ensure events that modify user/group information are collected',
+    area: 'audit',
+    lines: [
+      '-w /etc/group -p wa -k identity',
+      '-w /etc/passwd -p wa -k identity',
+      '-w /etc/gshadow -p wa -k identity',
+      '-w /etc/shadow -p wa -k identity',
+      '-w /etc/security/opasswd -p wa -k identity',
+    ],
+  },
+  {
+    id: '4.1.3.12',
+    title: 'Ensure login and logout events are collected',
+    area: 'audit',
+    lines: ['-w /var/log/lastlog -p wa -k logins', '-w /var/run/faillock -p wa -k logins'],
+  },
 ];
 
 /**
@@ -105,7 +171,13 @@ export function hardeningScript(sshUser: string): string {
       comment: ['Password policy.', ...named(items, 'password')],
       commands: [
         'DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libpam-pwquality',
-        ...writeFile('/etc/security/pwquality.conf.d/60-ingot-cis.conf', linesFor(items.filter((i) => i.id === '5.4.1'), 'password')),
+        ...writeFile(
+          '/etc/security/pwquality.conf.d/60-ingot-cis.conf',
+          linesFor(
+            items.filter((i) => i.id === '5.4.1'),
+            'password',
+          ),
+        ),
         ...loginDefs.flatMap((i) =>
           i.lines.map((line) => {
             const [key] = line.split(' ');

@@ -16,11 +16,7 @@ export interface HclExpr {
 export type HclValue = string | number | boolean | null | HclExpr | readonly HclValue[] | { readonly [key: string]: HclValue };
 
 /** One item in a block body. */
-export type HclItem =
-  | { readonly attr: string; readonly value: HclValue }
-  | HclBlock
-  | { readonly comment: string }
-  | { readonly blank: true };
+export type HclItem = { readonly attr: string; readonly value: HclValue } | HclBlock | { readonly comment: string } | { readonly blank: true };
 
 /** A block such as `source "amazon-ebs" "main" { … }`. */
 export interface HclBlock {
@@ -74,7 +70,13 @@ export function toHcl(items: readonly HclItem[]): string {
 }
 
 function isExpr(value: HclValue): value is HclExpr {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) && (value as { kind?: unknown }).kind === 'expr' && typeof (value as { text?: unknown }).text === 'string';
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    !Array.isArray(value) &&
+    (value as { kind?: unknown }).kind === 'expr' &&
+    typeof (value as { text?: unknown }).text === 'string'
+  );
 }
 
 function isBlock(item: HclItem): item is HclBlock {

@@ -55,7 +55,10 @@ export function cleanupScript(): string {
       },
       {
         comment: ['cloud-init state, so the next boot runs as a first boot.'],
-        commands: ['if command -v cloud-init >/dev/null 2>&1; then cloud-init clean --logs --seed; fi', 'rm -rf /var/lib/cloud/instances /var/lib/cloud/instance'],
+        commands: [
+          'if command -v cloud-init >/dev/null 2>&1; then cloud-init clean --logs --seed; fi',
+          'rm -rf /var/lib/cloud/instances /var/lib/cloud/instance',
+        ],
       },
       {
         comment: ['machine-id: an empty file makes systemd generate a new one on first boot.'],

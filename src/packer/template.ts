@@ -145,7 +145,13 @@ export async function writeTemplateFiles(outDir: string, files: TemplateFiles, f
   if (!force) {
     const existing: string[] = [];
     for (const target of targets) {
-      if (await fs.stat(target).then(() => true, () => false)) existing.push(target);
+      if (
+        await fs.stat(target).then(
+          () => true,
+          () => false,
+        )
+      )
+        existing.push(target);
     }
     if (existing.length > 0) {
       throw new IngotError(ErrorCode.exists, `refusing to overwrite ${existing.length} existing file(s): ${existing.join(', ')}`, {

@@ -56,7 +56,11 @@ export async function runPackerValidate(dir: string, options: PackerValidateOpti
   const diagnostics = parseDiagnostics(output);
   const ok = result.exitCode === 0;
   if (!ok && !diagnostics.some((d) => d.severity === 'error')) {
-    diagnostics.push({ severity: 'error', summary: output.split('\n').find((l) => l.trim()) ?? `packer validate failed with exit code ${result.exitCode}`, detail: output });
+    diagnostics.push({
+      severity: 'error',
+      summary: output.split('\n').find((l) => l.trim()) ?? `packer validate failed with exit code ${result.exitCode}`,
+      detail: output,
+    });
   }
   return { ok, diagnostics, output };
 }
@@ -104,5 +108,10 @@ export function parseDiagnostics(output: string): PackerDiagnostic[] {
 export function formatDiagnostic(d: PackerDiagnostic, dir?: string): string {
   const where = d.file ? `${dir && !d.file.startsWith('/') ? `${dir.replace(/\/$/, '')}/` : ''}${d.file}${d.line ? `:${d.line}` : ''}: ` : '';
   const head = `${where}${d.severity}: ${d.summary}`;
-  return d.detail ? `${head}\n${d.detail.split('\n').map((l) => `  ${l}`).join('\n')}` : head;
+  return d.detail
+    ? `${head}\n${d.detail
+        .split('\n')
+        .map((l) => `  ${l}`)
+        .join('\n')}`
+    : head;
 }

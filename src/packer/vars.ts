@@ -27,5 +27,8 @@ export function sensitiveVarNames(variables: Readonly<Record<string, string>>, l
 
 /** Splits repeated and comma-separated `--only` values. */
 export function splitList(items: readonly string[]): string[] {
-  return items.flatMap((i) => i.split(',')).map((s) => s.trim()).filter(Boolean);
+  return items
+    .flatMap((i) => i.split(','))
+    .map((s) => s.trim())
+    .filter(Boolean);
 }

@@ -59,7 +59,9 @@ export function parseSchemaOutput(output: string, file: string, text: string): P
   const body = match[1]!.trim();
   const format = /^format-l(\d+)\.c(\d+): (.*)/s.exec(body);
   if (format) {
-    return [{ code: 'cloud-init-schema', severity: 'error', message: format[3]!.split('\n')[0]!, file, line: Number(format[1]), column: Number(format[2]), path: [] }];
+    return [
+      { code: 'cloud-init-schema', severity: 'error', message: format[3]!.split('\n')[0]!, file, line: Number(format[1]), column: Number(format[2]), path: [] },
+    ];
   }
   const root = loadYaml11(text).root;
   const problems: Problem[] = [];
@@ -68,7 +70,15 @@ export function parseSchemaOutput(output: string, file: string, text: string): P
     const colon = entry.indexOf(': ');
     const dotted = colon > 0 ? entry.slice(0, colon) : '';
     const { path, pos } = root ? resolveDotted(root, dotted) : { path: [], pos: { line: 1, column: 1 } };
-    problems.push({ code: 'cloud-init-schema', severity: 'error', message: `cloud-init schema: ${entry.trim()}`, file, line: pos.line, column: pos.column, path });
+    problems.push({
+      code: 'cloud-init-schema',
+      severity: 'error',
+      message: `cloud-init schema: ${entry.trim()}`,
+      file,
+      line: pos.line,
+      column: pos.column,
+      path,
+    });
   }
   return problems;
 }

@@ -24,7 +24,11 @@ export interface ResolvedProfile {
 }
 
 /** Loads profile NAME from `profilesDir` with all its includes and merges them. */
-export async function resolveProfile(profilesDir: string, name: string, load: (file: string) => Promise<ProfileFile> = loadProfileFile): Promise<ResolvedProfile> {
+export async function resolveProfile(
+  profilesDir: string,
+  name: string,
+  load: (file: string) => Promise<ProfileFile> = loadProfileFile,
+): Promise<ResolvedProfile> {
   const order: ProfileFile[] = [];
   const done = new Set<string>();
   const visit = async (file: string, stack: string[]) => {
@@ -108,7 +112,10 @@ function toTree(parts: ProfileParts): Record<string, unknown> {
   // Each profile's downloads run just before its own runcmd items (see DOWNLOAD_MARKER).
   const runcmd = parts.cloudConfig.runcmd;
   const cloudConfig = parts.downloads.length
-    ? { ...parts.cloudConfig, runcmd: [...parts.downloads.map((d) => ({ [DOWNLOAD_MARKER]: d })), ...(Array.isArray(runcmd) ? runcmd : runcmd === undefined ? [] : [runcmd])] }
+    ? {
+        ...parts.cloudConfig,
+        runcmd: [...parts.downloads.map((d) => ({ [DOWNLOAD_MARKER]: d })), ...(Array.isArray(runcmd) ? runcmd : runcmd === undefined ? [] : [runcmd])],
+      }
     : parts.cloudConfig;
   return {
     'cloud-config': cloudConfig,

@@ -55,7 +55,10 @@ export function parseParams(pairs: readonly string[]): DeployParams {
         params.sshKeys.push(value);
         break;
       case 'groups':
-        params.groups = value.split(',').map((g) => g.trim()).filter(Boolean);
+        params.groups = value
+          .split(',')
+          .map((g) => g.trim())
+          .filter(Boolean);
         break;
     }
   }

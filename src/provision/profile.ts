@@ -130,13 +130,21 @@ export function parseProfile(text: string, file: string): ProfileFile {
   if (!isRecord(cloudConfig)) return fail('cloud-config must be a mapping', ['cloud-config']);
   for (const key of IDENTITY_KEYS) {
     if (key in cloudConfig) {
-      fail(`"${key}" is identity and cannot be set in a profile`, ['cloud-config', key], `pass it at deploy time: --set ${key === 'ssh_authorized_keys' ? 'ssh_key' : key}=…`);
+      fail(
+        `"${key}" is identity and cannot be set in a profile`,
+        ['cloud-config', key],
+        `pass it at deploy time: --set ${key === 'ssh_authorized_keys' ? 'ssh_key' : key}=…`,
+      );
     }
   }
   if (Array.isArray(cloudConfig.users)) {
     cloudConfig.users.forEach((user, i) => {
       if (!isRecord(user) || user.system !== true || 'ssh_authorized_keys' in user || 'passwd' in user || 'hashed_passwd' in user) {
-        fail('a profile may only declare system users (system: true, no keys or passwords)', ['cloud-config', 'users', i], 'people log in with --set user=NAME --set ssh_key=…');
+        fail(
+          'a profile may only declare system users (system: true, no keys or passwords)',
+          ['cloud-config', 'users', i],
+          'people log in with --set user=NAME --set ssh_key=…',
+        );
       }
     });
   } else if (cloudConfig.users !== undefined) {
@@ -152,12 +160,14 @@ export function parseProfile(text: string, file: string): ProfileFile {
       return;
     }
     for (const key of Object.keys(u)) {
-      if (!['name', 'content', 'enable', 'start'].includes(key)) fail(`unknown unit key "${key}"`, ['units', i, key], 'a unit takes name, content, enable (at boot) and start (now, after runcmd)');
+      if (!['name', 'content', 'enable', 'start'].includes(key))
+        fail(`unknown unit key "${key}"`, ['units', i, key], 'a unit takes name, content, enable (at boot) and start (now, after runcmd)');
     }
     for (const key of ['enable', 'start'] as const) {
       if (u[key] !== undefined && typeof u[key] !== 'boolean') fail(`${key} must be true or false`, ['units', i, key]);
     }
-    if (!/^[\w@.:-]+\.(service|socket|timer|path|mount|target)$/.test(u.name)) fail(`unit name "${u.name}" must end in .service, .socket, .timer, .path, .mount or .target`, ['units', i, 'name']);
+    if (!/^[\w@.:-]+\.(service|socket|timer|path|mount|target)$/.test(u.name))
+      fail(`unit name "${u.name}" must end in .service, .socket, .timer, .path, .mount or .target`, ['units', i, 'name']);
   });
   const downloads = data.downloads ?? [];
   if (!Array.isArray(downloads)) return fail('downloads must be a list', ['downloads']);
@@ -167,15 +177,19 @@ export function parseProfile(text: string, file: string): ProfileFile {
       return;
     }
     for (const key of Object.keys(d)) {
-      if (!['pin', 'dest', 'mode', 'extract', 'strip', 'deb', 'script'].includes(key)) fail(`unknown download key "${key}"`, ['downloads', i, key], 'a download takes pin, dest, mode, extract, strip, deb, script');
+      if (!['pin', 'dest', 'mode', 'extract', 'strip', 'deb', 'script'].includes(key))
+        fail(`unknown download key "${key}"`, ['downloads', i, key], 'a download takes pin, dest, mode, extract, strip, deb, script');
     }
     const how = [d.extract === true, d.deb === true, typeof d.script === 'string'].filter(Boolean).length;
     if (how > 1) fail('use one of extract, deb and script', ['downloads', i]);
     const needsDest = d.deb !== true && typeof d.script !== 'string';
-    if (needsDest && (typeof d.dest !== 'string' || !d.dest.startsWith('/'))) fail('a download needs an absolute dest (unless it is a deb or has a script)', ['downloads', i]);
+    if (needsDest && (typeof d.dest !== 'string' || !d.dest.startsWith('/')))
+      fail('a download needs an absolute dest (unless it is a deb or has a script)', ['downloads', i]);
     if (d.dest !== undefined && (typeof d.dest !== 'string' || !d.dest.startsWith('/'))) fail('dest must be an absolute path', ['downloads', i, 'dest']);
-    if (d.strip !== undefined && (d.extract !== true || typeof d.strip !== 'number' || !Number.isInteger(d.strip) || d.strip < 0)) fail('strip is a whole number and goes with extract: true', ['downloads', i, 'strip']);
-    if (d.mode !== undefined && (typeof d.mode !== 'string' || !/^0?[0-7]{3,4}$/.test(d.mode))) fail("mode must be a quoted octal string such as '0755'", ['downloads', i, 'mode']);
+    if (d.strip !== undefined && (d.extract !== true || typeof d.strip !== 'number' || !Number.isInteger(d.strip) || d.strip < 0))
+      fail('strip is a whole number and goes with extract: true', ['downloads', i, 'strip']);
+    if (d.mode !== undefined && (typeof d.mode !== 'string' || !/^0?[0-7]{3,4}$/.test(d.mode)))
+      fail("mode must be a quoted octal string such as '0755'", ['downloads', i, 'mode']);
   });
   const launch = parseSteps(data.launch, file, fail);
   return {

@@ -31,9 +31,25 @@ export interface Rendered {
 
 /** Canonical order of top-level keys; anything else follows, sorted. */
 const KEY_ORDER = [
-  'hostname', 'fqdn', 'prefer_fqdn_over_hostname', 'users', 'ssh_authorized_keys', 'disable_root', 'ssh_pwauth',
-  'timezone', 'locale', 'apt', 'package_update', 'package_upgrade', 'package_reboot_if_required', 'packages',
-  'write_files', 'mounts', 'bootcmd', 'runcmd', 'final_message',
+  'hostname',
+  'fqdn',
+  'prefer_fqdn_over_hostname',
+  'users',
+  'ssh_authorized_keys',
+  'disable_root',
+  'ssh_pwauth',
+  'timezone',
+  'locale',
+  'apt',
+  'package_update',
+  'package_upgrade',
+  'package_reboot_if_required',
+  'packages',
+  'write_files',
+  'mounts',
+  'bootcmd',
+  'runcmd',
+  'final_message',
 ];
 
 /** Renders `profile` with `params`; `versions` is required when it downloads anything. */
@@ -101,7 +117,8 @@ export function strictCommands(items: readonly unknown[]): unknown[] {
   for (const item of items) {
     if (item === 'set -e') continue;
     if (typeof item === 'string' && item.trim().includes('\n')) out.push(['bash', '-c', strictBlock(item)]);
-    else if (Array.isArray(item) && item.length === 3 && item[0] === 'bash' && item[1] === '-c' && typeof item[2] === 'string') out.push(['bash', '-c', strictBlock(item[2])]);
+    else if (Array.isArray(item) && item.length === 3 && item[0] === 'bash' && item[1] === '-c' && typeof item[2] === 'string')
+      out.push(['bash', '-c', strictBlock(item[2])]);
     else out.push(item);
   }
   return out;
@@ -133,7 +150,11 @@ function downloadScript(item: DownloadPart, versions: Versions | undefined): str
   let install: string[];
   if (item.deb) install = ['DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$ARTIFACT"'];
   else if (item.script !== undefined) install = [item.script.trimEnd()];
-  else if (item.extract) install = [`install -d -m 0755 ${shq(item.dest!)}`, `tar -xf "$ARTIFACT" -C ${shq(item.dest!)}${item.strip ? ` --strip-components=${item.strip}` : ''} --no-same-owner`];
+  else if (item.extract)
+    install = [
+      `install -d -m 0755 ${shq(item.dest!)}`,
+      `tar -xf "$ARTIFACT" -C ${shq(item.dest!)}${item.strip ? ` --strip-components=${item.strip}` : ''} --no-same-owner`,
+    ];
   else install = [`install -D -m ${shq(item.mode ?? '0755')} "$ARTIFACT" ${shq(item.dest!)}`];
   return ensureNewline(
     [

@@ -60,7 +60,11 @@ export function instanceId(input: SeedInput): string {
 }
 
 /** Writes the seed ISO to `out` (atomically); returns its sha256. */
-export async function buildSeed(input: SeedInput, out: string, opts: { signal?: AbortSignal; xorriso?: string } = {}): Promise<{ sha256: string; instanceId: string }> {
+export async function buildSeed(
+  input: SeedInput,
+  out: string,
+  opts: { signal?: AbortSignal; xorriso?: string } = {},
+): Promise<{ sha256: string; instanceId: string }> {
   const meta = metaDataFor(input);
   const dir = await mkdtemp(path.join(tmpdir(), 'ingot-seed-'));
   const tmpOut = `${out}.tmp-${process.pid}`;
@@ -90,7 +94,9 @@ export async function buildSeed(input: SeedInput, out: string, opts: { signal?: 
       throw error;
     });
     await rename(tmpOut, out);
-    const sha256 = createHash('sha256').update(await readFile(out)).digest('hex');
+    const sha256 = createHash('sha256')
+      .update(await readFile(out))
+      .digest('hex');
     const id = /instance-id:\s*(\S+)/.exec(meta)?.[1] ?? '';
     return { sha256, instanceId: id };
   } finally {

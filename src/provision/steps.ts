@@ -80,9 +80,13 @@ export function parseSteps(raw: unknown, file: string, fail: Fail): Step[] {
   if (raw === undefined || raw === null) return [];
   if (!Array.isArray(raw)) {
     const old = typeof raw === 'object' && raw !== null && ['bundle', 'commands', 'imageDigests', 'health'].some((k) => k in raw);
-    return fail('launch must be an ordered list of steps', ['launch'], old
-      ? 'the bundle/commands/imageDigests/health mapping became a list: - transfer: DIR (to: DEST), - run: CMD, - verify-digests: FILE, - health: CMD'
-      : 'for example: launch: [{transfer: ./bundle, to: /opt/app}, {run: systemctl start app}, {health: curl -fsS http://127.0.0.1:8080/}]');
+    return fail(
+      'launch must be an ordered list of steps',
+      ['launch'],
+      old
+        ? 'the bundle/commands/imageDigests/health mapping became a list: - transfer: DIR (to: DEST), - run: CMD, - verify-digests: FILE, - health: CMD'
+        : 'for example: launch: [{transfer: ./bundle, to: /opt/app}, {run: systemctl start app}, {health: curl -fsS http://127.0.0.1:8080/}]',
+    );
   }
   const base = path.dirname(file);
   return raw.map((item, i) => parseStep(item, i, base, fail));
@@ -97,7 +101,9 @@ function parseStep(item: unknown, i: number, base: string, fail: Fail): Step {
     const unknown = Object.keys(step).find((k) => !COMMON.includes(k) && !Object.values(OPTIONS).flat().includes(k));
     const guess = unknown ? suggest(unknown, STEP_KINDS) : undefined;
     return fail(
-      kinds.length ? `a step has exactly one kind, got ${kinds.join(' and ')}` : `a step needs one of ${STEP_KINDS.join(', ')}${unknown ? `; got "${unknown}"${guess ? ` (did you mean "${guess}"?)` : ''}` : ''}`,
+      kinds.length
+        ? `a step has exactly one kind, got ${kinds.join(' and ')}`
+        : `a step needs one of ${STEP_KINDS.join(', ')}${unknown ? `; got "${unknown}"${guess ? ` (did you mean "${guess}"?)` : ''}` : ''}`,
       at(),
     );
   }
@@ -105,13 +111,18 @@ function parseStep(item: unknown, i: number, base: string, fail: Fail): Step {
   for (const key of Object.keys(step)) {
     if (key === kind || COMMON.includes(key) || OPTIONS[kind].includes(key)) continue;
     const guess = suggest(key, [...COMMON, ...OPTIONS[kind]]);
-    fail(`unknown option "${key}" for a ${kind} step${guess ? `; did you mean "${guess}"?` : ''}`, at(key), `${kind} takes: ${[...OPTIONS[kind], ...COMMON].join(', ')}`);
+    fail(
+      `unknown option "${key}" for a ${kind} step${guess ? `; did you mean "${guess}"?` : ''}`,
+      at(key),
+      `${kind} takes: ${[...OPTIONS[kind], ...COMMON].join(', ')}`,
+    );
   }
   const defaults = STEP_DEFAULTS[kind];
   const num = (key: 'timeout' | 'retries' | 'delay', min: number) => {
     const value = step[key];
     if (value === undefined) return defaults[key];
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < min) fail(`${key} must be a whole number ≥ ${min} (seconds for timeout and delay)`, at(key));
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min)
+      fail(`${key} must be a whole number ≥ ${min} (seconds for timeout and delay)`, at(key));
     return value as number;
   };
   const options: StepOptions = {
@@ -131,7 +142,8 @@ function parseStep(item: unknown, i: number, base: string, fail: Fail): Step {
     case 'transfer': {
       if (step.to === undefined) fail('a transfer step needs to: (the absolute destination in the guest)', at());
       const owner = step.owner === undefined ? undefined : text(step.owner, at('owner'), 'owner', fail);
-      if (owner !== undefined && !/^[a-z_][a-z0-9_-]*(:[a-z_][a-z0-9_-]*)?$/i.test(owner)) fail(`owner must be USER or USER:GROUP, got "${owner}"`, at('owner'));
+      if (owner !== undefined && !/^[a-z_][a-z0-9_-]*(:[a-z_][a-z0-9_-]*)?$/i.test(owner))
+        fail(`owner must be USER or USER:GROUP, got "${owner}"`, at('owner'));
       return { kind, ...options, from: hostPath(value), to: guestPath(step.to, 'to'), ...(owner ? { owner } : {}) };
     }
     case 'run':
@@ -139,7 +151,8 @@ function parseStep(item: unknown, i: number, base: string, fail: Fail): Step {
       return { kind, ...options, command: text(value, at(kind), `${kind} (a shell command)`, fail) };
     case 'pull-images': {
       if (Array.isArray(value)) {
-        if (!value.length || !value.every((v) => typeof v === 'string' && v.length > 0)) fail('pull-images takes a compose file path or a list of image references', at(kind));
+        if (!value.length || !value.every((v) => typeof v === 'string' && v.length > 0))
+          fail('pull-images takes a compose file path or a list of image references', at(kind));
         return { kind, ...options, images: value as string[] };
       }
       return { kind, ...options, compose: guestPath(value, kind) };

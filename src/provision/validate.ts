@@ -10,7 +10,7 @@
  * without `set -e`, a key given twice (cloud-init keeps the last), two
  * write_files entries for one path. Every problem carries file:line:col.
  */
-import { type Problem } from '../manifest/problems.js';
+import type { Problem } from '../manifest/problems.js';
 import { checkAgainstSchema, type Issue } from './cloud-init/check.js';
 import { cloudConfigSchema } from './cloud-init/schema-data.js';
 import { loadYaml11, toPlain, type Pos, type YNode } from './cloud-init/yaml11.js';
@@ -56,19 +56,47 @@ export function checkUserData(text: string, file: string): UserDataReport {
   const firstLine = lines[0]?.replace(/\r$/, '') ?? '';
   if (JINJA.test(firstLine)) {
     if (lines[1]?.replace(/\r$/, '').trimEnd() !== HEADER) {
-      push('error', 'header', `a Jinja template needs "${HEADER}" on its second line`, { line: 2, column: 1 }, [], 'cloud-init ignores user-data without this header');
+      push(
+        'error',
+        'header',
+        `a Jinja template needs "${HEADER}" on its second line`,
+        { line: 2, column: 1 },
+        [],
+        'cloud-init ignores user-data without this header',
+      );
     } else {
-      push('warning', 'jinja', 'a Jinja template: cloud-init renders it at boot with instance data, so only its header was checked', { line: 1, column: 1 }, [], 'render it with your values and validate the result');
+      push(
+        'warning',
+        'jinja',
+        'a Jinja template: cloud-init renders it at boot with instance data, so only its header was checked',
+        { line: 1, column: 1 },
+        [],
+        'render it with your values and validate the result',
+      );
     }
     return { problems };
   }
   if (firstLine.trimEnd() !== HEADER) {
     const part = OTHER_PARTS.find(([prefix]) => firstLine.startsWith(prefix));
-    push('error', 'header', `the first line must be "${HEADER}", got ${JSON.stringify(firstLine)}`, { line: 1, column: 1 }, [], part ? `this is ${part[1]}, not cloud-config` : 'cloud-init ignores user-data without this header');
+    push(
+      'error',
+      'header',
+      `the first line must be "${HEADER}", got ${JSON.stringify(firstLine)}`,
+      { line: 1, column: 1 },
+      [],
+      part ? `this is ${part[1]}, not cloud-config` : 'cloud-init ignores user-data without this header',
+    );
   }
   const loaded = loadYaml11(text);
   for (const p of loaded.problems) {
-    push(p.severity, p.code, p.message, p, p.path ?? [], p.hint ?? (p.severity === 'error' ? 'cloud-init cannot load this YAML (it reads YAML 1.1, like PyYAML)' : undefined));
+    push(
+      p.severity,
+      p.code,
+      p.message,
+      p,
+      p.path ?? [],
+      p.hint ?? (p.severity === 'error' ? 'cloud-init cannot load this YAML (it reads YAML 1.1, like PyYAML)' : undefined),
+    );
   }
   const root = loaded.root;
   if (!root) return { problems };
@@ -126,17 +154,38 @@ function checkCommands(root: YNode, data: Record<string, unknown>, key: 'runcmd'
     const pos = nodeAt(root, [key, i]);
     if (typeof item === 'string') {
       if (item.trim().includes('\n') && !/^\s*set -e/.test(item)) {
-        push('warning', 'not-strict', `${key}[${i}]: a multi-line block without "set -e" ignores failing lines`, pos, [key, i], 'start the block with "set -euo pipefail" (and run it with bash)');
+        push(
+          'warning',
+          'not-strict',
+          `${key}[${i}]: a multi-line block without "set -e" ignores failing lines`,
+          pos,
+          [key, i],
+          'start the block with "set -euo pipefail" (and run it with bash)',
+        );
       }
     } else if (Array.isArray(item)) {
       const script = item[0] === 'bash' || item[0] === 'sh' ? item[2] : undefined;
       if (item[1] === '-c' && typeof script === 'string' && script.includes('\n') && !/^\s*set -e/.test(script)) {
-        push('warning', 'not-strict', `${key}[${i}]: a multi-line script without "set -e" ignores failing lines`, pos, [key, i], 'start it with "set -euo pipefail"');
+        push(
+          'warning',
+          'not-strict',
+          `${key}[${i}]: a multi-line script without "set -e" ignores failing lines`,
+          pos,
+          [key, i],
+          'start it with "set -euo pipefail"',
+        );
       }
     }
   });
   if (items.length > 1 && !(typeof items[0] === 'string' && /^set -e/.test(items[0]))) {
-    push('warning', 'not-strict', `${key} does not start with "set -e": cloud-init runs all items as one sh script, so only the last item's failure counts`, nodeAt(root, [key]), [key], 'make "set -e" the first item');
+    push(
+      'warning',
+      'not-strict',
+      `${key} does not start with "set -e": cloud-init runs all items as one sh script, so only the last item's failure counts`,
+      nodeAt(root, [key]),
+      [key],
+      'make "set -e" the first item',
+    );
   }
 }
 
@@ -150,10 +199,15 @@ function checkWriteFiles(root: YNode, data: Record<string, unknown>, push: Push)
     if (item.append !== true) {
       const previous = seen.get(item.path);
       if (previous !== undefined) {
-        push('warning', 'duplicate-path', `write_files[${i}] overwrites ${item.path} written by write_files[${previous}]`, nodeAt(root, ['write_files', i, 'path']), ['write_files', i, 'path']);
+        push(
+          'warning',
+          'duplicate-path',
+          `write_files[${i}] overwrites ${item.path} written by write_files[${previous}]`,
+          nodeAt(root, ['write_files', i, 'path']),
+          ['write_files', i, 'path'],
+        );
       }
       seen.set(item.path, i);
     }
   });
 }
-

@@ -44,7 +44,12 @@ export async function loadVersions(file: string): Promise<Versions> {
   try {
     text = await readFile(file, 'utf8');
   } catch (error) {
-    throw new IngotError(ErrorCode.versionsInvalid, `versions file not found: ${file}`, { path: file, exitCode: ExitCode.usage, cause: error, hint: 'pass --versions FILE' });
+    throw new IngotError(ErrorCode.versionsInvalid, `versions file not found: ${file}`, {
+      path: file,
+      exitCode: ExitCode.usage,
+      cause: error,
+      hint: 'pass --versions FILE',
+    });
   }
   return parseVersions(text, file);
 }
@@ -64,7 +69,8 @@ export function parseVersions(text: string, file: string): Versions {
     const pin = raw as Record<string, unknown>;
     const version = pin.version === undefined ? undefined : String(pin.version);
     if (!version) bad(`pin "${name}" needs a version`);
-    if (typeof pin.url !== 'string' || !pin.url.startsWith('https://')) bad(`pin "${name}" needs an https:// url`, 'plain http downloads are not verified in transit');
+    if (typeof pin.url !== 'string' || !pin.url.startsWith('https://'))
+      bad(`pin "${name}" needs an https:// url`, 'plain http downloads are not verified in transit');
     // A pin may wait for its digest (sha256: null): `versions check` reports it, rendering refuses it.
     if (pin.sha256 !== null && pin.sha256 !== undefined && (typeof pin.sha256 !== 'string' || !SHA256.test(pin.sha256))) {
       bad(`pin "${name}" needs sha256: 64 lowercase hex digits (or null while it is not known)`);
@@ -119,7 +125,8 @@ export async function checkVersions(versions: Versions, opts: { names?: string[]
     try {
       const { sha256, size } = await fetchDigest(pin.url, opts.http, opts.signal);
       if (!pin.sha256) results.push({ name, status: 'unpinned', actual: sha256, size });
-      else results.push(sha256 === pin.sha256 ? { name, status: 'ok', sha256, size } : { name, status: 'mismatch', expected: pin.sha256, actual: sha256, size });
+      else
+        results.push(sha256 === pin.sha256 ? { name, status: 'ok', sha256, size } : { name, status: 'mismatch', expected: pin.sha256, actual: sha256, size });
     } catch (error) {
       if (opts.signal?.aborted) throw error;
       results.push({ name, status: 'error', error: (error as Error).message });
@@ -139,7 +146,12 @@ export interface BumpResult {
  * Fetches version `version` of pin `name` (from `url`, or the old URL with
  * the old version replaced), and rewrites the pin in `file` in place.
  */
-export async function bumpVersion(file: string, name: string, version: string, opts: { url?: string; http?: HttpOptions; signal?: AbortSignal } = {}): Promise<BumpResult> {
+export async function bumpVersion(
+  file: string,
+  name: string,
+  version: string,
+  opts: { url?: string; http?: HttpOptions; signal?: AbortSignal } = {},
+): Promise<BumpResult> {
   const versions = await loadVersions(file);
   const pin = getPin(versions, name);
   const url = opts.url ?? pin.url.split(pin.version).join(version);

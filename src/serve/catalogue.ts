@@ -167,7 +167,12 @@ export async function buildCatalogue(backend: StoreBackend, options: CatalogueOp
     const name = key.slice('channels/'.length, -'.json'.length);
     const bytes = await backend.get(key, options.signal);
     if (!bytes) continue;
-    const signature = judgeSignature(key, bytes, keys.channels.has(key + SIGNATURE_SUFFIX) ? await backend.get(key + SIGNATURE_SUFFIX, options.signal) : undefined, options.publicKey);
+    const signature = judgeSignature(
+      key,
+      bytes,
+      keys.channels.has(key + SIGNATURE_SUFFIX) ? await backend.get(key + SIGNATURE_SUFFIX, options.signal) : undefined,
+      options.publicKey,
+    );
     try {
       const file = parseChannelFile(bytes, name);
       const f = family(name);
@@ -184,7 +189,12 @@ export async function buildCatalogue(backend: StoreBackend, options: CatalogueOp
   for (const key of [...keys.boot].filter((k) => /^boot\/[^/]+\.json$/.test(k)).sort()) {
     const bytes = await backend.get(key, options.signal);
     if (!bytes) continue;
-    const signature = judgeSignature(key, bytes, keys.boot.has(key + SIGNATURE_SUFFIX) ? await backend.get(key + SIGNATURE_SUFFIX, options.signal) : undefined, options.publicKey);
+    const signature = judgeSignature(
+      key,
+      bytes,
+      keys.boot.has(key + SIGNATURE_SUFFIX) ? await backend.get(key + SIGNATURE_SUFFIX, options.signal) : undefined,
+      options.publicKey,
+    );
     const set = parseBootSet(key, bytes, images, signature);
     if (typeof set === 'string') problems.push(`${key}: ${set}`);
     else bootSets.push(set);

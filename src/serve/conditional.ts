@@ -25,12 +25,7 @@ export interface ConditionalHeaders {
 }
 
 /** The answer: a status and, for 206, the inclusive byte range. */
-export type Decision =
-  | { status: 200 }
-  | { status: 206; start: number; end: number }
-  | { status: 304 }
-  | { status: 412 }
-  | { status: 416 };
+export type Decision = { status: 200 } | { status: 206; start: number; end: number } | { status: 304 } | { status: 412 } | { status: 416 };
 
 /** Decides the status of a GET/HEAD for `rep`. */
 export function decide(h: ConditionalHeaders, rep: Representation): Decision {

@@ -96,16 +96,23 @@ function renderFamily(family: CatalogueFamily, options: RenderOptions): SafeHtml
   const file = family.channelFile;
   return html`<section class="family" id="family-${anchor(family.name)}" data-family="${family.name}">
 <h2>${family.name}</h2>
-${family.channels.length ? html`<h3>Channels${file ? html` <span class="muted">(sequence ${file.sequence}, ${sigBadge(file.signature)})</span>` : ''}</h3>
+${
+  family.channels.length
+    ? html`<h3>Channels${file ? html` <span class="muted">(sequence ${file.sequence}, ${sigBadge(file.signature)})</span>` : ''}</h3>
 <table class="cards channels"><thead><tr><th>Channel</th><th>Version</th><th>Since</th><th>History</th></tr></thead><tbody>
 ${family.channels.map(
-  (c) => html`<tr data-channel="${c.name}"><td data-label="Channel"><strong>${c.name}</strong></td><td data-label="Version">${c.current.version || c.current.path}${c.current.rollout !== undefined ? html` <span class="chip rollout">rollout ${c.current.rollout} %</span>` : ''}</td>
+  (
+    c,
+  ) => html`<tr data-channel="${c.name}"><td data-label="Channel"><strong>${c.name}</strong></td><td data-label="Version">${c.current.version || c.current.path}${c.current.rollout !== undefined ? html` <span class="chip rollout">rollout ${c.current.rollout} %</span>` : ''}</td>
 <td data-label="Since"><time datetime="${c.current.setAt}">${shortTime(c.current.setAt)}</time></td>
 <td data-label="History"><details><summary>${c.history.length} move${c.history.length === 1 ? '' : 's'}</summary><ol class="history">${c.history.map(
-    (h) => html`<li>${h.action === 'rollback' ? 'rolled back to' : 'set to'} <strong>${h.version || h.path}</strong>${h.rollout !== undefined ? ` for ${h.rollout} %` : ''} <time datetime="${h.setAt}">${shortTime(h.setAt)}</time>${h.reason ? html` <span class="muted">(${h.reason})</span>` : ''}</li>`,
+    (h) =>
+      html`<li>${h.action === 'rollback' ? 'rolled back to' : 'set to'} <strong>${h.version || h.path}</strong>${h.rollout !== undefined ? ` for ${h.rollout} %` : ''} <time datetime="${h.setAt}">${shortTime(h.setAt)}</time>${h.reason ? html` <span class="muted">(${h.reason})</span>` : ''}</li>`,
   )}</ol></details></td></tr>`,
 )}
-</tbody></table>` : ''}
+</tbody></table>`
+    : ''
+}
 ${family.images.length ? html`<h3>Versions</h3>${renderImages(family.images, options, family)}` : html`<p class="muted">No published versions.</p>`}
 </section>`;
 }
@@ -158,7 +165,9 @@ ${sets.map(
 }
 
 function bootImage(image: CatalogueBootSet['kernel']['image'], options: RenderOptions): SafeHtml {
-  return image ? html`${objectLink(image.key, image.name, options)} <span class="muted">${formatBytes(image.size)}</span><br>` : html`<span class="bad">not in the store</span><br>`;
+  return image
+    ? html`${objectLink(image.key, image.name, options)} <span class="muted">${formatBytes(image.size)}</span><br>`
+    : html`<span class="bad">not in the store</span><br>`;
 }
 
 function sigBadge(sig: SignatureState): SafeHtml {
@@ -178,7 +187,12 @@ function anchor(name: string): string {
 
 function shortTime(iso: string): string {
   const t = Date.parse(iso);
-  return Number.isNaN(t) ? iso : new Date(t).toISOString().replace('T', ' ').replace(/:\d\d(\.\d+)?Z$/, ' UTC');
+  return Number.isNaN(t)
+    ? iso
+    : new Date(t)
+        .toISOString()
+        .replace('T', ' ')
+        .replace(/:\d\d(\.\d+)?Z$/, ' UTC');
 }
 
 const STYLE = `

@@ -68,7 +68,12 @@ interface Bundle {
 }
 
 // Objects and plain answers are never rendered as documents (sandbox); the page gets PAGE_CSP instead.
-const SECURITY_HEADERS = { 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer', 'x-frame-options': 'DENY', 'content-security-policy': "default-src 'none'; sandbox" };
+const SECURITY_HEADERS = {
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'x-frame-options': 'DENY',
+  'content-security-policy': "default-src 'none'; sandbox",
+};
 const PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /** Starts listening; resolves once the socket is bound. */
@@ -78,10 +83,12 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   let cached: { at: number; value: Promise<Bundle> } | undefined;
   const bundle = (): Promise<Bundle> => {
     if (!cached || Date.now() - cached.at > cacheMs) {
-      const value = buildCatalogue(options.backend, { ...(options.publicKey ? { publicKey: options.publicKey } : {}), signal: shutdown.signal }).then((catalogue) => ({
-        catalogue,
-        imageKeys: new Set([...catalogue.families.flatMap((f) => f.images), ...catalogue.unfamilied].map((i) => i.key)),
-      }));
+      const value = buildCatalogue(options.backend, { ...(options.publicKey ? { publicKey: options.publicKey } : {}), signal: shutdown.signal }).then(
+        (catalogue) => ({
+          catalogue,
+          imageKeys: new Set([...catalogue.families.flatMap((f) => f.images), ...catalogue.unfamilied].map((i) => i.key)),
+        }),
+      );
       const entry = { at: Date.now(), value };
       cached = entry;
       // A failed build is not cached: the next request tries again.
@@ -149,7 +156,12 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     const onError = (error: NodeJS.ErrnoException) => {
       reject(
         new IngotError(ErrorCode.serveListen, `cannot listen on ${options.host}:${options.port}: ${error.code ?? error.message}`, {
-          hint: error.code === 'EADDRINUSE' ? 'another program uses this port: pick another with --listen' : error.code === 'EACCES' ? 'ports below 1024 need privileges: use a higher port' : 'check --listen',
+          hint:
+            error.code === 'EADDRINUSE'
+              ? 'another program uses this port: pick another with --listen'
+              : error.code === 'EACCES'
+                ? 'ports below 1024 need privileges: use a higher port'
+                : 'check --listen',
           exitCode: ExitCode.usage,
           cause: error,
         }),
@@ -282,7 +294,12 @@ async function serveObject(req: http.IncomingMessage, res: http.ServerResponse, 
     rep,
   );
   if (decision.status === 304 || decision.status === 412) {
-    res.writeHead(decision.status, decision.status === 304 ? { etag: rep.etag, ...(rep.lastModified ? { 'last-modified': rep.lastModified } : {}), 'cache-control': 'no-cache' } : SECURITY_HEADERS);
+    res.writeHead(
+      decision.status,
+      decision.status === 304
+        ? { etag: rep.etag, ...(rep.lastModified ? { 'last-modified': rep.lastModified } : {}), 'cache-control': 'no-cache' }
+        : SECURITY_HEADERS,
+    );
     res.end();
     return;
   }
@@ -348,7 +365,11 @@ async function serveIpxe(req: http.IncomingMessage, res: http.ServerResponse, na
     }
   }
   const script = renderIpxeScript(
-    { name, kernel: { key: kernel.key, version: set.kernel.version, sha256: set.kernel.sha256 }, initramfs: { key: initramfs.key, version: set.initramfs.version, sha256: set.initramfs.sha256 } },
+    {
+      name,
+      kernel: { key: kernel.key, version: set.kernel.version, sha256: set.kernel.sha256 },
+      initramfs: { key: initramfs.key, version: set.initramfs.version, sha256: set.initramfs.sha256 },
+    },
     ctx.bootArgs,
   );
   sendBody(res, req, 'text/plain; charset=utf-8', script, ctx.count);
@@ -364,7 +385,14 @@ async function fleetFor(ctx: RequestContext): Promise<FleetData | undefined> {
 }
 
 /** A generated body (page, API, script) with an ETag of its bytes, so revalidation costs no transfer. */
-function sendBody(res: http.ServerResponse, req: http.IncomingMessage, type: string, text: string, count: (n: number) => void, extra: Record<string, string> = {}): void {
+function sendBody(
+  res: http.ServerResponse,
+  req: http.IncomingMessage,
+  type: string,
+  text: string,
+  count: (n: number) => void,
+  extra: Record<string, string> = {},
+): void {
   const bytes = Buffer.from(text, 'utf8');
   const etag = `"${createHash('sha256').update(bytes).digest('base64url').slice(0, 27)}"`;
   const headers = { ...SECURITY_HEADERS, ...extra, 'content-type': type, etag, 'cache-control': 'no-cache' };
@@ -383,9 +411,22 @@ function sendBody(res: http.ServerResponse, req: http.IncomingMessage, type: str
   res.end(bytes);
 }
 
-function sendText(res: http.ServerResponse, req: http.IncomingMessage, status: number, text: string, count: (n: number) => void, extra: Record<string, string> = {}): void {
+function sendText(
+  res: http.ServerResponse,
+  req: http.IncomingMessage,
+  status: number,
+  text: string,
+  count: (n: number) => void,
+  extra: Record<string, string> = {},
+): void {
   const bytes = Buffer.from(text, 'utf8');
-  res.writeHead(status, { ...SECURITY_HEADERS, ...extra, 'content-type': 'text/plain; charset=utf-8', 'content-length': String(bytes.length), 'cache-control': 'no-store' });
+  res.writeHead(status, {
+    ...SECURITY_HEADERS,
+    ...extra,
+    'content-type': 'text/plain; charset=utf-8',
+    'content-length': String(bytes.length),
+    'cache-control': 'no-store',
+  });
   if (req.method === 'HEAD') {
     res.end();
     return;

@@ -4,7 +4,7 @@
  * verifies. Nothing here throws: a bad signature is a verdict to show.
  */
 import * as path from 'node:path/posix';
-import { IngotError } from '../errors.js';
+import type { IngotError } from '../errors.js';
 import { decodeSignature, keyIdHex, type PublicKey } from '../trust/minisign-format.js';
 import { trustedCommentFields, verifyBytes } from '../trust/signature.js';
 

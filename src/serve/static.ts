@@ -33,14 +33,23 @@ export interface StaticCatalogueOptions {
 }
 
 /** Builds the catalogue of `backend` and writes index.html and catalogue.json through `write`. */
-export async function writeStaticCatalogue(backend: StoreBackend, write: FileWriter, options: StaticCatalogueOptions = {}): Promise<{ files: string[]; catalogue: Catalogue }> {
+export async function writeStaticCatalogue(
+  backend: StoreBackend,
+  write: FileWriter,
+  options: StaticCatalogueOptions = {},
+): Promise<{ files: string[]; catalogue: Catalogue }> {
   const catalogue = await buildCatalogue(backend, {
     ...(options.publicKey ? { publicKey: options.publicKey } : {}),
     ...(options.now ? { now: options.now } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
   });
   const base = options.objectBase ?? '';
-  const page = renderCataloguePage(catalogue, { objectBase: base === '' || base.endsWith('/') ? base : `${base}/`, ipxe: false, apiHref: STATIC_FILES.json, ...(options.fleet ? { fleet: options.fleet } : {}) });
+  const page = renderCataloguePage(catalogue, {
+    objectBase: base === '' || base.endsWith('/') ? base : `${base}/`,
+    ipxe: false,
+    apiHref: STATIC_FILES.json,
+    ...(options.fleet ? { fleet: options.fleet } : {}),
+  });
   // JSON first: the page links to it.
   await write(STATIC_FILES.json, Buffer.from(`${JSON.stringify({ ...catalogue, ...(options.fleet ? { fleet: options.fleet } : {}) }, null, 2)}\n`));
   await write(STATIC_FILES.page, Buffer.from(page));

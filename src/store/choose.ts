@@ -59,7 +59,13 @@ export async function chooseStore(input: ChooseStoreInput): Promise<StoreChoice>
   if (input.flag !== undefined) {
     choice = { url: input.flag, baseDir: input.cwd, origin: 'flag', reason: '--store', warnings: [] };
   } else if (input.manifest?.storeUrl) {
-    choice = { url: input.manifest.storeUrl, baseDir: input.manifest.dir, origin: 'manifest', reason: `spec.store.url in ${show(input.manifest.file)}`, warnings: [] };
+    choice = {
+      url: input.manifest.storeUrl,
+      baseDir: input.manifest.dir,
+      origin: 'manifest',
+      reason: `spec.store.url in ${show(input.manifest.file)}`,
+      warnings: [],
+    };
   } else if (given.length > 0) {
     const credentials = await resolveS3Credentials({
       env: input.env,
@@ -68,7 +74,10 @@ export async function chooseStore(input: ChooseStoreInput): Promise<StoreChoice>
       ...(input.signal ? { signal: input.signal } : {}),
       ...(input.onSecret ? { onSecret: input.onSecret } : {}),
     });
-    if (credentials.bucket) choice = fromCredentials(credentials, input.cwd, (text) => (input.credentialsFile ? text.split(input.credentialsFile).join(show(input.credentialsFile)) : text));
+    if (credentials.bucket)
+      choice = fromCredentials(credentials, input.cwd, (text) =>
+        input.credentialsFile ? text.split(input.credentialsFile).join(show(input.credentialsFile)) : text,
+      );
     else {
       throw conflict(
         defaultDescription(input),
@@ -83,11 +92,20 @@ export async function chooseStore(input: ChooseStoreInput): Promise<StoreChoice>
     return { url: defaultStoreUrl(dir), baseDir: dir, origin: 'default', reason: defaultDescription(input), warnings: [] };
   }
   if (isLocal(choice.url) && given.length > 0) {
-    throw conflict(`${choice.reason} (${redactUrl(choice.url)}, a local directory)`, given, undefined, 'drop the S3 credentials to publish to the directory, or drop the directory setting to use the bucket they name');
+    throw conflict(
+      `${choice.reason} (${redactUrl(choice.url)}, a local directory)`,
+      given,
+      undefined,
+      'drop the S3 credentials to publish to the directory, or drop the directory setting to use the bucket they name',
+    );
   }
   if (choice.origin !== 'credentials' && !isLocal(choice.url)) {
-    for (const [name, value] of [['INGOT_S3_BUCKET', input.env.INGOT_S3_BUCKET], ['E2_BUCKET', input.env.E2_BUCKET]] as const) {
-      if (value && !choice.url.startsWith(`s3://${value}`)) choice.warnings.push(`${name} (environment) names bucket "${value}", but ${choice.reason} wins: ${redactUrl(choice.url)}`);
+    for (const [name, value] of [
+      ['INGOT_S3_BUCKET', input.env.INGOT_S3_BUCKET],
+      ['E2_BUCKET', input.env.E2_BUCKET],
+    ] as const) {
+      if (value && !choice.url.startsWith(`s3://${value}`))
+        choice.warnings.push(`${name} (environment) names bucket "${value}", but ${choice.reason} wins: ${redactUrl(choice.url)}`);
     }
   }
   return choice;

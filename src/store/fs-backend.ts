@@ -13,7 +13,18 @@ import { finished } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorCode, IngotError } from '../errors.js';
-import type { BlobInfo, ByteRange, GetOptions, LockOptions, ReadRangeOptions, ResumableUpload, StoreBackend, StoreLock, Upload, UploadOptions } from './backend.js';
+import type {
+  BlobInfo,
+  ByteRange,
+  GetOptions,
+  LockOptions,
+  ReadRangeOptions,
+  ResumableUpload,
+  StoreBackend,
+  StoreLock,
+  Upload,
+  UploadOptions,
+} from './backend.js';
 import { objectTooLarge } from './layout.js';
 import { assertSafeKey } from './keys.js';
 import { isStaleTemp, lockStillOurs, processAlive, removeStaleLock, syncDir, TEMP_PREFIX, tempNameFor, writeFileAtomic } from '../util/fs-atomic.js';
@@ -139,7 +150,13 @@ export class FsBackend implements StoreBackend {
       await handle.close();
       throw changedError(key);
     }
-    return createReadStream('', { fd: handle, start: range.start, ...(range.end !== undefined ? { end: range.end } : {}), highWaterMark: 1 << 20, autoClose: true });
+    return createReadStream('', {
+      fd: handle,
+      start: range.start,
+      ...(range.end !== undefined ? { end: range.end } : {}),
+      highWaterMark: 1 << 20,
+      autoClose: true,
+    });
   }
 
   async stat(key: string): Promise<BlobInfo | undefined> {
@@ -378,18 +395,21 @@ export class FsBackend implements StoreBackend {
         }
         // Heartbeat: push the expiry forward while we run, so only a dead run's lock expires.
         let beating: Promise<void> = Promise.resolve();
-        const heartbeat = setInterval(() => {
-          const temp = `${file}.${process.pid}.tmp`;
-          beating = fs
-            .readFile(file, 'utf8')
-            .then(async (current) => {
-              // Refresh only a lock that is still ours (another run may have broken it).
-              if (!current.includes(`"token":"${token}"`)) return;
-              await fs.writeFile(temp, body(startedAt));
-              await fs.rename(temp, file);
-            })
-            .catch(() => undefined);
-        }, Math.max(1000, options.ttlMs / 3));
+        const heartbeat = setInterval(
+          () => {
+            const temp = `${file}.${process.pid}.tmp`;
+            beating = fs
+              .readFile(file, 'utf8')
+              .then(async (current) => {
+                // Refresh only a lock that is still ours (another run may have broken it).
+                if (!current.includes(`"token":"${token}"`)) return;
+                await fs.writeFile(temp, body(startedAt));
+                await fs.rename(temp, file);
+              })
+              .catch(() => undefined);
+          },
+          Math.max(1000, options.ttlMs / 3),
+        );
         heartbeat.unref();
         return {
           release: async () => {
@@ -407,7 +427,13 @@ export class FsBackend implements StoreBackend {
       if (staleText === undefined) continue; // released meanwhile
       const holder = parseLockHolder(staleText);
       const unreadable = holder.unreadable === true;
-      const age = unreadable ? Date.now() - (await fs.stat(file).then((s) => s.mtimeMs).catch(() => Date.now())) : 0;
+      const age = unreadable
+        ? Date.now() -
+          (await fs
+            .stat(file)
+            .then((s) => s.mtimeMs)
+            .catch(() => Date.now()))
+        : 0;
       // An unreadable lock (empty or garbage) older than a minute lost its writer between create
       // and write; --break-lock takes one over once it is past the create→write window.
       const abandoned = unreadable && (age > UNREADABLE_ABANDONED_MS || (options.breakExpired && age > UNREADABLE_GRACE_MS));
@@ -488,7 +514,9 @@ export function lockedError(store: string, holder: LockHolder | undefined): Ingo
       details: { unreadable: true },
     });
   }
-  const who = holder?.owner ? `${holder.owner}${holder.host ? ` on ${holder.host}` : ''}${holder.startedAt ? ` since ${holder.startedAt}` : ''}` : 'another run';
+  const who = holder?.owner
+    ? `${holder.owner}${holder.host ? ` on ${holder.host}` : ''}${holder.startedAt ? ` since ${holder.startedAt}` : ''}`
+    : 'another run';
   const hint = holder?.expired
     ? 'the lock has expired: re-run with --break-lock to take it over'
     : holder?.expiresAt === undefined
@@ -504,7 +532,6 @@ export function lockedError(store: string, holder: LockHolder | undefined): Ingo
 export function holderIsDead(holder: { host?: string; pid?: number }): boolean {
   return holder.host === hostname() && typeof holder.pid === 'number' && holder.pid !== process.pid && !processAlive(holder.pid);
 }
-
 
 /**
  * Every entry below `dir` that is not a directory, relative to it. Symbolic
@@ -565,4 +592,3 @@ function ioError(what: string, key: string, cause: unknown): IngotError {
   const message = cause instanceof Error ? cause.message : String(cause);
   return new IngotError(ErrorCode.storeIo, `cannot ${what} ${key}: ${message}`, { path: key, cause });
 }
-

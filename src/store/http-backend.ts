@@ -174,7 +174,10 @@ export class HttpBackend implements StoreBackend {
           });
     }
     if ((error as Error)?.name === 'AbortError') return new IngotError(ErrorCode.aborted, `interrupted: ${op} ${key}`, { cause: error });
-    return new IngotError(ErrorCode.storeIo, `cannot ${op} ${key} in ${this.displayUrl}: ${(error as Error)?.message ?? String(error)}`, { path: key, cause: error });
+    return new IngotError(ErrorCode.storeIo, `cannot ${op} ${key} in ${this.displayUrl}: ${(error as Error)?.message ?? String(error)}`, {
+      path: key,
+      cause: error,
+    });
   }
 
   #readOnly(op: string): IngotError {

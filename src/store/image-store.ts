@@ -25,10 +25,7 @@ import { parseMetadata, type ImageMetadata } from './metadata.js';
 export { METADATA_PREFIX };
 export const DEFAULT_IMAGE_PREFIX = 'images/';
 
-export type MetadataRead =
-  | { status: 'absent' }
-  | { status: 'present'; metadata: ImageMetadata }
-  | { status: 'invalid'; problem: string };
+export type MetadataRead = { status: 'absent' } | { status: 'present'; metadata: ImageMetadata } | { status: 'invalid'; problem: string };
 
 export class ImageStore {
   /** `chosen` says where the store came from and why (see store/choose.ts), for messages. */

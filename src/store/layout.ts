@@ -77,12 +77,16 @@ export function readLimitFor(key: string): number {
 /** The error for an object over its read limit (seen in its size, or while reading it). */
 export function objectTooLarge(key: string, store: string, limit: number, size?: number): IngotError {
   const where = `${store.replace(/\/$/, '')}/${key}`;
-  return new IngotError(ErrorCode.objectTooLarge, `${where} is ${size === undefined ? 'larger than' : `${size} bytes, over`} the ${limit} bytes ingot reads of it`, {
-    path: key,
-    expected: `<= ${limit}`,
-    ...(size === undefined ? {} : { actual: String(size) }),
-    hint: 'the store holds an oversized (damaged or hostile) object; nothing was read past the limit and nothing was trusted. Re-publish or re-sign the store',
-  });
+  return new IngotError(
+    ErrorCode.objectTooLarge,
+    `${where} is ${size === undefined ? 'larger than' : `${size} bytes, over`} the ${limit} bytes ingot reads of it`,
+    {
+      path: key,
+      expected: `<= ${limit}`,
+      ...(size === undefined ? {} : { actual: String(size) }),
+      hint: 'the store holds an oversized (damaged or hostile) object; nothing was read past the limit and nothing was trusted. Re-publish or re-sign the store',
+    },
+  );
 }
 
 /** The store key of an image's metadata document. */

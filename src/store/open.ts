@@ -81,7 +81,5 @@ function badUrl(url: string, reason: string): IngotError {
 
 /** Removes userinfo and secret-looking query values from a URL before printing it. */
 export function redactUrl(url: string): string {
-  return url
-    .replace(/\/\/[^/@\s]*@/, '//***@')
-    .replace(/([?&](?:secret|key|token|password|signature|x-amz-[a-z-]+)=)[^&]*/gi, '$1***');
+  return url.replace(/\/\/[^/@\s]*@/, '//***@').replace(/([?&](?:secret|key|token|password|signature|x-amz-[a-z-]+)=)[^&]*/gi, '$1***');
 }

@@ -8,11 +8,22 @@
  */
 import * as http from 'node:http';
 import * as https from 'node:https';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { resolveS3Credentials, type S3Credentials } from '../credentials/chain.js';
 import { ErrorCode, IngotError } from '../errors.js';
-import type { BlobInfo, ByteRange, GetOptions, IncompleteUpload, LockOptions, ReadRangeOptions, StoreBackend, StoreLock, Upload, UploadOptions } from './backend.js';
+import type {
+  BlobInfo,
+  ByteRange,
+  GetOptions,
+  IncompleteUpload,
+  LockOptions,
+  ReadRangeOptions,
+  StoreBackend,
+  StoreLock,
+  Upload,
+  UploadOptions,
+} from './backend.js';
 import { objectTooLarge } from './layout.js';
 import { assertSafeKey } from './keys.js';
 import type { OpenStoreContext } from './open.js';
@@ -53,8 +64,7 @@ export async function openS3Backend(url: URL | string, ctx: OpenStoreContext, op
   const resolved = ctx.resolvedCredentials;
   const credentials = resolved
     ? () => Promise.resolve(resolved)
-    : () =>
-        resolveS3Credentials({ env: ctx.env, file: ctx.credentials?.file, ageKeyFile: ctx.credentials?.ageKeyFile, onSecret: ctx.onSecret });
+    : () => resolveS3Credentials({ env: ctx.env, file: ctx.credentials?.file, ageKeyFile: ctx.credentials?.ageKeyFile, onSecret: ctx.onSecret });
   return new S3Backend(location, credentials, { ...options, env: ctx.env, transport, onSecret: ctx.onSecret });
 }
 
@@ -114,10 +124,9 @@ export class S3Backend implements StoreBackend {
     const { sdk, client } = await this.#connect();
     const body = typeof data === 'string' ? Buffer.from(data) : data;
     try {
-      await client.send(
-        new sdk.PutObjectCommand({ Bucket: this.location.bucket, Key: this.#key(key), Body: body, ContentLength: body.length }),
-        { abortSignal: signal },
-      );
+      await client.send(new sdk.PutObjectCommand({ Bucket: this.location.bucket, Key: this.#key(key), Body: body, ContentLength: body.length }), {
+        abortSignal: signal,
+      });
     } catch (error) {
       throw await this.#error(error, 'write', key);
     }
@@ -154,7 +163,11 @@ export class S3Backend implements StoreBackend {
     } catch (error) {
       if (isNotFound(error)) throw new IngotError(ErrorCode.storeIo, `not in the store: ${key}`, { path: key, cause: error });
       if (s3Name(error) === 'PreconditionFailed' || s3Status(error) === 412) {
-        throw new IngotError(ErrorCode.storeChanged, `${key} changed while it was being read`, { path: key, cause: error, hint: 'it was re-published in the meantime; read it again' });
+        throw new IngotError(ErrorCode.storeChanged, `${key} changed while it was being read`, {
+          path: key,
+          cause: error,
+          hint: 'it was re-published in the meantime; read it again',
+        });
       }
       throw await this.#error(error, 'read', key);
     }
@@ -233,10 +246,14 @@ export class S3Backend implements StoreBackend {
       const failed = (out.Errors ?? []).filter((e) => e.Code !== 'NoSuchKey');
       if (failed.length > 0) {
         const first = failed[0]!;
-        throw new IngotError(ErrorCode.storeIo, `cannot delete ${failed.length} object(s) in ${this.displayUrl}, first ${first.Key ?? '?'}: ${first.Code ?? 'error'}`, {
-          path: first.Key?.slice(this.location.prefix.length),
-          details: { failed: failed.map((e) => ({ key: e.Key, code: e.Code })) },
-        });
+        throw new IngotError(
+          ErrorCode.storeIo,
+          `cannot delete ${failed.length} object(s) in ${this.displayUrl}, first ${first.Key ?? '?'}: ${first.Code ?? 'error'}`,
+          {
+            path: first.Key?.slice(this.location.prefix.length),
+            details: { failed: failed.map((e) => ({ key: e.Key, code: e.Code })) },
+          },
+        );
       }
     }
   }

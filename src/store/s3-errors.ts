@@ -69,7 +69,7 @@ export function s3Error(error: unknown, ctx: S3ErrorContext): IngotError {
   }
   if (name === 'NoSuchBucket') {
     return new IngotError(ErrorCode.storeNotFound, `bucket "${ctx.bucket}" does not exist: ${ctx.store}`, {
-      hint: 'create the bucket first (for example `s3cmd mb s3://' + ctx.bucket + '`), or fix the bucket name or endpoint',
+      hint: `create the bucket first (for example \`s3cmd mb s3://${ctx.bucket}\`), or fix the bucket name or endpoint`,
       cause: error,
       details: { s3Error: name, status },
     });
@@ -89,5 +89,3 @@ function plainMessage(error: unknown): string {
   if (message === '' || message === 'UnknownError' || message === s3Name(error)) return (error as S3ErrorShape).code ?? '';
   return message.split('\n')[0]?.slice(0, 300) ?? '';
 }
-
-

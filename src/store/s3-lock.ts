@@ -117,13 +117,16 @@ export async function acquireS3Lock(io: LockIo, prefix: string, store: string, o
 function startHeartbeat(io: LockIo, key: string, token: string, body: string, ttlMs: number) {
   const data = JSON.parse(body) as Record<string, unknown>;
   let running: Promise<void> = Promise.resolve();
-  const timer = setInterval(() => {
-    running = (async () => {
-      const current = parseHolder(await io.getText(key));
-      if (current?.token !== token) return;
-      await io.replace(key, JSON.stringify({ ...data, expiresAt: new Date(Date.now() + ttlMs).toISOString() }));
-    })().catch(() => undefined); // a missed beat is retried at the next one
-  }, Math.max(1000, Math.floor(ttlMs / 3)));
+  const timer = setInterval(
+    () => {
+      running = (async () => {
+        const current = parseHolder(await io.getText(key));
+        if (current?.token !== token) return;
+        await io.replace(key, JSON.stringify({ ...data, expiresAt: new Date(Date.now() + ttlMs).toISOString() }));
+      })().catch(() => undefined); // a missed beat is retried at the next one
+    },
+    Math.max(1000, Math.floor(ttlMs / 3)),
+  );
   timer.unref();
   return { stop: () => clearInterval(timer), idle: () => running };
 }

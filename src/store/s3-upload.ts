@@ -138,10 +138,7 @@ class PartWriter extends Writable {
     const uploadId = await this.#uploadId;
     const parts = [...this.#parts].sort((a, b) => a.PartNumber - b.PartNumber);
     // RGW answers with an empty ETag here; we never rely on it (digests live in metadata).
-    await client.send(
-      new sdk.CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } }),
-      this.#opts,
-    );
+    await client.send(new sdk.CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } }), this.#opts);
   }
 
   /**
@@ -189,12 +186,10 @@ class PartWriter extends Writable {
   async #send(body: Buffer): Promise<void> {
     if (this.failure) throw this.failure;
     const { sdk, client, bucket, key } = this.#t;
-    this.#uploadId ??= client
-      .send(new sdk.CreateMultipartUploadCommand({ Bucket: bucket, Key: key }), this.#opts)
-      .then((out) => {
-        if (!out.UploadId) throw new Error('CreateMultipartUpload returned no UploadId');
-        return out.UploadId;
-      });
+    this.#uploadId ??= client.send(new sdk.CreateMultipartUploadCommand({ Bucket: bucket, Key: key }), this.#opts).then((out) => {
+      if (!out.UploadId) throw new Error('CreateMultipartUpload returned no UploadId');
+      return out.UploadId;
+    });
     const uploadId = await this.#uploadId;
     while (this.#inFlight.size >= this.#t.maxInFlight) await Promise.race(this.#inFlight);
     if (this.failure) throw this.failure;

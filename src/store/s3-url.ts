@@ -124,7 +124,9 @@ export function checkEndpointTransport(endpoint: string, options: { allowInsecur
       exitCode: ExitCode.usage,
     });
   }
-  options.warn?.(`the S3 endpoint ${shown} is plain http (allowed by --allow-insecure-endpoint): request signatures, the access key id, any session token and all data travel unencrypted`);
+  options.warn?.(
+    `the S3 endpoint ${shown} is plain http (allowed by --allow-insecure-endpoint): request signatures, the access key id, any session token and all data travel unencrypted`,
+  );
 }
 
 function parseBool(text: string, name: string, value: string | null): boolean | undefined {

@@ -38,7 +38,7 @@ export interface Published {
 }
 
 export async function publishImage(options: PublishOptions): Promise<Published> {
-  const { image, store, acquire } = options;
+  const { image, acquire } = options;
   const log = acquire.log;
   const started = Date.now();
   log.info('acquiring', { step: 'acquire', source: image.source.type, url: (image.source as { url?: string }).url });

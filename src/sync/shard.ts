@@ -22,7 +22,8 @@ export function parseShard(text: string): Shard {
   const index = Number(match[1]);
   const count = Number(match[2]);
   if (count < 1 || count > MAX_SHARDS) throw new UsageError(`invalid --shard "${text}": expected N between 1 and ${MAX_SHARDS}, got ${count}`);
-  if (index < 1 || index > count) throw new UsageError(`invalid --shard "${text}": expected I between 1 and ${count}, got ${index}`, { hint: 'shards are numbered from 1' });
+  if (index < 1 || index > count)
+    throw new UsageError(`invalid --shard "${text}": expected I between 1 and ${count}, got ${index}`, { hint: 'shards are numbered from 1' });
   return { index, count };
 }
 

@@ -73,8 +73,10 @@ export async function runSync(options: SyncOptions): Promise<SyncResult> {
   // Plan first, many reads at once; then acquire with the (smaller) transfer concurrency.
   const [present, vouching] = await Promise.all([listMetadataKeys(options), signedEntries(options)]);
   const steps = await mapLimit(options.images, PLAN_CONCURRENCY, (image) => planOne(image, options, present, vouching));
-  const outcomes = await mapLimit(steps, Math.max(1, options.concurrency), async (step): Promise<ImageOutcome> =>
-    step.kind === 'done' ? step.outcome : step.kind === 'update' ? updateOne(step, options) : applyOne(step, options),
+  const outcomes = await mapLimit(
+    steps,
+    Math.max(1, options.concurrency),
+    async (step): Promise<ImageOutcome> => (step.kind === 'done' ? step.outcome : step.kind === 'update' ? updateOne(step, options) : applyOne(step, options)),
   );
   return { outcomes, failed: outcomes.filter((o) => o.status === 'failed').length };
 }
@@ -150,7 +152,12 @@ function contextFor(image: Image, options: SyncOptions): AcquireContext {
   };
 }
 
-async function planOne(image: Image, options: SyncOptions, present: Map<string, BlobInfo> | undefined, vouching: Map<string, IndexEntry> | undefined): Promise<Step> {
+async function planOne(
+  image: Image,
+  options: SyncOptions,
+  present: Map<string, BlobInfo> | undefined,
+  vouching: Map<string, IndexEntry> | undefined,
+): Promise<Step> {
   const started = Date.now();
   const acquire = contextFor(image, options);
   const log = acquire.log;
@@ -186,7 +193,8 @@ async function planOne(image: Image, options: SyncOptions, present: Map<string, 
   }
   const planned = planImage(image, stored, { force: options.force, ...(fingerprint ? { fingerprint: fingerprint.value } : {}) });
   log.info(`${planned.action}: ${planned.reason}`, { step: 'plan' });
-  if (options.dryRun) return done({ action: planned.action, status: 'planned', reason: planned.reason, ...(planned.changes ? { changes: planned.changes } : {}) });
+  if (options.dryRun)
+    return done({ action: planned.action, status: 'planned', reason: planned.reason, ...(planned.changes ? { changes: planned.changes } : {}) });
   if (planned.action === 'update' && stored.status === 'present') return { kind: 'update', image, planned, stored: stored.metadata, started };
   if (planned.action === 'skip') {
     const meta = stored.status === 'present' ? stored.metadata : undefined;
@@ -254,7 +262,11 @@ async function applyOne(step: Extract<Step, { kind: 'publish' }>, options: SyncO
     };
   } catch (thrown) {
     const error = asIngotError(thrown);
-    acquire.log.error(`failed: ${error.message}`, { step: 'sync', code: error.code, ...(error.expected ? { expected: error.expected, actual: error.actual } : {}) });
+    acquire.log.error(`failed: ${error.message}`, {
+      step: 'sync',
+      code: error.code,
+      ...(error.expected ? { expected: error.expected, actual: error.actual } : {}),
+    });
     return {
       ...base,
       action: planned.action,

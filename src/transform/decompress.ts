@@ -31,7 +31,7 @@ export interface Decompressor {
 
 const failed = (format: string) => (message: string) =>
   new IngotError(ErrorCode.decompressFailed, `${format} decompression failed: ${message}`, {
-    hint: 'the source is not valid ' + format + ' data (wrong "decompress", or a corrupt download)',
+    hint: `the source is not valid ${format} data (wrong "decompress", or a corrupt download)`,
   });
 
 /** Picks the decompressor for a format. */
@@ -154,7 +154,15 @@ export function parseSize(value: string | number): number | undefined {
   const n = Number(match[1]);
   const unit = (match[2] ?? 'B').toUpperCase();
   const factors: Record<string, number> = {
-    B: 1, KB: 1e3, MB: 1e6, GB: 1e9, TB: 1e12, KIB: 2 ** 10, MIB: 2 ** 20, GIB: 2 ** 30, TIB: 2 ** 40,
+    B: 1,
+    KB: 1e3,
+    MB: 1e6,
+    GB: 1e9,
+    TB: 1e12,
+    KIB: 2 ** 10,
+    MIB: 2 ** 20,
+    GIB: 2 ** 30,
+    TIB: 2 ** 40,
   };
   const factor = factors[unit];
   if (factor === undefined) return undefined;

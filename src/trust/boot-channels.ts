@@ -66,7 +66,7 @@ export async function setBootSetChannel(
     const pinKey = pinnedManifestKey(set, object.bytes);
     // Immutable: a copy already there (verified, same bytes) is kept as it is.
     const there = await getVerified(store.backend, pinKey, key.publicKey, { signal: options.signal }).catch(() => undefined);
-    if (!there || !there.bytes.equals(object.bytes)) {
+    if (!there?.bytes.equals(object.bytes)) {
       await putSigned(store.backend, pinKey, object.bytes, key, { now, signal: options.signal });
       pinned = true;
     }
@@ -75,10 +75,14 @@ export async function setBootSetChannel(
     const earlier = [...(existing?.history ?? [])].reverse().find((h) => h.version === options.version);
     if (!earlier) {
       const known = [...new Set([label, ...(existing?.history ?? []).map((h) => h.version)].filter(Boolean))].join(', ') || 'none';
-      throw new IngotError(ErrorCode.notInIndex, `boot set "${set}" has no version "${options.version}": the current boot manifest is ${label ?? 'missing'}, and no earlier channel entry has it`, {
-        hint: `versions known for "${set}": ${known}`,
-        exitCode: ExitCode.usage,
-      });
+      throw new IngotError(
+        ErrorCode.notInIndex,
+        `boot set "${set}" has no version "${options.version}": the current boot manifest is ${label ?? 'missing'}, and no earlier channel entry has it`,
+        {
+          hint: `versions known for "${set}": ${known}`,
+          exitCode: ExitCode.usage,
+        },
+      );
     }
     target = { version: earlier.version, path: earlier.path, checksum: earlier.checksum };
   }
@@ -91,12 +95,22 @@ export async function setBootSetChannel(
  * A host's read of the manifest a boot-set channel entry names: verified, and
  * its bytes must be the ones the (signed) pointer names.
  */
-export async function readPinnedManifest(store: ImageStore, set: string, pointer: ChannelPointer, publicKey: PublicKey, signal?: AbortSignal): Promise<{ manifest: BootManifest; bytes: Buffer }> {
+export async function readPinnedManifest(
+  store: ImageStore,
+  set: string,
+  pointer: ChannelPointer,
+  publicKey: PublicKey,
+  signal?: AbortSignal,
+): Promise<{ manifest: BootManifest; bytes: Buffer }> {
   const where = `${store.displayUrl.replace(/\/$/, '')}/${pointer.path}`;
   if (!pointer.path.startsWith(`${BOOT_PREFIX}${set}/`) || !pointer.path.endsWith('.json')) {
-    throw new IngotError(ErrorCode.channelInvalid, `the channel entry of boot set "${set}" points at ${pointer.path}, not at a pinned boot manifest of that set`, {
-      hint: 'move the channel again with `ingot channel set --boot-set`',
-    });
+    throw new IngotError(
+      ErrorCode.channelInvalid,
+      `the channel entry of boot set "${set}" points at ${pointer.path}, not at a pinned boot manifest of that set`,
+      {
+        hint: 'move the channel again with `ingot channel set --boot-set`',
+      },
+    );
   }
   const object = await getVerified(store.backend, pointer.path, publicKey, { signal });
   if (!object) {
@@ -116,9 +130,13 @@ export async function readPinnedManifest(store: ImageStore, set: string, pointer
   }
   const manifest = parseBootManifest(object.bytes, where);
   if (manifestLabel(manifest) !== pointer.version) {
-    throw new IngotError(ErrorCode.channelInvalid, `the pinned boot manifest ${where} is kernel ${manifestLabel(manifest)}, its channel entry says ${pointer.version}`, {
-      hint: 'move the channel again with `ingot channel set --boot-set`',
-    });
+    throw new IngotError(
+      ErrorCode.channelInvalid,
+      `the pinned boot manifest ${where} is kernel ${manifestLabel(manifest)}, its channel entry says ${pointer.version}`,
+      {
+        hint: 'move the channel again with `ingot channel set --boot-set`',
+      },
+    );
   }
   return { manifest, bytes: object.bytes };
 }

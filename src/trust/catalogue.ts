@@ -158,9 +158,11 @@ export function indexEntryProblem(e: Partial<IndexEntry>): string | undefined {
   }
   if (!(e.sha256 as string).startsWith('sha256:')) return 'sha256 must be a sha256 digest';
   if (!Number.isSafeInteger(e.size) || (e.size as number) < 0) return 'size must be a non-negative integer';
-  if (e.family !== undefined && (typeof e.family !== 'string' || !FAMILY_NAME.test(e.family))) return 'family must be letters, digits, ".", "_" or "-" (max 64)';
+  if (e.family !== undefined && (typeof e.family !== 'string' || !FAMILY_NAME.test(e.family)))
+    return 'family must be letters, digits, ".", "_" or "-" (max 64)';
   if (e.version !== undefined && typeof e.version !== 'string') return 'version must be a string';
-  if (e.metadataEtag !== undefined && (typeof e.metadataEtag !== 'string' || e.metadataEtag.length > 256)) return 'metadataEtag must be a string (at most 256 characters)';
+  if (e.metadataEtag !== undefined && (typeof e.metadataEtag !== 'string' || e.metadataEtag.length > 256))
+    return 'metadataEtag must be a string (at most 256 characters)';
   return undefined;
 }
 
@@ -222,7 +224,8 @@ export function parseIndex(bytes: Buffer, where = INDEX_KEY): Index {
   const d = data as Partial<Index>;
   if (typeof d !== 'object' || d === null || d.schemaVersion !== 1) throw invalid(where, 'expected an object with "schemaVersion": 1');
   if (!Number.isSafeInteger(d.version) || (d.version as number) < 1) throw invalid(where, '"version" must be a positive integer');
-  if (d.storeId !== undefined && (typeof d.storeId !== 'string' || !STORE_ID.test(d.storeId))) throw invalid(where, '"storeId" must be 8–64 letters, digits or "-"');
+  if (d.storeId !== undefined && (typeof d.storeId !== 'string' || !STORE_ID.test(d.storeId)))
+    throw invalid(where, '"storeId" must be 8–64 letters, digits or "-"');
   for (const field of ['generatedAt', 'expires'] as const) {
     if (typeof d[field] !== 'string' || Number.isNaN(Date.parse(d[field] as string))) throw invalid(where, `"${field}" must be an RFC 3339 time`);
   }

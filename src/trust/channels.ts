@@ -100,10 +100,12 @@ export function parseChannelFile(bytes: Buffer, family: string, kind: ChannelKin
   if (typeof data.channels !== 'object' || data.channels === null || !Array.isArray(data.history)) throw invalid(family, 'missing "channels" or "history"');
   for (const [name, p] of Object.entries(data.channels)) {
     if (typeof p?.version !== 'string' || typeof p.path !== 'string' || typeof p.checksum !== 'string') throw invalid(family, `channel "${name}" is malformed`);
-    if (p.rollout !== undefined && !validShare(p.rollout)) throw invalid(family, `channel "${name}" has rollout ${JSON.stringify(p.rollout)}: expected a share from 0 to 100`);
+    if (p.rollout !== undefined && !validShare(p.rollout))
+      throw invalid(family, `channel "${name}" has rollout ${JSON.stringify(p.rollout)}: expected a share from 0 to 100`);
   }
   for (const [i, h] of data.history.entries()) {
-    if (h?.rollout !== undefined && !validShare(h.rollout)) throw invalid(family, `history[${i}] has rollout ${JSON.stringify(h.rollout)}: expected a share from 0 to 100`);
+    if (h?.rollout !== undefined && !validShare(h.rollout))
+      throw invalid(family, `history[${i}] has rollout ${JSON.stringify(h.rollout)}: expected a share from 0 to 100`);
     if (h?.reason !== undefined && typeof h.reason !== 'string') throw invalid(family, `history[${i}].reason is not a string`);
   }
   return data as ChannelFile;
@@ -150,7 +152,15 @@ export function applySet(
     setAt: now.toISOString(),
     ...(rollout !== undefined && rollout < 100 ? { rollout } : {}),
   };
-  const base: ChannelFile = file ?? { schemaVersion: 1, ...(kind === 'boot-set' ? { kind } : {}), family, sequence: 0, updatedAt: '', channels: {}, history: [] };
+  const base: ChannelFile = file ?? {
+    schemaVersion: 1,
+    ...(kind === 'boot-set' ? { kind } : {}),
+    family,
+    sequence: 0,
+    updatedAt: '',
+    channels: {},
+    history: [],
+  };
   return {
     ...base,
     sequence: base.sequence + 1,
@@ -181,13 +191,24 @@ export function applyRollback(file: ChannelFile, channel: string, now: Date, rea
 }
 
 /** Reads and verifies a family's (or boot set's) channel file; undefined when it has none. */
-export async function readChannelFile(store: ImageStore, family: string, publicKey: PublicKey, signal?: AbortSignal, kind: ChannelKind = 'family'): Promise<ChannelFile | undefined> {
+export async function readChannelFile(
+  store: ImageStore,
+  family: string,
+  publicKey: PublicKey,
+  signal?: AbortSignal,
+  kind: ChannelKind = 'family',
+): Promise<ChannelFile | undefined> {
   const object = await getVerified(store.backend, channelKey(family, kind), publicKey, { signal });
   return object ? parseChannelFile(object.bytes, family, kind) : undefined;
 }
 
 /** Reads a channel file without checking its signature (for listing on the publisher's side). */
-export async function readChannelFileUnverified(store: ImageStore, family: string, signal?: AbortSignal, kind: ChannelKind = 'family'): Promise<ChannelFile | undefined> {
+export async function readChannelFileUnverified(
+  store: ImageStore,
+  family: string,
+  signal?: AbortSignal,
+  kind: ChannelKind = 'family',
+): Promise<ChannelFile | undefined> {
   const key = channelKey(family, kind);
   const bytes = await store.backend.get(key, signal, { maxBytes: readLimitFor(key) });
   return bytes ? parseChannelFile(bytes, family, kind) : undefined;
@@ -221,7 +242,11 @@ export interface ChannelChangeOptions {
 }
 
 /** `ingot channel set`: points a channel at the published image of that family and version. */
-export async function setChannel(store: ImageStore, key: SecretKey, options: ChannelChangeOptions & { version: string; rollout?: number }): Promise<ChannelFile> {
+export async function setChannel(
+  store: ImageStore,
+  key: SecretKey,
+  options: ChannelChangeOptions & { version: string; rollout?: number },
+): Promise<ChannelFile> {
   const family = checkName('family', options.family);
   checkName('channel', options.channel);
   const entries = (await collectEntries(store, options.log, options.signal)).filter((e) => e.family === family);
@@ -250,9 +275,13 @@ export async function rollbackChannel(store: ImageStore, key: SecretKey, options
   if (!current) throw new IngotError(ErrorCode.notInIndex, `${channelOwner(family, kind)} has no channels in this store`, { exitCode: ExitCode.usage });
   const now = current.channels[options.channel];
   if (options.expectPath !== undefined && now?.path !== options.expectPath) {
-    throw new IngotError(ErrorCode.storeChanged, `channel ${family}/${options.channel} moved meanwhile: it points at ${now?.path ?? 'nothing'}, not ${options.expectPath}`, {
-      hint: 'nothing was rolled back; judge the channel again',
-    });
+    throw new IngotError(
+      ErrorCode.storeChanged,
+      `channel ${family}/${options.channel} moved meanwhile: it points at ${now?.path ?? 'nothing'}, not ${options.expectPath}`,
+      {
+        hint: 'nothing was rolled back; judge the channel again',
+      },
+    );
   }
   const next = applyRollback(current, options.channel, options.now ?? new Date(), options.reason);
   await writeChannelFile(store, key, next, options);
@@ -267,7 +296,12 @@ export async function writeChannelFile(store: ImageStore, key: SecretKey, file: 
     signal: options.signal,
   });
   const pointer = file.channels[options.channel];
-  options.log.info('channel moved', { [file.kind === 'boot-set' ? 'bootSet' : 'family']: file.family, channel: options.channel, version: pointer?.version, sequence: file.sequence });
+  options.log.info('channel moved', {
+    [file.kind === 'boot-set' ? 'bootSet' : 'family']: file.family,
+    channel: options.channel,
+    version: pointer?.version,
+    sequence: file.sequence,
+  });
 }
 
 function invalidFile(family: string, kind: ChannelKind, problem: string): IngotError {

@@ -100,7 +100,7 @@ export async function loadSigningKey(options: SigningKeyOptions): Promise<Secret
     text = await fs.readFile(where, 'utf8').catch((error: NodeJS.ErrnoException) => {
       // From the environment the value may be a key pasted in the wrong form: never print it.
       const shown = fromEnv ? 'INGOT_SIGNING_KEY (neither a readable file nor a minisign secret key)' : where;
-      throw new IngotError(ErrorCode.keyInvalid, `cannot read signing key ${shown}: ${fromEnv ? error.code ?? 'unreadable' : error.message}`, {
+      throw new IngotError(ErrorCode.keyInvalid, `cannot read signing key ${shown}: ${fromEnv ? (error.code ?? 'unreadable') : error.message}`, {
         ...(fromEnv ? {} : { path: where }),
         hint: '--signing-key and INGOT_SIGNING_KEY take a minisign secret key file (or, in the variable, its contents)',
         exitCode: ExitCode.usage,
@@ -128,7 +128,10 @@ export async function readPassword(options: Pick<SigningKeyOptions, 'passwordFil
 
 async function writeExclusive(file: string, text: string, mode: number): Promise<void> {
   const handle = await fs.open(file, 'wx', mode).catch((error: NodeJS.ErrnoException) => {
-    throw new IngotError(error.code === 'EEXIST' ? ErrorCode.exists : ErrorCode.storeIo, `cannot create ${file}: ${error.message}`, { path: file, cause: error });
+    throw new IngotError(error.code === 'EEXIST' ? ErrorCode.exists : ErrorCode.storeIo, `cannot create ${file}: ${error.message}`, {
+      path: file,
+      cause: error,
+    });
   });
   try {
     await handle.writeFile(text);

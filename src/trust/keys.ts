@@ -105,7 +105,10 @@ export async function openSecretKey(text: string, password?: string, where = 'se
   const unchecked = record.kdf === 'none' && checksum.every((b) => b === 0);
   if (!unchecked && !timingSafeEqual(checksum, secretKeyChecksum(keyId, secret))) {
     throw record.kdf === 'scrypt'
-      ? new IngotError(ErrorCode.keyPassword, `wrong password for ${where}`, { hint: 'check INGOT_SIGNING_PASSWORD or --password-file', exitCode: ExitCode.usage })
+      ? new IngotError(ErrorCode.keyPassword, `wrong password for ${where}`, {
+          hint: 'check INGOT_SIGNING_PASSWORD or --password-file',
+          exitCode: ExitCode.usage,
+        })
       : new IngotError(ErrorCode.keyInvalid, `${where} is corrupt (checksum mismatch)`, { exitCode: ExitCode.usage });
   }
   return secretKeyFrom(keyId, secret);

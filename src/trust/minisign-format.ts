@@ -106,7 +106,7 @@ export function decodePublicKeyFile(text: string, where = 'public key file'): Pu
 /** A bare base64 public key ("RW…", 56 characters), as `minisign -P` takes it. */
 export function decodePublicKeyString(line: string, where = 'public key'): PublicKey {
   const raw = strictBase64(line);
-  if (!raw || raw.length !== 42) {
+  if (raw?.length !== 42) {
     throw keyError(
       `${where}: not a minisign public key (${raw ? `base64 of ${raw.length} bytes` : `not valid base64 (${line.length} characters)`}; a public key is 56 base64 characters starting "RW")`,
     );
@@ -163,20 +163,25 @@ export function encodeSignature(sig: SignatureRecord): string {
     if (/[\r\n]/.test(value)) throw new IngotError(ErrorCode.usage, `${name} comment must be one line`, { exitCode: ExitCode.usage });
   }
   if (Buffer.byteLength(sig.trustedComment) > TRUSTED_COMMENT_MAX) {
-    throw new IngotError(ErrorCode.usage, `trusted comment too long for minisign (${Buffer.byteLength(sig.trustedComment)} bytes; at most ${TRUSTED_COMMENT_MAX})`, {
-      exitCode: ExitCode.usage,
-    });
+    throw new IngotError(
+      ErrorCode.usage,
+      `trusted comment too long for minisign (${Buffer.byteLength(sig.trustedComment)} bytes; at most ${TRUSTED_COMMENT_MAX})`,
+      {
+        exitCode: ExitCode.usage,
+      },
+    );
   }
   if (Buffer.byteLength(sig.untrustedComment) > UNTRUSTED_COMMENT_MAX) {
-    throw new IngotError(ErrorCode.usage, `untrusted comment too long for minisign (${Buffer.byteLength(sig.untrustedComment)} bytes; at most ${UNTRUSTED_COMMENT_MAX})`, {
-      exitCode: ExitCode.usage,
-    });
+    throw new IngotError(
+      ErrorCode.usage,
+      `untrusted comment too long for minisign (${Buffer.byteLength(sig.untrustedComment)} bytes; at most ${UNTRUSTED_COMMENT_MAX})`,
+      {
+        exitCode: ExitCode.usage,
+      },
+    );
   }
   const body = Buffer.concat([Buffer.from(sig.algorithm, 'latin1'), sig.keyId, sig.signature]).toString('base64');
-  return (
-    `${UNTRUSTED_PREFIX}${sig.untrustedComment}\n${body}\n` +
-    `${TRUSTED_PREFIX}${sig.trustedComment}\n${sig.globalSignature.toString('base64')}\n`
-  );
+  return `${UNTRUSTED_PREFIX}${sig.untrustedComment}\n${body}\n` + `${TRUSTED_PREFIX}${sig.trustedComment}\n${sig.globalSignature.toString('base64')}\n`;
 }
 
 /** Parses a signature file; throws INGOT_SIGNATURE_MALFORMED. */
@@ -192,11 +197,11 @@ export function decodeSignature(text: string, where = 'signature'): SignatureRec
     throw sigError(`${where}: the trusted comment line is ${lineBytes(trusted)} bytes; minisign reads at most ${TRUSTED_COMMENT_LINE_MAX}`);
   }
   const raw = strictBase64(body ?? '');
-  if (!raw || raw.length !== 74) throw sigError(`${where}: line 2 must be base64 of 74 bytes`);
+  if (raw?.length !== 74) throw sigError(`${where}: line 2 must be base64 of 74 bytes`);
   const algorithm = raw.subarray(0, 2).toString('latin1');
   if (algorithm !== 'ED' && algorithm !== 'Ed') throw sigError(`${where}: unsupported signature algorithm "${algorithm}"`);
   const globalSignature = strictBase64(global ?? '');
-  if (!globalSignature || globalSignature.length !== 64) throw sigError(`${where}: line 4 must be base64 of 64 bytes`);
+  if (globalSignature?.length !== 64) throw sigError(`${where}: line 4 must be base64 of 64 bytes`);
   return {
     untrustedComment: stripCr(untrusted).slice(UNTRUSTED_PREFIX.length),
     algorithm,

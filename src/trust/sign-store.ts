@@ -9,7 +9,17 @@ import { ErrorCode, IngotError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { ImageStore } from '../store/image-store.js';
 import { readLimitFor } from '../store/layout.js';
-import { collectEntries, DEFAULT_INDEX_EXPIRY_MS, entriesByMetadataKey, INDEX_KEY, indexFrom, parseIndex, sameEntries, serializeIndex, type Index } from './catalogue.js';
+import {
+  collectEntries,
+  DEFAULT_INDEX_EXPIRY_MS,
+  entriesByMetadataKey,
+  INDEX_KEY,
+  indexFrom,
+  parseIndex,
+  sameEntries,
+  serializeIndex,
+  type Index,
+} from './catalogue.js';
 import type { SecretKey } from './keys.js';
 import { getVerified, putSigned } from './signed-object.js';
 

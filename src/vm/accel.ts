@@ -65,7 +65,8 @@ async function probe(opts: DetectOptions): Promise<AccelDecision> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ingot-accel-'));
   try {
     const probeBoot = await writeProbe(dir, opts.kernel).catch((error: Error) => error);
-    if (probeBoot instanceof Error) return { accelerator: 'tcg', reason: `cannot prepare the KVM probe (${probeBoot.message}); using software emulation (TCG)` };
+    if (probeBoot instanceof Error)
+      return { accelerator: 'tcg', reason: `cannot prepare the KVM probe (${probeBoot.message}); using software emulation (TCG)` };
     return await runProbe(opts.qemu ?? 'qemu-system-x86_64', [...acceleratorArgs('kvm'), ...probeBoot.args], opts, probeBoot.what);
   } finally {
     await fs.rm(dir, { recursive: true, force: true });

@@ -20,23 +20,34 @@ const MULTIBOOT_BASE = 0x100000;
 export function multibootProbe(): Buffer {
   const message = Buffer.from(`${PROBE_MARKER}\n\0`, 'latin1');
   const code = Buffer.from([
-    0xbe, 0, 0, 0, 0, //          mov esi, message
-    0x66, 0xba, 0xf8, 0x03, //    mov dx, 0x3f8
+    0xbe,
+    0,
+    0,
+    0,
+    0, //          mov esi, message
+    0x66,
+    0xba,
+    0xf8,
+    0x03, //    mov dx, 0x3f8
     0xac, //                loop: lodsb
-    0x84, 0xc0, //                test al, al
-    0x74, 0x03, //                jz done
+    0x84,
+    0xc0, //                test al, al
+    0x74,
+    0x03, //                jz done
     0xee, //                      out dx, al
-    0xeb, 0xf8, //                jmp loop
+    0xeb,
+    0xf8, //                jmp loop
     0xfa, //                done: cli
     0xf4, //                      hlt
-    0xeb, 0xfd, //                jmp hlt
+    0xeb,
+    0xfd, //                jmp hlt
   ]);
   const header = Buffer.alloc(32);
   const magic = 0x1badb002;
   const flags = 0x0001_0000; // bit 16: the address fields below are valid (not ELF)
   header.writeUInt32LE(magic, 0);
   header.writeUInt32LE(flags, 4);
-  header.writeUInt32LE((-(magic + flags)) >>> 0, 8);
+  header.writeUInt32LE(-(magic + flags) >>> 0, 8);
   header.writeUInt32LE(MULTIBOOT_BASE, 12); // header_addr
   header.writeUInt32LE(MULTIBOOT_BASE, 16); // load_addr
   header.writeUInt32LE(0, 20); // load_end_addr: the whole file
@@ -54,22 +65,72 @@ export function initProbe(): Buffer {
   const console = Buffer.from('/dev/console\0', 'latin1');
   const message = Buffer.from(`${PROBE_MARKER}\n`, 'latin1');
   const code = Buffer.from([
-    0x48, 0x8d, 0x3d, 0, 0, 0, 0, //  lea rdi, [rip+console]      (patched)
-    0xbe, 0x01, 0, 0, 0, //           mov esi, O_WRONLY
-    0x31, 0xd2, //                    xor edx, edx
-    0xb8, 0x02, 0, 0, 0, //           mov eax, SYS_open
-    0x0f, 0x05, //                    syscall
-    0x89, 0xc7, //                    mov edi, eax
-    0xb8, 0x01, 0, 0, 0, //           mov eax, SYS_write
-    0x48, 0x8d, 0x35, 0, 0, 0, 0, //  lea rsi, [rip+message]      (patched)
-    0xba, 0, 0, 0, 0, //              mov edx, message.length     (patched)
-    0x0f, 0x05, //                    syscall
-    0xb8, 0xa9, 0, 0, 0, //           mov eax, SYS_reboot
-    0xbf, 0xad, 0xde, 0xe1, 0xfe, //  mov edi, LINUX_REBOOT_MAGIC1
-    0xbe, 0x69, 0x19, 0x12, 0x28, //  mov esi, LINUX_REBOOT_MAGIC2
-    0xba, 0xdc, 0xfe, 0x21, 0x43, //  mov edx, LINUX_REBOOT_CMD_POWER_OFF
-    0x0f, 0x05, //                    syscall
-    0xeb, 0xfe, //                    jmp $
+    0x48,
+    0x8d,
+    0x3d,
+    0,
+    0,
+    0,
+    0, //  lea rdi, [rip+console]      (patched)
+    0xbe,
+    0x01,
+    0,
+    0,
+    0, //           mov esi, O_WRONLY
+    0x31,
+    0xd2, //                    xor edx, edx
+    0xb8,
+    0x02,
+    0,
+    0,
+    0, //           mov eax, SYS_open
+    0x0f,
+    0x05, //                    syscall
+    0x89,
+    0xc7, //                    mov edi, eax
+    0xb8,
+    0x01,
+    0,
+    0,
+    0, //           mov eax, SYS_write
+    0x48,
+    0x8d,
+    0x35,
+    0,
+    0,
+    0,
+    0, //  lea rsi, [rip+message]      (patched)
+    0xba,
+    0,
+    0,
+    0,
+    0, //              mov edx, message.length     (patched)
+    0x0f,
+    0x05, //                    syscall
+    0xb8,
+    0xa9,
+    0,
+    0,
+    0, //           mov eax, SYS_reboot
+    0xbf,
+    0xad,
+    0xde,
+    0xe1,
+    0xfe, //  mov edi, LINUX_REBOOT_MAGIC1
+    0xbe,
+    0x69,
+    0x19,
+    0x12,
+    0x28, //  mov esi, LINUX_REBOOT_MAGIC2
+    0xba,
+    0xdc,
+    0xfe,
+    0x21,
+    0x43, //  mov edx, LINUX_REBOOT_CMD_POWER_OFF
+    0x0f,
+    0x05, //                    syscall
+    0xeb,
+    0xfe, //                    jmp $
   ]);
   const consoleAt = code.length;
   const messageAt = consoleAt + console.length;

@@ -71,21 +71,32 @@ export function qemuBootArgs(opts: BootOptions, accelerator: Accelerator, hostTs
   const append = ['console=ttyS0', 'panic=-1', tsc, opts.append ?? ''].filter(Boolean).join(' ');
   return [
     ...acceleratorArgs(accelerator),
-    '-M', machine,
-    '-m', String(opts.memoryMiB ?? 256),
-    '-nodefaults', '-no-user-config', '-display', 'none',
-    '-serial', 'stdio',
+    '-M',
+    machine,
+    '-m',
+    String(opts.memoryMiB ?? 256),
+    '-nodefaults',
+    '-no-user-config',
+    '-display',
+    'none',
+    '-serial',
+    'stdio',
     '-no-reboot',
-    '-kernel', opts.kernel,
+    '-kernel',
+    opts.kernel,
     ...(opts.initrd ? ['-initrd', opts.initrd] : []),
-    '-append', append,
+    '-append',
+    append,
   ];
 }
 
 /** Boots and watches; resolves with the outcome (it does not throw for a failed boot, only for unusable inputs). */
 export async function bootKernel(opts: BootOptions): Promise<BootResult> {
   const log = opts.log ?? silentLogger;
-  for (const [label, file] of [['kernel', opts.kernel], ['initrd', opts.initrd]] as const) {
+  for (const [label, file] of [
+    ['kernel', opts.kernel],
+    ['initrd', opts.initrd],
+  ] as const) {
     if (file === undefined) continue;
     await fs.access(file, constants.R_OK).catch((error: NodeJS.ErrnoException) => {
       throw new IngotError(ErrorCode.usage, `cannot read the ${label} ${file}: ${error.code ?? error.message}`, {

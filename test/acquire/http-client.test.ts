@@ -1,7 +1,16 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { download, head, httpLimits, parseContentRange, parseRetryAfter, SpeedGuard, type HttpOptions, type RetryEvent } from '../../src/acquire/http-client.js';
-import { IngotError } from '../../src/errors.js';
+import {
+  download,
+  head,
+  httpLimits,
+  parseContentRange,
+  parseRetryAfter,
+  SpeedGuard,
+  type HttpOptions,
+  type RetryEvent,
+} from '../../src/acquire/http-client.js';
+import type { IngotError } from '../../src/errors.js';
 import { diskImage, sha256 } from '../helpers/fixtures.js';
 import { startHttpServer, startHttpsServer, type TestServer } from '../helpers/https-server.js';
 
@@ -44,7 +53,13 @@ describe('https downloads', () => {
   });
 
   it('retries a 503 then succeeds', async () => {
-    server.files.set('/busy', { body, faults: [{ kind: 'status', status: 503 }, { kind: 'status', status: 500 }] });
+    server.files.set('/busy', {
+      body,
+      faults: [
+        { kind: 'status', status: 503 },
+        { kind: 'status', status: 500 },
+      ],
+    });
     const got = await fetchAll('/busy');
     assert.equal(sha256(got), digest);
     assert.equal(server.count('/busy'), 3);
@@ -136,11 +151,14 @@ describe('https downloads', () => {
     await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
     const port = (silent.address() as { port: number }).port;
     try {
-      await assert.rejects(download(`https://127.0.0.1:${port}/x`, { ...options(), connectTimeoutMs: 200, idleTimeoutMs: 200, retries: 1 }), (error: IngotError) => {
-        assert.equal(error.code, 'INGOT_HTTP_TIMEOUT');
-        assert.match(error.message, /could not connect \(TCP and TLS\) within 0\.2s/);
-        return true;
-      });
+      await assert.rejects(
+        download(`https://127.0.0.1:${port}/x`, { ...options(), connectTimeoutMs: 200, idleTimeoutMs: 200, retries: 1 }),
+        (error: IngotError) => {
+          assert.equal(error.code, 'INGOT_HTTP_TIMEOUT');
+          assert.match(error.message, /could not connect \(TCP and TLS\) within 0\.2s/);
+          return true;
+        },
+      );
     } finally {
       silent.close();
     }
@@ -171,7 +189,13 @@ describe('minimum speed', () => {
   function guard(minSpeed: number, windowMs: number) {
     let now = 0;
     const slow: number[] = [];
-    const g = new SpeedGuard(minSpeed, windowMs, (rate) => slow.push(rate), () => now, false);
+    const g = new SpeedGuard(
+      minSpeed,
+      windowMs,
+      (rate) => slow.push(rate),
+      () => now,
+      false,
+    );
     return { g, slow, at: (ms: number) => ((now = ms), g.check()) };
   }
 
@@ -210,13 +234,24 @@ describe('minimum speed', () => {
   });
 
   it('refuses zero, negative and endless limits', () => {
-    for (const bad of [{ idleTimeoutMs: 0 }, { connectTimeoutMs: -1 }, { headersTimeoutMs: Infinity }, { minSpeed: 0 }, { minSpeedTimeMs: Number.NaN }, { retries: -1 }, { idleTimeoutMs: 2 ** 31 }]) {
-      assert.throws(() => httpLimits(bad), (e: IngotError) => e.code === 'INGOT_USAGE' && e.exitCode === 2, JSON.stringify(bad));
+    for (const bad of [
+      { idleTimeoutMs: 0 },
+      { connectTimeoutMs: -1 },
+      { headersTimeoutMs: Infinity },
+      { minSpeed: 0 },
+      { minSpeedTimeMs: Number.NaN },
+      { retries: -1 },
+      { idleTimeoutMs: 2 ** 31 },
+    ]) {
+      assert.throws(
+        () => httpLimits(bad),
+        (e: IngotError) => e.code === 'INGOT_USAGE' && e.exitCode === 2,
+        JSON.stringify(bad),
+      );
     }
     assert.equal(httpLimits({ retries: 0 }).retries, 0);
     assert.equal(httpLimits({}).headersTimeoutMs, 30_000);
   });
-
 });
 
 describe('header parsing', () => {

@@ -155,7 +155,11 @@ function project(url: string): string {
 
 function temporaries(dir: string): string[] {
   const store = join(dir, '.ingot', 'store');
-  return existsSync(store) ? readdirSync(store, { recursive: true }).map(String).filter((f) => f.includes('.ingot-tmp-')) : [];
+  return existsSync(store)
+    ? readdirSync(store, { recursive: true })
+        .map(String)
+        .filter((f) => f.includes('.ingot-tmp-'))
+    : [];
 }
 
 /** Runs sync; fails the test (killing the child) if it has not ended after `limitMs`. */

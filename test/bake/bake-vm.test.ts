@@ -97,7 +97,9 @@ describe('bake on the test image (software emulation)', { timeout: 60 * 60_000 }
     assert.match(meta.source.fingerprint, /^sha256:/);
     const steps = (meta.source.steps as { step: string; durationMs: number }[]).map((s) => s.step);
     assert.deepEqual(
-      steps.filter((s) => ['profiles (cloud-init)', 'hardening', 'cleanup', 'power-off', 'offline inspection', 'OpenSCAP scan (offline)', 'verification boot'].includes(s)),
+      steps.filter((s) =>
+        ['profiles (cloud-init)', 'hardening', 'cleanup', 'power-off', 'offline inspection', 'OpenSCAP scan (offline)', 'verification boot'].includes(s),
+      ),
       ['profiles (cloud-init)', 'hardening', 'cleanup', 'power-off', 'offline inspection', 'OpenSCAP scan (offline)', 'verification boot'],
     );
     for (const s of meta.source.steps as { step: string; durationMs: number }[]) t.diagnostic(`  ${s.step}: ${Math.round(s.durationMs / 1000)} s`);
@@ -105,11 +107,16 @@ describe('bake on the test image (software emulation)', { timeout: 60 * 60_000 }
     assert.equal(meta.size, (await stat(path.join(ws!.store, meta.key))).size);
     // The scan: counts in metadata, ARF and HTML next to the image.
     const counts = meta.source.scan.counts as Record<string, number>;
-    t.diagnostic(`scan: ${JSON.stringify(counts)} (${meta.source.scan.content}${meta.source.scan.adaptedFrom ? `, adapted from ${meta.source.scan.adaptedFrom}` : ''})`);
+    t.diagnostic(
+      `scan: ${JSON.stringify(counts)} (${meta.source.scan.content}${meta.source.scan.adaptedFrom ? `, adapted from ${meta.source.scan.adaptedFrom}` : ''})`,
+    );
     assert.ok((counts.pass ?? 0) > 0 && (counts.pass ?? 0) + (counts.fail ?? 0) > 10, `rules evaluated, not all notapplicable: ${JSON.stringify(counts)}`);
     // The hardening satisfies the rules the bake requires (a required rule that fails fails the bake).
     assert.deepEqual(meta.source.scan.required, ['sshd_disable_root_login', 'sshd_disable_empty_passwords']);
-    assert.ok(!(meta.source.scan.failed as string[]).some((r) => /sshd_disable_(root_login|empty_passwords)$/.test(r)), JSON.stringify(meta.source.scan.failed));
+    assert.ok(
+      !(meta.source.scan.failed as string[]).some((r) => /sshd_disable_(root_login|empty_passwords)$/.test(r)),
+      JSON.stringify(meta.source.scan.failed),
+    );
     for (const name of ['scan-arf.xml', 'scan-report.html']) {
       const a = meta.attachments[name] as { key: string; size: number };
       assert.equal(a.key, `${meta.key}.${name}`);
@@ -121,7 +128,7 @@ describe('bake on the test image (software emulation)', { timeout: 60 * 60_000 }
 
   test('a second sync skips the bake by its fingerprint', async (t) => {
     if (!ready(t)) return;
-    if (!firstSync || firstSync.code !== 0) return t.skip('the first bake failed');
+    if (firstSync?.code !== 0) return t.skip('the first bake failed');
     const second = await sync('homelab-tiny');
     assert.equal(second.code, 0, second.stderr);
     const baked = second.outcomes.find((o) => o.name === 'homelab-tiny');
@@ -131,7 +138,7 @@ describe('bake on the test image (software emulation)', { timeout: 60 * 60_000 }
 
   test('the published image holds no builder, no host keys, no authorized_keys (read offline with debugfs)', async (t) => {
     if (!ready(t)) return;
-    if (!firstSync || firstSync.code !== 0) return t.skip('the first bake failed');
+    if (firstSync?.code !== 0) return t.skip('the first bake failed');
     const meta = await metadata('homelab/homelab-tiny.qcow2');
     const raw = path.join(dir, 'inspect.raw');
     await run('qemu-img', ['convert', '-O', 'raw', path.join(ws!.store, meta.key), raw], { timeoutMs: 10 * 60_000 });

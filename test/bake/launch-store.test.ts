@@ -18,12 +18,25 @@ describe('launch --image NAME --store (a baked image from a signed store)', () =
   before(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'ingot-bake-launch-'));
     store = path.join(dir, 'store');
-    const files: Record<string, Buffer> = { 'disk.raw': Buffer.from('baked disk bytes'), vmlinuz: Buffer.from('kernel bytes'), 'initrd.img': Buffer.from('initrd bytes') };
+    const files: Record<string, Buffer> = {
+      'disk.raw': Buffer.from('baked disk bytes'),
+      vmlinuz: Buffer.from('kernel bytes'),
+      'initrd.img': Buffer.from('initrd bytes'),
+    };
     for (const [name, bytes] of Object.entries(files)) await writeFile(path.join(dir, name), bytes);
-    const image = (name: string, file: string) => ({ name, source: { type: 'file', path: file, checksum: sha256(files[file]!) }, destination: { path: `lab/${file}` } });
+    const image = (name: string, file: string) => ({
+      name,
+      source: { type: 'file', path: file, checksum: sha256(files[file]!) },
+      destination: { path: `lab/${file}` },
+    });
     await writeFile(
       path.join(dir, 'images.yaml'),
-      JSON.stringify({ apiVersion: 'ingot/v1alpha1', kind: 'ImageManifest', metadata: { name: 't' }, spec: { images: [image('lab-baked', 'disk.raw'), image('lab-kernel', 'vmlinuz'), image('lab-initrd', 'initrd.img')] } }),
+      JSON.stringify({
+        apiVersion: 'ingot/v1alpha1',
+        kind: 'ImageManifest',
+        metadata: { name: 't' },
+        spec: { images: [image('lab-baked', 'disk.raw'), image('lab-kernel', 'vmlinuz'), image('lab-initrd', 'initrd.img')] },
+      }),
     );
     assert.equal((await runCli(['sync', '-m', path.join(dir, 'images.yaml'), '--store', store], { cwd: dir })).code, 0);
     // What a bake records about its kernel, initrd, format and readonly-root (a real bake is in bake-vm.test.ts).
@@ -39,7 +52,24 @@ describe('launch --image NAME --store (a baked image from a signed store)', () =
   after(() => rm(dir, { recursive: true, force: true }));
 
   const launch = (...extra: string[]) =>
-    runCli(['launch', '--image', 'lab-baked', '--store', store, '--cache', path.join(dir, 'cache'), '--vms-dir', path.join(dir, 'vms'), '--set', 'user=alice', '--dry-run', ...extra], { cwd: dir });
+    runCli(
+      [
+        'launch',
+        '--image',
+        'lab-baked',
+        '--store',
+        store,
+        '--cache',
+        path.join(dir, 'cache'),
+        '--vms-dir',
+        path.join(dir, 'vms'),
+        '--set',
+        'user=alice',
+        '--dry-run',
+        ...extra,
+      ],
+      { cwd: dir },
+    );
 
   test('needs the public key: only signed images are launched', async () => {
     const r = await launch();

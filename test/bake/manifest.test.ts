@@ -50,11 +50,20 @@ describe('bake source: manifest', () => {
   };
   const problems = async (bake: Record<string, unknown>) => {
     const r = await validate(bake);
-    return { code: r.code, list: (JSON.parse(r.stdout) as { problems: { code: string; message: string; path: (string | number)[]; hint?: string }[] }).problems };
+    return {
+      code: r.code,
+      list: (JSON.parse(r.stdout) as { problems: { code: string; message: string; path: (string | number)[]; hint?: string }[] }).problems,
+    };
   };
 
   test('a good bake source validates', async () => {
-    const r = await validate({ set: { timezone: 'UTC' }, disk: '8GiB', format: 'raw', verify: ['true'], scan: { profile: 'standard', required: ['sshd_disable_root_login'] } });
+    const r = await validate({
+      set: { timezone: 'UTC' },
+      disk: '8GiB',
+      format: 'raw',
+      verify: ['true'],
+      scan: { profile: 'standard', required: ['sshd_disable_root_login'] },
+    });
     assert.equal(r.code, 0, r.stdout + r.stderr);
   });
 
@@ -81,8 +90,14 @@ describe('bake source: manifest', () => {
   test('the schema refuses an unknown format and a missing profiles list', async () => {
     const { code, list } = await problems({ format: 'vmdk', profiles: [] });
     assert.equal(code, 2);
-    assert.ok(list.some((p) => p.path.includes('format')), JSON.stringify(list));
-    assert.ok(list.some((p) => p.path.includes('profiles')), JSON.stringify(list));
+    assert.ok(
+      list.some((p) => p.path.includes('format')),
+      JSON.stringify(list),
+    );
+    assert.ok(
+      list.some((p) => p.path.includes('profiles')),
+      JSON.stringify(list),
+    );
   });
 
   test('fingerprint: stable for the same inputs, changed by the profile, the base digest and the recipe inputs', async () => {
@@ -127,17 +142,29 @@ describe('bake source: manifest', () => {
 
   test('the recipe cleans what makes an image someone’s', () => {
     assert.ok(BAKE_RECIPE_VERSION >= 1);
-    for (const needle of ['userdel', 'ssh_host_', 'authorized_keys', '.bash_history', 'cloud-init clean --logs --seed', '/etc/machine-id', 'random-seed', '/var/lib/apt/lists', '/var/log']) {
+    for (const needle of [
+      'userdel',
+      'ssh_host_',
+      'authorized_keys',
+      '.bash_history',
+      'cloud-init clean --logs --seed',
+      '/etc/machine-id',
+      'random-seed',
+      '/var/lib/apt/lists',
+      '/var/log',
+    ]) {
       assert.ok(CLEANUP_SCRIPT.includes(needle), needle);
     }
   });
 
   test('scan: results parsed, required failures matched by short or full id, content adapted for a newer Debian', async () => {
-    const out = 'Title\tA\nRule\txccdf_org.ssgproject.content_rule_a\nResult\tpass\n\nRule\txccdf_org.ssgproject.content_rule_b\nResult\tfail\n\nRule\tx_c\nResult\tnotapplicable\n';
+    const out =
+      'Title\tA\nRule\txccdf_org.ssgproject.content_rule_a\nResult\tpass\n\nRule\txccdf_org.ssgproject.content_rule_b\nResult\tfail\n\nRule\tx_c\nResult\tnotapplicable\n';
     const parsed = parseResults(out);
     assert.deepEqual(parsed.counts, { pass: 1, fail: 1, notapplicable: 1 });
     assert.deepEqual(requiredFailures(['a', 'b', 'xccdf_org.ssgproject.content_rule_b'], parsed.failed), ['b', 'xccdf_org.ssgproject.content_rule_b']);
-    const arf = '<TestResult><rule-result idref="r_a" role="full"><result>pass</result></rule-result><rule-result idref="r_b"><result>fail</result></rule-result><rule-result idref="r_c"><result>notselected</result></rule-result></TestResult>';
+    const arf =
+      '<TestResult><rule-result idref="r_a" role="full"><result>pass</result></rule-result><rule-result idref="r_b"><result>fail</result></rule-result><rule-result idref="r_c"><result>notselected</result></rule-result></TestResult>';
     assert.deepEqual(parseArf(arf), { counts: { pass: 1, fail: 1, notapplicable: 0 }, failed: ['r_b'] });
     const content = path.join(dir, 'content');
     await mkdir(content);

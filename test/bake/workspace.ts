@@ -83,7 +83,11 @@ export async function writeWorkspace(dir: string, imageDir: string, bakes: Recor
   await writeFile(path.join(dir, 'profiles', 'tiny.yaml'), TINY_PROFILE);
   await writeFile(path.join(dir, 'profiles', 'broken.yaml'), BROKEN_PROFILE);
   await copyFile(path.join(repoRoot, 'profiles', 'readonly-root.yaml'), path.join(dir, 'profiles', 'readonly-root.yaml'));
-  const base = (name: string, role: keyof typeof files) => ({ name, source: { type: 'file', path: `base/${files[role]}`, checksum: digests[role] }, destination: { path: `test-vm/${files[role]}` } });
+  const base = (name: string, role: keyof typeof files) => ({
+    name,
+    source: { type: 'file', path: `base/${files[role]}`, checksum: digests[role] },
+    destination: { path: `test-vm/${files[role]}` },
+  });
   const manifest = path.join(dir, 'images.yaml');
   const doc = {
     apiVersion: 'ingot/v1alpha1',

@@ -41,7 +41,27 @@ test('boot sets through channels: pin, roll out by host id, roll back to the pin
   const publisherFlags = ['--store', store, '--signing-key', path.join(root, 'keys', 'ingot.key')];
   const channel = async (...argv: string[]) => ingot(root, 'channel', ...argv, ...publisherFlags, '--json');
   const pull = async (cache: string, hostId: string) =>
-    ingot(root, 'pull', '--boot-set', 'default', '--channel', 'stable', '--host-id', hostId, '--store', store, '--to', path.join(root, cache), '--public-key', path.join(root, 'keys', 'ingot.pub'), '--agent-version', '1.2.0', '--protocol', '1', '--json');
+    ingot(
+      root,
+      'pull',
+      '--boot-set',
+      'default',
+      '--channel',
+      'stable',
+      '--host-id',
+      hostId,
+      '--store',
+      store,
+      '--to',
+      path.join(root, cache),
+      '--public-key',
+      path.join(root, 'keys', 'ingot.pub'),
+      '--agent-version',
+      '1.2.0',
+      '--protocol',
+      '1',
+      '--json',
+    );
   const current = async (cache: string) => fs.readlink(path.join(root, cache, 'current'));
 
   // Two hosts on either side of a 50 % share of the new version (their buckets are deterministic).
@@ -72,9 +92,23 @@ test('boot sets through channels: pin, roll out by host id, roll back to the pin
   const listed = await ingot(root, 'channel', 'list', '--store', store, '--json');
   assert.equal(listed.code, 0, listed.stderr);
   assert.deepEqual((JSON.parse(listed.stdout) as { families: unknown[] }).families, []);
-  const listedSet = await ingot(root, 'channel', 'list', '--boot-set', 'default', '--store', store, '--public-key', path.join(root, 'keys', 'ingot.pub'), '--json');
+  const listedSet = await ingot(
+    root,
+    'channel',
+    'list',
+    '--boot-set',
+    'default',
+    '--store',
+    store,
+    '--public-key',
+    path.join(root, 'keys', 'ingot.pub'),
+    '--json',
+  );
   assert.equal(listedSet.code, 0, listedSet.stderr);
-  assert.equal((JSON.parse(listedSet.stdout) as { families: { kind: string; channels: Record<string, { version: string }> }[] }).families[0]!.channels.stable!.version, OLD_LABEL);
+  assert.equal(
+    (JSON.parse(listedSet.stdout) as { families: { kind: string; channels: Record<string, { version: string }> }[] }).families[0]!.channels.stable!.version,
+    OLD_LABEL,
+  );
 
   const a1 = await pull('a', inside);
   assert.equal(a1.code, 0, a1.stderr);
@@ -82,7 +116,10 @@ test('boot sets through channels: pin, roll out by host id, roll back to the pin
   assert.deepEqual([a1j.status, a1j.kernel.label, a1j.channel], ['pulled', OLD_LABEL, { name: 'stable', sequence: 1, version: OLD_LABEL }]);
   assert.equal(a1j.rollout, undefined);
   assert.equal(await current('a'), kernelFile(OLD));
-  const replay = { bytes: await fs.readFile(path.join(store, 'channels', 'boot-sets', 'default.json')), sig: await fs.readFile(path.join(store, 'channels', 'boot-sets', 'default.json.minisig')) };
+  const replay = {
+    bytes: await fs.readFile(path.join(store, 'channels', 'boot-sets', 'default.json')),
+    sig: await fs.readFile(path.join(store, 'channels', 'boot-sets', 'default.json.minisig')),
+  };
 
   // Day 2: the new pair is synced (boot/default.json now names it) and rolled out to 50 %.
   await pub.write(NEW);
@@ -115,13 +152,16 @@ test('boot sets through channels: pin, roll out by host id, roll back to the pin
   // (and the pinned copy was signed before the current manifest: no boot-manifest replay floor applies).
   const back = await channel('rollback', '--boot-set', 'default', 'stable', '--reason', 'boot failures');
   assert.equal(back.code, 0, back.stderr);
-  assert.deepEqual([(JSON.parse(back.stdout) as { version: string; sequence: number }).version, (JSON.parse(back.stdout) as { sequence: number }).sequence], [OLD_LABEL, 3]);
+  assert.deepEqual(
+    [(JSON.parse(back.stdout) as { version: string; sequence: number }).version, (JSON.parse(back.stdout) as { sequence: number }).sequence],
+    [OLD_LABEL, 3],
+  );
   const a3 = await pull('a', inside);
   assert.equal(a3.code, 0, a3.stderr);
   const a3j = JSON.parse(a3.stdout) as BootPullJson;
   assert.deepEqual([a3j.kernel.label, a3j.channel?.sequence, a3j.rollout], [OLD_LABEL, 3, undefined]);
   assert.equal(await current('a'), kernelFile(OLD));
-  assert.match((await fs.readFile(path.join(store, 'boot', 'default.json'), 'utf8')), new RegExp(NEW.build));
+  assert.match(await fs.readFile(path.join(store, 'boot', 'default.json'), 'utf8'), new RegExp(NEW.build));
 
   // Re-pointing at an earlier entry by its version, while boot/default.json names another pair.
   const repin = await channel('set', '--boot-set', 'default', 'stable', NEW_LABEL);
@@ -137,7 +177,10 @@ test('boot sets through channels: pin, roll out by host id, roll back to the pin
   const pinnedNew = path.join(store, repinned.path);
   const forged = Buffer.from((await fs.readFile(pinnedNew, 'utf8')).replace('"1.0.0"', '"0.0.1"'));
   await fs.writeFile(pinnedNew, forged);
-  await fs.writeFile(`${pinnedNew}.minisig`, signBytes(forged, key, { trustedComment: `timestamp:${Math.floor(Date.now() / 1000)}\tfile:${path.basename(pinnedNew)}` }));
+  await fs.writeFile(
+    `${pinnedNew}.minisig`,
+    signBytes(forged, key, { trustedComment: `timestamp:${Math.floor(Date.now() / 1000)}\tfile:${path.basename(pinnedNew)}` }),
+  );
   const tampered = await pull('a', inside);
   assert.equal(tampered.code, 1, tampered.stderr);
   assert.match(tampered.stderr, /the pinned boot manifest .* is not the one its channel names/);
@@ -145,7 +188,16 @@ test('boot sets through channels: pin, roll out by host id, roll back to the pin
 
   // The guard judges the boot set's current version by the boot_set series and rolls the boot-set channel back.
   const queries: string[] = [];
-  const prometheus: PrometheusClient = { displayUrl: 'http://prom.test', query: async (q) => (queries.push(q), [{ metric: { result: 'ok' }, value: 5 }, { metric: { result: 'fail' }, value: 10 }]) };
+  const prometheus: PrometheusClient = {
+    displayUrl: 'http://prom.test',
+    query: async (q) => (
+      queries.push(q),
+      [
+        { metric: { result: 'ok' }, value: 5 },
+        { metric: { result: 'fail' }, value: 10 },
+      ]
+    ),
+  };
   const imageStore = new ImageStore(new FsBackend(store));
   const verdict = await guardChannel({
     store: imageStore,
@@ -155,7 +207,8 @@ test('boot sets through channels: pin, roll out by host id, roll back to the pin
     channel: 'stable',
     prometheus,
     log: silentLogger,
-    rollback: (reason, judged) => rollbackChannel(imageStore, key, { family: 'default', kind: 'boot-set', channel: 'stable', reason, expectPath: judged, log: silentLogger }),
+    rollback: (reason, judged) =>
+      rollbackChannel(imageStore, key, { family: 'default', kind: 'boot-set', channel: 'stable', reason, expectPath: judged, log: silentLogger }),
   });
   assert.deepEqual([verdict.decision, verdict.version, verdict.previous], ['rolled-back', NEW_LABEL, OLD_LABEL]);
   assert.match(queries[0]!, new RegExp(`ingot_boots_total\\{kind="boot_set",name="default",version="${NEW_LABEL}"\\}`));
@@ -165,7 +218,10 @@ test('boot sets through channels: pin, roll out by host id, roll back to the pin
 
   // The catalogue (serve) shows one boot set and no family: pinned copies and nested channel files are not documents of their own.
   const catalogue = await buildCatalogue(new FsBackend(store), { publicKey: key.publicKey });
-  assert.deepEqual(catalogue.bootSets.map((b) => b.name), ['default']);
+  assert.deepEqual(
+    catalogue.bootSets.map((b) => b.name),
+    ['default'],
+  );
   assert.deepEqual([catalogue.families.filter((f) => f.channels.length > 0), catalogue.problems], [[], []]);
 
   // A mirror copies the pinned copies and the boot set's channel file: a host follows the channel from the copy.
@@ -173,12 +229,43 @@ test('boot sets through channels: pin, roll out by host id, roll back to the pin
   const mirrored = await ingot(root, 'mirror', '--from', store, '--to', copy, '--public-key', path.join(root, 'keys', 'ingot.pub'));
   assert.equal(mirrored.code, 0, mirrored.stderr);
   assert.deepEqual(await fs.readFile(path.join(copy, p1.path)), manifest1);
-  const fromCopy = await ingot(root, 'pull', '--boot-set', 'default', '--channel', 'stable', '--host-id', outside, '--store', copy, '--to', path.join(root, 'm'), '--public-key', path.join(root, 'keys', 'ingot.pub'), '--agent-version', '1.2.0', '--protocol', '1', '--json');
+  const fromCopy = await ingot(
+    root,
+    'pull',
+    '--boot-set',
+    'default',
+    '--channel',
+    'stable',
+    '--host-id',
+    outside,
+    '--store',
+    copy,
+    '--to',
+    path.join(root, 'm'),
+    '--public-key',
+    path.join(root, 'keys', 'ingot.pub'),
+    '--agent-version',
+    '1.2.0',
+    '--protocol',
+    '1',
+    '--json',
+  );
   assert.equal(fromCopy.code, 0, fromCopy.stderr);
   assert.equal((JSON.parse(fromCopy.stdout) as BootPullJson).kernel.label, OLD_LABEL);
 
   // Listing the store's boot sets (the hint of an unknown one) does not count pinned copies.
-  const nope = await ingot(root, 'pull', '--boot-set', 'nope', '--store', store, '--to', path.join(root, 'c'), '--public-key', path.join(root, 'keys', 'ingot.pub'));
+  const nope = await ingot(
+    root,
+    'pull',
+    '--boot-set',
+    'nope',
+    '--store',
+    store,
+    '--to',
+    path.join(root, 'c'),
+    '--public-key',
+    path.join(root, 'keys', 'ingot.pub'),
+  );
   assert.equal(nope.code, 2);
   assert.match(nope.stderr, /boot sets in the store: default\n/);
 });

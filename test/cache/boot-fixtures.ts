@@ -50,11 +50,14 @@ export async function publisher(root: string, builds: Build[]) {
     }));
     await fs.writeFile(
       path.join(root, 'images.yaml'),
-      JSON.stringify({ apiVersion: 'ingot/v1alpha1', kind: 'ImageManifest', metadata: { name: 'kernels' }, spec: { signing: { key: 'keys/ingot.key' }, images, bootSets } }, null, 2),
+      JSON.stringify(
+        { apiVersion: 'ingot/v1alpha1', kind: 'ImageManifest', metadata: { name: 'kernels' }, spec: { signing: { key: 'keys/ingot.key' }, images, bootSets } },
+        null,
+        2,
+      ),
     );
   };
   const keys = await ingot(root, 'keys', 'generate', '--out', 'keys', '--unencrypted');
   assert.equal(keys.code, 0, keys.stderr);
   return { write };
 }
-

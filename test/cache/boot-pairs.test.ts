@@ -109,7 +109,13 @@ test("pull, switch and roll back kernel + initramfs pairs in exactly the documen
   const listed = JSON.parse((await ingot(root, 'cache', 'list', '--cache', cache, '--json')).stdout) as {
     cache: string;
     families: unknown[];
-    bootSets: { set: string; links: unknown; current: string; consistent: boolean; pairs: { id: string; current: boolean; kernel: { label: string }; initramfs: { label: string; guestInitProtocol: number } }[] }[];
+    bootSets: {
+      set: string;
+      links: unknown;
+      current: string;
+      consistent: boolean;
+      pairs: { id: string; current: boolean; kernel: { label: string }; initramfs: { label: string; guestInitProtocol: number } }[];
+    }[];
   };
   assert.equal(listed.cache, cache);
   assert.deepEqual(listed.families, []);
@@ -160,11 +166,17 @@ test('an incompatible host is refused with the reason, before anything is downlo
   const oldProtocol = await ingot(root, ...base, '--host-facts', 'host.json');
   assert.equal(oldProtocol.code, 1);
   assert.match(oldProtocol.stderr, /its guest init speaks protocol 2; this host speaks 1/);
-  assert.deepEqual((await fs.readdir(cache)).filter((n) => n !== '.ingot'), [], 'nothing downloaded or linked');
+  assert.deepEqual(
+    (await fs.readdir(cache)).filter((n) => n !== '.ingot'),
+    [],
+    'nothing downloaded or linked',
+  );
   // Flags win over the file.
   const ok = await ingot(root, ...base, '--host-facts', 'host.json', '--protocol', '2');
   assert.equal(ok.code, 0, ok.stderr);
-  const ad = JSON.parse((await ingot(root, 'cache', 'advertise', '--cache', cache, '--host-facts', 'host.json', '--json')).stdout) as { kernel_versions: string[] };
+  const ad = JSON.parse((await ingot(root, 'cache', 'advertise', '--cache', cache, '--host-facts', 'host.json', '--json')).stdout) as {
+    kernel_versions: string[];
+  };
   assert.deepEqual(ad.kernel_versions, [], 'a host speaking protocol 1 advertises no pair it cannot run');
   // Names in the cache's own state become paths: a tampered one is refused, never followed.
   const stateFile = path.join(cache, '.ingot', 'boot.json');
@@ -228,12 +240,18 @@ test('a boot manifest that is unsigned, signed by another key, replayed, or name
   // A boot manifest naming bytes the signed index does not list (pruned, or from another store).
   const other = await ingot(root, 'keys', 'generate', '--out', 'other', '--unencrypted');
   assert.equal(other.code, 0);
-  await fs.writeFile(path.join(store, 'boot', 'default.json'), oldManifest.toString().replace(/"sha256": "[0-9a-f]{64}",\n    "config_sha256"/, `"sha256": "${'e'.repeat(64)}",\n    "config_sha256"`));
+  await fs.writeFile(
+    path.join(store, 'boot', 'default.json'),
+    oldManifest.toString().replace(/"sha256": "[0-9a-f]{64}",\n {4}"config_sha256"/, `"sha256": "${'e'.repeat(64)}",\n    "config_sha256"`),
+  );
   const { openSecretKey } = await import('../../src/trust/keys.js');
   const { signBytes } = await import('../../src/trust/signature.js');
   const key = await openSecretKey(await fs.readFile(path.join(root, 'keys', 'ingot.key'), 'utf8'));
   const forged = await fs.readFile(path.join(store, 'boot', 'default.json'));
-  await fs.writeFile(path.join(store, 'boot', 'default.json.minisig'), signBytes(forged, key, { trustedComment: `timestamp:${Math.floor(Date.now() / 1000) + 5}\tfile:default.json` }));
+  await fs.writeFile(
+    path.join(store, 'boot', 'default.json.minisig'),
+    signBytes(forged, key, { trustedComment: `timestamp:${Math.floor(Date.now() / 1000) + 5}\tfile:default.json` }),
+  );
   const unlisted = await ingot(root, ...base);
   assert.equal(unlisted.code, 1, unlisted.stderr);
   assert.match(unlisted.stderr, /names a kernel \(sha256:e{64}\) that the signed index does not list/);
@@ -247,7 +265,12 @@ test('keeps the last 3 pairs, never the current one; a reader never sees a missi
   const root = await tempDir(t, 'ingot-boot-');
   const store = path.join(root, 'store');
   const cache = path.join(root, 'cache');
-  const builds: Build[] = ['a', 'b', 'c', 'd'].map((letter, i) => ({ kernel: `6.1.${40 + i}`, build: `2025120${i}${letter}`, guestInit: `1.0.${i}`, protocol: 1 }));
+  const builds: Build[] = ['a', 'b', 'c', 'd'].map((letter, i) => ({
+    kernel: `6.1.${40 + i}`,
+    build: `2025120${i}${letter}`,
+    guestInit: `1.0.${i}`,
+    protocol: 1,
+  }));
   const pub = await publisher(root, builds);
   const base = ['pull', '--boot-set', 'default', '--store', store, '--to', cache, '--public-key', 'keys/ingot.pub'];
   // Publish all four as boot sets, then pull them in order into one slot.
@@ -261,7 +284,10 @@ test('keeps the last 3 pairs, never the current one; a reader never sees a missi
   assert.deepEqual(files, [kernelFile(builds[1]!), kernelFile(builds[2]!), kernelFile(builds[3]!)]);
   // After a rollback the current pair is not the newest: --keep 1 keeps the newest and the current one.
   assert.equal((await ingot(root, 'cache', 'rollback', '--cache', cache, '--boot-set', 'b3')).code, 0);
-  const keepOne = JSON.parse((await ingot(root, 'pull', '--boot-set', 'b2', ...base.slice(3), '--keep', '1', '--json')).stdout) as { status: string; removed: string[] };
+  const keepOne = JSON.parse((await ingot(root, 'pull', '--boot-set', 'b2', ...base.slice(3), '--keep', '1', '--json')).stdout) as {
+    status: string;
+    removed: string[];
+  };
   assert.equal(keepOne.status, 'cached');
   assert.deepEqual(keepOne.removed.sort(), [initramfsFile(builds[1]!), kernelFile(builds[1]!)].sort());
   assert.equal(await fs.readlink(path.join(cache, 'current')), kernelFile(builds[2]!));
@@ -309,7 +335,7 @@ test('keeps the last 3 pairs, never the current one; a reader never sees a missi
   assert.ok(agreed > 0);
 });
 
-test('link names per family: a kernel family with a channel gets the document\'s `current`; the family-less hint is usable', async (t) => {
+test("link names per family: a kernel family with a channel gets the document's `current`; the family-less hint is usable", async (t) => {
   const root = await tempDir(t, 'ingot-links-');
   const store = path.join(root, 'store');
   const cache = path.join(root, 'cache');
@@ -318,12 +344,21 @@ test('link names per family: a kernel family with a channel gets the document\'s
   for (const v of ['6.1.45-20251201a', '6.1.50-20251217a']) {
     const bytes = bytesFor(v, 20_000);
     await fs.writeFile(path.join(root, 'artifacts', `vmlinuz-plfm-${v}`), bytes);
-    images.push({ name: `kernel-${v}`, family: 'kernel', version: v, source: { type: 'file', path: `artifacts/vmlinuz-plfm-${v}`, checksum: sha256(bytes) }, destination: { path: `kernels/vmlinuz-plfm-${v}` } });
+    images.push({
+      name: `kernel-${v}`,
+      family: 'kernel',
+      version: v,
+      source: { type: 'file', path: `artifacts/vmlinuz-plfm-${v}`, checksum: sha256(bytes) },
+      destination: { path: `kernels/vmlinuz-plfm-${v}` },
+    });
   }
   const tool = bytesFor('tool', 1000);
   await fs.writeFile(path.join(root, 'artifacts', 'tool.bin'), tool);
   images.push({ name: 'tool', source: { type: 'file', path: 'artifacts/tool.bin', checksum: sha256(tool) }, destination: { path: 'misc/tool.bin' } });
-  await fs.writeFile(path.join(root, 'images.yaml'), JSON.stringify({ apiVersion: 'ingot/v1alpha1', kind: 'ImageManifest', metadata: { name: 'k' }, spec: { signing: { key: 'keys/ingot.key' }, images } }));
+  await fs.writeFile(
+    path.join(root, 'images.yaml'),
+    JSON.stringify({ apiVersion: 'ingot/v1alpha1', kind: 'ImageManifest', metadata: { name: 'k' }, spec: { signing: { key: 'keys/ingot.key' }, images } }),
+  );
   assert.equal((await ingot(root, 'keys', 'generate', '--out', 'keys', '--unencrypted')).code, 0);
   assert.equal((await ingot(root, 'sync', '--store', store)).code, 0);
   const signing = ['--store', store, '--signing-key', 'keys/ingot.key'];
@@ -352,5 +387,11 @@ test('link names per family: a kernel family with a channel gets the document\'s
   assert.match(use.stdout, /^current-tool -> tool\.bin/);
   // A boot set cannot switch links a family owns.
   const listed = JSON.parse((await ingot(root, 'cache', 'list', '--cache', cache, '--json')).stdout) as { families: { family: string; link: string }[] };
-  assert.deepEqual(listed.families.map((f) => [f.family, f.link]), [['', 'current-tool'], ['kernel', 'current']]);
+  assert.deepEqual(
+    listed.families.map((f) => [f.family, f.link]),
+    [
+      ['', 'current-tool'],
+      ['kernel', 'current'],
+    ],
+  );
 });

@@ -23,7 +23,8 @@ test('keys generate/show, sign, pull, channel set/list/rollback, cache list/use/
   const storeDir = path.join(root, 'store');
   const cache = path.join(root, 'cache');
   const store = new ImageStore(new FsBackend(storeDir));
-  for (const v of ['1.0.0', '1.1.0']) await publish(store, { path: `initramfs/initramfs-plfm-guestinit-${v}.img`, bytes: bytesFor(v, 10_000), family: 'initramfs', version: v });
+  for (const v of ['1.0.0', '1.1.0'])
+    await publish(store, { path: `initramfs/initramfs-plfm-guestinit-${v}.img`, bytes: bytesFor(v, 10_000), family: 'initramfs', version: v });
   await fs.writeFile(path.join(root, 'pw'), 'hunter22 hunter22\n');
   const env = { PATH: process.env.PATH };
 
@@ -58,7 +59,7 @@ test('keys generate/show, sign, pull, channel set/list/rollback, cache list/use/
   assert.equal(pulled.code, 0, pulled.stderr);
   assert.match(pulled.stdout, /current-initramfs -> initramfs-plfm-guestinit-1\.1\.0\.img/);
   const list = await ingot(root, env, 'channel', 'list', '--store', storeDir, '--public-key', 'keys/ingot.pub', '--history');
-  assert.match(list.stdout, /initramfs\/stable  1\.1\.0 .*\n    before: 1\.0\.0/);
+  assert.match(list.stdout, /initramfs\/stable {2}1\.1\.0 .*\n {4}before: 1\.0\.0/);
   assert.equal((await ingot(root, env, 'channel', 'rollback', 'initramfs', 'stable', '--store', storeDir, ...signing)).code, 0);
   const back = await ingot(root, env, 'pull', 'initramfs', '--channel', 'stable', ...pullArgs, '--json');
   assert.equal((JSON.parse(back.stdout) as { version: string }).version, '1.0.0');

@@ -55,7 +55,9 @@ export async function publish(store: ImageStore, image: TestImage): Promise<Imag
 }
 
 /** A store with a signing key, plus helpers to publish and sign. */
-export async function signedStore(t: { after(fn: () => Promise<void>): void }): Promise<{ dir: string; store: ImageStore; key: SecretKey; sign: (opts?: { now?: Date; expiresInMs?: number }) => Promise<number> }> {
+export async function signedStore(t: {
+  after(fn: () => Promise<void>): void;
+}): Promise<{ dir: string; store: ImageStore; key: SecretKey; sign: (opts?: { now?: Date; expiresInMs?: number }) => Promise<number> }> {
   const dir = await tempDir(t, 'ingot-store-');
   const store = new ImageStore(new FsBackend(dir));
   const key = generateSecretKey();
@@ -132,8 +134,19 @@ export async function signBootManifest(store: ImageStore, key: SecretKey, set: s
   const bytes = bootManifestBytes(
     buildBootManifest({
       name: set,
-      kernel: { version: pair.kernel.version, buildId: pair.kernel.buildId, sha256: hex(pair.kernel.bytes), configSha256: hex(Buffer.from(`config ${pair.kernel.version}`)) },
-      initramfs: { guestInitVersion: pair.initramfs.guestInitVersion, guestInitProtocol: 1, buildId: pair.initramfs.buildId, sha256: hex(pair.initramfs.bytes), sizeBytes: pair.initramfs.bytes.length },
+      kernel: {
+        version: pair.kernel.version,
+        buildId: pair.kernel.buildId,
+        sha256: hex(pair.kernel.bytes),
+        configSha256: hex(Buffer.from(`config ${pair.kernel.version}`)),
+      },
+      initramfs: {
+        guestInitVersion: pair.initramfs.guestInitVersion,
+        guestInitProtocol: 1,
+        buildId: pair.initramfs.buildId,
+        sha256: hex(pair.initramfs.bytes),
+        sizeBytes: pair.initramfs.bytes.length,
+      },
       compatibility: { minAgentVersion: '1.0.0', supportedProtocols: [1] },
     }),
   );

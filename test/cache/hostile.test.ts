@@ -144,7 +144,7 @@ const table: Row[] = [
     expect: 'INGOT_CACHE_UNSAFE',
   },
   {
-    name: 'state names ingot\'s own directory',
+    name: "state names ingot's own directory",
     populated: true,
     plant: (w) => editState(w, (s) => s.entries.push(extraEntry('.ingot'))),
     act: 'pull',
@@ -252,7 +252,8 @@ const table: Row[] = [
   {
     name: 'links.json gives a family a link that climbs out of the cache',
     populated: true,
-    plant: (w) => fs.writeFile(path.join(w.cache, '.ingot', 'links.json'), JSON.stringify({ schemaVersion: 1, families: { os: `../${path.basename(w.outside)}/keep` } })),
+    plant: (w) =>
+      fs.writeFile(path.join(w.cache, '.ingot', 'links.json'), JSON.stringify({ schemaVersion: 1, families: { os: `../${path.basename(w.outside)}/keep` } })),
     act: 'rollback',
     expect: 'INGOT_CACHE_UNSAFE',
   },
@@ -355,7 +356,7 @@ const table: Row[] = [
     after: async (w) => assert.equal(await fs.readlink(path.join(w.cache, 'current')), file(PAIR2.kernel), 'nothing switched'),
   },
   {
-    name: 'a cached kernel\'s sidecar swapped for a symlink: cache use --boot-set does not trust it',
+    name: "a cached kernel's sidecar swapped for a symlink: cache use --boot-set does not trust it",
     bootPopulated: true,
     plant: (w) => swapForSymlink(w, path.join(w.cache, `${file(PAIR1.kernel)}.sha256`), 'sidecar'),
     act: 'boot use 1',
@@ -376,7 +377,17 @@ for (const row of table) {
     await fs.writeFile(path.join(outside, 'keep'), 'keep');
     let clock = Date.parse('2026-01-01T00:00:00Z');
     const now = () => new Date((clock += 1000));
-    const base = (over: Partial<PullOptions> = {}): PullOptions => ({ store: s.store, cacheDir: cache, publicKey: s.key.publicKey, target: 'os/b.img', log: silentLogger, now, keep: 1, lockTimeoutMs: 2000, ...over });
+    const base = (over: Partial<PullOptions> = {}): PullOptions => ({
+      store: s.store,
+      cacheDir: cache,
+      publicKey: s.key.publicKey,
+      target: 'os/b.img',
+      log: silentLogger,
+      now,
+      keep: 1,
+      lockTimeoutMs: 2000,
+      ...over,
+    });
     const world: World = {
       cache,
       outside,
@@ -410,10 +421,11 @@ for (const row of table) {
     };
     const act = acts[row.act];
     if (row.expect === 'ok') await act();
-    else await assert.rejects(act(), (e: { code?: string; message?: string }) => {
-      assert.equal(e.code, row.expect, e.message);
-      return true;
-    });
+    else
+      await assert.rejects(act(), (e: { code?: string; message?: string }) => {
+        assert.equal(e.code, row.expect, e.message);
+        return true;
+      });
     // Nothing outside the cache was written or deleted by ingot (only by the plant itself).
     assert.deepEqual(await snapshotDir(outside), plantedOutside);
     assert.ok(Object.keys(snapshot).every((f) => f in plantedOutside));

@@ -42,7 +42,10 @@ async function assertIntact(cache: string, link: string, expectFile: string | un
   }
   const target = await fs.readlink(path.join(cache, link));
   if (expectFile) assert.equal(target, expectFile);
-  assert.ok(state.entries.some((e) => e.file === target), `current (${target}) is a recorded, whole file`);
+  assert.ok(
+    state.entries.some((e) => e.file === target),
+    `current (${target}) is a recorded, whole file`,
+  );
 }
 
 test('SIGKILL mid-download: current and the cached version stay intact; the next pull recovers', async (t) => {
@@ -74,7 +77,11 @@ test('SIGKILL at arbitrary moments of a pull never breaks the cache', async (t) 
   await sign();
   await pull({ store, cacheDir: cache, publicKey: key.publicKey, target: 'k/k-1.img', log: silentLogger });
   // Kill after a varying delay once the child is downloading: before, during and after the rename/state/link steps.
-  for (const [v, delayMs] of [[2, 0], [3, 15], [4, 60]] as const) {
+  for (const [v, delayMs] of [
+    [2, 0],
+    [3, 15],
+    [4, 60],
+  ] as const) {
     const run = startChild([dir, cache, publicKeyLine(key.publicKey), `k/k-${v}.img`, '2'], 'downloading');
     await run.started;
     await new Promise((r) => setTimeout(r, delayMs));

@@ -19,7 +19,14 @@ const code = (c: string) => (e: unknown) => {
 async function setup(t: Parameters<typeof signedStore>[0]) {
   const s = await signedStore(t);
   const cache = await tempDir(t);
-  const base = (over: Partial<PullOptions> = {}): PullOptions => ({ store: s.store, cacheDir: cache, publicKey: s.key.publicKey, target: '', log: silentLogger, ...over });
+  const base = (over: Partial<PullOptions> = {}): PullOptions => ({
+    store: s.store,
+    cacheDir: cache,
+    publicKey: s.key.publicKey,
+    target: '',
+    log: silentLogger,
+    ...over,
+  });
   return { ...s, cache, base };
 }
 
@@ -147,10 +154,13 @@ test('retention keeps the newest N per family and never what current points at; 
   await assert.rejects(useCached(cache, '1.0.1', { log: silentLogger }), code('INGOT_CACHE_NOT_FOUND'));
   const listing = await listCache(cache);
   assert.equal(listing[0]!.current, 'initramfs-plfm-guestinit-1.0.4.img');
-  assert.deepEqual(listing[0]!.entries.map((e) => [e.version, e.current]), [
-    ['1.0.5', false],
-    ['1.0.4', true],
-  ]);
+  assert.deepEqual(
+    listing[0]!.entries.map((e) => [e.version, e.current]),
+    [
+      ['1.0.5', false],
+      ['1.0.4', true],
+    ],
+  );
   // The host clock went backwards: the new current is the "oldest" pull, and retention must still spare it.
   const past = () => new Date('2025-01-01T00:00:00Z');
   await pull(base({ target: paths[2]!, now: past, keep: 1 }));
@@ -172,8 +182,20 @@ test('two concurrent pulls into one cache do not interleave: one download, both 
 
 test('compatibility facts are enforced when the host passes its own', async (t) => {
   const { store, base, sign } = await setup(t);
-  await publish(store, { path: 'g/init-1.img', bytes: bytesFor('g1', 100), family: 'guestinit', version: '1.0.0', compatibility: { protocols: [1], minAgentVersion: '1.0.0' } });
-  await publish(store, { path: 'g/init-2.img', bytes: bytesFor('g2', 100), family: 'guestinit', version: '2.0.0', compatibility: { protocols: [2], minAgentVersion: '2.1.0' } });
+  await publish(store, {
+    path: 'g/init-1.img',
+    bytes: bytesFor('g1', 100),
+    family: 'guestinit',
+    version: '1.0.0',
+    compatibility: { protocols: [1], minAgentVersion: '1.0.0' },
+  });
+  await publish(store, {
+    path: 'g/init-2.img',
+    bytes: bytesFor('g2', 100),
+    family: 'guestinit',
+    version: '2.0.0',
+    compatibility: { protocols: [2], minAgentVersion: '2.1.0' },
+  });
   await sign();
   await assert.rejects(pull(base({ target: 'g/init-2.img', host: { protocols: [1] } })), code('INGOT_INCOMPATIBLE'));
   await assert.rejects(pull(base({ target: 'g/init-2.img', host: { agentVersion: '2.0.9' } })), code('INGOT_INCOMPATIBLE'));

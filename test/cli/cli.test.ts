@@ -15,7 +15,8 @@ describe('CLI frame', () => {
     const r = await runCli(['sync', '--help']);
     assert.equal(r.code, 0);
     assert.match(r.stdout, /^Usage: ingot sync/);
-    for (const flag of ['--dry-run', '--force', '--concurrency N', '--only NAME', '--store URL', '--json', '--log-format']) assert.ok(r.stdout.includes(flag), flag);
+    for (const flag of ['--dry-run', '--force', '--concurrency N', '--only NAME', '--store URL', '--json', '--log-format'])
+      assert.ok(r.stdout.includes(flag), flag);
   });
 
   it('doctor reports installed and missing tools', async () => {
@@ -41,7 +42,10 @@ describe('CLI frame', () => {
     for (const name of ['loadManifest', 'runSync', 'ImageStore', 'openBackend', 'download', 'signStoreIndex', 'pull', 'buildInitramfs', 'launch']) {
       assert.equal(typeof (api as Record<string, unknown>)[name], 'function', name);
     }
-    const { manifest, problems } = api.checkManifest('apiVersion: ingot/v1alpha1\nkind: ImageManifest\nmetadata: { name: x }\nspec: { images: [] }\n', '/tmp/images.yaml');
+    const { manifest, problems } = api.checkManifest(
+      'apiVersion: ingot/v1alpha1\nkind: ImageManifest\nmetadata: { name: x }\nspec: { images: [] }\n',
+      '/tmp/images.yaml',
+    );
     assert.deepEqual(problems, []);
     assert.equal(manifest?.images.length, 0);
   });

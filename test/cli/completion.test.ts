@@ -38,7 +38,11 @@ before(async () => {
 /** Completions bash offers for a command line (the last word is the one being completed). */
 function bash(line: string[]): string[] {
   const words = line.map((w) => `'${w}'`).join(' ');
-  const out = execFileSync('bash', ['--norc', '-c', `source ${scriptDir}/ingot.bash; COMP_WORDS=(${words}); COMP_CWORD=${line.length - 1}; _ingot; printf '%s\\n' "\${COMPREPLY[@]}"`], { cwd: dir, encoding: 'utf8' });
+  const out = execFileSync(
+    'bash',
+    ['--norc', '-c', `source ${scriptDir}/ingot.bash; COMP_WORDS=(${words}); COMP_CWORD=${line.length - 1}; _ingot; printf '%s\\n' "\${COMPREPLY[@]}"`],
+    { cwd: dir, encoding: 'utf8' },
+  );
   return out.split('\n').filter(Boolean).sort();
 }
 
@@ -51,14 +55,28 @@ function zsh(line: string[]): string[] {
     'compset() { : }',
   ].join('\n');
   const words = line.map((w) => `'${w}'`).join(' ');
-  const out = execFileSync('zsh', ['-f', '-c', `${stubs}\nsource ${scriptDir}/ingot.zsh\nwords=(${words}); CURRENT=${line.length}; _ingot`], { cwd: dir, encoding: 'utf8' });
-  return out.split('\n').filter(Boolean).map((w) => w.replace(/\\:/g, ':')).sort();
+  const out = execFileSync('zsh', ['-f', '-c', `${stubs}\nsource ${scriptDir}/ingot.zsh\nwords=(${words}); CURRENT=${line.length}; _ingot`], {
+    cwd: dir,
+    encoding: 'utf8',
+  });
+  return out
+    .split('\n')
+    .filter(Boolean)
+    .map((w) => w.replace(/\\:/g, ':'))
+    .sort();
 }
 
 /** Completions fish offers (`complete -C`), candidates only. */
 function fish(line: string): string[] {
-  const out = execFileSync('fish', ['--no-config', '-c', `source ${scriptDir}/ingot.fish; complete -C ${JSON.stringify(line).replace(/\$/g, '\\$')}`], { cwd: dir, encoding: 'utf8' });
-  return out.split('\n').filter(Boolean).map((l) => l.split('\t')[0]!).sort();
+  const out = execFileSync('fish', ['--no-config', '-c', `source ${scriptDir}/ingot.fish; complete -C ${JSON.stringify(line).replace(/\$/g, '\\$')}`], {
+    cwd: dir,
+    encoding: 'utf8',
+  });
+  return out
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.split('\t')[0]!)
+    .sort();
 }
 
 const sorted = (a: string[]) => [...a].sort();
@@ -97,7 +115,9 @@ describe('shell completion', () => {
     assert.deepEqual(bash(['ingot', 'cache', '']), ['--help', 'advertise', 'list', 'record-boot', 'rollback', 'use']);
     // Every command's flags are exactly its options plus the global ones.
     for (const c of list) {
-      const expected = sorted(Object.entries({ ...c.options, ...globalOptions } as Record<string, OptionSpec>).flatMap(([n, o]) => [`--${n}`, ...(o.short ? [`-${o.short}`] : [])]));
+      const expected = sorted(
+        Object.entries({ ...c.options, ...globalOptions } as Record<string, OptionSpec>).flatMap(([n, o]) => [`--${n}`, ...(o.short ? [`-${o.short}`] : [])]),
+      );
       assert.deepEqual(bash(['ingot', ...c.name.split(' '), '-']), expected, c.name);
     }
     assert.deepEqual(bash(['ingot', 'sync', '--dry', '--sto']), ['--store']);

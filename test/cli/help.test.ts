@@ -26,7 +26,10 @@ describe('ingot --version and ingot help', () => {
     writeFileSync(join(root, 'dist', 'package.json'), JSON.stringify({ name: 'other', version: '1.0.0' }));
     assert.equal(packageVersion(join(root, 'dist', 'src', 'cli', 'version.js')), '9.8.7');
     const orphan = mkdtempSync(join(tmpdir(), 'ingot-version-'));
-    assert.throws(() => packageVersion(join(orphan, 'version.js')), (e: Error & { code?: string }) => e.code === 'INGOT_INTERNAL');
+    assert.throws(
+      () => packageVersion(join(orphan, 'version.js')),
+      (e: Error & { code?: string }) => e.code === 'INGOT_INTERNAL',
+    );
   });
 
   it('help COMMAND prints exactly what COMMAND --help prints, also for two-word commands', async () => {
@@ -49,7 +52,10 @@ describe('ingot --version and ingot help', () => {
   });
 
   it('a group lists its sub-commands: "help cache" and "cache --help" exit 0, "cache" alone exits 2', async () => {
-    for (const argv of [['help', 'cache'], ['cache', '--help']]) {
+    for (const argv of [
+      ['help', 'cache'],
+      ['cache', '--help'],
+    ]) {
       const r = await runCli(argv);
       assert.equal(r.code, 0, argv.join(' '));
       assert.match(r.stdout, /^Usage: ingot cache <command>/);

@@ -74,6 +74,24 @@ describe('CLI reference (docs/cli.md)', () => {
 
   it('keeps description lines, and turns examples and indented lines into code blocks', () => {
     const md = descriptionMarkdown('First sentence.\nSecond, which wraps\nhere.\nLoad it:\n  source <(x)\nExample: ingot sync --dry-run');
-    assert.equal(md, ['First sentence.\\', 'Second, which wraps', 'here.\\', 'Load it:', '', '```sh', 'source <(x)', '```', '', 'Example:', '', '```sh', 'ingot sync --dry-run', '```'].join('\n'));
+    assert.equal(
+      md,
+      [
+        'First sentence.\\',
+        'Second, which wraps',
+        'here.\\',
+        'Load it:',
+        '',
+        '```sh',
+        'source <(x)',
+        '```',
+        '',
+        'Example:',
+        '',
+        '```sh',
+        'ingot sync --dry-run',
+        '```',
+      ].join('\n'),
+    );
   });
 });

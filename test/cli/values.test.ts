@@ -19,7 +19,9 @@ function manifest(extra: Record<string, unknown> = {}, source: Record<string, un
 /** Nothing was published: no image, no metadata, no index. */
 function storeUntouched(store: string): void {
   if (!existsSync(store)) return;
-  const files = readdirSync(store, { recursive: true }).map(String).filter((f) => !f.startsWith('.ingot'));
+  const files = readdirSync(store, { recursive: true })
+    .map(String)
+    .filter((f) => !f.startsWith('.ingot'));
   assert.deepEqual(files, [], `store has ${files.join(', ')}`);
 }
 
@@ -30,17 +32,45 @@ interface FlagRow {
 }
 
 const flagRows: FlagRow[] = [
-  { name: 'sync --index-expires 99999999d', args: () => ['sync', '--signing-key', keyFile, '--index-expires', '99999999d'], message: /--index-expires must be at most 366d/ },
-  { name: 'sync --index-expires forever', args: () => ['sync', '--signing-key', keyFile, '--index-expires', 'forever'], message: /--index-expires expected a duration/ },
-  { name: 'sync --index-expires 0s', args: () => ['sync', '--signing-key', keyFile, '--index-expires', '0s'], message: /--index-expires must be longer than 0/ },
+  {
+    name: 'sync --index-expires 99999999d',
+    args: () => ['sync', '--signing-key', keyFile, '--index-expires', '99999999d'],
+    message: /--index-expires must be at most 366d/,
+  },
+  {
+    name: 'sync --index-expires forever',
+    args: () => ['sync', '--signing-key', keyFile, '--index-expires', 'forever'],
+    message: /--index-expires expected a duration/,
+  },
+  {
+    name: 'sync --index-expires 0s',
+    args: () => ['sync', '--signing-key', keyFile, '--index-expires', '0s'],
+    message: /--index-expires must be longer than 0/,
+  },
   { name: 'sync --dry-run --index-expires 99999999d', args: () => ['sync', '--dry-run', '--index-expires', '99999999d'], message: /--index-expires/ },
   { name: 'sync --max-decompressed-size of 400 nines', args: () => ['sync', '--max-decompressed-size', NINES], message: /larger than 1PiB/ },
   { name: 'sync --max-decompressed-size 999999999999TiB', args: () => ['sync', '--max-decompressed-size', '999999999999TiB'], message: /larger than 1PiB/ },
-  { name: 'sign --expires 99999999d', args: () => ['sign', '--store', join(dir, '.ingot', 'store'), '--signing-key', keyFile, '--expires', '99999999d'], message: /--expires must be at most 366d/ },
-  { name: 'sign --expires forever', args: () => ['sign', '--store', join(dir, '.ingot', 'store'), '--signing-key', keyFile, '--expires', 'forever'], message: /--expires expected a duration/ },
-  { name: 'channel set --expires 400d', args: () => ['channel', 'set', 'os', 'stable', '1', '--store', join(dir, '.ingot', 'store'), '--signing-key', keyFile, '--expires', '400d'], message: /--expires must be at most 366d/ },
+  {
+    name: 'sign --expires 99999999d',
+    args: () => ['sign', '--store', join(dir, '.ingot', 'store'), '--signing-key', keyFile, '--expires', '99999999d'],
+    message: /--expires must be at most 366d/,
+  },
+  {
+    name: 'sign --expires forever',
+    args: () => ['sign', '--store', join(dir, '.ingot', 'store'), '--signing-key', keyFile, '--expires', 'forever'],
+    message: /--expires expected a duration/,
+  },
+  {
+    name: 'channel set --expires 400d',
+    args: () => ['channel', 'set', 'os', 'stable', '1', '--store', join(dir, '.ingot', 'store'), '--signing-key', keyFile, '--expires', '400d'],
+    message: /--expires must be at most 366d/,
+  },
   { name: 'list --store s3://bucket/../x', args: () => ['list', '--store', 's3://bucket/../x?endpoint=https://s3.example.org'], message: /"\.\." segments/ },
-  { name: 'list --store s3://bucket/%2e%2e/x', args: () => ['list', '--store', 's3://bucket/%2e%2e/x?endpoint=https://s3.example.org'], message: /"\.\." segments/ },
+  {
+    name: 'list --store s3://bucket/%2e%2e/x',
+    args: () => ['list', '--store', 's3://bucket/%2e%2e/x?endpoint=https://s3.example.org'],
+    message: /"\.\." segments/,
+  },
 ];
 
 interface ManifestRow {
@@ -54,7 +84,12 @@ interface ManifestRow {
 
 const manifestRows: ManifestRow[] = [
   { name: 'defaults.maxDecompressedSize of 400 nines', extra: { defaults: { maxDecompressedSize: NINES } }, problem: 'size-out-of-range', value: NINES },
-  { name: 'defaults.maxDecompressedSize 999999999999TiB', extra: { defaults: { maxDecompressedSize: '999999999999TiB' } }, problem: 'size-out-of-range', value: '999999999999TiB' },
+  {
+    name: 'defaults.maxDecompressedSize 999999999999TiB',
+    extra: { defaults: { maxDecompressedSize: '999999999999TiB' } },
+    problem: 'size-out-of-range',
+    value: '999999999999TiB',
+  },
   { name: 'source.maxDecompressedSize 2048TiB', source: { maxDecompressedSize: '2048TiB' }, problem: 'size-out-of-range', value: '2048TiB' },
   { name: 'signing.expires: forever', extra: { signing: { expires: 'forever' } }, problem: 'duration-malformed', value: 'forever' },
   { name: 'signing.expires: 99999999d', extra: { signing: { expires: '99999999d' } }, problem: 'duration-malformed', value: '99999999d' },

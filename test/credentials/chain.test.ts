@@ -21,9 +21,13 @@ test('environment: INGOT_S3_* wins over AWS_* and E2_*', async () => {
 });
 
 test('environment: AWS_* with a session token, then E2_* with endpoint and bucket', async () => {
-  const aws = await resolveS3Credentials({ env: { ...noHome, AWS_ACCESS_KEY_ID: 'w-a', AWS_SECRET_ACCESS_KEY: 'w-s', AWS_SESSION_TOKEN: 'tok', E2_ACCESS_KEY: 'e' } });
+  const aws = await resolveS3Credentials({
+    env: { ...noHome, AWS_ACCESS_KEY_ID: 'w-a', AWS_SECRET_ACCESS_KEY: 'w-s', AWS_SESSION_TOKEN: 'tok', E2_ACCESS_KEY: 'e' },
+  });
   assert.deepEqual(aws, { accessKeyId: 'w-a', secretAccessKey: 'w-s', sessionToken: 'tok', source: 'environment (AWS_*)' });
-  const e2 = await resolveS3Credentials({ env: { ...noHome, E2_ACCESS_KEY: 'e-a', E2_SECRET_KEY: 'e-s', E2_ENDPOINT: 'https://e2.example.net', E2_BUCKET: 'lab' } });
+  const e2 = await resolveS3Credentials({
+    env: { ...noHome, E2_ACCESS_KEY: 'e-a', E2_SECRET_KEY: 'e-s', E2_ENDPOINT: 'https://e2.example.net', E2_BUCKET: 'lab' },
+  });
   assert.deepEqual(e2, {
     accessKeyId: 'e-a',
     secretAccessKey: 'e-s',
@@ -35,11 +39,15 @@ test('environment: AWS_* with a session token, then E2_* with endpoint and bucke
 });
 
 test('location: INGOT_S3_BUCKET; what the winning source leaves out comes from the location variables', async () => {
-  const ingot = await resolveS3Credentials({ env: { ...noHome, INGOT_S3_ACCESS_KEY: 'a', INGOT_S3_SECRET_KEY: 's', INGOT_S3_BUCKET: 'b', INGOT_S3_ENDPOINT: 'https://h' } });
+  const ingot = await resolveS3Credentials({
+    env: { ...noHome, INGOT_S3_ACCESS_KEY: 'a', INGOT_S3_SECRET_KEY: 's', INGOT_S3_BUCKET: 'b', INGOT_S3_ENDPOINT: 'https://h' },
+  });
   assert.equal(ingot.bucket, 'b');
   assert.equal(ingot.origins?.bucket, 'INGOT_S3_BUCKET (environment)');
   // Keys from AWS_* (ambient), bucket and endpoint from E2_*.
-  const mixed = await resolveS3Credentials({ env: { ...noHome, AWS_ACCESS_KEY_ID: 'a', AWS_SECRET_ACCESS_KEY: 's', E2_BUCKET: 'lab', E2_ENDPOINT: 'https://e2' } });
+  const mixed = await resolveS3Credentials({
+    env: { ...noHome, AWS_ACCESS_KEY_ID: 'a', AWS_SECRET_ACCESS_KEY: 's', E2_BUCKET: 'lab', E2_ENDPOINT: 'https://e2' },
+  });
   assert.equal(mixed.source, 'environment (AWS_*)');
   assert.deepEqual([mixed.bucket, mixed.endpoint], ['lab', 'https://e2']);
   assert.deepEqual(mixed.origins, { bucket: 'E2_BUCKET (environment)', endpoint: 'E2_ENDPOINT (environment)' });
@@ -74,7 +82,10 @@ test('SOPS file (YAML and JSON, aws_* names) with the key from a file, SOPS_AGE_
   const keyFile = path.join(dir, 'keys.txt');
   await writeFile(keyFile, key.keyFile);
   const yamlFile = path.join(dir, 'creds.sops.yaml');
-  await writeFile(yamlFile, await writeSops({ access_key: 'AK1', secret_key: 'SK1', endpoint: 'https://s3.example', region: 'eu-1', bucket: 'b1' }, [key.recipient]));
+  await writeFile(
+    yamlFile,
+    await writeSops({ access_key: 'AK1', secret_key: 'SK1', endpoint: 'https://s3.example', region: 'eu-1', bucket: 'b1' }, [key.recipient]),
+  );
   const jsonFile = path.join(dir, 'creds.sops.json');
   await writeFile(jsonFile, await writeSops({ AWS_ACCESS_KEY_ID: 'AK2', aws_secret_access_key: 'SK2' }, [key.recipient], 'json'));
 

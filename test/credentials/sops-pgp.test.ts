@@ -82,7 +82,9 @@ test('the credentials chain reads a PGP-only SOPS file through gpg (GNUPGHOME fr
   const file = path.join(dir, 'creds.sops.yaml');
   await writeFile(
     file,
-    await writeSops({ access_key: 'AK-PGP', secret_key: 'SK-PGP', session_token: 'ST-PGP', bucket: 'b' }, [], 'yaml', { pgp: [{ fingerprint: gpg.fingerprint, env: gpg.env }] }),
+    await writeSops({ access_key: 'AK-PGP', secret_key: 'SK-PGP', session_token: 'ST-PGP', bucket: 'b' }, [], 'yaml', {
+      pgp: [{ fingerprint: gpg.fingerprint, env: gpg.env }],
+    }),
   );
   // What gpg opened is registered with the scrubber exactly as what age opens (issue 17).
   const secrets: string[] = [];
@@ -130,5 +132,8 @@ test('mac_only_encrypted files written like sops: a clear value may change, an e
     note_unencrypted: 'changed',
   });
   // Turning the flag off changes the MAC's seed: refused.
-  await assert.rejects(decryptSops(text.replace('mac_only_encrypted: true', 'mac_only_encrypted: false'), [key.identity], 'm.yaml', { gpg: false }), /MAC does not match/);
+  await assert.rejects(
+    decryptSops(text.replace('mac_only_encrypted: true', 'mac_only_encrypted: false'), [key.identity], 'm.yaml', { gpg: false }),
+    /MAC does not match/,
+  );
 });

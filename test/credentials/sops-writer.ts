@@ -41,7 +41,11 @@ function walk(value: Plain, path: string[], key: Buffer, hash: ReturnType<typeof
     return out;
   }
   const [text, type] =
-    typeof value === 'boolean' ? [value ? 'True' : 'False', 'bool'] : typeof value === 'number' ? [String(value), Number.isInteger(value) ? 'int' : 'float'] : [value, 'str'];
+    typeof value === 'boolean'
+      ? [value ? 'True' : 'False', 'bool']
+      : typeof value === 'number'
+        ? [String(value), Number.isInteger(value) ? 'int' : 'float']
+        : [value, 'str'];
   const bytes = Buffer.from(text);
   const clear = !encrypts(path);
   if (!clear || !macOnlyEncrypted) hash.update(bytes);
@@ -69,7 +73,11 @@ export async function writeSops(
   }
   const pgp = [];
   for (const { fingerprint, env } of options.pgp ?? []) {
-    const wrapped = await run('gpg', ['--batch', '--quiet', '--trust-model', 'always', '--encrypt', '--armor', '--recipient', fingerprint], { input: dataKey, env, timeoutMs: 30_000 });
+    const wrapped = await run('gpg', ['--batch', '--quiet', '--trust-model', 'always', '--encrypt', '--armor', '--recipient', fingerprint], {
+      input: dataKey,
+      env,
+      timeoutMs: 30_000,
+    });
     pgp.push({ created_at: lastmodified, enc: wrapped.stdout, fp: fingerprint });
   }
   const sops: Record<string, unknown> = {

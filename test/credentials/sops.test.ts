@@ -85,7 +85,10 @@ for (const format of ['yaml', 'json'] as const) {
     const data = { access_key: 'AKIA-TEST', secret_key: 's3cr3t/with+chars=', nested: { list: ['x', 'y'], n: 42, f: 2.5, ok: false } };
     const text = await writeSops(data, [a.recipient, b.recipient], format);
     assert.deepEqual(await decryptSops(text, [b.identity], `creds.${format}`), data);
-    const tampered = text.replace(/secret_key": "ENC\[AES256_GCM,data:(.)|secret_key: ENC\[AES256_GCM,data:(.)/, (m) => m.slice(0, -1) + (m.endsWith('A') ? 'B' : 'A'));
+    const tampered = text.replace(
+      /secret_key": "ENC\[AES256_GCM,data:(.)|secret_key: ENC\[AES256_GCM,data:(.)/,
+      (m) => m.slice(0, -1) + (m.endsWith('A') ? 'B' : 'A'),
+    );
     assert.notEqual(tampered, text);
     await assert.rejects(decryptSops(tampered, [a.identity], `creds.${format}`), refused(/secret_key fails authentication/));
   });

@@ -66,14 +66,18 @@ describe('examples', () => {
     const section = readme.slice(readme.indexOf('## A five-minute tour'));
     const fromReadme = tourOf(section, /^```sh$/, /^```$/);
     const fromScript = tourOf(readFileSync(join(examplesDir, 'tour', 'run.sh'), 'utf8'), /^# --- tour: README\.md/, /^# --- end of tour ---$/);
-    assert.deepEqual(fromScript, fromReadme, 'examples/tour/run.sh must run exactly the commands of README.md\'s tour: copy the block over');
+    assert.deepEqual(fromScript, fromReadme, "examples/tour/run.sh must run exactly the commands of README.md's tour: copy the block over");
   });
 
   for (const name of examples) {
     it(`examples/${name}/run.sh`, { timeout: 20 * 60_000 }, async (t) => {
       const { code, tail } = await runScript(join(examplesDir, name, 'run.sh'), EXAMPLE_ENV[name]);
       if (code === SKIP) {
-        const why = tail.split('\n').filter((l) => l.startsWith('SKIP:')).pop() ?? 'a tool is missing';
+        const why =
+          tail
+            .split('\n')
+            .filter((l) => l.startsWith('SKIP:'))
+            .pop() ?? 'a tool is missing';
         if (requireTools) assert.fail(`examples/${name}/run.sh skipped under INGOT_REQUIRE_TOOLS=1: ${why}`);
         t.skip(why);
         return;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { run } from '../../src/exec/run.js';
-import { IngotError } from '../../src/errors.js';
+import type { IngotError } from '../../src/errors.js';
 
 describe('run()', () => {
   it('passes argv without a shell and scrubs secrets from output', async () => {
@@ -10,7 +10,10 @@ describe('run()', () => {
   });
 
   it('a non-zero exit rejects with the output tail, or resolves with reject: false', async () => {
-    await assert.rejects(run('sh', ['-c', 'echo broken >&2; exit 3']), (e: IngotError) => e.code === 'INGOT_TOOL_FAILED' && /exit code 3:\nbroken/.test(e.message));
+    await assert.rejects(
+      run('sh', ['-c', 'echo broken >&2; exit 3']),
+      (e: IngotError) => e.code === 'INGOT_TOOL_FAILED' && /exit code 3:\nbroken/.test(e.message),
+    );
     assert.equal((await run('sh', ['-c', 'exit 3'], { reject: false })).exitCode, 3);
   });
 

@@ -44,7 +44,10 @@ test('guard: undecided below --min-boots, held within, rolled back above (reason
   const held = await guardChannel({ ...base, prometheus: prom });
   assert.equal(held.decision, 'held');
   assert.equal(held.failureRate, 0.05);
-  assert.equal(prom.queries[0], 'sum by (result) ((clamp_min(ingot_boots_total{kind="family",name="kernel",version="2.0.0"} - ingot_boots_total{kind="family",name="kernel",version="2.0.0"} offset 30m, 0) or ingot_boots_total{kind="family",name="kernel",version="2.0.0"}))');
+  assert.equal(
+    prom.queries[0],
+    'sum by (result) ((clamp_min(ingot_boots_total{kind="family",name="kernel",version="2.0.0"} - ingot_boots_total{kind="family",name="kernel",version="2.0.0"} offset 30m, 0) or ingot_boots_total{kind="family",name="kernel",version="2.0.0"}))',
+  );
   // Timeouts alone: only with --max-timeout-rate.
   assert.equal((await guardChannel({ ...base, prometheus: prom, maxTimeoutRate: 0.01 })).decision, 'rolled-back', 'dry run (no rollback function) reports');
   const before = await fs.readFile(path.join(storeDir, 'channels/kernel.json'), 'utf8');
@@ -54,7 +57,8 @@ test('guard: undecided below --min-boots, held within, rolled back above (reason
   const moved = guardChannel({
     ...base,
     prometheus: canned({ ok: 5, fail: 10 }),
-    rollback: (reason) => rollbackChannel(store, secret, { family: 'kernel', channel: 'stable', reason, expectPath: 'kernel/vmlinuz-9.9.9', log: silentLogger }),
+    rollback: (reason) =>
+      rollbackChannel(store, secret, { family: 'kernel', channel: 'stable', reason, expectPath: 'kernel/vmlinuz-9.9.9', log: silentLogger }),
   });
   await assert.rejects(moved, /moved meanwhile/);
 

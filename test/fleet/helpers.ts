@@ -23,4 +23,3 @@ export async function fleetStore(t: { after(fn: () => Promise<void>): void }) {
   assert.equal(signed.code, 0, signed.stderr);
   return { root, storeDir, store, key: path.join(root, 'keys/ingot.key'), pub: path.join(root, 'keys/ingot.pub') };
 }
-

@@ -11,7 +11,7 @@ import { needTool } from '../helpers/tools.js';
 
 test('record-boot counts outcomes per version, metrics writes a textfile promtool accepts; pulls and verification failures are counted', async (t) => {
   const { root, storeDir, pub } = await fleetStore(t);
-  const cache = path.join(root, 'cache');
+  const _cache = path.join(root, 'cache');
   const pulled = await ingot(root, 'pull', 'kernel/vmlinuz-1.0.0', '--store', storeDir, '--to', 'cache', '--public-key', pub);
   assert.equal(pulled.code, 0, pulled.stderr);
 
@@ -19,7 +19,12 @@ test('record-boot counts outcomes per version, metrics writes a textfile promtoo
   const ok = await ingot(root, 'cache', 'record-boot', '--cache', 'cache', '--family', 'kernel', '--result', 'ok', '--handshake-ms', '42', '--json');
   assert.equal(ok.code, 0, ok.stderr);
   assert.equal(JSON.parse(ok.stdout).version, '1.0.0');
-  for (const [result, ms] of [['ok', '7'], ['fail', undefined], ['timeout', '30000'], ['ok', '120']] as const) {
+  for (const [result, ms] of [
+    ['ok', '7'],
+    ['fail', undefined],
+    ['timeout', '30000'],
+    ['ok', '120'],
+  ] as const) {
     const r = await ingot(root, 'cache', 'record-boot', '--cache', 'cache', '--family', 'kernel', '--result', result, ...(ms ? ['--handshake-ms', ms] : []));
     assert.equal(r.code, 0, r.stderr);
   }
@@ -108,7 +113,7 @@ for (let i = 0; i < Number(each); i++) await recordBoot(cache, { kind: 'family',
   assert.ok(RING_SIZE >= workers * each);
 });
 
-test('record-boot --boot-set defaults to the current pair\'s kernel label; metrics refuses a missing cache', async (t) => {
+test("record-boot --boot-set defaults to the current pair's kernel label; metrics refuses a missing cache", async (t) => {
   const root = await tempDir(t, 'ingot-fleet-bs-');
   const r = await ingot(root, 'metrics', '--cache', 'nope');
   assert.equal(r.code, 2);
@@ -117,7 +122,21 @@ test('record-boot --boot-set defaults to the current pair\'s kernel label; metri
   const none = await ingot(root, 'cache', 'record-boot', '--cache', 'cache', '--boot-set', 'default', '--result', 'ok');
   assert.equal(none.code, 2);
   assert.match(none.stderr, /boot set "default" has no current version/);
-  const given = await ingot(root, 'cache', 'record-boot', '--cache', 'cache', '--boot-set', 'default', '--version', '6.1.50-20251217a', '--result', 'timeout', '--textfile', 'ingot.prom');
+  const given = await ingot(
+    root,
+    'cache',
+    'record-boot',
+    '--cache',
+    'cache',
+    '--boot-set',
+    'default',
+    '--version',
+    '6.1.50-20251217a',
+    '--result',
+    'timeout',
+    '--textfile',
+    'ingot.prom',
+  );
   assert.equal(given.code, 0, given.stderr);
   const text = (await ingot(root, 'metrics', '--cache', 'cache')).stdout;
   assert.equal(await fs.readFile(path.join(root, 'ingot.prom'), 'utf8'), text, 'record-boot --textfile rewrote the textfile');

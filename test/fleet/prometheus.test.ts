@@ -76,7 +76,12 @@ test('three hosts, node_exporter and Prometheus: guard refuses below --min-boots
       const textfiles = path.join(root, name, 'textfiles');
       await fs.mkdir(textfiles, { recursive: true });
       const port = await freePort();
-      daemon(t, exporterBin, [`--web.listen-address=127.0.0.1:${port}`, '--collector.disable-defaults', '--collector.textfile', `--collector.textfile.directory=${textfiles}`], path.join(root, name, 'node-exporter.log'));
+      daemon(
+        t,
+        exporterBin,
+        [`--web.listen-address=127.0.0.1:${port}`, '--collector.disable-defaults', '--collector.textfile', `--collector.textfile.directory=${textfiles}`],
+        path.join(root, name, 'node-exporter.log'),
+      );
       return { name, port, cache: path.join(name, 'cache'), textfile: path.join(textfiles, 'ingot.prom') };
     }),
   );
@@ -91,7 +96,17 @@ test('three hosts, node_exporter and Prometheus: guard refuses below --min-boots
     ...hosts.map((h) => `      - targets: ["127.0.0.1:${h.port}"]\n        labels: { host: "${h.name}" }`),
   ].join('\n');
   await fs.writeFile(path.join(root, 'prometheus.yml'), `${config}\n`);
-  daemon(t, prometheusBin, [`--config.file=${path.join(root, 'prometheus.yml')}`, `--storage.tsdb.path=${path.join(root, 'tsdb')}`, `--web.listen-address=127.0.0.1:${promPort}`, '--log.level=warn'], path.join(root, 'prometheus.log'));
+  daemon(
+    t,
+    prometheusBin,
+    [
+      `--config.file=${path.join(root, 'prometheus.yml')}`,
+      `--storage.tsdb.path=${path.join(root, 'tsdb')}`,
+      `--web.listen-address=127.0.0.1:${promPort}`,
+      '--log.level=warn',
+    ],
+    path.join(root, 'prometheus.log'),
+  );
   const promUrl = `http://127.0.0.1:${promPort}`;
   const prom = prometheusClient(promUrl);
   await waitFor('Prometheus to be ready', async () => ((await fetch(`${promUrl}/-/ready`)).ok ? true : undefined));
@@ -117,8 +132,27 @@ test('three hosts, node_exporter and Prometheus: guard refuses below --min-boots
       return v[0]?.value === total ? true : undefined;
     });
   const guard = async (...extra: string[]) => {
-    const r = await cli('channel', 'guard', 'kernel', 'stable', '--store', storeDir, '--prometheus', promUrl, '--signing-key', key, '--min-boots', '10', '--json', ...extra);
-    return { code: r.code, verdict: JSON.parse(r.stdout || '{}') as { decision: string; reason: string; boots: Record<string, number>; query: string; previous?: string }, stderr: r.stderr };
+    const r = await cli(
+      'channel',
+      'guard',
+      'kernel',
+      'stable',
+      '--store',
+      storeDir,
+      '--prometheus',
+      promUrl,
+      '--signing-key',
+      key,
+      '--min-boots',
+      '10',
+      '--json',
+      ...extra,
+    );
+    return {
+      code: r.code,
+      verdict: JSON.parse(r.stdout || '{}') as { decision: string; reason: string; boots: Record<string, number>; query: string; previous?: string },
+      stderr: r.stderr,
+    };
   };
 
   await pullAll();
@@ -145,8 +179,14 @@ test('three hosts, node_exporter and Prometheus: guard refuses below --min-boots
   // fleet status: three hosts on 2.0.0 through stable, their boots.
   const status = await cli('fleet', 'status', '--prometheus', promUrl, '--json');
   assert.equal(status.code, 0, status.stderr);
-  const st = JSON.parse(status.stdout) as { versions: { name: string; channel: string; version: string; hosts: number }[]; boots: { version: string; ok: number; fail: number; successRate: number }[] };
-  assert.deepEqual(st.versions.map((v) => [v.name, v.channel, v.version, v.hosts]), [['kernel', 'stable', '2.0.0', 3]]);
+  const st = JSON.parse(status.stdout) as {
+    versions: { name: string; channel: string; version: string; hosts: number }[];
+    boots: { version: string; ok: number; fail: number; successRate: number }[];
+  };
+  assert.deepEqual(
+    st.versions.map((v) => [v.name, v.channel, v.version, v.hosts]),
+    [['kernel', 'stable', '2.0.0', 3]],
+  );
   assert.equal(st.boots.find((b) => b.version === '2.0.0')!.ok, 15);
   const table = await cli('fleet', 'status', '--prometheus', promUrl);
   assert.match(table.stdout, /kernel +stable +2\.0\.0 +3/);
@@ -190,15 +230,27 @@ test('three hosts, node_exporter and Prometheus: guard refuses below --min-boots
   // The catalogue's fleet section, from the same Prometheus.
   const cat = await cli('catalogue', '--store', storeDir, '--out', 'site', '--public-key', pub, '--prometheus', promUrl);
   assert.equal(cat.code, 0, cat.stderr);
-  const json = JSON.parse(await fs.readFile(path.join(root, 'site/catalogue.json'), 'utf8')) as { fleet: { versions: { family: string; version: string; hosts: number }[]; boots: { version: string; success: number; failure: number }[] } };
+  const json = JSON.parse(await fs.readFile(path.join(root, 'site/catalogue.json'), 'utf8')) as {
+    fleet: { versions: { family: string; version: string; hosts: number }[]; boots: { version: string; success: number; failure: number }[] };
+  };
   assert.deepEqual(json.fleet.versions, [{ family: 'kernel', version: '1.0.0', hosts: 3 }]);
-  assert.deepEqual(json.fleet.boots.find((b) => b.version === '2.0.0'), { family: 'kernel', version: '2.0.0', success: 15, failure: 7 });
+  assert.deepEqual(
+    json.fleet.boots.find((b) => b.version === '2.0.0'),
+    { family: 'kernel', version: '2.0.0', success: 15, failure: 7 },
+  );
   const page = await fs.readFile(path.join(root, 'site/index.html'), 'utf8');
   assert.match(page, /<section id="fleet">/);
   assert.match(page, /rolled back to <strong>1\.0\.0<\/strong>.*channel guard: boot failure rate/s);
 
   // ingot serve --prometheus: the JSON API carries the same fleet object, the page its section.
-  const server = await startServer({ backend: new FsBackend(storeDir), host: '127.0.0.1', port: 0, log: silentLogger, accessLog: () => {}, fleet: fleetSource(prom, 3_600_000) });
+  const server = await startServer({
+    backend: new FsBackend(storeDir),
+    host: '127.0.0.1',
+    port: 0,
+    log: silentLogger,
+    accessLog: () => {},
+    fleet: fleetSource(prom, 3_600_000),
+  });
   t.after(() => server.close());
   const api = (await (await fetch(`${server.url}api/v1/catalogue`)).json()) as typeof json;
   assert.deepEqual(api.fleet.versions, json.fleet.versions);
@@ -206,7 +258,18 @@ test('three hosts, node_exporter and Prometheus: guard refuses below --min-boots
   assert.match(await (await fetch(server.url)).text(), /<section id="fleet">[\s\S]*Boot success by version/);
 
   // Prometheus gone: an error (exit 1, INGOT_PROMETHEUS), not a decision.
-  const down = await cli('channel', 'guard', 'kernel', 'stable', '--store', storeDir, '--prometheus', `http://127.0.0.1:${await freePort()}`, '--signing-key', key);
+  const down = await cli(
+    'channel',
+    'guard',
+    'kernel',
+    'stable',
+    '--store',
+    storeDir,
+    '--prometheus',
+    `http://127.0.0.1:${await freePort()}`,
+    '--signing-key',
+    key,
+  );
   assert.equal(down.code, 1);
   assert.match(down.stderr, /INGOT_PROMETHEUS/);
 });

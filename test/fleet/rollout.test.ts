@@ -50,11 +50,25 @@ test('rollout values, host ids and the channel stack', async (t) => {
   let file: ChannelFile = applySet(undefined, 'k', 'stable', entry('1'), now);
   file = applySet(file, 'k', 'stable', entry('2'), now, 10);
   file = applySet(file, 'k', 'stable', entry('2'), now, 50);
-  assert.deepEqual(channelStack(file, 'stable').map((p) => [p.version, p.rollout]), [['1', undefined], ['2', 50]], 'raising replaces the top');
+  assert.deepEqual(
+    channelStack(file, 'stable').map((p) => [p.version, p.rollout]),
+    [
+      ['1', undefined],
+      ['2', 50],
+    ],
+    'raising replaces the top',
+  );
   file = applySet(file, 'k', 'stable', entry('2'), now);
   assert.equal(file.channels.stable!.rollout, undefined, '100 % is written as no rollout');
   // Old channel files (no rollout, no reason) still parse; bad shares are refused.
-  const old = { schemaVersion: 1, family: 'k', sequence: 1, updatedAt: '', channels: { s: { version: '1', path: 'p', checksum: 'sha256:0', setAt: '' } }, history: [] };
+  const old = {
+    schemaVersion: 1,
+    family: 'k',
+    sequence: 1,
+    updatedAt: '',
+    channels: { s: { version: '1', path: 'p', checksum: 'sha256:0', setAt: '' } },
+    history: [],
+  };
   assert.ok(parseChannelFile(Buffer.from(JSON.stringify(old)), 'k'));
   const bad = { ...old, channels: { s: { ...old.channels.s, rollout: 140 } } };
   assert.throws(() => parseChannelFile(Buffer.from(JSON.stringify(bad)), 'k'), /rollout 140/);
@@ -74,7 +88,22 @@ test('channel set --rollout: a share of hosts takes the new version, the rest st
   const pullAll = async () => {
     const out: string[] = [];
     for (const id of ids) {
-      const r = await ingot(root, 'pull', 'kernel', '--channel', 'stable', '--host-id', id, '--store', storeDir, '--to', `cache-${id}`, '--public-key', pub, '--json');
+      const r = await ingot(
+        root,
+        'pull',
+        'kernel',
+        '--channel',
+        'stable',
+        '--host-id',
+        id,
+        '--store',
+        storeDir,
+        '--to',
+        `cache-${id}`,
+        '--public-key',
+        pub,
+        '--json',
+      );
       assert.equal(r.code, 0, r.stderr);
       const result = JSON.parse(r.stdout) as { version: string; rollout?: { share: number; chosen: string } };
       if (result.rollout) assert.equal(result.rollout.chosen, result.version === '2.0.0' ? 'new' : 'previous');
@@ -100,7 +129,10 @@ test('channel set --rollout: a share of hosts takes the new version, the rest st
   assert.deepEqual(second, expected(80));
   for (const [i, v] of first.entries()) if (v === '2.0.0') assert.equal(second[i], '2.0.0', 'nobody goes back when the share rises');
   await set('2.0.0');
-  assert.deepEqual(await pullAll(), ids.map(() => '2.0.0'));
+  assert.deepEqual(
+    await pullAll(),
+    ids.map(() => '2.0.0'),
+  );
   const list = await ingot(root, 'channel', 'list', 'kernel', '--store', storeDir, '--public-key', pub, '--history');
   assert.match(list.stdout, /kernel\/stable {2}2\.0\.0/);
   assert.match(list.stdout, /before: 1\.0\.0/);

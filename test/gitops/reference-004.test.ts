@@ -167,7 +167,12 @@ describe('reference 004, section 7: the manifest as written, into RGW with no --
     const sopsText = readFileSync(join(repo, 'images', 'e2.sops.yaml'), 'utf8');
     assert.ok(sopsText.includes(`bucket: ${bucket}`) && !sopsText.includes(rgw.secretKey), 'bucket in clear, secret encrypted');
 
-    const env = { NODE_EXTRA_CA_CERTS: server.caCertFile, HTTPS_PROXY: proxy.url, NO_PROXY: '127.0.0.1,localhost', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
+    const env = {
+      NODE_EXTRA_CA_CERTS: server.caCertFile,
+      HTTPS_PROXY: proxy.url,
+      NO_PROXY: '127.0.0.1,localhost',
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    };
     const creds = ['--credentials', 'images/e2.sops.yaml', '--sops-age-key-file', 'age-key.txt'];
 
     // labctl images validate: schema, rules, packer directory (relative to the repository root), HEAD for each URL.
@@ -175,7 +180,13 @@ describe('reference 004, section 7: the manifest as written, into RGW with no --
     assert.equal(valid.code, 0, valid.stdout + valid.stderr);
     const validJson = JSON.parse(valid.stdout);
     assert.equal(validJson.file, 'images/images.yaml');
-    assert.deepEqual(validJson.remote.map((r: { image: string; status: number }) => [r.image, r.status]), [['talos-1.9.1', 200], ['harvester-1.4.0', 200]]);
+    assert.deepEqual(
+      validJson.remote.map((r: { image: string; status: number }) => [r.image, r.status]),
+      [
+        ['talos-1.9.1', 200],
+        ['harvester-1.4.0', 200],
+      ],
+    );
 
     // labctl images sync --dry-run: no credentials needed; then with them, the plan against the bucket they name.
     const bare = await runCli(['sync', '--dry-run'], { cwd: repo, env });
@@ -183,7 +194,10 @@ describe('reference 004, section 7: the manifest as written, into RGW with no --
     assert.match(bare.stdout, /store: .*images\/\.ingot\/store \(default:/);
     const planned = await runCli(['sync', '--dry-run', ...creds], { cwd: repo, env });
     assert.equal(planned.code, 0, planned.stderr);
-    assert.match(planned.stdout, new RegExp(`store: s3://${bucket}/\\?endpoint=${rgw.endpoint.replace(/[.]/g, '\\.')} \\(bucket and endpoint from SOPS file images/e2\\.sops\\.yaml\\)`));
+    assert.match(
+      planned.stdout,
+      new RegExp(`store: s3://${bucket}/\\?endpoint=${rgw.endpoint.replace(/[.]/g, '\\.')} \\(bucket and endpoint from SOPS file images/e2\\.sops\\.yaml\\)`),
+    );
     assert.match(planned.stdout, /dry run: 3 to publish, 0 up to date; nothing was changed/);
     assert.equal(server.count(TALOS_PATH, 'GET'), 0, 'a dry run downloads nothing');
 
@@ -192,11 +206,14 @@ describe('reference 004, section 7: the manifest as written, into RGW with no --
     assert.equal(synced.code, 0, synced.stdout + synced.stderr);
     const result = JSON.parse(synced.stdout);
     assert.equal(result.storeOrigin, 'credentials');
-    assert.deepEqual(result.images.map((i: { name: string; status: string }) => [i.name, i.status]), [
-      ['talos-1.9.1', 'published'],
-      ['vyos-gateway', 'published'],
-      ['harvester-1.4.0', 'published'],
-    ]);
+    assert.deepEqual(
+      result.images.map((i: { name: string; status: string }) => [i.name, i.status]),
+      [
+        ['talos-1.9.1', 'published'],
+        ['vyos-gateway', 'published'],
+        ['harvester-1.4.0', 'published'],
+      ],
+    );
     assert.ok(proxy.tunnels.includes('factory.talos.dev:443') && proxy.tunnels.includes('releases.rancher.com:443'), proxy.tunnels.join(', '));
     assert.ok(server.requests.some((r) => r.host === 'factory.talos.dev' && r.path === TALOS_PATH));
     // Section 6.5: images/ and metadata/ at the bucket root.
@@ -224,14 +241,20 @@ describe('reference 004, section 7: the manifest as written, into RGW with no --
     // Idempotency: a second run skips everything, the build included.
     const downloads = server.requests.filter((r) => r.method === 'GET').length;
     const again = await runCli(['sync', ...creds, '--json'], { cwd: repo, env });
-    assert.deepEqual(JSON.parse(again.stdout).images.map((i: { status: string }) => i.status), ['skipped', 'skipped', 'skipped']);
+    assert.deepEqual(
+      JSON.parse(again.stdout).images.map((i: { status: string }) => i.status),
+      ['skipped', 'skipped', 'skipped'],
+    );
     assert.equal(server.requests.filter((r) => r.method === 'GET').length, downloads);
 
     // labctl images list, with the credentials of option 1 (environment variables) this time.
     const e2Env = { ...env, E2_ACCESS_KEY: rgw.accessKey, E2_SECRET_KEY: rgw.secretKey, E2_ENDPOINT: rgw.endpoint, E2_BUCKET: bucket };
     const listed = await runCli(['list', '--prefix', 'talos/', '--json'], { cwd: repo, env: e2Env });
     assert.equal(listed.code, 0, listed.stderr);
-    assert.deepEqual(JSON.parse(listed.stdout).images.map((m: { path: string }) => m.path), ['talos/talos-1.9.1-amd64.raw']);
+    assert.deepEqual(
+      JSON.parse(listed.stdout).images.map((m: { path: string }) => m.path),
+      ['talos/talos-1.9.1-amd64.raw'],
+    );
     const all = await runCli(['list', ...creds], { cwd: repo, env });
     assert.match(all.stdout, /harvester\/harvester-1\.4\.0-amd64\.iso +harvester-1\.4\.0/);
 
@@ -244,7 +267,10 @@ describe('reference 004, section 7: the manifest as written, into RGW with no --
     writeFileSync(manifestFile, bumped);
     const synced2 = await runCli(['sync', ...creds, '--json'], { cwd: repo, env });
     assert.equal(synced2.code, 0, synced2.stderr);
-    assert.deepEqual(JSON.parse(synced2.stdout).images.map((i: { status: string }) => i.status), ['published', 'skipped', 'skipped']);
+    assert.deepEqual(
+      JSON.parse(synced2.stdout).images.map((i: { status: string }) => i.status),
+      ['published', 'skipped', 'skipped'],
+    );
     const wouldPrune = await runCli(['prune', '--dry-run', ...creds], { cwd: repo, env });
     assert.equal(wouldPrune.code, 0, wouldPrune.stderr);
     assert.match(wouldPrune.stdout, /would remove talos\/talos-1\.9\.1-amd64\.raw \(talos-1\.9\.1, 3\.0 MiB\)/);
@@ -258,7 +284,10 @@ describe('reference 004, section 7: the manifest as written, into RGW with no --
     // The same credentials with a local store are refused, saying where each came from.
     const local = await runCli(['sync', '--store', 'out', ...creds], { cwd: repo, env });
     assert.equal(local.code, 2);
-    assert.match(local.stderr, /S3 credentials were given but the store is a local directory\n\s+store: --store \(out, a local directory\)\n\s+credentials: --credentials images\/e2\.sops\.yaml/);
+    assert.match(
+      local.stderr,
+      /S3 credentials were given but the store is a local directory\n\s+store: --store \(out, a local directory\)\n\s+credentials: --credentials images\/e2\.sops\.yaml/,
+    );
     assert.ok(!existsSync(join(repo, 'out')));
   });
 });
@@ -268,7 +297,10 @@ async function keys(r: Rgw, b: string): Promise<string[]> {
   const client = await rgwClient(r);
   try {
     const out = await client.send(new ListObjectsV2Command({ Bucket: b }));
-    return (out.Contents ?? []).map((o) => o.Key!).filter((k) => k !== '.ingot-lock').sort();
+    return (out.Contents ?? [])
+      .map((o) => o.Key!)
+      .filter((k) => k !== '.ingot-lock')
+      .sort();
   } finally {
     client.destroy();
   }

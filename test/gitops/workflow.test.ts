@@ -46,7 +46,11 @@ const step = (name: string) => {
 
 /** A GitHub paths filter pattern as a RegExp (enough for ** and *). */
 function glob(pattern: string): RegExp {
-  const re = pattern.replace(/[.+^$()|[\]\\]/g, '\\$&').replace(/\*\*/g, '\u0000').replace(/\*/g, '[^/]*').replace(/\u0000/g, '.*');
+  const re = pattern
+    .replace(/[.+^$()|[\]\\]/g, '\\$&')
+    .replace(/\*\*/g, '\u0000')
+    .replace(/\*/g, '[^/]*')
+    .replace(/\u0000/g, '.*');
   return new RegExp(`^${re}$`);
 }
 
@@ -105,7 +109,10 @@ describe('the GitOps example workflow', () => {
     const rule = (parse(readFileSync(join(EXAMPLE, 'images', '.sops.yaml'), 'utf8')) as any).creation_rules[0];
     assert.ok(new RegExp(rule.path_regex).test('images/e2.sops.yaml'));
     const encrypted = new RegExp(rule.encrypted_regex);
-    assert.deepEqual(['access_key', 'secret_key', 'endpoint', 'bucket'].map((k) => encrypted.test(k)), [true, true, false, false]);
+    assert.deepEqual(
+      ['access_key', 'secret_key', 'endpoint', 'bucket'].map((k) => encrypted.test(k)),
+      [true, true, false, false],
+    );
     for (const r of rule.key_groups[0].age) assert.match(r, /^age1[0-9a-z]{58}$/);
     assert.deepEqual(Object.keys(parse(readFileSync(join(EXAMPLE, 'images', 'e2.example.yaml'), 'utf8'))), ['access_key', 'secret_key', 'endpoint', 'bucket']);
   });
@@ -195,7 +202,8 @@ describe('the GitOps example, run', { concurrency: false }, () => {
         overrides: { INGOT_PACKAGE: tarball },
         scratch,
       });
-      for (const r of results) assert.ok(!r.ran || r.kind === 'uses' || r.code === 0, `${event}: step "${r.name}" failed (${r.code}):\n${r.stdout}\n${r.stderr}`);
+      for (const r of results)
+        assert.ok(!r.ran || r.kind === 'uses' || r.code === 0, `${event}: step "${r.name}" failed (${r.code}):\n${r.stdout}\n${r.stderr}`);
       assert.ok(!existsSync(join(runnerTemp, 'age-key.txt')), 'the age key is removed');
       return results;
     };
@@ -208,9 +216,15 @@ describe('the GitOps example, run', { concurrency: false }, () => {
 
     // A push: everything but the prune.
     const push = await run('push', {});
-    assert.deepEqual(ran(push), steps.filter((s) => s.name !== 'Prune orphaned images').map((s) => s.name!));
+    assert.deepEqual(
+      ran(push),
+      steps.filter((s) => s.name !== 'Prune orphaned images').map((s) => s.name!),
+    );
     assert.ok(existsSync(join(npmPrefix, 'bin', 'ingot')), 'the install step put ingot on PATH');
-    assert.match(out(push, 'Show the store'), new RegExp(`store: s3://${bucket}\\?endpoint=.* \\(bucket and endpoint from SOPS file images/e2\\.sops\\.yaml\\)`));
+    assert.match(
+      out(push, 'Show the store'),
+      new RegExp(`store: s3://${bucket}\\?endpoint=.* \\(bucket and endpoint from SOPS file images/e2\\.sops\\.yaml\\)`),
+    );
     assert.match(out(push, 'Sync images'), /3 published, 0 up to date, 0 failed/);
     assert.deepEqual(await keys(rgw, bucket), [
       'images/gateway/gateway.raw',
@@ -223,7 +237,7 @@ describe('the GitOps example, run', { concurrency: false }, () => {
 
     // The manifest drops lab-ipxe. A manual run without prune keeps it in the bucket.
     const text = readFileSync(manifestFile, 'utf8');
-    const without = text.replace(/    # PXE entry point[\s\S]*?path: ipxe\/lab\.ipxe\n/, '');
+    const without = text.replace(/ {4}# PXE entry point[\s\S]*?path: ipxe\/lab\.ipxe\n/, '');
     assert.notEqual(without, text);
     writeFileSync(manifestFile, without);
     const manual = await run('workflow_dispatch', { force: false, prune: false });
@@ -253,7 +267,12 @@ describe('the GitOps example, run', { concurrency: false }, () => {
     const store = join(scratch, 'rehearsal-store');
     const r = spawnSync('sh', [join(copy, 'run.sh')], {
       cwd: scratch,
-      env: { PATH: [dirname(process.execPath), process.env.PATH].join(':'), HOME: process.env.HOME, STORE: store, INGOT: `node ${join(ROOT, 'dist', 'src', 'bin.js')}` },
+      env: {
+        PATH: [dirname(process.execPath), process.env.PATH].join(':'),
+        HOME: process.env.HOME,
+        STORE: store,
+        INGOT: `node ${join(ROOT, 'dist', 'src', 'bin.js')}`,
+      },
       encoding: 'utf8',
       timeout: 300_000,
     });
@@ -269,7 +288,10 @@ async function keys(r: Rgw, b: string): Promise<string[]> {
   const client = await rgwClient(r);
   try {
     const listed = await client.send(new ListObjectsV2Command({ Bucket: b }));
-    return (listed.Contents ?? []).map((o) => o.Key!).filter((k) => k !== '.ingot-lock').sort();
+    return (listed.Contents ?? [])
+      .map((o) => o.Key!)
+      .filter((k) => k !== '.ingot-lock')
+      .sort();
   } finally {
     client.destroy();
   }

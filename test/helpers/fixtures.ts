@@ -43,10 +43,7 @@ export function tempDir(prefix = 'ingot-test-'): string {
 export function writeManifest(dir: string, images: unknown[], extra: Record<string, unknown> = {}): string {
   const file = join(dir, 'images.yaml');
   mkdirSync(dir, { recursive: true });
-  writeFileSync(
-    file,
-    JSON.stringify({ apiVersion: 'ingot/v1alpha1', kind: 'ImageManifest', metadata: { name: 'test' }, spec: { ...extra, images } }, null, 2),
-  );
+  writeFileSync(file, JSON.stringify({ apiVersion: 'ingot/v1alpha1', kind: 'ImageManifest', metadata: { name: 'test' }, spec: { ...extra, images } }, null, 2));
   return file;
 }
 

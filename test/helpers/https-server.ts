@@ -82,7 +82,9 @@ export async function startHttpsServer(files: Record<string, Served> = {}, optio
 }
 
 /** A plain-http server (for the https → http redirect test). */
-export async function startHttpServer(files: Record<string, Served>): Promise<{ url: (p: string) => string; close(): Promise<void>; requests: RequestRecord[] }> {
+export async function startHttpServer(
+  files: Record<string, Served>,
+): Promise<{ url: (p: string) => string; close(): Promise<void>; requests: RequestRecord[] }> {
   const table = new Map(Object.entries(files));
   const requests: RequestRecord[] = [];
   const server: HttpServer = createHttpServer((req, res) => handle(req, res, table, requests));
@@ -144,9 +146,7 @@ function handle(req: IncomingMessage, res: ServerResponse, table: Map<string, Se
     return;
   }
   const limit = fault?.kind === 'cut' ? fault.afterBytes : fault?.kind === 'short' ? fault.bytes : Infinity;
-  const slice = served.body
-    ? served.body.subarray(start, Math.min(end + 1, start + limit))
-    : undefined;
+  const slice = served.body ? served.body.subarray(start, Math.min(end + 1, start + limit)) : undefined;
   if (slice && served.slowMs) {
     let offset = 0;
     const step = () => {

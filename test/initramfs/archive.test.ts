@@ -14,7 +14,12 @@ import { buildBytes, makeTree, sha256, spec, tempDir } from './fixtures.js';
 
 async function readAll(bytes: Buffer): Promise<ReadEntry[]> {
   const out: ReadEntry[] = [];
-  const { entries } = await openArchive((async function* () { yield bytes; })(), { withData: true });
+  const { entries } = await openArchive(
+    (async function* () {
+      yield bytes;
+    })(),
+    { withData: true },
+  );
   for await (const entry of entries) out.push(entry);
   return out;
 }
@@ -75,8 +80,14 @@ describe('initramfs archives', () => {
     const raw = await buildBytes(s);
     const read = await readAll(raw);
     const expected = await resolveEntries(s);
-    assert.deepEqual(read.map((e) => e.header.name), expected.map((e) => e.path));
-    assert.deepEqual(read.map((e) => e.header.name), [...read.map((e) => e.header.name)].sort());
+    assert.deepEqual(
+      read.map((e) => e.header.name),
+      expected.map((e) => e.path),
+    );
+    assert.deepEqual(
+      read.map((e) => e.header.name),
+      [...read.map((e) => e.header.name)].sort(),
+    );
     const byName = new Map(read.map((e) => [e.header.name, e]));
     const tool = byName.get('bin/tool')!;
     const alias = byName.get('bin/tool-alias')!;
@@ -97,7 +108,11 @@ describe('initramfs archives', () => {
     assert.equal(byName.get('var/pipe')!.header.mode & S_IFMT, FileType.fifo);
     assert.ok(read.every((e) => e.header.mtime === 1_700_000_000));
     const inodes = read.filter((e) => e.header.name !== 'bin/tool-alias').map((e) => e.header.ino);
-    assert.deepEqual(inodes, inodes.map((_, i) => i + 1), 'inode numbers are assigned in order');
+    assert.deepEqual(
+      inodes,
+      inodes.map((_, i) => i + 1),
+      'inode numbers are assigned in order',
+    );
     assert.equal(raw.length % 4, 0);
     assert.match(raw.toString('latin1', raw.length - 124), /TRAILER!!!/);
   });
@@ -179,9 +194,32 @@ describe('initramfs archives', () => {
   const bad: [string, Parameters<typeof spec>[1], RegExp][] = [
     ['a path escaping the archive', { entries: [{ type: 'file', path: '../x', content: '' }] }, /entries\[0\]: path "\.\.\/x" escapes the archive/],
     ['an absolute path', { entries: [{ type: 'file', path: '/init', content: '' }] }, /entries\[0\]: path "\/init" is absolute; write "init"/],
-    ['a duplicate path', { entries: [{ type: 'fifo', path: 'a' }, { type: 'directory', path: 'b' }, { type: 'fifo', path: 'a' }] }, /entries\[2\]: duplicate path "a" \(first at entries\[0\]\)/],
-    ['a missing source file', { entries: [{ type: 'file', path: 'bin/x', source: '/nonexistent/ingot/x' }] }, /entries\[0\]: source file \/nonexistent\/ingot\/x does not exist/],
-    ['a file inside a file', { entries: [{ type: 'file', path: 'a', content: '' }, { type: 'fifo', path: 'a/b' }] }, /"a\/b" is inside "a", which is a file/],
+    [
+      'a duplicate path',
+      {
+        entries: [
+          { type: 'fifo', path: 'a' },
+          { type: 'directory', path: 'b' },
+          { type: 'fifo', path: 'a' },
+        ],
+      },
+      /entries\[2\]: duplicate path "a" \(first at entries\[0\]\)/,
+    ],
+    [
+      'a missing source file',
+      { entries: [{ type: 'file', path: 'bin/x', source: '/nonexistent/ingot/x' }] },
+      /entries\[0\]: source file \/nonexistent\/ingot\/x does not exist/,
+    ],
+    [
+      'a file inside a file',
+      {
+        entries: [
+          { type: 'file', path: 'a', content: '' },
+          { type: 'fifo', path: 'a/b' },
+        ],
+      },
+      /"a\/b" is inside "a", which is a file/,
+    ],
     ['a dangling hard link', { entries: [{ type: 'hardlink', path: 'a', target: 'b' }] }, /hard link "a" points at "b", which is not in the archive/],
   ];
   for (const [label, patch, message] of bad) {
@@ -199,18 +237,29 @@ describe('initramfs archives', () => {
     if (!needTool(t, 'mkfifo', 'coreutils')) return;
     const tree = path.join(await tempDir(t), 'tree');
     await makeTree(tree);
-    await assert.rejects(buildBytes(spec(tree, { entries: [{ type: 'file', path: 'bin/tool', content: 'x' }] })), /entries\[0\]: path "bin\/tool" is also in the tree/);
+    await assert.rejects(
+      buildBytes(spec(tree, { entries: [{ type: 'file', path: 'bin/tool', content: 'x' }] })),
+      /entries\[0\]: path "bin\/tool" is also in the tree/,
+    );
   });
 
   it('read several concatenated archives and reject a truncated one', async () => {
     const one = await buildBytes(spec(undefined, { compression: 'none', entries: [{ type: 'file', path: 'a', content: 'A' }] }));
     const two = await buildBytes(spec(undefined, { compression: 'none', entries: [{ type: 'file', path: 'b', content: 'BB' }] }));
     const names: string[] = [];
-    for await (const e of readArchive((async function* () { yield Buffer.concat([one, Buffer.alloc(512), two]); })())) names.push(e.header.name);
+    for await (const e of readArchive(
+      (async function* () {
+        yield Buffer.concat([one, Buffer.alloc(512), two]);
+      })(),
+    ))
+      names.push(e.header.name);
     assert.deepEqual(names, ['a', 'b']);
     // An uncompressed early archive followed by a compressed one (microcode + main image, as the kernel accepts).
     const packed = await buildBytes(spec(undefined, { compression: 'gzip', entries: [{ type: 'file', path: 'c', content: 'C' }] }));
-    assert.deepEqual((await readAll(Buffer.concat([one, packed]))).map((e) => e.header.name), ['a', 'c']);
+    assert.deepEqual(
+      (await readAll(Buffer.concat([one, packed]))).map((e) => e.header.name),
+      ['a', 'c'],
+    );
     await assert.rejects(readAll(packed.subarray(0, packed.length - 30)), /cannot read the gzip-compressed archive: unexpected end of file/);
     await assert.rejects(readAll(one.subarray(0, one.length - 20)), /truncated cpio archive/);
   });

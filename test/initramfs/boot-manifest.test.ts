@@ -36,21 +36,30 @@ describe('boot manifest', () => {
       initramfs: { ...input.initramfs, guestInitProtocol: 3, sizeBytes: 0 },
       compatibility: { minAgentVersion: '1.0.0', supportedProtocols: [1, 2] },
     };
-    assert.throws(() => buildBootManifest(bad), (error: unknown) => {
-      assert.ok(error instanceof IngotError);
-      assert.equal(error.code, 'INGOT_BOOT_MANIFEST_INVALID');
-      assert.deepEqual(error.details?.problems, [
-        'kernel.version must be a non-empty string',
-        'kernel.sha256 must be a sha256 digest (64 hex digits, optionally "sha256:"-prefixed), got "sha256:xyz"',
-        'initramfs.sizeBytes must be a positive integer, got 0',
-        'the initramfs speaks guest-init protocol 3, which compatibility.supportedProtocols (1, 2) does not list',
-      ]);
-      return true;
-    });
+    assert.throws(
+      () => buildBootManifest(bad),
+      (error: unknown) => {
+        assert.ok(error instanceof IngotError);
+        assert.equal(error.code, 'INGOT_BOOT_MANIFEST_INVALID');
+        assert.deepEqual(error.details?.problems, [
+          'kernel.version must be a non-empty string',
+          'kernel.sha256 must be a sha256 digest (64 hex digits, optionally "sha256:"-prefixed), got "sha256:xyz"',
+          'initramfs.sizeBytes must be a positive integer, got 0',
+          'the initramfs speaks guest-init protocol 3, which compatibility.supportedProtocols (1, 2) does not list',
+        ]);
+        return true;
+      },
+    );
   });
 
   it('takes initramfs facts from stored metadata', () => {
     const meta = { sha256: `sha256:${hex('d')}`, size: 1234, source: { type: 'initramfs', version: '1.2.0', buildId: 'b7' } } as unknown as ImageMetadata;
-    assert.deepEqual(initramfsFactsFromMetadata(meta, 1), { guestInitVersion: '1.2.0', guestInitProtocol: 1, buildId: 'b7', sha256: `sha256:${hex('d')}`, sizeBytes: 1234 });
+    assert.deepEqual(initramfsFactsFromMetadata(meta, 1), {
+      guestInitVersion: '1.2.0',
+      guestInitProtocol: 1,
+      buildId: 'b7',
+      sha256: `sha256:${hex('d')}`,
+      sizeBytes: 1234,
+    });
   });
 });

@@ -49,7 +49,11 @@ async function read(file: string): Promise<ReadEntry[]> {
 
 test('the cpio-newc vectors are present', (t) => {
   const dir = needVectors(t, 'cpio-newc');
-  if (dir) assert.ok(set && set.vectors.files.some((f) => f.listing), 'vectors.json lists archives');
+  if (dir)
+    assert.ok(
+      set?.vectors.files.some((f) => f.listing),
+      'vectors.json lists archives',
+    );
 });
 
 for (const vector of set?.vectors.files ?? []) {
@@ -88,7 +92,14 @@ for (const vector of set?.vectors.files ?? []) {
         `${w.name}: header fields`,
       );
       if (w.symlink_target !== undefined) assert.equal(entry.target, w.symlink_target, `${w.name}: target`);
-      if (w.sha256 !== undefined) assert.equal(createHash('sha256').update(entry.data ?? Buffer.alloc(0)).digest('hex'), w.sha256, `${w.name}: data`);
+      if (w.sha256 !== undefined)
+        assert.equal(
+          createHash('sha256')
+            .update(entry.data ?? Buffer.alloc(0))
+            .digest('hex'),
+          w.sha256,
+          `${w.name}: data`,
+        );
     });
   });
 }

@@ -159,9 +159,23 @@ describe('source.type: initramfs', () => {
     }
     const json = JSON.parse((await cli(['inspect', img, '--json'])).stdout);
     assert.equal(json.compression, 'gzip');
-    assert.deepEqual(json.entries.find((e: { name: string }) => e.name === 'dev/console'), {
-      name: 'dev/console', type: 'char', mode: '0600', modeString: 'crw-------', uid: 0, gid: 0, nlink: 1, ino: 5, size: 0, mtime: 1700000000, major: 5, minor: 1,
-    });
+    assert.deepEqual(
+      json.entries.find((e: { name: string }) => e.name === 'dev/console'),
+      {
+        name: 'dev/console',
+        type: 'char',
+        mode: '0600',
+        modeString: 'crw-------',
+        uid: 0,
+        gid: 0,
+        nlink: 1,
+        ino: 5,
+        size: 0,
+        mtime: 1700000000,
+        major: 5,
+        minor: 1,
+      },
+    );
     const notCpio = await cli(['inspect', file]);
     assert.equal(notCpio.code, 1);
     assert.match(notCpio.stderr, /not a cpio archive/);

@@ -61,7 +61,14 @@ export function extraEntries(): EntryInput[] {
 }
 
 export function spec(tree: string | undefined, patch: Partial<InitramfsBuildSpec> = {}): InitramfsBuildSpec {
-  return { entries: extraEntries(), ...(tree ? { tree, treeModes: 'preserve' as const } : {}), compression: 'gzip', sizeLimit: 20 * 2 ** 20, mtime: 1_700_000_000, ...patch };
+  return {
+    entries: extraEntries(),
+    ...(tree ? { tree, treeModes: 'preserve' as const } : {}),
+    compression: 'gzip',
+    sizeLimit: 20 * 2 ** 20,
+    mtime: 1_700_000_000,
+    ...patch,
+  };
 }
 
 /** Builds to memory (fixtures are small). */

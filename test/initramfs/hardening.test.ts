@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { IngotError } from '../../src/errors.js';
+import type { IngotError } from '../../src/errors.js';
 import { encodeHeader } from '../../src/initramfs/header.js';
 import { readArchive } from '../../src/initramfs/reader.js';
 import { collectTree } from '../../src/initramfs/tree.js';
@@ -12,8 +12,19 @@ import { collectTree } from '../../src/initramfs/tree.js';
 describe('initramfs hardening', () => {
   it('refuses a symlink that claims a huge target before buffering it', async () => {
     const header = encodeHeader({
-      ino: 1, mode: 0o120777, uid: 0, gid: 0, nlink: 1, mtime: 0, fileSize: 0xfffffff0,
-      devMajor: 0, devMinor: 0, rdevMajor: 0, rdevMinor: 0, check: 0, name: 'evil',
+      ino: 1,
+      mode: 0o120777,
+      uid: 0,
+      gid: 0,
+      nlink: 1,
+      mtime: 0,
+      fileSize: 0xfffffff0,
+      devMajor: 0,
+      devMinor: 0,
+      rdevMajor: 0,
+      rdevMinor: 0,
+      check: 0,
+      name: 'evil',
     });
     const source = (async function* () {
       yield header;

@@ -14,8 +14,19 @@ import {
 } from '../../src/initramfs/header.js';
 
 const base: CpioHeader = {
-  ino: 1, mode: FileType.file | 0o644, uid: 0, gid: 0, nlink: 1, mtime: 0, fileSize: 0,
-  devMajor: 0, devMinor: 0, rdevMajor: 0, rdevMinor: 0, check: 0, name: 'init',
+  ino: 1,
+  mode: FileType.file | 0o644,
+  uid: 0,
+  gid: 0,
+  nlink: 1,
+  mtime: 0,
+  fileSize: 0,
+  devMajor: 0,
+  devMinor: 0,
+  rdevMajor: 0,
+  rdevMinor: 0,
+  check: 0,
+  name: 'init',
 };
 
 describe('cpio newc header codec', () => {
@@ -51,7 +62,10 @@ describe('cpio newc header codec', () => {
 
   it('lays out the fields in newc order as 8 upper-case hex digits', () => {
     const bytes = encodeHeader({ ...base, ino: 0xabc, mode: 0o100755, fileSize: 1234, name: 'init' });
-    assert.equal(bytes.toString('latin1', 0, HEADER_SIZE), `070701${'00000ABC'}${'000081ED'}${'0'.repeat(16)}${'00000001'}${'0'.repeat(8)}${'000004D2'}${'0'.repeat(8 * 4)}${'00000005'}${'0'.repeat(8)}`);
+    assert.equal(
+      bytes.toString('latin1', 0, HEADER_SIZE),
+      `070701${'00000ABC'}${'000081ED'}${'0'.repeat(16)}${'00000001'}${'0'.repeat(8)}${'000004D2'}${'0'.repeat(8 * 4)}${'00000005'}${'0'.repeat(8)}`,
+    );
   });
 
   it('pads to multiples of 4', () => {
@@ -68,12 +82,15 @@ describe('cpio newc header codec', () => {
   ];
   for (const [label, patch, message] of limits) {
     it(`refuses ${label} with INGOT_CPIO_LIMIT`, () => {
-      assert.throws(() => encodeHeader({ ...base, ...patch }), (error: unknown) => {
-        assert.ok(error instanceof IngotError);
-        assert.equal(error.code, 'INGOT_CPIO_LIMIT');
-        assert.match(error.message, message);
-        return true;
-      });
+      assert.throws(
+        () => encodeHeader({ ...base, ...patch }),
+        (error: unknown) => {
+          assert.ok(error instanceof IngotError);
+          assert.equal(error.code, 'INGOT_CPIO_LIMIT');
+          assert.match(error.message, message);
+          return true;
+        },
+      );
     });
   }
 
@@ -94,7 +111,10 @@ describe('cpio newc header codec', () => {
     it(`reports ${label} as INGOT_CPIO_INVALID`, () => {
       const bytes = encodeHeader(base);
       damage(bytes);
-      assert.throws(() => decodeHeader(bytes), (error: unknown) => error instanceof IngotError && error.code === 'INGOT_CPIO_INVALID' && message.test(`${error.message} ${error.hint ?? ''}`));
+      assert.throws(
+        () => decodeHeader(bytes),
+        (error: unknown) => error instanceof IngotError && error.code === 'INGOT_CPIO_INVALID' && message.test(`${error.message} ${error.hint ?? ''}`),
+      );
     });
   }
 

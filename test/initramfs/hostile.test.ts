@@ -121,7 +121,15 @@ const ARCHIVES: ArchiveCase[] = [
   {
     name: 'the cap counts every layer: a nested archive cannot add its own allowance',
     build: (dir) =>
-      write(dir, 'nested-big.cpio', Buffer.concat([member('outer'), trailer(), gzipSync(Buffer.concat([encodeHeader(header('inner', 12 << 20, 0o100644)), Buffer.alloc(12 << 20), trailer()]))])),
+      write(
+        dir,
+        'nested-big.cpio',
+        Buffer.concat([
+          member('outer'),
+          trailer(),
+          gzipSync(Buffer.concat([encodeHeader(header('inner', 12 << 20, 0o100644)), Buffer.alloc(12 << 20), trailer()])),
+        ]),
+      ),
     args: ['--max-decompressed-size', '8MiB'],
     expect: { code: 1, error: 'INGOT_DECOMPRESS_LIMIT' },
   },
@@ -177,7 +185,12 @@ const ARCHIVES: ArchiveCase[] = [
   },
   {
     name: 'an error midway closes the --json document with "error" (one valid document)',
-    build: (dir) => write(dir, 'partial.cpio.gz', gzipSync(Buffer.concat([member('first', 'x'), member('second', 'y'), encodeHeader(header('huge', 32 << 20, 0o100644)), Buffer.alloc(32 << 20)]))),
+    build: (dir) =>
+      write(
+        dir,
+        'partial.cpio.gz',
+        gzipSync(Buffer.concat([member('first', 'x'), member('second', 'y'), encodeHeader(header('huge', 32 << 20, 0o100644)), Buffer.alloc(32 << 20)])),
+      ),
     args: ['--max-decompressed-size', '1MiB'],
     expect: { code: 1, error: 'INGOT_DECOMPRESS_LIMIT', entries: 2 },
   },
@@ -197,7 +210,9 @@ describe('inspect on hostile archives', () => {
       const args = row.args ?? [];
       // JSON tells the error code and the entries; text is checked where the row asks.
       const wantJson = !row.discard && !row.expect.text;
-      const r = await runMeasured(['inspect', file, ...args, ...(wantJson && !args.includes('--json') ? ['--json'] : [])], { discardStdout: row.discard === true });
+      const r = await runMeasured(['inspect', file, ...args, ...(wantJson && !args.includes('--json') ? ['--json'] : [])], {
+        discardStdout: row.discard === true,
+      });
       assert.equal(r.code, row.expect.code, r.stderr);
       assert.ok(r.maxRssMiB !== undefined && r.maxRssMiB < BOUND_MIB, `peak RSS ${r.maxRssMiB?.toFixed(0)} MiB, bound ${BOUND_MIB} MiB`);
       t.diagnostic(`peak RSS ${r.maxRssMiB.toFixed(0)} MiB`);

@@ -69,13 +69,23 @@ describe('spec.root and the labctl form', () => {
     const result = checkManifest(manifest(LABCTL), join(dir, 'images', 'images.yaml'));
     const warning = result.problems.find((p) => p.severity === 'warning');
     assert.match(warning?.message ?? '', /no Git repository around the manifest/);
-    assert.match(errors(manifest(LABCTL), join(dir, 'images', 'images.yaml')).map((p) => p.message).join('\n'), /packer path "infrastructure\/net\/packer" is not a directory \(looked for .*images\/infrastructure/);
+    assert.match(
+      errors(manifest(LABCTL), join(dir, 'images', 'images.yaml'))
+        .map((p) => p.message)
+        .join('\n'),
+      /packer path "infrastructure\/net\/packer" is not a directory \(looked for .*images\/infrastructure/,
+    );
   });
 
   it('native form: the manifest directory, unless spec.root says otherwise', () => {
     const dir = repo();
     const file = join(dir, 'images', 'images.yaml');
-    assert.match(errors(manifest('ingot/v1alpha1'), file).map((p) => p.message).join('\n'), /packer path .* is not a directory/);
+    assert.match(
+      errors(manifest('ingot/v1alpha1'), file)
+        .map((p) => p.message)
+        .join('\n'),
+      /packer path .* is not a directory/,
+    );
     const rooted = checkManifest(manifest('ingot/v1alpha1', '  root: ..\n'), file);
     assert.deepEqual(rooted.problems, []);
     assert.equal(rooted.manifest?.root, dir);
@@ -96,7 +106,12 @@ describe('spec.root and the labctl form', () => {
   it('source paths may not leave the root: ".." is refused by validate, a symbolic link at sync', async () => {
     const dir = repo();
     const file = join(dir, 'images', 'images.yaml');
-    assert.match(errors(manifest(LABCTL, '', '../outside.txt'), file).map((p) => `${p.code} ${p.message}`).join('\n'), /unsafe-path source path must not contain "\.\." segments/);
+    assert.match(
+      errors(manifest(LABCTL, '', '../outside.txt'), file)
+        .map((p) => `${p.code} ${p.message}`)
+        .join('\n'),
+      /unsafe-path source path must not contain "\.\." segments/,
+    );
     const outside = tempDir('ingot-outside-');
     writeFileSync(join(outside, 'secret.txt'), content);
     symlinkSync(join(outside, 'secret.txt'), join(dir, 'files', 'link.txt'));

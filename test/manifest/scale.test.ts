@@ -12,7 +12,10 @@ const HEX = 'a'.repeat(64);
 
 /** `count` images that all share one name and one destination: 2 × (count − 1) problems. */
 function sameNameManifest(count: number): string {
-  const images = Array.from({ length: count }, () => `    - name: same\n      source: { type: https, url: "https://example.org/x.raw", checksum: "sha256:${HEX}" }\n      destination: { path: same.raw }`);
+  const images = Array.from(
+    { length: count },
+    () => `    - name: same\n      source: { type: https, url: "https://example.org/x.raw", checksum: "sha256:${HEX}" }\n      destination: { path: same.raw }`,
+  );
   return `apiVersion: ingot/v1alpha1\nkind: ImageManifest\nmetadata: { name: t }\nspec:\n  images:\n${images.join('\n')}\n`;
 }
 
@@ -43,6 +46,6 @@ describe('validate at scale', () => {
     const lines = renderProblems(result.problems, text, Infinity);
     assert.equal(lines.length, 598);
     assert.equal(sourceLines(text), first, 'the same split is reused');
-    assert.match(lines[0]!, /\n  \s*- name: same\n\s*\^/);
+    assert.match(lines[0]!, /\n {2}\s*- name: same\n\s*\^/);
   });
 });

@@ -8,7 +8,7 @@ import { plainJson } from '../../src/manifest/yaml.js';
 import { parse as parseYamlText } from 'yaml';
 
 /** The value of one image block written by image(). */
-const parseYamlValue = (block: string) => (parseYamlText(block.replace(/^ {4}- /, '').replace(/^ {6}/gm, '')) as Record<string, unknown>);
+const parseYamlValue = (block: string) => parseYamlText(block.replace(/^ {4}- /, '').replace(/^ {6}/gm, '')) as Record<string, unknown>;
 import { runCli, tempDir } from '../helpers/fixtures.js';
 
 const HEX = 'a'.repeat(64);
@@ -80,7 +80,9 @@ const cases: Case[] = [
   },
   {
     name: 'decompress without validation.expected',
-    text: header + image(`name: a\nsource:\n  type: https\n  url: https://example.org/a.xz\n  checksum: sha256:${HEX}\n  decompress: xz\ndestination: { path: a.raw }`),
+    text:
+      header +
+      image(`name: a\nsource:\n  type: https\n  url: https://example.org/a.xz\n  checksum: sha256:${HEX}\n  decompress: xz\ndestination: { path: a.raw }`),
     code: 'expected-required',
     line: 12,
   },
@@ -93,7 +95,9 @@ const cases: Case[] = [
   },
   {
     name: 'unknown validation.algorithm',
-    text: header + image(`name: a\nsource: { type: https, url: "https://e.org/a", checksum: "sha256:${HEX}" }\ndestination: { path: a }\nvalidation: { algorithm: sha1 }`),
+    text:
+      header +
+      image(`name: a\nsource: { type: https, url: "https://e.org/a", checksum: "sha256:${HEX}" }\ndestination: { path: a }\nvalidation: { algorithm: sha1 }`),
     code: 'schema',
     line: 10,
   },
@@ -125,19 +129,21 @@ const cases: Case[] = [
   },
   {
     name: 'algorithm disagrees with expected digest',
-    text: header + image(`name: a\nsource: { type: https, url: "https://e.org/a", checksum: "sha256:${HEX}" }\ndestination: { path: a }\nvalidation: { algorithm: sha512 }`),
+    text:
+      header +
+      image(`name: a\nsource: { type: https, url: "https://e.org/a", checksum: "sha256:${HEX}" }\ndestination: { path: a }\nvalidation: { algorithm: sha512 }`),
     code: 'algorithm-mismatch',
     line: 10,
   },
   {
     name: 'duplicate names',
-    text: header + good + '\n' + image(`name: talos\nsource: { type: https, url: "https://e.org/b", checksum: "sha256:${HEX}" }\ndestination: { path: b }`),
+    text: `${header + good}\n${image(`name: talos\nsource: { type: https, url: "https://e.org/b", checksum: "sha256:${HEX}" }\ndestination: { path: b }`)}`,
     code: 'duplicate-name',
     line: 17,
   },
   {
     name: 'duplicate destination paths',
-    text: header + good + '\n' + image(`name: other\nsource: { type: https, url: "https://e.org/b", checksum: "sha256:${HEX}" }\ndestination: { path: talos/talos.raw }`),
+    text: `${header + good}\n${image(`name: other\nsource: { type: https, url: "https://e.org/b", checksum: "sha256:${HEX}" }\ndestination: { path: talos/talos.raw }`)}`,
     code: 'duplicate-destination',
     line: 19,
   },
@@ -179,7 +185,7 @@ const cases: Case[] = [
     line: 8,
     message: /did you mean "https"/,
   },
-  { name: 'YAML syntax error', text: header + '    - name: a: b\n', code: 'yaml-syntax', line: 7 },
+  { name: 'YAML syntax error', text: `${header}    - name: a: b\n`, code: 'yaml-syntax', line: 7 },
   {
     name: 'duplicate keys',
     text: header + image(`name: a\nname: b\nsource: { type: https, url: "https://e.org/a", checksum: "sha256:${HEX}" }\ndestination: { path: a }`),
@@ -188,8 +194,7 @@ const cases: Case[] = [
   },
   {
     name: 'alias bomb',
-    text:
-      'a: &a ["x","x","x","x","x","x","x","x","x"]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: [*e,*e,*e,*e,*e,*e,*e,*e,*e]\n',
+    text: 'a: &a ["x","x","x","x","x","x","x","x","x"]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: [*e,*e,*e,*e,*e,*e,*e,*e,*e]\n',
     code: 'yaml-alias-limit',
     line: 1,
   },
@@ -209,13 +214,19 @@ const cases: Case[] = [
   },
   {
     name: 'expected differs from checksum without decompress',
-    text: header + image(`name: a\nsource: { type: https, url: "https://e.org/a", checksum: "sha256:${HEX}" }\ndestination: { path: a }\nvalidation: { expected: "sha256:${HEX2}" }`),
+    text:
+      header +
+      image(
+        `name: a\nsource: { type: https, url: "https://e.org/a", checksum: "sha256:${HEX}" }\ndestination: { path: a }\nvalidation: { expected: "sha256:${HEX2}" }`,
+      ),
     code: 'digest-malformed',
     line: 10,
   },
   {
     name: 'bad size',
-    text: header + image(`name: a\nsource: { type: https, url: "https://e.org/a", checksum: "sha256:${HEX}", maxDecompressedSize: "lots" }\ndestination: { path: a }`),
+    text:
+      header +
+      image(`name: a\nsource: { type: https, url: "https://e.org/a", checksum: "sha256:${HEX}", maxDecompressedSize: "lots" }\ndestination: { path: a }`),
     code: 'size-malformed',
     line: 8,
   },
@@ -251,7 +262,10 @@ describe('manifest rules', () => {
     assert.deepEqual(fromJson.problems, []);
     assert.deepEqual({ ...fromJson.manifest!.images[0], line: 0, driver: 0 }, { ...fromYaml.manifest!.images[0], line: 0, driver: 0 });
     // The line is found when asked, in the JSON text.
-    assert.equal(fromJson.manifest!.images[0]!.line, jsonText.split('\n').findIndex((l) => l.includes('"name": "talos"')));
+    assert.equal(
+      fromJson.manifest!.images[0]!.line,
+      jsonText.split('\n').findIndex((l) => l.includes('"name": "talos"')),
+    );
     // A problem in JSON is placed at its line and column.
     const bad = JSON.stringify({ ...value, spec: { images: [{ ...value.spec.images[0], destination: { path: '/abs' } }] } }, null, 2);
     const problem = checkManifest(bad, '/tmp/x/images.yaml').problems.find((p) => p.code === 'unsafe-path');
@@ -273,7 +287,9 @@ describe('manifest rules', () => {
       image(`name: a\nsource: { type: https, url: "http://e.org/a" }\ndestination: { path: /abs }`) +
       '\n' +
       image(`name: b\nsource: { type: https, url: "https://e.org/b", checksum: "sha256:1" }\ndestinaton: { path: b }`);
-    const codes = checkManifest(text, '/tmp/images.yaml').problems.map((p) => p.code).sort();
+    const codes = checkManifest(text, '/tmp/images.yaml')
+      .problems.map((p) => p.code)
+      .sort();
     assert.deepEqual(codes, ['checksum-required', 'digest-malformed', 'https-only', 'missing-field', 'unknown-field', 'unsafe-path']);
   });
 
@@ -282,7 +298,12 @@ describe('manifest rules', () => {
       header +
       good +
       '\n' +
-      image(`name: iso\nsource: { type: http, url: "https://e.org/x.iso", checksum: "SHA256:${HEX.toUpperCase()}" }\ndestination: { path: x.iso }`.replace('SHA256', 'sha256'));
+      image(
+        `name: iso\nsource: { type: http, url: "https://e.org/x.iso", checksum: "SHA256:${HEX.toUpperCase()}" }\ndestination: { path: x.iso }`.replace(
+          'SHA256',
+          'sha256',
+        ),
+      );
     const { manifest, problems } = checkManifest(text, '/tmp/x/images.yaml');
     assert.deepEqual(problems, []);
     assert.ok(manifest);
@@ -297,7 +318,8 @@ describe('manifest rules', () => {
   });
 
   it('honours destinationPrefix and sha512', () => {
-    const text = header.replace('spec:\n', `spec:\n  defaults:\n    destinationPrefix: isos\n`) +
+    const text =
+      header.replace('spec:\n', `spec:\n  defaults:\n    destinationPrefix: isos\n`) +
       image(`name: a\nsource: { type: https, url: "https://e.org/a", checksum: "sha512:${'c'.repeat(128)}" }\ndestination: { path: a.iso }`);
     const { manifest } = checkManifest(text, '/tmp/images.yaml');
     assert.equal(manifest?.images[0]?.key, 'isos/a.iso');

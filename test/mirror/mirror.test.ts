@@ -65,7 +65,8 @@ function source(tc: TestContext): Promise<Source | undefined> {
     const store = new ImageStore(await openBackend(url, { baseDir: dir, env }));
     try {
       await populate(store, key);
-      for (const p of BIG) await publish(store, { path: p, bytes: bigBytes.get(p)!, name: path.basename(p), family: 'big', version: p.endsWith('a.raw') ? '1' : '2' });
+      for (const p of BIG)
+        await publish(store, { path: p, bytes: bigBytes.get(p)!, name: path.basename(p), family: 'big', version: p.endsWith('a.raw') ? '1' : '2' });
       await signStoreIndex(store, key, { log: silentLogger, force: true });
     } finally {
       await store.backend.close();
@@ -113,7 +114,10 @@ async function tree(root: string): Promise<Map<string, Buffer>> {
 }
 
 type Outcome = { key: string; kind: string; status: string; reason: string; resumedFrom?: number; error?: { code: string } };
-async function mirror(src: Source, args: string[]): Promise<{ code: number | null; out: { failed: number; objects: Outcome[] }; stderr: string; stdout: string }> {
+async function mirror(
+  src: Source,
+  args: string[],
+): Promise<{ code: number | null; out: { failed: number; objects: Outcome[] }; stderr: string; stdout: string }> {
   const r = await runCli(['mirror', '--from', src.url, '--json', ...args], { env: src.env });
   let out;
   try {
@@ -132,7 +136,10 @@ describe('ingot mirror: Ceph RGW → directory', { concurrency: false }, () => {
     const first = await mirror(src, ['--to', nas, '--public-key', src.publicKeyFile]);
     assert.equal(first.code, 0, first.stderr);
     assert.equal(first.out.failed, 0);
-    assert.ok(first.out.objects.every((o) => o.status === 'copied'), JSON.stringify(first.out.objects.filter((o) => o.status !== 'copied')));
+    assert.ok(
+      first.out.objects.every((o) => o.status === 'copied'),
+      JSON.stringify(first.out.objects.filter((o) => o.status !== 'copied')),
+    );
     // Byte for byte what the bucket holds: images, metadata, boot manifest, channels, index and signatures.
     const [remote, local] = [await src.objects(), await tree(nas)];
     assert.deepEqual([...local.keys()].sort(), [...remote.keys()].sort());
@@ -150,7 +157,10 @@ describe('ingot mirror: Ceph RGW → directory', { concurrency: false }, () => {
 
     const second = await mirror(src, ['--to', nas, '--public-key', src.publicKeyFile]);
     assert.equal(second.code, 0, second.stderr);
-    assert.ok(second.out.objects.every((o) => o.status === 'skipped' && /present and identical/.test(o.reason)), JSON.stringify(second.out.objects));
+    assert.ok(
+      second.out.objects.every((o) => o.status === 'skipped' && /present and identical/.test(o.reason)),
+      JSON.stringify(second.out.objects),
+    );
     const text = await runCli(['mirror', '--from', src.url, '--to', nas], { env: src.env });
     assert.match(text.stdout, /0 copied \(0 B\), \d+ up to date, 0 deleted, 0 failed/);
   });
@@ -176,7 +186,10 @@ describe('ingot mirror: Ceph RGW → directory', { concurrency: false }, () => {
       assert.ok(!existsSync(path.join(nas, 'index.json')), 'the index is not copied after a failure');
       assert.equal(r.out.objects.find((o) => o.key === 'index.json')?.status, 'held');
       const others = r.out.objects.filter((o) => o.kind === 'image' && o.key !== victim);
-      assert.ok(others.every((o) => o.status === 'copied'), `the other images were copied: ${JSON.stringify(others)}`);
+      assert.ok(
+        others.every((o) => o.status === 'copied'),
+        `the other images were copied: ${JSON.stringify(others)}`,
+      );
 
       // Metadata rewritten to match the tampered bytes: without a key it would pass; the signed index catches it.
       const metaKey = 'metadata/talos/talos-1.9.1-amd64.raw.json';
@@ -252,7 +265,12 @@ describe('ingot mirror: Ceph RGW → directory', { concurrency: false }, () => {
     const extras = ['images/old/gone.raw', 'metadata/old/gone.raw.json', 'channels/retired.json', 'boot/old.json'];
     for (const k of extras) {
       await fs.mkdir(path.dirname(path.join(nas, k)), { recursive: true });
-      await fs.writeFile(path.join(nas, k), k.startsWith('metadata/') ? JSON.stringify({ name: 'gone', path: 'old/gone.raw', key: 'images/old/gone.raw', checksum: `sha256:${'0'.repeat(64)}`, size: 1 }) : 'x');
+      await fs.writeFile(
+        path.join(nas, k),
+        k.startsWith('metadata/')
+          ? JSON.stringify({ name: 'gone', path: 'old/gone.raw', key: 'images/old/gone.raw', checksum: `sha256:${'0'.repeat(64)}`, size: 1 })
+          : 'x',
+      );
     }
     await fs.writeFile(path.join(nas, 'index.html'), 'a static catalogue');
     await fs.writeFile(path.join(nas, 'README'), 'the NAS share');
@@ -273,7 +291,13 @@ describe('ingot mirror: Ceph RGW → directory', { concurrency: false }, () => {
     }
     const clean = await mirror(src, ['--to', nas, '--delete']);
     assert.equal(clean.code, 0, clean.stderr);
-    assert.deepEqual(clean.out.objects.filter((o) => o.status === 'deleted').map((o) => o.key).sort(), [...extras].sort());
+    assert.deepEqual(
+      clean.out.objects
+        .filter((o) => o.status === 'deleted')
+        .map((o) => o.key)
+        .sort(),
+      [...extras].sort(),
+    );
     for (const k of extras) assert.ok(!existsSync(path.join(nas, k)), `${k} deleted`);
     assert.ok(existsSync(path.join(nas, 'index.html')) && existsSync(path.join(nas, 'README')), 'files outside the managed places are left alone');
     const remote = await src.objects();

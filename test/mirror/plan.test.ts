@@ -8,8 +8,23 @@ import { planMirror } from '../../src/mirror/plan.js';
 import type { ImageMetadata } from '../../src/store/metadata.js';
 
 const meta = (p: string, size = 10, key = `images/${p}`): ImageMetadata =>
-  ({ schemaVersion: 1, name: p, path: p, key, checksum: `sha256:${'a'.repeat(64)}`, sha256: `sha256:${'a'.repeat(64)}`, size, uploadedAt: '', source: { type: 'file' } }) as ImageMetadata;
-const doc = (m: ImageMetadata): ImageDoc => ({ metadataKey: `metadata/${m.path}.json`, bytes: Buffer.from(JSON.stringify(m)), metadata: m, digest: 'sha256:x' as Digest });
+  ({
+    schemaVersion: 1,
+    name: p,
+    path: p,
+    key,
+    checksum: `sha256:${'a'.repeat(64)}`,
+    sha256: `sha256:${'a'.repeat(64)}`,
+    size,
+    uploadedAt: '',
+    source: { type: 'file' },
+  }) as ImageMetadata;
+const doc = (m: ImageMetadata): ImageDoc => ({
+  metadataKey: `metadata/${m.path}.json`,
+  bytes: Buffer.from(JSON.stringify(m)),
+  metadata: m,
+  digest: 'sha256:x' as Digest,
+});
 const dest = (objects: Record<string, number>, metadata: Record<string, Buffer> = {}, documents: Record<string, Buffer> = {}): DestInventory => ({
   objects: new Map(Object.entries(objects).map(([key, size]) => [key, { key, size }])),
   metadata: new Map(Object.entries(metadata)),
@@ -22,19 +37,28 @@ describe('mirror plan', () => {
   const source: SourceInventory = {
     images: [a, b],
     invalid: [{ key: 'metadata/bad.json', problem: 'not JSON' }],
-    documents: [{ key: 'channels/x.json', bytes: Buffer.from('{}'), signature: Buffer.from('sig') }, { key: 'boot/lab.json', bytes: Buffer.from('{"b":1}') }],
+    documents: [
+      { key: 'channels/x.json', bytes: Buffer.from('{}'), signature: Buffer.from('sig') },
+      { key: 'boot/lab.json', bytes: Buffer.from('{"b":1}') },
+    ],
     index: { key: 'index.json', bytes: Buffer.from('{"i":1}'), signature: Buffer.from('isig') },
   };
 
   it('skips only identical metadata with bytes of the recorded size', () => {
     const plan = planMirror(
       source,
-      dest({ 'images/a.raw': 10, 'metadata/a.raw.json': 1, 'images/b.raw': 19, 'metadata/b.raw.json': 1 }, { 'metadata/a.raw.json': a.bytes, 'metadata/b.raw.json': b.bytes }),
+      dest(
+        { 'images/a.raw': 10, 'metadata/a.raw.json': 1, 'images/b.raw': 19, 'metadata/b.raw.json': 1 },
+        { 'metadata/a.raw.json': a.bytes, 'metadata/b.raw.json': b.bytes },
+      ),
     );
-    assert.deepEqual(plan.images.map((s) => [s.doc.metadata.path, s.action, s.reason]), [
-      ['a.raw', 'skip', 'present and identical'],
-      ['b.raw', 'copy', 'image is 19 bytes in the destination, 20 at the source'],
-    ]);
+    assert.deepEqual(
+      plan.images.map((s) => [s.doc.metadata.path, s.action, s.reason]),
+      [
+        ['a.raw', 'skip', 'present and identical'],
+        ['b.raw', 'copy', 'image is 19 bytes in the destination, 20 at the source'],
+      ],
+    );
     const changed = planMirror(source, dest({ 'images/a.raw': 10 }, { 'metadata/a.raw.json': Buffer.from('{}') }));
     assert.equal(changed.images[0]!.reason, 'metadata differs (re-published at the source)');
     assert.equal(planMirror(source, dest({}, { 'metadata/a.raw.json': a.bytes })).images[0]!.reason, 'image bytes missing in the destination');
@@ -46,13 +70,23 @@ describe('mirror plan', () => {
       dest(
         { 'channels/x.json': 2, 'channels/x.json.minisig': 3, 'boot/lab.json': 7, 'boot/lab.json.minisig': 3, 'index.json': 7, 'index.json.minisig': 4 },
         {},
-        { 'channels/x.json': Buffer.from('{}'), 'channels/x.json.minisig': Buffer.from('old'), 'boot/lab.json': Buffer.from('{"b":1}'), 'boot/lab.json.minisig': Buffer.from('sig'), 'index.json': Buffer.from('{"i":1}'), 'index.json.minisig': Buffer.from('isig') },
+        {
+          'channels/x.json': Buffer.from('{}'),
+          'channels/x.json.minisig': Buffer.from('old'),
+          'boot/lab.json': Buffer.from('{"b":1}'),
+          'boot/lab.json.minisig': Buffer.from('sig'),
+          'index.json': Buffer.from('{"i":1}'),
+          'index.json.minisig': Buffer.from('isig'),
+        },
       ),
     );
-    assert.deepEqual(plan.documents.map((d) => [d.doc.key, d.action, d.dropSignature]), [
-      ['channels/x.json', 'copy', false],
-      ['boot/lab.json', 'copy', true],
-    ]);
+    assert.deepEqual(
+      plan.documents.map((d) => [d.doc.key, d.action, d.dropSignature]),
+      [
+        ['channels/x.json', 'copy', false],
+        ['boot/lab.json', 'copy', true],
+      ],
+    );
     assert.equal(plan.index?.action, 'skip');
   });
 
@@ -60,7 +94,17 @@ describe('mirror plan', () => {
     const plan = planMirror(
       source,
       dest(
-        { 'images/a.raw': 10, 'images/old.raw': 1, 'metadata/old.raw.json': 1, 'metadata/bad.json': 1, 'isos/x.iso': 1, 'metadata/x.iso.json': 1, 'channels/gone.json': 1, 'index.html': 1, 'README': 1 },
+        {
+          'images/a.raw': 10,
+          'images/old.raw': 1,
+          'metadata/old.raw.json': 1,
+          'metadata/bad.json': 1,
+          'isos/x.iso': 1,
+          'metadata/x.iso.json': 1,
+          'channels/gone.json': 1,
+          'index.html': 1,
+          README: 1,
+        },
         { 'metadata/x.iso.json': Buffer.from(JSON.stringify(meta('x.iso', 1, 'isos/x.iso'))) },
       ),
     );

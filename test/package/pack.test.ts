@@ -27,7 +27,11 @@ let files: string[] = [];
 before(() => {
   work = mkdtempSync(join(tmpdir(), 'ingot-pack-'));
   // --ignore-scripts: `prepare` would rebuild dist/ while other tests use it; the suite has built it.
-  const out = execFileSync('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', work], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const out = execFileSync('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', work], {
+    cwd: root,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const [packed] = JSON.parse(out) as { filename: string; files: { path: string }[] }[];
   files = packed!.files.map((f) => f.path);
   installed = join(work, 'consumer', 'node_modules', 'ingot');
@@ -40,12 +44,30 @@ before(() => {
 
 describe('the packed package', () => {
   it('ships the built code, declarations, schema, profiles and docs, and no tests or sources', () => {
-    for (const f of ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'ARCHITECTURE.md', 'dist/src/bin.js', 'dist/src/index.js', 'dist/src/index.d.ts', 'schema/images.schema.json', 'profiles/base.yaml']) {
+    for (const f of [
+      'package.json',
+      'README.md',
+      'LICENSE',
+      'CHANGELOG.md',
+      'ARCHITECTURE.md',
+      'dist/src/bin.js',
+      'dist/src/index.js',
+      'dist/src/index.d.ts',
+      'schema/images.schema.json',
+      'profiles/base.yaml',
+    ]) {
       assert.ok(files.includes(f), `${f} is in the package`);
     }
-    const stray = files.filter((f) => f.startsWith('test/') || f.startsWith('dist/test/') || f.startsWith('bench/') || f.startsWith('.ci/') || (f.endsWith('.ts') && !f.endsWith('.d.ts')));
+    const stray = files.filter(
+      (f) =>
+        f.startsWith('test/') || f.startsWith('dist/test/') || f.startsWith('bench/') || f.startsWith('.ci/') || (f.endsWith('.ts') && !f.endsWith('.d.ts')),
+    );
     assert.deepEqual(stray, []);
-    for (const target of [pkg.types, ...Object.values(pkg.bin), ...Object.values(pkg.exports).flatMap((e) => (typeof e === 'string' ? [e] : Object.values(e)))]) {
+    for (const target of [
+      pkg.types,
+      ...Object.values(pkg.bin),
+      ...Object.values(pkg.exports).flatMap((e) => (typeof e === 'string' ? [e] : Object.values(e))),
+    ]) {
       assert.ok(existsSync(join(installed, target)), `${target} (named in package.json) exists in the package`);
     }
   });
@@ -71,12 +93,25 @@ describe('the packed package', () => {
     writeFileSync(
       join(consumer, 'tsconfig.json'),
       JSON.stringify({
-        compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, outDir: 'out', types: ['node'], typeRoots: [join(root, 'node_modules', '@types')], skipLibCheck: true },
+        compilerOptions: {
+          target: 'ES2022',
+          module: 'NodeNext',
+          moduleResolution: 'NodeNext',
+          strict: true,
+          outDir: 'out',
+          types: ['node'],
+          typeRoots: [join(root, 'node_modules', '@types')],
+          skipLibCheck: true,
+        },
         files: ['main.ts', 'embed-sync.ts'],
       }),
     );
     try {
-      execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', consumer], { cwd: consumer, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', consumer], {
+        cwd: consumer,
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
     } catch (error) {
       assert.fail(`tsc rejected the example of docs/library.md:\n${(error as { stdout?: string }).stdout ?? error}`);
     }
@@ -100,7 +135,11 @@ describe('the packed package', () => {
         '',
       ].join('\n'),
     );
-    const run = () => JSON.parse(execFileSync(process.execPath, [join(consumer, 'out', 'main.js'), join(project, 'images.yaml')], { cwd: project, encoding: 'utf8' })) as { lines: string[]; failed: number };
+    const run = () =>
+      JSON.parse(execFileSync(process.execPath, [join(consumer, 'out', 'main.js'), join(project, 'images.yaml')], { cwd: project, encoding: 'utf8' })) as {
+        lines: string[];
+        failed: number;
+      };
     const first = run();
     assert.equal(first.failed, 0);
     assert.match(first.lines[0]!, /^tiny: published — /);

@@ -22,7 +22,18 @@ describe('ingot packer build (process)', () => {
     const nap = '43.219';
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', join(ROOT, 'src', 'bin.ts'), 'packer', 'build', join(dir, 'tpl'), '--var', `sleep_seconds=${nap}`, '--var', 'api_token=cli-secret-77aa'],
+      [
+        '--import',
+        'tsx',
+        join(ROOT, 'src', 'bin.ts'),
+        'packer',
+        'build',
+        join(dir, 'tpl'),
+        '--var',
+        `sleep_seconds=${nap}`,
+        '--var',
+        'api_token=cli-secret-77aa',
+      ],
       { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let stderr = '';

@@ -27,7 +27,14 @@ function setup(extra: Partial<PackerSource> = {}) {
 }
 
 function context(manifestDir: string, log: Logger, options: { signal?: AbortSignal; env?: NodeJS.ProcessEnv } = {}): AcquireContext {
-  return { root: manifestDir, image: 'null-image', signal: options.signal ?? new AbortController().signal, log, http: {} as AcquireContext['http'], env: options.env ?? process.env };
+  return {
+    root: manifestDir,
+    image: 'null-image',
+    signal: options.signal ?? new AbortController().signal,
+    log,
+    http: {} as AcquireContext['http'],
+    env: options.env ?? process.env,
+  };
 }
 
 describe('packer source driver (real packer)', () => {
@@ -51,8 +58,14 @@ describe('packer source driver (real packer)', () => {
     assert.ok(typeof opened.facts.durationMs === 'number' && opened.facts.durationMs > 0);
 
     // The UI streamed live, prefixed with the image, and the token never shown.
-    assert.ok(lines.some((l) => l.includes('[null-image]') && l.includes('Running local shell script')), lines.join('\n'));
-    assert.ok(lines.some((l) => l.includes('using token ***')), 'the echo line is there, scrubbed');
+    assert.ok(
+      lines.some((l) => l.includes('[null-image]') && l.includes('Running local shell script')),
+      lines.join('\n'),
+    );
+    assert.ok(
+      lines.some((l) => l.includes('using token ***')),
+      'the echo line is there, scrubbed',
+    );
     assert.ok(!lines.some((l) => l.includes(TOKEN)), 'token never logged');
 
     // Unchanged inputs (the build's own output excluded) → same fingerprint.
@@ -92,7 +105,10 @@ describe('packer source driver (real packer)', () => {
     // A recording shim named packer, first on PATH, that then runs the real one.
     const bin = mkdtempSync(join(tmpdir(), 'ingot-shim-'));
     const record = join(bin, 'calls.log');
-    writeFileSync(join(bin, 'packer'), `#!/bin/sh\nprintf '%s\\n' "ARGV $*" >> '${record}'\nenv | grep '^PKR_VAR_' | sort >> '${record}'\nexec '${real}' "$@"\n`);
+    writeFileSync(
+      join(bin, 'packer'),
+      `#!/bin/sh\nprintf '%s\\n' "ARGV $*" >> '${record}'\nenv | grep '^PKR_VAR_' | sort >> '${record}'\nexec '${real}' "$@"\n`,
+    );
     chmodSync(join(bin, 'packer'), 0o755);
     const env = { ...process.env, PATH: `${bin}${delimiter}${process.env.PATH ?? ''}` };
     const { manifestDir, source } = setup({ only: ['null.main'], onError: 'abort' });
@@ -100,7 +116,13 @@ describe('packer source driver (real packer)', () => {
     const calls = readFileSync(record, 'utf8');
     const build = calls.split('\n').find((l) => l.startsWith('ARGV build'));
     assert.equal(build, 'ARGV build -machine-readable -color=false -only=null.main -on-error=abort .');
-    assert.ok(!calls.split('\n').filter((l) => l.startsWith('ARGV')).some((l) => l.includes(TOKEN) || l.includes('hi there')), 'no value on argv');
+    assert.ok(
+      !calls
+        .split('\n')
+        .filter((l) => l.startsWith('ARGV'))
+        .some((l) => l.includes(TOKEN) || l.includes('hi there')),
+      'no value on argv',
+    );
     assert.match(calls, /^PKR_VAR_api_token=tok-3f9a1c77e2b84d0e$/m);
     assert.match(calls, /^PKR_VAR_greeting=hi there$/m);
   });
@@ -130,7 +152,10 @@ describe('packer source driver (real packer)', () => {
     assert.ok(error instanceof IngotError);
     assert.equal(error.code, 'INGOT_ABORTED');
     assert.ok(elapsed < 10_000, `stopped after ${elapsed} ms`);
-    assert.ok(base.lines.some((l) => /cancel/i.test(l)), 'packer saw the interrupt and cancelled cleanly');
+    assert.ok(
+      base.lines.some((l) => /cancel/i.test(l)),
+      'packer saw the interrupt and cancelled cleanly',
+    );
     const ps = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' });
     assert.ok(!ps.includes(`sleep ${nap}`), 'the shell-local child is gone');
   });

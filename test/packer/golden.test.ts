@@ -20,7 +20,11 @@ function listFiles(dir: string): string[] {
   if (!existsSync(dir)) return [];
   return (readdirSync(dir, { recursive: true, withFileTypes: true }) as import('node:fs').Dirent[])
     .filter((e) => e.isFile())
-    .map((e) => relative(dir, join(e.parentPath ?? (e as unknown as { path: string }).path, e.name)).split('\\').join('/'))
+    .map((e) =>
+      relative(dir, join(e.parentPath ?? (e as unknown as { path: string }).path, e.name))
+        .split('\\')
+        .join('/'),
+    )
     .sort();
 }
 
@@ -57,10 +61,10 @@ describe('packer init golden files', () => {
 
   it('config values reach the template escaped, and hardening can be turned off', () => {
     const custom = parsePackerConfig(
-      EXAMPLE_CONFIG_YAML.replace('description: Ubuntu 22.04 base image, CIS Level 1 subset, built by ingot', 'description: "costs ${var.money} and %{ if x }"').replace(
-        'hardening: true',
-        'hardening: false',
-      ),
+      EXAMPLE_CONFIG_YAML.replace(
+        'description: Ubuntu 22.04 base image, CIS Level 1 subset, built by ingot',
+        'description: "costs ${var.money} and %{ if x }"',
+      ).replace('hardening: true', 'hardening: false'),
       'custom',
     );
     const files = generateTemplate(custom, 'gcp');
@@ -76,7 +80,10 @@ describe('packer init --plugins', () => {
     for (const cloud of CLOUDS) {
       const plain = generateTemplate(config, cloud)['image.pkr.hcl']!;
       const withPlugins = generateTemplate(config, cloud, { plugins: true })['image.pkr.hcl']!;
-      assert.match(withPlugins, /required_version = ">= 1\.7\.0"\n  required_plugins \{\n    \w+ = \{\n      source  = "github\.com\/hashicorp\/\w+"\n      version = ">= [\d.]+"\n    \}\n  \}/);
+      assert.match(
+        withPlugins,
+        /required_version = ">= 1\.7\.0"\n {2}required_plugins \{\n {4}\w+ = \{\n {6}source {2}= "github\.com\/hashicorp\/\w+"\n {6}version = ">= [\d.]+"\n {4}\}\n {2}\}/,
+      );
       const strip = (text: string) => text.replace(/packer \{[\s\S]*?\n\}\n/, '');
       assert.equal(strip(withPlugins), strip(plain), cloud);
     }

@@ -48,8 +48,24 @@ describe('HCL writer', () => {
     if (!needTool(t, 'packer')) return;
     const dir = mkdtempSync(join(tmpdir(), 'ingot-hcl-'));
     const items: HclItem[] = [
-      ...TRICKY.map((value, i): HclItem => ({ block: 'variable', labels: [`s${i}`], body: [{ attr: 'type', value: ref('string') }, { attr: 'default', value }] })),
-      { block: 'variable', labels: ['m'], body: [{ attr: 'type', value: call('map', ref('string')) }, { attr: 'default', value: Object.fromEntries(TRICKY.map((v, i) => [`k ${i} \${x}`, v])) }] },
+      ...TRICKY.map(
+        (value, i): HclItem => ({
+          block: 'variable',
+          labels: [`s${i}`],
+          body: [
+            { attr: 'type', value: ref('string') },
+            { attr: 'default', value },
+          ],
+        }),
+      ),
+      {
+        block: 'variable',
+        labels: ['m'],
+        body: [
+          { attr: 'type', value: call('map', ref('string')) },
+          { attr: 'default', value: Object.fromEntries(TRICKY.map((v, i) => [`k ${i} \${x}`, v])) },
+        ],
+      },
       { block: 'source', labels: ['null', 'main'], body: [{ attr: 'communicator', value: 'none' }] },
       { block: 'build', body: [{ attr: 'sources', value: ['source.null.main'] }] },
     ];

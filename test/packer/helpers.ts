@@ -23,7 +23,14 @@ export function expectedArtifact(greeting: string): Buffer {
  */
 export function writeNullTemplate(dir: string, extraComment = ''): string {
   mkdirSync(dir, { recursive: true });
-  const variable = (name: string, value: string): HclItem => ({ block: 'variable', labels: [name], body: [{ attr: 'type', value: ref('string') }, { attr: 'default', value }] });
+  const variable = (name: string, value: string): HclItem => ({
+    block: 'variable',
+    labels: [name],
+    body: [
+      { attr: 'type', value: ref('string') },
+      { attr: 'default', value },
+    ],
+  });
   const items: HclItem[] = [
     ...(extraComment ? [{ comment: extraComment }] : []),
     variable('greeting', 'hello'),
@@ -39,7 +46,10 @@ export function writeNullTemplate(dir: string, extraComment = ''): string {
           block: 'provisioner',
           labels: ['shell-local'],
           body: [
-            { attr: 'environment_vars', value: [interp('GREETING=', ref('var.greeting')), interp('FAIL=', ref('var.fail')), interp('NAP=', ref('var.sleep_seconds'))] },
+            {
+              attr: 'environment_vars',
+              value: [interp('GREETING=', ref('var.greeting')), interp('FAIL=', ref('var.fail')), interp('NAP=', ref('var.sleep_seconds'))],
+            },
             {
               attr: 'inline',
               value: [

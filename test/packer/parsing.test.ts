@@ -35,7 +35,14 @@ describe('machine-readable output', () => {
     ];
     for (const l of lines) collector.add(parseMachineLine(l)!);
     assert.deepEqual(collector.list(), [
-      { build: 'file.main', index: 0, builderId: 'packer.file', id: 'File', description: 'Stored file: output/b,1.txt', files: ['output/b,1.txt', 'output/c.txt'] },
+      {
+        build: 'file.main',
+        index: 0,
+        builderId: 'packer.file',
+        id: 'File',
+        description: 'Stored file: output/b,1.txt',
+        files: ['output/b,1.txt', 'output/c.txt'],
+      },
       { build: 'null.x', index: 0, builderId: 'fnoeding.null', files: [] },
     ]);
   });
@@ -49,7 +56,13 @@ describe('machine-readable output', () => {
 
   it('argv carries flags only', () => {
     assert.deepEqual(packerBuildArgs({ only: ['a.b', 'c.d'], onError: 'run-cleanup-provisioner', force: true }), [
-      'build', '-machine-readable', '-color=false', '-only=a.b,c.d', '-on-error=run-cleanup-provisioner', '-force', '.',
+      'build',
+      '-machine-readable',
+      '-color=false',
+      '-only=a.b,c.d',
+      '-on-error=run-cleanup-provisioner',
+      '-force',
+      '.',
     ]);
     assert.equal(parsePackerVersion('Packer v1.6.6\n'), '1.6.6');
     assert.equal(parsePackerVersion('Packer v1.11.2\n\nYour version of Packer is out of date!'), '1.11.2');

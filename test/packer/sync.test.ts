@@ -67,7 +67,10 @@ describe('packer sources in ingot sync (real packer)', () => {
     // Re-sync: the build's inputs are unchanged, so it is skipped without running packer.
     const second = await runMain(['sync', '--json', '--only', 'built', '--only', 'plain'], { cwd: dir });
     assert.equal(second.code, 0, second.stderr);
-    assert.deepEqual(JSON.parse(second.stdout).images.map((i: { status: string }) => i.status), ['skipped', 'skipped']);
+    assert.deepEqual(
+      JSON.parse(second.stdout).images.map((i: { status: string }) => i.status),
+      ['skipped', 'skipped'],
+    );
     assert.doesNotMatch(second.stderr, /Running local shell script/);
 
     // A changed variable rebuilds.
@@ -75,7 +78,10 @@ describe('packer sources in ingot sync (real packer)', () => {
     writeFileSync(join(dir, 'images.yaml'), manifest(images));
     const third = await runMain(['sync', '--json', '--only', 'built'], { cwd: dir });
     assert.equal(third.code, 0, third.stderr);
-    assert.deepEqual(JSON.parse(third.stdout).images.map((i: { status: string }) => i.status), ['published']);
+    assert.deepEqual(
+      JSON.parse(third.stdout).images.map((i: { status: string }) => i.status),
+      ['published'],
+    );
     assert.deepEqual(readFileSync(join(store, 'images', 'built', 'disk.raw')), expectedArtifact('changed'));
   });
 
@@ -89,13 +95,20 @@ describe('packer sources in ingot sync (real packer)', () => {
       { name: 'ask', source: { type: 'packer', path: 'tpl', artifact: 'output/disk.raw', onError: 'ask' }, destination: { path: 'c.raw' } },
       { name: 'badvar', source: { type: 'packer', path: 'tpl', artifact: 'output/disk.raw', variables: { 'not valid': 'x' } }, destination: { path: 'd.raw' } },
       { name: 'missing', source: { type: 'packer', path: 'nowhere', artifact: 'x.raw' }, destination: { path: 'f.raw' } },
-      { name: 'fine', source: { type: 'packer', path: 'tpl', artifact: 'output/disk.raw', onError: 'abort', only: ['null.main'] }, destination: { path: 'e.raw' } },
+      {
+        name: 'fine',
+        source: { type: 'packer', path: 'tpl', artifact: 'output/disk.raw', onError: 'abort', only: ['null.main'] },
+        destination: { path: 'e.raw' },
+      },
     ]);
     const file = join(dir, 'images.yaml');
     writeFileSync(file, text);
     const { problems } = checkManifest(text, file);
     const by = (image: string) => problems.filter((p) => p.image === image && p.severity === 'error');
-    assert.ok(by('empty-dir').some((p) => p.code === 'source-missing' && /no \*\.pkr\.hcl/.test(p.message)), JSON.stringify(problems));
+    assert.ok(
+      by('empty-dir').some((p) => p.code === 'source-missing' && /no \*\.pkr\.hcl/.test(p.message)),
+      JSON.stringify(problems),
+    );
     assert.ok(by('escape').some((p) => p.code === 'unsafe-path' && /artifact/.test(p.message)));
     assert.ok(by('ask').some((p) => /onError: ask/.test(p.message)));
     assert.ok(by('badvar').some((p) => /not a valid packer variable name/.test(p.message)));

@@ -29,11 +29,23 @@ function placeholders(cloud: string, home: string): { variables: Record<string, 
   if (cloud === 'oci') {
     const dir = join(home, 'oci-placeholder');
     mkdirSync(dir, { recursive: true });
-    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs1', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
+    const { privateKey } = generateKeyPairSync('rsa', {
+      modulusLength: 2048,
+      privateKeyEncoding: { type: 'pkcs1', format: 'pem' },
+      publicKeyEncoding: { type: 'spki', format: 'pem' },
+    });
     writeFileSync(join(dir, 'key.pem'), privateKey, { mode: 0o600 });
     writeFileSync(
       join(dir, 'config'),
-      ['[DEFAULT]', 'user=ocid1.user.oc1..aaaaaaaaplaceholder', 'fingerprint=00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff', 'tenancy=ocid1.tenancy.oc1..aaaaaaaaplaceholder', 'region=us-ashburn-1', `key_file=${join(dir, 'key.pem')}`, ''].join('\n'),
+      [
+        '[DEFAULT]',
+        'user=ocid1.user.oc1..aaaaaaaaplaceholder',
+        'fingerprint=00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff',
+        'tenancy=ocid1.tenancy.oc1..aaaaaaaaplaceholder',
+        'region=us-ashburn-1',
+        `key_file=${join(dir, 'key.pem')}`,
+        '',
+      ].join('\n'),
     );
     return {
       variables: {
@@ -62,7 +74,10 @@ describe('generated cloud templates (real packer)', () => {
       const ph = placeholders(cloud, env.HOME!);
       const result = await runPackerValidate(out, { variables: ph.variables, env: { ...env, ...ph.env } });
       assert.equal(result.ok, true, result.output);
-      assert.deepEqual(result.diagnostics.filter((d) => d.severity === 'error'), []);
+      assert.deepEqual(
+        result.diagnostics.filter((d) => d.severity === 'error'),
+        [],
+      );
       const fmt = await run('packer', ['fmt', '-check', '.'], { cwd: out, reject: false, env: { ...env, CHECKPOINT_DISABLE: '1' } });
       assert.equal(fmt.exitCode, 0, `packer fmt would change: ${fmt.stdout}`);
     });
@@ -133,11 +148,17 @@ describe('generated cloud templates (real packer)', () => {
     const packer = needTool(t, 'packer');
     if (!packer) return;
     const home = mkdtempSync(join(tmpdir(), 'ingot-doc-'));
-    const withPacker = await runMain(['packer', 'doctor', '--json'], { cwd: home, env: { PATH: process.env.PATH, HOME: home, ALICLOUD_ACCESS_KEY: 'k', ALICLOUD_SECRET_KEY: 'do-not-print-me' } });
+    const withPacker = await runMain(['packer', 'doctor', '--json'], {
+      cwd: home,
+      env: { PATH: process.env.PATH, HOME: home, ALICLOUD_ACCESS_KEY: 'k', ALICLOUD_SECRET_KEY: 'do-not-print-me' },
+    });
     assert.equal(withPacker.code, 0, withPacker.stderr);
     const report = JSON.parse(withPacker.stdout);
     assert.equal(report.packer.ok, true);
-    assert.deepEqual(report.clouds.map((c: { cloud: string }) => c.cloud), [...CLOUDS]);
+    assert.deepEqual(
+      report.clouds.map((c: { cloud: string }) => c.cloud),
+      [...CLOUDS],
+    );
     const ali = report.clouds.find((c: { cloud: string }) => c.cloud === 'alibaba');
     assert.equal(ali.credentials.ok, true);
     assert.equal(report.clouds.find((c: { cloud: string }) => c.cloud === 'aws').credentials.ok, false, 'empty HOME and env: no AWS credentials');

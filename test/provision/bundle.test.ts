@@ -71,7 +71,10 @@ describe('bundles', () => {
   });
 
   test('links that leave the bundle, absolute links and fifos are refused', async () => {
-    assert.throws(() => checkLink(src, 'a/b', '../../etc/passwd'), (e: unknown) => e instanceof IngotError && e.code === 'INGOT_BUNDLE_INVALID' && /outside the bundle/.test(e.message));
+    assert.throws(
+      () => checkLink(src, 'a/b', '../../etc/passwd'),
+      (e: unknown) => e instanceof IngotError && e.code === 'INGOT_BUNDLE_INVALID' && /outside the bundle/.test(e.message),
+    );
     assert.throws(() => checkLink(src, 'a', '/etc/shadow'), /absolute path \/etc\/shadow/);
     assert.doesNotThrow(() => checkLink(src, 'a/b', '../c'));
     const bad = path.join(dir, 'bad');
@@ -101,7 +104,8 @@ describe('bundles', () => {
     assert.equal(decodeHeader(pax)?.type, 'x', 'a pax header comes first');
     const body = pax.subarray(BLOCK, BLOCK * 2).toString('utf8');
     assert.match(body, new RegExp(`^\\d+ path=${'z'.repeat(300)}\\n\\d+ linkpath=${'l'.repeat(150)}\\n`));
-    for (const record of body.replace(/\0+$/, '').split(/(?<=\n)/)) assert.equal(Buffer.byteLength(record), Number(record.split(' ')[0]), 'pax record lengths count themselves');
+    for (const record of body.replace(/\0+$/, '').split(/(?<=\n)/))
+      assert.equal(Buffer.byteLength(record), Number(record.split(' ')[0]), 'pax record lengths count themselves');
   });
 
   test('GNU tar lists and extracts the archive exactly (modes, links, long names)', async (t) => {

@@ -63,8 +63,27 @@ describe('cloud-init and launch commands', () => {
     const vms = path.join(dir, 'vms');
     const net = path.join(dir, 'network-config');
     await writeFile(net, 'version: 2\nethernets:\n  eth0:\n    dhcp4: true\n');
-    const r = await ingot(['launch', 'readonly-root', '--image', '/images/base.qcow2', '--kernel', '/images/vmlinuz', '--accel', 'tcg', '--ssh-port', '2222', '--vms-dir', vms,
-      '--disk', 'state:1G', '--disk', '8G', '--network-config', net, '--dry-run']);
+    const r = await ingot([
+      'launch',
+      'readonly-root',
+      '--image',
+      '/images/base.qcow2',
+      '--kernel',
+      '/images/vmlinuz',
+      '--accel',
+      'tcg',
+      '--ssh-port',
+      '2222',
+      '--vms-dir',
+      vms,
+      '--disk',
+      'state:1G',
+      '--disk',
+      '8G',
+      '--network-config',
+      net,
+      '--dry-run',
+    ]);
     assert.equal(r.code, 0, r.stderr);
     const lines = r.stdout.trim().split('\n');
     assert.match(lines[0]!, /^# render readonly-root .*; 2 post-launch step\(s\)/);
@@ -74,7 +93,16 @@ describe('cloud-init and launch commands', () => {
     assert.ok(lines.some((l) => l.startsWith('xorriso -as mkisofs -quiet -V cidata -J -r') && l.includes('user-data, network-config, meta-data')));
     const qemu = lines.find((l) => l.startsWith('qemu-system-x86_64 '));
     assert.ok(qemu);
-    for (const part of ['-accel tcg', 'hostfwd=tcp:127.0.0.1:2222-:22', 'readonly=on', 'name=org.qemu.guest_agent.0', '-kernel /images/vmlinuz', `file=${vm}/disk-state.raw,if=virtio,format=raw`, `path=${vm}/console.sock`]) assert.ok(qemu.includes(part), part);
+    for (const part of [
+      '-accel tcg',
+      'hostfwd=tcp:127.0.0.1:2222-:22',
+      'readonly=on',
+      'name=org.qemu.guest_agent.0',
+      '-kernel /images/vmlinuz',
+      `file=${vm}/disk-state.raw,if=virtio,format=raw`,
+      `path=${vm}/console.sock`,
+    ])
+      assert.ok(qemu.includes(part), part);
     assert.ok(lines.includes('guest-exec: cloud-init status --wait --long'));
     assert.ok(lines.includes('# post-launch step 1/2 reboot (timeout 600 s, retries 0, delay 5 s)'));
     assert.equal(lines.at(-1), '# dry run: nothing was created, started or run');
@@ -84,10 +112,22 @@ describe('cloud-init and launch commands', () => {
     await assert.rejects(readFile(path.join(vm, 'vm.json')), 'no record was written');
   });
 
-  test('--user-data FILE boots that user-data and keeps the profile\'s post-launch steps', async () => {
+  test("--user-data FILE boots that user-data and keeps the profile's post-launch steps", async () => {
     const userData = path.join(dir, 'mine.yaml');
     await writeFile(userData, '#cloud-config\nruncmd: [echo mine]\n');
-    const r = await ingot(['launch', 'examples/first-launch/app.yaml', '--user-data', userData, '--image', '/images/base.qcow2', '--vms-dir', path.join(dir, 'vms2'), '--accel', 'tcg', '--dry-run']);
+    const r = await ingot([
+      'launch',
+      'examples/first-launch/app.yaml',
+      '--user-data',
+      userData,
+      '--image',
+      '/images/base.qcow2',
+      '--vms-dir',
+      path.join(dir, 'vms2'),
+      '--accel',
+      'tcg',
+      '--dry-run',
+    ]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /# user-data from .*mine\.yaml \(profile app gives the 5 post-launch step\(s\) only\)/);
     assert.match(r.stdout, /# post-launch step 5\/5 health: \/opt\/app\/scripts\/health\.sh/);
@@ -111,7 +151,10 @@ describe('cloud-init and launch commands', () => {
     const bin = path.join(dir, 'bin');
     await mkdir(bin, { recursive: true });
     const fake = path.join(bin, 'multipass');
-    for (const [version, status] of [['1.15.1', /multipass +PROBLEM +too old: 1\.15\.1, need >= 1\.16\.0/], ['1.16.0', /multipass +ok +multipass +1\.16\.0/]] as const) {
+    for (const [version, status] of [
+      ['1.15.1', /multipass +PROBLEM +too old: 1\.15\.1, need >= 1\.16\.0/],
+      ['1.16.0', /multipass +ok +multipass +1\.16\.0/],
+    ] as const) {
       await writeFile(fake, `#!/bin/sh\nprintf 'multipass   ${version}\\nmultipassd  ${version}\\n'\n`);
       await chmod(fake, 0o755);
       const r = await ingot(['doctor'], repoRoot, { ...process.env, PATH: `${bin}:${process.env.PATH}` });
@@ -122,7 +165,11 @@ describe('cloud-init and launch commands', () => {
 
   test('vm commands on a VM that does not exist: exit 2 naming the VMs dir', async () => {
     const vms = path.join(dir, 'none');
-    for (const argv of [['vm', 'exec', 'ghost', '--vms-dir', vms, '--', 'true'], ['vm', 'stop', 'ghost', '--vms-dir', vms], ['launch', '--resume', 'ghost', '--vms-dir', vms]]) {
+    for (const argv of [
+      ['vm', 'exec', 'ghost', '--vms-dir', vms, '--', 'true'],
+      ['vm', 'stop', 'ghost', '--vms-dir', vms],
+      ['launch', '--resume', 'ghost', '--vms-dir', vms],
+    ]) {
       const r = await ingot(argv);
       assert.equal(r.code, 2, `${argv.join(' ')}: ${r.stderr}`);
       assert.match(r.stderr, /no VM named ghost in .*none/);

@@ -62,7 +62,9 @@ describe('cloud-init documented examples (conformance)', () => {
       const theirs = (v.deprecations ?? []).map((d) => d.split(':')[0]!);
       assert.deepEqual(ours, theirs, v.file);
     }
-    const rh = validateUserData(readFileSync(path.join(dir, 'module-docs/cc_rh_subscription/example3.yaml'), 'utf8'), 'example3.yaml').find((p) => p.code === 'deprecated');
+    const rh = validateUserData(readFileSync(path.join(dir, 'module-docs/cc_rh_subscription/example3.yaml'), 'utf8'), 'example3.yaml').find(
+      (p) => p.code === 'deprecated',
+    );
     assert.ok(rh);
     assert.equal(rh.severity, 'warning');
     assert.match(rh.message, /rh_subscription\.org: deprecated since cloud-init 24\.2/);
@@ -77,7 +79,10 @@ describe('cloud-init documented examples (conformance)', () => {
     assert.ok(!disk.some((p) => p.severity === 'error'));
     // `0o600` is a string in YAML 1.1, `!!binary` is bytes: both fine for write_files.
     const writeFiles = validateUserData(read('doc-examples/cloud-config-write-files.txt'), 'wf');
-    assert.deepEqual(writeFiles.filter((p) => p.severity === 'error'), []);
+    assert.deepEqual(
+      writeFiles.filter((p) => p.severity === 'error'),
+      [],
+    );
   });
 
   test('every top-level key the examples use is known', () => {
@@ -92,7 +97,11 @@ describe('cloud-init documented examples (conformance)', () => {
   test('Jinja templates get a warning, not an error', () => {
     for (const v of vectors.filter((x) => x.kind.includes('jinja'))) {
       const problems = validateUserData(readFileSync(path.join(dir, v.file), 'utf8'), v.file);
-      assert.deepEqual(problems.map((p) => [p.severity, p.code]), [['warning', 'jinja']], v.file);
+      assert.deepEqual(
+        problems.map((p) => [p.severity, p.code]),
+        [['warning', 'jinja']],
+        v.file,
+      );
     }
   });
 

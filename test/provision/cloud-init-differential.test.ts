@@ -43,8 +43,13 @@ function compare(verdicts: Verdict[]): { mismatches: string[]; invalid: number; 
     const invalidForThem = v.loads && (v.errors?.length ?? 0) > 0;
     if (invalidForThem) invalid++;
     if (v.deprecations?.length) deprecated++;
-    const agree = loads === v.loads && (!v.loads || (invalidForUs === invalidForThem && (invalidForThem || JSON.stringify(ourDeprecations) === JSON.stringify(v.deprecations ?? []))));
-    if (!agree) mismatches.push(`${v.text}\n  cloud-init: ${JSON.stringify({ errors: v.errors, deprecations: v.deprecations })}\n  ingot: ${JSON.stringify(problems.map((p) => `${p.line}:${p.column} ${p.severity} ${p.message}`))}`);
+    const agree =
+      loads === v.loads &&
+      (!v.loads || (invalidForUs === invalidForThem && (invalidForThem || JSON.stringify(ourDeprecations) === JSON.stringify(v.deprecations ?? []))));
+    if (!agree)
+      mismatches.push(
+        `${v.text}\n  cloud-init: ${JSON.stringify({ errors: v.errors, deprecations: v.deprecations })}\n  ingot: ${JSON.stringify(problems.map((p) => `${p.line}:${p.column} ${p.severity} ${p.message}`))}`,
+      );
   }
   return { mismatches, invalid, deprecated };
 }
@@ -68,8 +73,28 @@ describe("ingot's checker agrees with cloud-init's validator", () => {
   test('dates: the "date" format as its jsonschema checks it', (t) => {
     const python = cloudInitPython(t);
     if (!python) return;
-    const samples = ['2030-01-01', '20300101', '2030-W01', '2030W011', '2030-W011', '2026-W53-1', '2030-W53-1', '2030-W00-1', '2030-W01-8', '20300230', '2024-02-29', '2023-02-29', '2030-12', '2030-001', '2030-01-01T00', ' 2030-01-01', '0000-01-01', '2030-13-01'];
-    const script = 'import json,sys\nfrom jsonschema import FormatChecker\nfc=FormatChecker()\nprint(json.dumps([fc.conforms(v, "date") for v in json.loads(sys.argv[1])]))';
+    const samples = [
+      '2030-01-01',
+      '20300101',
+      '2030-W01',
+      '2030W011',
+      '2030-W011',
+      '2026-W53-1',
+      '2030-W53-1',
+      '2030-W00-1',
+      '2030-W01-8',
+      '20300230',
+      '2024-02-29',
+      '2023-02-29',
+      '2030-12',
+      '2030-001',
+      '2030-01-01T00',
+      ' 2030-01-01',
+      '0000-01-01',
+      '2030-13-01',
+    ];
+    const script =
+      'import json,sys\nfrom jsonschema import FormatChecker\nfc=FormatChecker()\nprint(json.dumps([fc.conforms(v, "date") for v in json.loads(sys.argv[1])]))';
     const theirs = JSON.parse(execFileSync(python, ['-c', script, JSON.stringify(samples)], { encoding: 'utf8' })) as boolean[];
     const ours = samples.map(isIsoDate);
     // Newer jsonschema releases take only YYYY-MM-DD; ingot never refuses what the installed one takes.

@@ -45,7 +45,8 @@ describe('cloud-config schema data', () => {
 
   test('every module can be named in cloud_*_modules, in both spellings where cloud-init takes both', () => {
     const modules = defs.all_modules!.enum!;
-    for (const name of ['raspberry_pi', 'ubuntu_pro', 'write_files', 'write-files', 'write_files_deferred', 'users-groups', 'scripts_user', 'reset_rmc']) assert.ok(modules.includes(name), name);
+    for (const name of ['raspberry_pi', 'ubuntu_pro', 'write_files', 'write-files', 'write_files_deferred', 'users-groups', 'scripts_user', 'reset_rmc'])
+      assert.ok(modules.includes(name), name);
     assert.ok(!modules.includes('raspberry-pi') && !modules.includes('ubuntu-pro'));
     assert.equal(modules.length, 98);
   });
@@ -76,7 +77,8 @@ describe('cloud-config schema data', () => {
 
   test('patterns compile as JavaScript', () => {
     for (const [schema, where] of all) {
-      for (const p of [schema.pattern, ...Object.keys(schema.patternProperties ?? {})]) if (p !== undefined) assert.doesNotThrow(() => new RegExp(p, 'u'), where);
+      for (const p of [schema.pattern, ...Object.keys(schema.patternProperties ?? {})])
+        if (p !== undefined) assert.doesNotThrow(() => new RegExp(p, 'u'), where);
     }
   });
 

@@ -52,7 +52,11 @@ describe('cloud-init validate with the installed cloud-init', () => {
     assert.equal(results.length, newerThan224.length);
     for (const result of results) {
       assert.ok(result.valid, result.file);
-      assert.deepEqual(result.problems.filter((p) => p.severity === 'error'), [], result.file);
+      assert.deepEqual(
+        result.problems.filter((p) => p.severity === 'error'),
+        [],
+        result.file,
+      );
     }
     const older = results.flatMap((x) => x.problems).filter((p) => p.code === 'cloud-init-older');
     const installed = /installed cloud-init (\S+) is older/.exec(r.stderr)?.[1];
@@ -61,11 +65,20 @@ describe('cloud-init validate with the installed cloud-init', () => {
       assert.ok(older.length > 0, 'an older cloud-init refuses some of these');
       for (const p of older) {
         assert.equal(p.severity, 'warning');
-        assert.match(p.message, new RegExp(`^cloud-init ${installed.replaceAll('.', '\\.')} \\(installed\\) refuses this, but its schema is older than ingot's \\(${SCHEMA_VERSION}\\)`));
+        assert.match(
+          p.message,
+          new RegExp(
+            `^cloud-init ${installed.replaceAll('.', '\\.')} \\(installed\\) refuses this, but its schema is older than ingot's \\(${SCHEMA_VERSION}\\)`,
+          ),
+        );
         assert.ok(p.line >= 1);
       }
       const ansible = results.find((x) => x.file.endsWith('cloud-config-ansible-pull.txt'))!;
-      if (installed.startsWith('22.')) assert.ok(ansible.problems.some((p) => p.code === 'cloud-init-older' && p.path[0] === 'ansible'), JSON.stringify(ansible.problems));
+      if (installed.startsWith('22.'))
+        assert.ok(
+          ansible.problems.some((p) => p.code === 'cloud-init-older' && p.path[0] === 'ansible'),
+          JSON.stringify(ansible.problems),
+        );
     } else {
       assert.deepEqual(older, []);
     }
@@ -78,7 +91,10 @@ describe('cloud-init validate with the installed cloud-init', () => {
     const r = await ingot(['cloud-init', 'validate', '--json', file], dir);
     assert.equal(r.code, 2);
     const [result] = JSON.parse(r.stdout) as { problems: Problem[] }[];
-    assert.deepEqual(result!.problems.map((p) => [p.line, p.code]), [[2, 'type']]);
+    assert.deepEqual(
+      result!.problems.map((p) => [p.line, p.code]),
+      [[2, 'type']],
+    );
   });
 
   test('--strict fails on warnings; without it they pass', async () => {
@@ -95,7 +111,15 @@ describe('cloud-init validate with the installed cloud-init', () => {
 });
 
 describe('reconciling cloud-init schema with ingot', () => {
-  const p = (path: (string | number)[], severity: Problem['severity'] = 'error', code = 'cloud-init-schema'): Problem => ({ code, severity, message: `cloud-init schema: ${path.join('.')}: bad`, file: 'f', line: 1, column: 1, path });
+  const p = (path: (string | number)[], severity: Problem['severity'] = 'error', code = 'cloud-init-schema'): Problem => ({
+    code,
+    severity,
+    message: `cloud-init schema: ${path.join('.')}: bad`,
+    file: 'f',
+    line: 1,
+    column: 1,
+    path,
+  });
 
   test('parses the version', () => {
     assert.equal(parseCloudInitVersion('/usr/bin/cloud-init 22.4.2\n'), '22.4.2');
@@ -114,11 +138,17 @@ describe('reconciling cloud-init schema with ingot', () => {
     const [w] = reconcileSchemaProblems([], [p(['ansible', 'pull'])], '22.4.2', '25.3');
     assert.equal(w?.severity, 'warning');
     assert.equal(w?.code, 'cloud-init-older');
-    assert.match(w!.message, /^cloud-init 22\.4\.2 \(installed\) refuses this, but its schema is older than ingot's \(25\.3\), which accepts it: ansible\.pull: bad$/);
+    assert.match(
+      w!.message,
+      /^cloud-init 22\.4\.2 \(installed\) refuses this, but its schema is older than ingot's \(25\.3\), which accepts it: ansible\.pull: bad$/,
+    );
   });
 
   test('a cloud-init as new as the data: its errors stand', () => {
     const out = reconcileSchemaProblems([p(['users', 0, 'x'], 'warning', 'deprecated')], [p(['users', 0])], '26.2', '25.3');
-    assert.deepEqual(out.map((x) => [x.severity, x.code]), [['error', 'cloud-init-schema']]);
+    assert.deepEqual(
+      out.map((x) => [x.severity, x.code]),
+      [['error', 'cloud-init-schema']],
+    );
   });
 });

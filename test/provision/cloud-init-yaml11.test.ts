@@ -44,7 +44,14 @@ function neutral(n: YNode): unknown {
 
 function load(text: string): unknown {
   const r = loadYaml11(text);
-  return r.root ? neutral(r.root) : { error: r.problems.filter((p) => p.severity === 'error').map((p) => p.message).join('; ') };
+  return r.root
+    ? neutral(r.root)
+    : {
+        error: r.problems
+          .filter((p) => p.severity === 'error')
+          .map((p) => p.message)
+          .join('; '),
+      };
 }
 
 const int = (v: string) => ({ int: v });
@@ -52,18 +59,38 @@ const map = (...pairs: [string, unknown][]) => ({ map: pairs });
 
 // What each YAML 1.1 trap loads as (checked by hand against PyYAML's resolver and constructors).
 const cases: { name: string; yaml: string; value: unknown }[] = [
-  { name: 'yes/no/on/off are booleans, y/n are not', yaml: 'a: yes\nb: No\nc: on\nd: OFF\ne: y\nf: n\n', value: map(['a', { bool: true }], ['b', { bool: false }], ['c', { bool: true }], ['d', { bool: false }], ['e', 'y'], ['f', 'n']) },
+  {
+    name: 'yes/no/on/off are booleans, y/n are not',
+    yaml: 'a: yes\nb: No\nc: on\nd: OFF\ne: y\nf: n\n',
+    value: map(['a', { bool: true }], ['b', { bool: false }], ['c', { bool: true }], ['d', { bool: false }], ['e', 'y'], ['f', 'n']),
+  },
   { name: '0o600 is a string, 0600 is octal', yaml: 'a: 0o600\nb: 0600\nc: "0600"\n', value: map(['a', '0o600'], ['b', int('384')], ['c', '0600']) },
-  { name: 'hex, binary, underscores, sexagesimal', yaml: 'a: 0x1F\nb: 0b101\nc: 1_000\nd: 1:30\ne: 190:20:30\n', value: map(['a', int('31')], ['b', int('5')], ['c', int('1000')], ['d', int('90')], ['e', int('685230')]) },
+  {
+    name: 'hex, binary, underscores, sexagesimal',
+    yaml: 'a: 0x1F\nb: 0b101\nc: 1_000\nd: 1:30\ne: 190:20:30\n',
+    value: map(['a', int('31')], ['b', int('5')], ['c', int('1000')], ['d', int('90')], ['e', int('685230')]),
+  },
   { name: 'not numbers: 08, 09:30, 1e3', yaml: 'a: 08\nb: 09:30\nc: 1e3\n', value: map(['a', '08'], ['b', '09:30'], ['c', '1e3']) },
-  { name: 'floats need a dot', yaml: 'a: 1.5\nb: 1.0e+3\nc: .inf\nd: -.Inf\n', value: map(['a', { float: 1.5 }], ['b', { float: 1000 }], ['c', { float: 'inf' }], ['d', { float: '-inf' }]) },
+  {
+    name: 'floats need a dot',
+    yaml: 'a: 1.5\nb: 1.0e+3\nc: .inf\nd: -.Inf\n',
+    value: map(['a', { float: 1.5 }], ['b', { float: 1000 }], ['c', { float: 'inf' }], ['d', { float: '-inf' }]),
+  },
   { name: 'big integers stay exact', yaml: 'a: 12345678901234567890\n', value: map(['a', int('12345678901234567890')]) },
   { name: 'nulls', yaml: 'a:\nb: ~\nc: Null\nd: nUll\n', value: map(['a', null], ['b', null], ['c', null], ['d', 'nUll']) },
   { name: 'dates are not strings', yaml: 'a: 2030-01-01\nb: "2030-01-01"\n', value: map(['a', { timestamp: 1 }], ['b', '2030-01-01']) },
   { name: '!!binary is bytes', yaml: 'a: !!binary aGVsbG8=\n', value: map(['a', { bytes: Buffer.from('hello').toString('hex') }]) },
   { name: 'a repeated key keeps its first place and last value', yaml: 'a: 1\nb: 2\na: 3\n', value: map(['a', int('3')], ['b', int('2')]) },
   { name: '1 and true are one key', yaml: '1: a\ntrue: b\n', value: map(['1', 'b']) },
-  { name: 'merge keys: explicit keys win, earlier merges win, merged keys come first', yaml: 'b: &b {x: 1, y: 2}\no: &o {y: 3, z: 4}\nm:\n  <<: [*b, *o]\n  x: 9\n', value: map(['b', map(['x', int('1')], ['y', int('2')])], ['o', map(['y', int('3')], ['z', int('4')])], ['m', map(['y', int('2')], ['z', int('4')], ['x', int('9')])]) },
+  {
+    name: 'merge keys: explicit keys win, earlier merges win, merged keys come first',
+    yaml: 'b: &b {x: 1, y: 2}\no: &o {y: 3, z: 4}\nm:\n  <<: [*b, *o]\n  x: 9\n',
+    value: map(
+      ['b', map(['x', int('1')], ['y', int('2')])],
+      ['o', map(['y', int('3')], ['z', int('4')])],
+      ['m', map(['y', int('2')], ['z', int('4')], ['x', int('9')])],
+    ),
+  },
   { name: '"!" resolves like a plain scalar', yaml: 'a: ! 12\n', value: map(['a', int('12')]) },
   { name: 'explicit tags', yaml: 'a: !!str 123\nb: !!int "0x10"\nc: !!bool "yes"\n', value: map(['a', '123'], ['b', int('16')], ['c', { bool: true }]) },
 ];
@@ -104,7 +131,10 @@ describe('YAML 1.1 as cloud-init reads it', () => {
 
   test('a repeated key is a warning at the later one', () => {
     const r = loadYaml11('a: 1\nb:\n  c: 1\n  c: 2\n');
-    assert.deepEqual(r.problems.map((p) => [p.severity, p.code, p.line, p.column]), [['warning', 'duplicate-key', 4, 3]]);
+    assert.deepEqual(
+      r.problems.map((p) => [p.severity, p.code, p.line, p.column]),
+      [['warning', 'duplicate-key', 4, 3]],
+    );
   });
 
   test('merged keys are not reported as repeated', () => {
@@ -113,7 +143,12 @@ describe('YAML 1.1 as cloud-init reads it', () => {
 
   test('an alias bomb is refused, not expanded', () => {
     const levels = ['a: &a [x, x, x, x, x, x, x, x, x, x]'];
-    for (let i = 1; i < 8; i++) levels.push(`${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(10).fill(`*${String.fromCharCode(96 + i)}`).join(', ')}]`);
+    for (let i = 1; i < 8; i++)
+      levels.push(
+        `${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(10)
+          .fill(`*${String.fromCharCode(96 + i)}`)
+          .join(', ')}]`,
+      );
     const r = loadYaml11(`${levels.join('\n')}\n`);
     assert.equal(r.root, undefined);
     assert.match(r.problems[0]!.message, new RegExp(`past ${MAX_EXPANDED_NODES}`));
@@ -138,7 +173,7 @@ describe('the same documents through PyYAML (the loader cloud-init uses)', () =>
       'a: !!python/unicode hello\nb: !!null ""\nc: !!float "1"\n',
       'a: 0X1F\nb: 0B1\nc: 0o17\nd: -0x_1\ne: 0_\n',
       'a: !!int abc\n',
-      'k: |\n  yes\nl: >\n  1\nm: \'on\'\n',
+      "k: |\n  yes\nl: >\n  1\nm: 'on'\n",
       '1.5: c\nnull: d\n~: e\n',
       '',
       '# only a comment\n',

@@ -24,7 +24,13 @@ async function ingot(argv: string[]) {
   let stdout = '';
   let stderr = '';
   const stream = (append: (s: string) => void) => ({ write: (s: string) => (append(String(s)), true), isTTY: false }) as unknown as NodeJS.WriteStream;
-  const code = await main({ argv, env: { ...process.env, INGOT_DEBUG: '' }, cwd: repoRoot, stdout: stream((s) => (stdout += s)), stderr: stream((s) => (stderr += s)) });
+  const code = await main({
+    argv,
+    env: { ...process.env, INGOT_DEBUG: '' },
+    cwd: repoRoot,
+    stdout: stream((s) => (stdout += s)),
+    stderr: stream((s) => (stderr += s)),
+  });
   return { code, stdout, stderr };
 }
 
@@ -45,7 +51,15 @@ describe('examples', () => {
     const config = parse(text) as Record<string, unknown>;
     assert.equal(config.hostname, 'polis-vm');
     assert.deepEqual(config.users, [{ name: 'ubuntu', shell: '/bin/bash', sudo: 'ALL=(ALL) NOPASSWD:ALL', lock_passwd: true, groups: 'docker' }]);
-    for (const needle of ['9DC858229FC7DD38854AE2D88D81803C0EBFCD88', 'b7ac389e5a19592cadf16e0ca30e40919516128f6e1b7f99e1cb4ff64554172e', 'systemctl enable polis.service', 'passwd -l root', 'kernel.yama.ptrace_scope = 2', '-w /etc/docker/daemon.json -p rwxa -k docker', 'Polis VM provisioned in $UPTIME seconds']) {
+    for (const needle of [
+      '9DC858229FC7DD38854AE2D88D81803C0EBFCD88',
+      'b7ac389e5a19592cadf16e0ca30e40919516128f6e1b7f99e1cb4ff64554172e',
+      'systemctl enable polis.service',
+      'passwd -l root',
+      'kernel.yama.ptrace_scope = 2',
+      '-w /etc/docker/daemon.json -p rwxa -k docker',
+      'Polis VM provisioned in $UPTIME seconds',
+    ]) {
       assert.ok(text.includes(needle), needle);
     }
     const v = await ingot(['cloud-init', 'validate', out, ...(needTool(t, 'cloud-init') ? [] : ['--no-schema'])]);
@@ -53,12 +67,37 @@ describe('examples', () => {
   });
 
   test("000's Phase 2 in its order: transfer, pull, verify digests, up, health (multipass --dry-run)", async () => {
-    const r = await ingot(['launch', 'examples/first-launch/polis/polis.yaml', '--backend', 'multipass', '--image', '24.04', '--name', 'polis', '--memory', '4G', '--disk', '20G', ...identity, '--env', 'POLIS_VERSION=v0.4.0', '--vms-dir', path.join(dir, 'vms'), '--dry-run']);
+    const r = await ingot([
+      'launch',
+      'examples/first-launch/polis/polis.yaml',
+      '--backend',
+      'multipass',
+      '--image',
+      '24.04',
+      '--name',
+      'polis',
+      '--memory',
+      '4G',
+      '--disk',
+      '20G',
+      ...identity,
+      '--env',
+      'POLIS_VERSION=v0.4.0',
+      '--vms-dir',
+      path.join(dir, 'vms'),
+      '--dry-run',
+    ]);
     assert.equal(r.code, 0, r.stderr);
     const steps = r.stdout.split('\n').filter((l) => l.startsWith('# post-launch step'));
     assert.deepEqual(
       steps.map((l) => l.replace(/ \(timeout.*$/, '')),
-      ['# post-launch step 1/5 transfer config → /opt/polis', '# post-launch step 2/5 pull-images /opt/polis/docker-compose.yml', '# post-launch step 3/5 verify-digests image-digests.yaml', '# post-launch step 4/5 docker compose up -d', '# post-launch step 5/5 services running'],
+      [
+        '# post-launch step 1/5 transfer config → /opt/polis',
+        '# post-launch step 2/5 pull-images /opt/polis/docker-compose.yml',
+        '# post-launch step 3/5 verify-digests image-digests.yaml',
+        '# post-launch step 4/5 docker compose up -d',
+        '# post-launch step 5/5 services running',
+      ],
     );
     assert.match(r.stdout, /^multipass launch 24\.04 --name polis --cpus 2 --memory 4G --disk 20G --timeout 900 --cloud-init /m);
     assert.match(r.stdout, /^multipass exec polis -- sudo env POLIS_VERSION=v0\.4\.0 docker compose -f \/opt\/polis\/docker-compose\.yml pull$/m);
@@ -68,7 +107,14 @@ describe('examples', () => {
   test('first-launch: the digest manifest matches the artifacts it pins', async () => {
     const digests = await loadFileDigests(path.join(example, 'artifacts.sha256'));
     assert.deepEqual([...digests.keys()].sort(), ['index.html', 'version.txt']);
-    for (const [name, hex] of digests) assert.equal(createHash('sha256').update(await readFile(path.join(example, 'artifacts', name))).digest('hex'), hex, name);
+    for (const [name, hex] of digests)
+      assert.equal(
+        createHash('sha256')
+          .update(await readFile(path.join(example, 'artifacts', name)))
+          .digest('hex'),
+        hex,
+        name,
+      );
     const listed = (await readFile(path.join(example, 'bundle/images.list'), 'utf8')).trim().split('\n').sort();
     assert.deepEqual(listed, [...digests.keys()].sort(), 'pull.sh fetches what the manifest pins');
   });

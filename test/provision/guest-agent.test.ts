@@ -17,7 +17,8 @@ function fakeAgent(socketPath: string, files: Record<string, string>): Promise<S
     let syncs = 0;
     let polls = 0;
     // The real agent prefixes a sync reply with the raw byte 0xFF (not valid UTF-8).
-    const reply = (value: unknown, sync = false) => socket.write(Buffer.concat([Buffer.from(sync ? [0xff] : []), Buffer.from(`${JSON.stringify({ return: value })}\n`)]));
+    const reply = (value: unknown, sync = false) =>
+      socket.write(Buffer.concat([Buffer.from(sync ? [0xff] : []), Buffer.from(`${JSON.stringify({ return: value })}\n`)]));
     socket.on('data', (chunk) => {
       buffer += chunk.toString();
       let nl: number;
@@ -39,7 +40,8 @@ function fakeAgent(socketPath: string, files: Record<string, string>): Promise<S
             reply(polls++ < 2 ? { exited: false } : { exited: true, exitcode: 1, 'out-data': Buffer.from('status: error\n').toString('base64') });
             break;
           case 'guest-file-open':
-            if (!(String(args.path) in files)) socket.write(`${JSON.stringify({ error: { class: 'GenericError', desc: `failed to open file '${String(args.path)}'` } })}\n`);
+            if (!(String(args.path) in files))
+              socket.write(`${JSON.stringify({ error: { class: 'GenericError', desc: `failed to open file '${String(args.path)}'` } })}\n`);
             else reply(7);
             break;
           case 'guest-file-read': {

@@ -48,7 +48,10 @@ describe('merge rules', () => {
       ],
       expect: (m) => {
         assert.deepEqual(m.parts.sysctl, { 'net.ipv4.ip_forward': 1, 'vm.swappiness': 10 });
-        assert.deepEqual(m.parts.units.map((u) => u.name), ['a.service', 'b.service']);
+        assert.deepEqual(
+          m.parts.units.map((u) => u.name),
+          ['a.service', 'b.service'],
+        );
       },
     },
   ];
@@ -57,11 +60,26 @@ describe('merge rules', () => {
   }
 
   const conflicts: { name: string; a: string; b: string; key: string }[] = [
-    { name: 'scalar set differently', a: 'cloud-config:\n  package_upgrade: true\n', b: 'cloud-config:\n  package_upgrade: false\n', key: 'cloud-config.package_upgrade' },
-    { name: 'nested scalar set differently', a: 'cloud-config:\n  apt:\n    conf: "A"\n', b: 'cloud-config:\n  apt:\n    conf: "B"\n', key: 'cloud-config.apt.conf' },
+    {
+      name: 'scalar set differently',
+      a: 'cloud-config:\n  package_upgrade: true\n',
+      b: 'cloud-config:\n  package_upgrade: false\n',
+      key: 'cloud-config.package_upgrade',
+    },
+    {
+      name: 'nested scalar set differently',
+      a: 'cloud-config:\n  apt:\n    conf: "A"\n',
+      b: 'cloud-config:\n  apt:\n    conf: "B"\n',
+      key: 'cloud-config.apt.conf',
+    },
     { name: 'map meets list', a: 'cloud-config:\n  mounts: []\n', b: 'cloud-config:\n  mounts: {a: 1}\n', key: 'cloud-config.mounts' },
     { name: 'sysctl value', a: 'sysctl:\n  vm.swappiness: 10\n', b: 'sysctl:\n  vm.swappiness: 60\n', key: 'sysctl.vm.swappiness' },
-    { name: 'same unit, different content', a: 'units:\n  - {name: x.service, content: one}\n', b: 'units:\n  - {name: x.service, content: two}\n', key: 'units.x.service.content' },
+    {
+      name: 'same unit, different content',
+      a: 'units:\n  - {name: x.service, content: one}\n',
+      b: 'units:\n  - {name: x.service, content: two}\n',
+      key: 'units.x.service.content',
+    },
   ];
   for (const c of conflicts) {
     test(`conflict: ${c.name} names both files`, () => {
@@ -104,7 +122,10 @@ describe('includes', () => {
   test('a diamond includes base once, depth-first in include order', async () => {
     const merged = await resolveProfile(dir, 'top');
     assert.deepEqual(merged.parts.cloudConfig.packages, ['base-pkg', 'left-pkg', 'right-pkg', 'top-pkg']);
-    assert.deepEqual(merged.files.map((f) => path.basename(f)), ['base.yaml', 'left.yaml', 'right.yaml', 'top.yaml']);
+    assert.deepEqual(
+      merged.files.map((f) => path.basename(f)),
+      ['base.yaml', 'left.yaml', 'right.yaml', 'top.yaml'],
+    );
   });
 
   test('an include cycle is an error showing the chain', async () => {

@@ -29,10 +29,16 @@ type Call = [argv: string[], exitCode: number, stdout?: string, stderr?: string]
 
 const GATE_DIGEST = 'sha256:5f1c0b7e0d2a3e4f5a6b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b';
 const VERSION_OK = 'multipass   1.16.0\nmultipassd  1.16.0\n';
-const DONE = 'status: done\nextended_status: done\nboot_status_code: enabled-by-generator\nlast_update: Thu, 01 Jan 1970 00:01:12 +0000\ndetail: DataSourceNoCloud [seed=/dev/sr0]\nerrors: []\nrecoverable_errors: {}\n';
+const DONE =
+  'status: done\nextended_status: done\nboot_status_code: enabled-by-generator\nlast_update: Thu, 01 Jan 1970 00:01:12 +0000\ndetail: DataSourceNoCloud [seed=/dev/sr0]\nerrors: []\nrecoverable_errors: {}\n';
 const ERROR =
   "status: error\nextended_status: error - done\nboot_status_code: enabled-by-generator\nlast_update: Thu, 01 Jan 1970 00:02:01 +0000\ndetail: DataSourceNoCloud [seed=/dev/sr0]\nerrors:\n\t- ('scripts_user', RuntimeError('Runparts: 1 failures (runcmd) in /var/lib/cloud/instance/scripts'))\nrecoverable_errors: {}\n";
-const info = (state: string) => JSON.stringify({ errors: [], info: { polis: { cpu_count: '2', image_release: '24.04 LTS', ipv4: ['10.13.31.7'], release: 'Ubuntu 24.04.1 LTS', state } } }, null, 4);
+const info = (state: string) =>
+  JSON.stringify(
+    { errors: [], info: { polis: { cpu_count: '2', image_release: '24.04 LTS', ipv4: ['10.13.31.7'], release: 'Ubuntu 24.04.1 LTS', state } } },
+    null,
+    4,
+  );
 const x = (...argv: string[]) => ['multipass', 'exec', 'polis', '--', 'sudo', ...argv];
 const sh = (script: string) => x('env', 'POLIS_VERSION=v0.4.0', 'bash', '-c', `set -euo pipefail\n${script}`);
 
@@ -71,12 +77,26 @@ describe('multipass backend against recorded argv and output', () => {
   const launchCalls = (): Call[] => [
     [['multipass', 'version'], 0, VERSION_OK],
     [['multipass', 'info', 'polis'], 2, '', 'info failed: The following errors occurred:\ninstance "polis" does not exist\n'],
-    [['multipass', 'launch', '24.04', '--name', 'polis', '--cpus', '2', '--memory', '4G', '--disk', '20G', '--timeout', '900', '--cloud-init', 'USER_DATA'], 0, 'Launched: polis\n'],
+    [
+      ['multipass', 'launch', '24.04', '--name', 'polis', '--cpus', '2', '--memory', '4G', '--disk', '20G', '--timeout', '900', '--cloud-init', 'USER_DATA'],
+      0,
+      'Launched: polis\n',
+    ],
     [x('cloud-init', 'status', '--wait', '--long'), 0, `..............\n${DONE}`],
   ];
   const transferCalls = (n: number): Call[] => [
     [['multipass', 'transfer', 'TAR', `polis:/tmp/ingot-transfer-PID-${n}.tar`], 0],
-    [x('sh', '-c', 'set -e; mkdir -p -- "$2"; tar -x --no-same-owner --no-overwrite-dir -f "$1" -C "$2"; rm -f -- "$1"', 'ingot-extract', `/tmp/ingot-transfer-PID-${n}.tar`, '/opt/polis'), 0],
+    [
+      x(
+        'sh',
+        '-c',
+        'set -e; mkdir -p -- "$2"; tar -x --no-same-owner --no-overwrite-dir -f "$1" -C "$2"; rm -f -- "$1"',
+        'ingot-extract',
+        `/tmp/ingot-transfer-PID-${n}.tar`,
+        '/opt/polis',
+      ),
+      0,
+    ],
   ];
   const afterPull: Call[] = [
     [x('docker', 'inspect', '--format', '{{json .RepoDigests}}', 'ghcr.io/example/gate:1.2.0'), 0, `["ghcr.io/example/gate@${GATE_DIGEST}"]\n`],
@@ -106,13 +126,45 @@ describe('multipass backend against recorded argv and output', () => {
   beforeEach(async () => {
     vmsDir = await mkdtemp(path.join(dir, 'vms-'));
     tarListings = [];
-    spec = { name: 'polis', backend: 'multipass', image: '24.04', userDataFile: path.join(vmsDir, 'polis/user-data'), cpus: 2, memory: '4G', disk: '20G', timeoutSeconds: 900, vmDir: path.join(vmsDir, 'polis') };
+    spec = {
+      name: 'polis',
+      backend: 'multipass',
+      image: '24.04',
+      userDataFile: path.join(vmsDir, 'polis/user-data'),
+      cpus: 2,
+      memory: '4G',
+      disk: '20G',
+      timeoutSeconds: 900,
+      vmDir: path.join(vmsDir, 'polis'),
+    };
   });
 
-  const opts = (runner: Runner, extra: Partial<Parameters<typeof launch>[1]> = {}) => ({ log: silentLogger, runner, userData: '#cloud-config\n{}\n', steps, env: { POLIS_VERSION: 'v0.4.0' }, ...extra });
+  const opts = (runner: Runner, extra: Partial<Parameters<typeof launch>[1]> = {}) => ({
+    log: silentLogger,
+    runner,
+    userData: '#cloud-config\n{}\n',
+    steps,
+    env: { POLIS_VERSION: 'v0.4.0' },
+    ...extra,
+  });
 
   test('the launch argv is exactly the documented one (000: --timeout 900, --cloud-init)', () => {
-    assert.deepEqual(multipassLaunchArgv(spec), ['launch', '24.04', '--name', 'polis', '--cpus', '2', '--memory', '4G', '--disk', '20G', '--timeout', '900', '--cloud-init', spec.userDataFile]);
+    assert.deepEqual(multipassLaunchArgv(spec), [
+      'launch',
+      '24.04',
+      '--name',
+      'polis',
+      '--cpus',
+      '2',
+      '--memory',
+      '4G',
+      '--disk',
+      '20G',
+      '--timeout',
+      '900',
+      '--cloud-init',
+      spec.userDataFile,
+    ]);
   });
 
   test("ready: 000's Phase 2 in order — one tar for the bundle, pull retried, digests, up, health retried", async () => {
@@ -121,7 +173,16 @@ describe('multipass backend against recorded argv and output', () => {
     const result = await launch(spec, opts(runner));
     assert.equal(made.length, calls.length, 'every recorded call was made');
     assert.equal(result.cloudInit.state, 'ready');
-    assert.deepEqual(result.steps.map((s) => [s.kind, s.attempts]), [['transfer', 1], ['pull-images', 2], ['verify-digests', 1], ['run', 1], ['health', 2]]);
+    assert.deepEqual(
+      result.steps.map((s) => [s.kind, s.attempts]),
+      [
+        ['transfer', 1],
+        ['pull-images', 2],
+        ['verify-digests', 1],
+        ['run', 1],
+        ['health', 2],
+      ],
+    );
     assert.equal(tarListings.length, 1, 'one transfer for the whole bundle');
     assert.match(tarListings[0]!, /-rwxr-xr-x root\/root .* scripts\/setup-certs\.sh/, 'exec bit restored on *.sh');
     const record = await readRecord(vmsDir, 'polis');
@@ -131,7 +192,11 @@ describe('multipass backend against recorded argv and output', () => {
   });
 
   test('cloud-init exit 1 keeps the VM and says how to inspect, resume and delete it', async () => {
-    const calls: Call[] = [...launchCalls().slice(0, 3), [x('cloud-init', 'status', '--wait', '--long'), 1, ERROR], [x('cat', '--', '/var/log/cloud-init-output.log'), 0, 'E: Unable to locate package docker-ce\n']];
+    const calls: Call[] = [
+      ...launchCalls().slice(0, 3),
+      [x('cloud-init', 'status', '--wait', '--long'), 1, ERROR],
+      [x('cat', '--', '/var/log/cloud-init-output.log'), 0, 'E: Unable to locate package docker-ce\n'],
+    ];
     const { runner, made } = replay(calls);
     await assert.rejects(launch(spec, opts(runner)), (error: unknown) => {
       assert.ok(error instanceof IngotError);
@@ -153,7 +218,10 @@ describe('multipass backend against recorded argv and output', () => {
   });
 
   test('--rm-on-failure removes the VM instead', async () => {
-    const degraded = DONE.replace('extended_status: done', 'extended_status: degraded done').replace('recoverable_errors: {}', "recoverable_errors:\nWARNING:\n\t- Failed to install packages: ['polis-agent']");
+    const degraded = DONE.replace('extended_status: done', 'extended_status: degraded done').replace(
+      'recoverable_errors: {}',
+      "recoverable_errors:\nWARNING:\n\t- Failed to install packages: ['polis-agent']",
+    );
     const calls: Call[] = [
       ...launchCalls().slice(0, 3),
       [x('cloud-init', 'status', '--wait', '--long'), 2, degraded],
@@ -177,7 +245,10 @@ describe('multipass backend against recorded argv and output', () => {
     await assert.rejects(launch(spec, opts(first.runner)), (error: unknown) => {
       assert.ok(error instanceof IngotError);
       assert.equal(error.code, 'INGOT_POST_LAUNCH_FAILED');
-      assert.match(error.message, /^post-launch step 2\/5 \(pull-images \/opt\/polis\/compose\.yaml\) failed on polis after 2 attempts: docker compose -f \/opt\/polis\/compose\.yaml pull: exit 18:\nError response from daemon/);
+      assert.match(
+        error.message,
+        /^post-launch step 2\/5 \(pull-images \/opt\/polis\/compose\.yaml\) failed on polis after 2 attempts: docker compose -f \/opt\/polis\/compose\.yaml pull: exit 18:\nError response from daemon/,
+      );
       assert.deepEqual([error.details?.step, error.details?.attempts, error.details?.kept], [2, 2, true]);
       assert.match(error.hint ?? '', /ingot launch --resume polis/);
       return true;
@@ -225,7 +296,11 @@ describe('multipass backend against recorded argv and output', () => {
       return true;
     });
     assert.equal(made.length, 1);
-    assert.equal(await checkMultipassVersion(replay([[['multipass', 'version'], 0, 'multipass   1.16.0\n']]).runner), '1.16.0', 'a client without a daemon line');
+    assert.equal(
+      await checkMultipassVersion(replay([[['multipass', 'version'], 0, 'multipass   1.16.0\n']]).runner),
+      '1.16.0',
+      'a client without a daemon line',
+    );
   });
 
   test('refuses to launch over an existing instance, and never deletes it', async () => {
@@ -239,7 +314,10 @@ describe('multipass backend against recorded argv and output', () => {
   });
 
   test('data disks and a network-config are refused for multipass (qemu only)', async () => {
-    const { runner } = replay([[['multipass', 'version'], 0, VERSION_OK], [['multipass', 'info', 'polis'], 2, '', 'does not exist']]);
+    const { runner } = replay([
+      [['multipass', 'version'], 0, VERSION_OK],
+      [['multipass', 'info', 'polis'], 2, '', 'does not exist'],
+    ]);
     await assert.rejects(launch({ ...spec, dataDisks: [{ name: 'state', size: '4G' }] }, opts(runner)), /multipass cannot attach extra disks/);
     const again = replay([[['multipass', 'version'], 0, VERSION_OK]]);
     await rm(path.join(vmsDir, 'polis'), { recursive: true, force: true });
@@ -251,7 +329,10 @@ describe('multipass backend against recorded argv and output', () => {
     await launch(spec, opts(ok.runner));
     const ctx = (runner: Runner) => ({ vmsDir, log: silentLogger, runner });
     const listed = await listVms(ctx(replay([[['multipass', 'info', 'polis', '--format', 'json'], 0, info('Running')]]).runner));
-    assert.deepEqual(listed.map((v) => [v.name, v.backend, v.status, v.phase]), [['polis', 'multipass', 'running', 'ready']]);
+    assert.deepEqual(
+      listed.map((v) => [v.name, v.backend, v.status, v.phase]),
+      [['polis', 'multipass', 'running', 'ready']],
+    );
     const stop = replay([
       [['multipass', 'info', 'polis', '--format', 'json'], 0, info('Running')],
       [['multipass', 'stop', 'polis'], 0],

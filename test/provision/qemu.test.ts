@@ -22,8 +22,18 @@ describe('qemu backend: argv and data disks', () => {
   after(() => rm(dir, { recursive: true, force: true }));
 
   const spec = (vmDir: string): LaunchSpec => ({
-    name: 'vm1', backend: 'qemu', image: '/base.qcow2', userDataFile: `${vmDir}/user-data`, cpus: 2, memory: '2G', timeoutSeconds: 900, vmDir,
-    dataDisks: [{ name: 'state', size: '1G' }, { name: 'scratch', size: '512M' }],
+    name: 'vm1',
+    backend: 'qemu',
+    image: '/base.qcow2',
+    userDataFile: `${vmDir}/user-data`,
+    cpus: 2,
+    memory: '2G',
+    timeoutSeconds: 900,
+    vmDir,
+    dataDisks: [
+      { name: 'state', size: '1G' },
+      { name: 'scratch', size: '512M' },
+    ],
   });
 
   test('serial console on a socket that QEMU also logs, guest agent, data disks after the seed', () => {

@@ -13,10 +13,17 @@ import { loadVersions, type Versions } from '../../src/provision/versions.js';
 import { needTool } from '../helpers/tools.js';
 
 const profilesDir = path.resolve(import.meta.dirname, '../../profiles');
-const identity = parseParams(['user=alice', 'ssh_key=ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG9vZm9vZm9vZm9vZm9vZm9vZm9vZm9vZm9vZm9vZm9v alice@laptop', 'hostname=web-1']);
+const identity = parseParams([
+  'user=alice',
+  'ssh_key=ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG9vZm9vZm9vZm9vZm9vZm9vZm9vZm9vZm9vZm9vZm9v alice@laptop',
+  'hostname=web-1',
+]);
 
 async function shippedNames(): Promise<string[]> {
-  return (await readdir(profilesDir)).filter((f) => f.endsWith('.yaml') && f !== 'versions.yaml').map((f) => f.replace(/\.yaml$/, '')).sort();
+  return (await readdir(profilesDir))
+    .filter((f) => f.endsWith('.yaml') && f !== 'versions.yaml')
+    .map((f) => f.replace(/\.yaml$/, ''))
+    .sort();
 }
 
 /**
@@ -37,7 +44,18 @@ describe('shipped profiles', () => {
   after(() => rm(dir, { recursive: true, force: true }));
 
   test('the shipped profiles', async () => {
-    assert.deepEqual(await shippedNames(), ['base', 'containerd-rootless', 'docker', 'full', 'hardening', 'monitoring', 'nvidia', 'readonly-root', 'sysbox', 'tools']);
+    assert.deepEqual(await shippedNames(), [
+      'base',
+      'containerd-rootless',
+      'docker',
+      'full',
+      'hardening',
+      'monitoring',
+      'nvidia',
+      'readonly-root',
+      'sysbox',
+      'tools',
+    ]);
   });
 
   test("render, pass ingot's validator and Debian's cloud-init schema", async (t) => {
@@ -104,16 +122,33 @@ describe('shipped profiles', () => {
 });
 
 describe('shipped profiles match the reference documents', () => {
-  const render = async (name: string) => parse(renderUserData(await resolveProfile(profilesDir, name), { sshKeys: [] }, await versionsForTests()).text) as Record<string, unknown>;
-  const file = (config: Record<string, unknown>, p: string) => ((config.write_files as { path: string; content: string }[]).find((f) => f.path === p)?.content ?? '');
+  const render = async (name: string) =>
+    parse(renderUserData(await resolveProfile(profilesDir, name), { sshKeys: [] }, await versionsForTests()).text) as Record<string, unknown>;
+  const file = (config: Record<string, unknown>, p: string) =>
+    (config.write_files as { path: string; content: string }[]).find((f) => f.path === p)?.content ?? '';
   const runcmdText = (config: Record<string, unknown>) => JSON.stringify(config.runcmd);
 
   test("hardening: 000's sysctls, the Docker audit rules, AppArmor, every password locked", async () => {
     const config = await render('hardening');
     const sysctl = file(config, '/etc/sysctl.d/90-ingot.conf');
-    for (const line of ['kernel.randomize_va_space = 2', 'kernel.dmesg_restrict = 1', 'kernel.kptr_restrict = 2', 'fs.suid_dumpable = 0', 'kernel.yama.ptrace_scope = 2']) assert.ok(sysctl.includes(`${line}\n`), line);
+    for (const line of [
+      'kernel.randomize_va_space = 2',
+      'kernel.dmesg_restrict = 1',
+      'kernel.kptr_restrict = 2',
+      'fs.suid_dumpable = 0',
+      'kernel.yama.ptrace_scope = 2',
+    ])
+      assert.ok(sysctl.includes(`${line}\n`), line);
     const rules = file(config, '/etc/audit/rules.d/docker.rules');
-    for (const p of ['/usr/bin/docker', '/var/lib/docker', '/etc/docker', '/usr/lib/systemd/system/docker.service', '/etc/default/docker', '/etc/docker/daemon.json', '/usr/bin/containerd']) {
+    for (const p of [
+      '/usr/bin/docker',
+      '/var/lib/docker',
+      '/etc/docker',
+      '/usr/lib/systemd/system/docker.service',
+      '/etc/default/docker',
+      '/etc/docker/daemon.json',
+      '/usr/bin/containerd',
+    ]) {
       assert.ok(rules.includes(`-w ${p} -p rwxa -k docker\n`), p);
     }
     assert.equal(file(config, '/etc/audit/rules.d/00-ingot-continue.rules'), '-c\n', 'one rule that cannot load yet does not drop the others');
@@ -122,7 +157,7 @@ describe('shipped profiles match the reference documents', () => {
     assert.match(runcmdText(config), /systemctl enable apparmor\.service auditd\.service/);
   });
 
-  test('sysbox: the pinned .deb after Docker is installed, 000\'s daemon.json and clean restart', async () => {
+  test("sysbox: the pinned .deb after Docker is installed, 000's daemon.json and clean restart", async () => {
     const config = await render('sysbox');
     const runcmd = runcmdText(config);
     const pin = (await versionsForTests()).pins.get('sysbox-ce')!;
@@ -130,7 +165,11 @@ describe('shipped profiles match the reference documents', () => {
     assert.equal(pin.sha256, 'b7ac389e5a19592cadf16e0ca30e40919516128f6e1b7f99e1cb4ff64554172e', "000's digest");
     assert.ok(runcmd.indexOf('docker-compose-plugin') < runcmd.indexOf(pin.sha256), 'Docker first, then Sysbox (000)');
     assert.ok(runcmd.indexOf(pin.sha256) < runcmd.indexOf('rm -f /var/run/docker/netns/*'));
-    assert.deepEqual(JSON.parse(file(config, '/etc/docker/daemon.json')), { runtimes: { 'sysbox-runc': { path: '/usr/bin/sysbox-runc' } }, 'no-new-privileges': true, 'userland-proxy': false });
+    assert.deepEqual(JSON.parse(file(config, '/etc/docker/daemon.json')), {
+      runtimes: { 'sysbox-runc': { path: '/usr/bin/sysbox-runc' } },
+      'no-new-privileges': true,
+      'userland-proxy': false,
+    });
     assert.match(runcmd, /systemctl stop docker\.socket docker \|\| true/);
   });
 
@@ -139,7 +178,10 @@ describe('shipped profiles match the reference documents', () => {
     const sysctl = file(config, '/etc/sysctl.d/90-ingot.conf');
     assert.match(sysctl, /^net\.ipv4\.ping_group_range = 0 2147483647$/m);
     assert.match(sysctl, /^net\.ipv4\.ip_unprivileged_port_start = 0$/m);
-    assert.match(file(config, '/usr/local/share/ingot/apparmor/usr.local.bin.rootlesskit'), /"\/usr\/local\/bin\/rootlesskit" flags=\(unconfined\) \{\n  userns,/);
+    assert.match(
+      file(config, '/usr/local/share/ingot/apparmor/usr.local.bin.rootlesskit'),
+      /"\/usr\/local\/bin\/rootlesskit" flags=\(unconfined\) \{\n {2}userns,/,
+    );
     assert.match(runcmdText(config), /apparmor_restrict_unprivileged_userns/);
   });
 
@@ -152,7 +194,11 @@ describe('shipped profiles match the reference documents', () => {
     assert.ok(runcmdText(monitoring).includes(versions.pins.get('node_exporter')!.url));
     assert.match(runcmdText(monitoring), /\["systemctl","start","node_exporter\.service"\]/);
     const full = await resolveProfile(profilesDir, 'full');
-    for (const name of ['docker', 'sysbox', 'containerd-rootless', 'hardening', 'tools', 'monitoring']) assert.ok(full.files.some((f) => f.endsWith(`/${name}.yaml`)), name);
+    for (const name of ['docker', 'sysbox', 'containerd-rootless', 'hardening', 'tools', 'monitoring'])
+      assert.ok(
+        full.files.some((f) => f.endsWith(`/${name}.yaml`)),
+        name,
+      );
     // Unknown digests are never papered over: the shipped file refuses to render them.
     await assert.rejects(async () => renderUserData(await resolveProfile(profilesDir, 'tools'), { sshKeys: [] }, versions), /has no sha256 yet/);
   });
@@ -164,7 +210,10 @@ describe('shipped profiles match the reference documents', () => {
     assert.match(runcmd, /x-systemd\.requires=ingot-seed-state\.service/);
     assert.match(file(config, '/etc/apt/apt.conf.d/00ingot-readonly-root'), /DPkg::Pre-Invoke/);
     const profile = await resolveProfile(profilesDir, 'readonly-root');
-    assert.deepEqual(profile.parts.launch.map((s) => s.kind), ['reboot', 'run']);
+    assert.deepEqual(
+      profile.parts.launch.map((s) => s.kind),
+      ['reboot', 'run'],
+    );
   });
 });
 

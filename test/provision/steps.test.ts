@@ -45,10 +45,17 @@ describe('post-launch steps in profiles', () => {
         '    in: /opt/polis/images',
       ].join('\n'),
     );
-    assert.deepEqual(steps.map((s) => s.kind), ['transfer', 'pull-images', 'verify-digests', 'run', 'health', 'reboot', 'pull-images', 'verify-files']);
+    assert.deepEqual(
+      steps.map((s) => s.kind),
+      ['transfer', 'pull-images', 'verify-digests', 'run', 'health', 'reboot', 'pull-images', 'verify-files'],
+    );
     assert.deepEqual(steps[0], { kind: 'transfer', ...STEP_DEFAULTS.transfer, from: '/profiles/bundle', to: '/opt/polis', owner: 'ubuntu:ubuntu' });
     assert.deepEqual(steps[1], { kind: 'pull-images', timeout: 900, retries: 3, delay: 10, compose: '/opt/polis/docker-compose.yml' });
-    assert.deepEqual(steps[2], { kind: 'verify-digests', ...STEP_DEFAULTS['verify-digests'], manifest: '/profiles/image-digests.json' }, 'paths are relative to the profile');
+    assert.deepEqual(
+      steps[2],
+      { kind: 'verify-digests', ...STEP_DEFAULTS['verify-digests'], manifest: '/profiles/image-digests.json' },
+      'paths are relative to the profile',
+    );
     assert.equal(steps[3]!.timeout, 120);
     assert.deepEqual([steps[4]!.timeout, steps[4]!.retries, steps[4]!.delay], [10, 30, 2], 'a health check polls by default');
     assert.deepEqual(steps[6], { kind: 'pull-images', ...STEP_DEFAULTS['pull-images'], images: ['ghcr.io/a/b:1', 'ghcr.io/a/c:2'] });
@@ -67,7 +74,15 @@ describe('post-launch steps in profiles', () => {
   ];
   for (const [name, launch, message] of bad) {
     test(`refused with file:line: ${name}`, () => {
-      assert.throws(() => parseSteps(launch), (e: unknown) => e instanceof IngotError && e.code === 'INGOT_PROFILE_INVALID' && e.exitCode === 2 && /^\/profiles\/app\.yaml:\d+:\d+: /.test(e.message) && message.test(e.message));
+      assert.throws(
+        () => parseSteps(launch),
+        (e: unknown) =>
+          e instanceof IngotError &&
+          e.code === 'INGOT_PROFILE_INVALID' &&
+          e.exitCode === 2 &&
+          /^\/profiles\/app\.yaml:\d+:\d+: /.test(e.message) &&
+          message.test(e.message),
+      );
     });
   }
 
@@ -132,12 +147,17 @@ describe('composition and rendering', () => {
 
   test('steps of included profiles come first, in include order', async () => {
     const profile = await resolveProfile(dir, 'app');
-    assert.deepEqual(profile.parts.launch.map((s) => s.kind), ['health', 'transfer', 'run']);
+    assert.deepEqual(
+      profile.parts.launch.map((s) => s.kind),
+      ['health', 'transfer', 'run'],
+    );
   });
 
-  test('runcmd: enable early, each profile\'s downloads before its own commands, start after everything', async () => {
+  test("runcmd: enable early, each profile's downloads before its own commands, start after everything", async () => {
     const { config } = renderUserData(await resolveProfile(dir, 'app'), { sshKeys: [] }, versions);
-    const runcmd = (config.runcmd as unknown[]).map((item) => (Array.isArray(item) ? (item[0] === 'bash' ? `bash: ${String(item[2]).split('\n')[1]}` : item.join(' ')) : String(item)));
+    const runcmd = (config.runcmd as unknown[]).map((item) =>
+      Array.isArray(item) ? (item[0] === 'bash' ? `bash: ${String(item[2]).split('\n')[1]}` : item.join(' ')) : String(item),
+    );
     assert.deepEqual(runcmd, [
       'set -e',
       'systemctl daemon-reload',
@@ -162,7 +182,12 @@ describe('composition and rendering', () => {
     await writeFile(path.join(dir, 'later.yaml'), 'kind: Profile\ndownloads:\n  - pin: later\n    dest: /usr/local/bin/later\n');
     await assert.rejects(
       async () => renderUserData(await resolveProfile(dir, 'later'), { sshKeys: [] }, versions),
-      (e: unknown) => e instanceof IngotError && e.code === 'INGOT_VERSIONS_INVALID' && e.exitCode === 2 && /pin "later" .* has no sha256 yet/.test(e.message) && /ingot versions bump later 3/.test(e.hint ?? ''),
+      (e: unknown) =>
+        e instanceof IngotError &&
+        e.code === 'INGOT_VERSIONS_INVALID' &&
+        e.exitCode === 2 &&
+        /pin "later" .* has no sha256 yet/.test(e.message) &&
+        /ingot versions bump later 3/.test(e.hint ?? ''),
     );
   });
 
@@ -171,7 +196,10 @@ describe('composition and rendering', () => {
     assert.throws(unit('    enabled: true\n'), /unknown unit key "enabled"/);
     assert.throws(unit('    start: "yes"\n'), /start must be true or false/);
     assert.throws(() => parseProfile('kind: Profile\nunits:\n  - name: x\n    content: a\n', '/p.yaml'), /must end in \.service/);
-    assert.throws(() => parseProfile('kind: Profile\ndownloads:\n  - pin: a\n    deb: true\n    extract: true\n', '/p.yaml'), /use one of extract, deb and script/);
+    assert.throws(
+      () => parseProfile('kind: Profile\ndownloads:\n  - pin: a\n    deb: true\n    extract: true\n', '/p.yaml'),
+      /use one of extract, deb and script/,
+    );
     assert.throws(() => parseProfile('kind: Profile\ndownloads:\n  - pin: a\n    dest: /x\n    strip: 1\n', '/p.yaml'), /strip .* goes with extract/);
   });
 
@@ -180,6 +208,9 @@ describe('composition and rendering', () => {
     const profile = await resolveProfile(dir, 'svc');
     assert.deepEqual((parse(renderUserData(profile, { sshKeys: [] }).text) as { users: unknown[] }).users, ['default', { name: 'svc', system: true }]);
     const withUser = parse(renderUserData(profile, { sshKeys: [], user: 'ops' }).text) as { users: { name?: string }[] };
-    assert.deepEqual(withUser.users.map((u) => u.name), ['ops', 'svc']);
+    assert.deepEqual(
+      withUser.users.map((u) => u.name),
+      ['ops', 'svc'],
+    );
   });
 });

@@ -22,12 +22,47 @@ describe('ingot validator', () => {
 
   const cases: { name: string; text: string; code: string; severity: 'error' | 'warning'; line: number; message: RegExp }[] = [
     { name: 'missing header', text: 'packages: [a]\n', code: 'header', severity: 'error', line: 1, message: /#cloud-config/ },
-    { name: 'wrong type', text: '#cloud-config\npackages: curl\n', code: 'type', severity: 'error', line: 2, message: /packages: expected a list, got the string "curl"/ },
+    {
+      name: 'wrong type',
+      text: '#cloud-config\npackages: curl\n',
+      code: 'type',
+      severity: 'error',
+      line: 2,
+      message: /packages: expected a list, got the string "curl"/,
+    },
     { name: 'runcmd item type', text: '#cloud-config\nruncmd:\n  - set -e\n  - {a: 1}\n', code: 'type', severity: 'error', line: 4, message: /runcmd\[1\]/ },
-    { name: 'multi-line block without set -e', text: '#cloud-config\nruncmd:\n  - set -e\n  - |\n    false\n    echo after\n', code: 'not-strict', severity: 'warning', line: 4, message: /without "set -e"/ },
-    { name: 'runcmd not starting with set -e', text: '#cloud-config\nruncmd:\n  - false\n  - true\n', code: 'not-strict', severity: 'warning', line: 3, message: /only the last item's failure counts/ },
-    { name: 'write_files key typo', text: '#cloud-config\nwrite_files:\n  - path: /x\n    contents: y\n', code: 'unknown-key', severity: 'error', line: 4, message: /did you mean "content"/ },
-    { name: 'numeric permissions', text: '#cloud-config\nwrite_files:\n  - path: /x\n    permissions: 0644\n', code: 'type', severity: 'error', line: 4, message: /permissions: expected a string, got the integer 420/ },
+    {
+      name: 'multi-line block without set -e',
+      text: '#cloud-config\nruncmd:\n  - set -e\n  - |\n    false\n    echo after\n',
+      code: 'not-strict',
+      severity: 'warning',
+      line: 4,
+      message: /without "set -e"/,
+    },
+    {
+      name: 'runcmd not starting with set -e',
+      text: '#cloud-config\nruncmd:\n  - false\n  - true\n',
+      code: 'not-strict',
+      severity: 'warning',
+      line: 3,
+      message: /only the last item's failure counts/,
+    },
+    {
+      name: 'write_files key typo',
+      text: '#cloud-config\nwrite_files:\n  - path: /x\n    contents: y\n',
+      code: 'unknown-key',
+      severity: 'error',
+      line: 4,
+      message: /did you mean "content"/,
+    },
+    {
+      name: 'numeric permissions',
+      text: '#cloud-config\nwrite_files:\n  - path: /x\n    permissions: 0644\n',
+      code: 'type',
+      severity: 'error',
+      line: 4,
+      message: /permissions: expected a string, got the integer 420/,
+    },
   ];
   for (const c of cases) {
     test(c.name, () => {
@@ -66,7 +101,11 @@ describe('cloud-init schema', () => {
   });
 
   test('format errors carry their line and column', () => {
-    const problems = parseSchemaOutput('Error:\nCloud config schema errors: format-l2.c11: File x is not valid yaml. while parsing', 'x', '#cloud-config\npackages: [a\n');
+    const problems = parseSchemaOutput(
+      'Error:\nCloud config schema errors: format-l2.c11: File x is not valid yaml. while parsing',
+      'x',
+      '#cloud-config\npackages: [a\n',
+    );
     assert.equal(problems[0]?.line, 2);
     assert.equal(problems[0]?.column, 11);
   });

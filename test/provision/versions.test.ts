@@ -29,8 +29,27 @@ describe('versions check and bump over https with a throwaway CA', { skip: !whic
   before(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'ingot-versions-'));
     const o = (...args: string[]) => run('openssl', args, { cwd: dir, timeoutMs: 30_000 });
-    await o('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-subj', '/CN=ingot test CA', '-days', '1',
-      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
+    await o(
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.crt',
+      '-subj',
+      '/CN=ingot test CA',
+      '-days',
+      '1',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+    );
     await o('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'srv.key', '-out', 'srv.csr', '-subj', '/CN=127.0.0.1');
     await writeFile(path.join(dir, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
     await o('x509', '-req', '-in', 'srv.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'srv.crt', '-days', '1', '-extfile', 'ext.cnf');
@@ -70,9 +89,19 @@ pins:
 
   test('check: ok, mismatch and error per pin', async () => {
     const file = path.join(dir, 'check.yaml');
-    await writeFile(file, versionsText().replace(sha(artifacts['/other.bin']!), 'f'.repeat(64)) + `  gone:\n    version: "1"\n    url: ${base}/missing\n    sha256: ${'e'.repeat(64)}\n`);
+    await writeFile(
+      file,
+      `${versionsText().replace(sha(artifacts['/other.bin']!), 'f'.repeat(64))}  gone:\n    version: "1"\n    url: ${base}/missing\n    sha256: ${'e'.repeat(64)}\n`,
+    );
     const results = await checkVersions(await loadVersions(file), { http: { ca, retries: 0 } });
-    assert.deepEqual(results.map((r) => [r.name, r.status]), [['tool', 'ok'], ['other', 'mismatch'], ['gone', 'error']]);
+    assert.deepEqual(
+      results.map((r) => [r.name, r.status]),
+      [
+        ['tool', 'ok'],
+        ['other', 'mismatch'],
+        ['gone', 'error'],
+      ],
+    );
     const mismatch = results[1]!;
     assert.equal(mismatch.status === 'mismatch' && mismatch.actual, sha(artifacts['/other.bin']!));
   });
@@ -83,9 +112,18 @@ pins:
     const versions = await loadVersions(file);
     assert.equal(versions.pins.get('other')!.sha256, undefined);
     const results = await checkVersions(versions, { http: { ca, retries: 0 } });
-    assert.deepEqual(results.map((r) => [r.name, r.status]), [['tool', 'ok'], ['other', 'unpinned']]);
+    assert.deepEqual(
+      results.map((r) => [r.name, r.status]),
+      [
+        ['tool', 'ok'],
+        ['other', 'unpinned'],
+      ],
+    );
     assert.equal(results[1]!.status === 'unpinned' && results[1]!.actual, sha(artifacts['/other.bin']!));
-    await assert.rejects(loadVersions(await writeTemp('kind: Versions\npins:\n  x:\n    version: "1"\n    url: https://e.org/x\n    sha256: abc\n')), /64 lowercase hex digits \(or null/);
+    await assert.rejects(
+      loadVersions(await writeTemp('kind: Versions\npins:\n  x:\n    version: "1"\n    url: https://e.org/x\n    sha256: abc\n')),
+      /64 lowercase hex digits \(or null/,
+    );
   });
 
   const writeTemp = async (text: string) => {
@@ -117,15 +155,21 @@ pins:
     const file = path.join(dir, 'cli.yaml');
     await writeFile(file, versionsText());
     const env = { ...process.env, NODE_EXTRA_CA_CERTS: path.join(dir, 'ca.crt') };
-    const cli = (args: string[]) => run(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src/bin.ts'), ...args], { cwd: repoRoot, env, reject: false, timeoutMs: 60_000 });
+    const cli = (args: string[]) =>
+      run(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src/bin.ts'), ...args], { cwd: repoRoot, env, reject: false, timeoutMs: 60_000 });
     const bumped = await cli(['versions', 'bump', 'tool', '2.0.0', '--url', `${base}/elsewhere/tool-2.0.0.tgz`, '--versions', file, '--json']);
     assert.equal(bumped.exitCode, 0, bumped.stderr);
     assert.equal(JSON.parse(bumped.stdout).to.sha256, sha(artifacts['/elsewhere/tool-2.0.0.tgz']!));
-    assert.match(await readFile(file, 'utf8'), /# the tool we bump\n  tool:\n    version: 2\.0\.0 # current\n/);
+    assert.match(await readFile(file, 'utf8'), /# the tool we bump\n {2}tool:\n {4}version: 2\.0\.0 # current\n/);
     const ok = await cli(['versions', 'check', '--versions', file]);
     assert.equal(ok.exitCode, 0, ok.stderr);
     assert.match(ok.stdout, /^ok +tool/m);
-    const untrusted = await run(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src/bin.ts'), 'versions', 'check', '--versions', file], { cwd: repoRoot, env: { ...process.env, NODE_EXTRA_CA_CERTS: '' }, reject: false, timeoutMs: 60_000 });
+    const untrusted = await run(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src/bin.ts'), 'versions', 'check', '--versions', file], {
+      cwd: repoRoot,
+      env: { ...process.env, NODE_EXTRA_CA_CERTS: '' },
+      reject: false,
+      timeoutMs: 60_000,
+    });
     assert.equal(untrusted.exitCode, 1, 'without the CA the TLS handshake fails');
     assert.match(untrusted.stdout, /^ERROR +tool/m);
   });

@@ -84,7 +84,10 @@ test('list paginates past 1,000 keys; delete removes them in batches; GETs vs on
 
   await s.store.delete(keys);
   assert.deepEqual(await collect(s.store.list('metadata/')), []);
-  assert.deepEqual((await collect(s.store.list(''))).map((i) => i.key), ['images/other.raw']);
+  assert.deepEqual(
+    (await collect(s.store.list(''))).map((i) => i.key),
+    ['images/other.raw'],
+  );
 });
 
 test('multipart: bytes stream in parts, stay invisible, commit once; abort leaves no object and no pending upload', async (t) => {
@@ -93,9 +96,19 @@ test('multipart: bytes stream in parts, stay invisible, commit once; abort leave
   const size = 26 * 1024 * 1024 + 123; // 4 parts of 8 MiB: a real multipart upload
   const bytes = randomBytes(size);
   const upload = await s.store.upload('images/big.raw', { sizeHint: size });
-  await pipeline(Readable.from((function* () { for (let o = 0; o < size; o += 1 << 20) yield bytes.subarray(o, o + (1 << 20)); })()), upload.writable);
+  await pipeline(
+    Readable.from(
+      (function* () {
+        for (let o = 0; o < size; o += 1 << 20) yield bytes.subarray(o, o + (1 << 20));
+      })(),
+    ),
+    upload.writable,
+  );
   const pending = await collect(s.store.listIncompleteUploads());
-  assert.deepEqual(pending.map((p) => p.key), ['images/big.raw']);
+  assert.deepEqual(
+    pending.map((p) => p.key),
+    ['images/big.raw'],
+  );
   assert.ok(pending[0]!.initiated instanceof Date);
   assert.equal(await s.store.stat('images/big.raw'), undefined);
   await upload.commit();
@@ -107,10 +120,12 @@ test('multipart: bytes stream in parts, stay invisible, commit once; abort leave
 
   // Abort after parts were sent (as on a digest mismatch): nothing visible, nothing pending.
   const failing = await s.store.upload('images/bad.raw', { sizeHint: size });
-  const source = Readable.from((function* () {
-    yield bytes.subarray(0, 20 * 1024 * 1024);
-    throw new Error('digest mismatch (simulated)');
-  })());
+  const source = Readable.from(
+    (function* () {
+      yield bytes.subarray(0, 20 * 1024 * 1024);
+      throw new Error('digest mismatch (simulated)');
+    })(),
+  );
   await assert.rejects(pipeline(source, failing.writable), /digest mismatch/);
   await failing.abort();
   assert.equal(await s.store.stat('images/bad.raw'), undefined);
@@ -138,12 +153,18 @@ test('a process SIGKILLed mid-upload leaves nothing visible; old pending uploads
   assert.equal(await s.store.stat('images/killed.raw'), undefined);
   assert.deepEqual(await collect(s.store.list('')), []);
   const pending = await collect(s.store.listIncompleteUploads());
-  assert.deepEqual(pending.map((p) => p.key), ['images/killed.raw']);
+  assert.deepEqual(
+    pending.map((p) => p.key),
+    ['images/killed.raw'],
+  );
 
   // A young upload is kept (it may be a live run); an old one is aborted.
   assert.deepEqual(await s.store.abortIncompleteUploads(3_600_000), []);
   const aborted = await s.store.abortIncompleteUploads(0);
-  assert.deepEqual(aborted.map((p) => p.key), ['images/killed.raw']);
+  assert.deepEqual(
+    aborted.map((p) => p.key),
+    ['images/killed.raw'],
+  );
   assert.deepEqual(await collect(s.store.listIncompleteUploads()), []);
 });
 
@@ -262,12 +283,14 @@ test('an interrupted run (AbortSignal) mid-upload leaves no object and no pendin
   if (!s) return;
   const controller = new AbortController();
   const upload = await s.store.upload('images/interrupted.raw', { signal: controller.signal });
-  const source = Readable.from((async function* () {
-    for (let i = 0; i < 64; i++) {
-      if (i === 20) controller.abort(new Error('interrupted (simulated Ctrl-C)'));
-      yield randomBytes(1 << 20);
-    }
-  })());
+  const source = Readable.from(
+    (async function* () {
+      for (let i = 0; i < 64; i++) {
+        if (i === 20) controller.abort(new Error('interrupted (simulated Ctrl-C)'));
+        yield randomBytes(1 << 20);
+      }
+    })(),
+  );
   await assert.rejects(pipeline(source, upload.writable, { signal: controller.signal }));
   await upload.abort();
   assert.equal(await s.store.stat('images/interrupted.raw'), undefined);

@@ -45,7 +45,10 @@ test('ingot list with wrong, then SOPS credentials: exit codes right, no secret 
   const key = await ageKeygen();
   await writeFile(path.join(dir, 'key.txt'), key.keyFile);
   await writeFile(path.join(dir, 'creds.sops.yaml'), await writeSops({ access_key: rgw.accessKey, secret_key: rgw.secretKey }, [key.recipient]));
-  const ok = await ingot(['list', '--store', url, '--credentials', path.join(dir, 'creds.sops.yaml'), ...flags], { ...quiet, SOPS_AGE_KEY_FILE: path.join(dir, 'key.txt') });
+  const ok = await ingot(['list', '--store', url, '--credentials', path.join(dir, 'creds.sops.yaml'), ...flags], {
+    ...quiet,
+    SOPS_AGE_KEY_FILE: path.join(dir, 'key.txt'),
+  });
   assert.equal(ok.code, 0, ok.out);
   assert.ok(!ok.out.includes(rgw.secretKey), 'the secret from the SOPS file is not shown');
   assert.ok(!ok.out.includes(key.identity), 'the age identity is not shown');

@@ -16,8 +16,7 @@ export interface FaultProxy {
   close(): Promise<void>;
 }
 
-const xmlError = (code: string) =>
-  `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message></Message><RequestId>fault</RequestId></Error>`;
+const xmlError = (code: string) => `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message></Message><RequestId>fault</RequestId></Error>`;
 
 /** Starts the proxy on 127.0.0.1:0 in front of `upstream` (http://host:port). */
 export async function startFaultProxy(upstream: string, schedule: (n: number) => Fault): Promise<FaultProxy> {

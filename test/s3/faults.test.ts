@@ -39,7 +39,14 @@ test('500, 503 SlowDown and cut connections: every operation succeeds and the da
   const size = 3 * 8 * 1024 * 1024 + 999; // four parts
   const big = randomBytes(size);
   const upload = await store.upload('images/big.raw', { sizeHint: size });
-  await pipeline(Readable.from((function* () { for (let o = 0; o < size; o += 1 << 20) yield big.subarray(o, o + (1 << 20)); })()), upload.writable);
+  await pipeline(
+    Readable.from(
+      (function* () {
+        for (let o = 0; o < size; o += 1 << 20) yield big.subarray(o, o + (1 << 20));
+      })(),
+    ),
+    upload.writable,
+  );
   await upload.commit();
 
   const listed = await collect(store.list(''));
@@ -52,7 +59,13 @@ test('500, 503 SlowDown and cut connections: every operation succeeds and the da
   const back = createHash('sha256');
   for await (const c of await direct.read('images/big.raw')) back.update(c as Buffer);
   assert.equal(back.digest('hex'), sha(big));
-  assert.deepEqual((await collect(direct.list('metadata/'))).map((i) => i.key).sort(), small.slice(12).map((s) => s.key).sort());
+  assert.deepEqual(
+    (await collect(direct.list('metadata/'))).map((i) => i.key).sort(),
+    small
+      .slice(12)
+      .map((s) => s.key)
+      .sort(),
+  );
   for (const { key, body } of small.slice(12)) assert.equal(sha((await direct.get(key))!), sha(body));
   assert.deepEqual(await collect(direct.listIncompleteUploads!()), []);
   assert.ok(proxy.stats['500'] > 3 && proxy.stats['503'] > 3 && proxy.stats.cut > 3, JSON.stringify(proxy.stats));

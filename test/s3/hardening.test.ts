@@ -6,7 +6,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { test } from 'node:test';
-import { IngotError } from '../../src/errors.js';
+import type { IngotError } from '../../src/errors.js';
 import { scrub } from '../../src/log/logger.js';
 import { openBackend } from '../../src/store/open.js';
 import { checkEndpointTransport, isLoopbackHost } from '../../src/store/s3-url.js';
@@ -15,7 +15,8 @@ import { runCli } from '../helpers/fixtures.js';
 
 test('loopback hosts: 127.0.0.0/8, ::1 and localhost only', () => {
   for (const h of ['127.0.0.1', '127.1.2.3', '[::1]', '::1', 'localhost', 'LOCALHOST']) assert.equal(isLoopbackHost(h), true, h);
-  for (const h of ['128.0.0.1', '10.0.0.1', 'localhost.example.org', 'evil-localhost', '127.0.0.1.nip.io', '[::ffff:7f00:1]x', '0.0.0.0']) assert.equal(isLoopbackHost(h), false, h);
+  for (const h of ['128.0.0.1', '10.0.0.1', 'localhost.example.org', 'evil-localhost', '127.0.0.1.nip.io', '[::ffff:7f00:1]x', '0.0.0.0'])
+    assert.equal(isLoopbackHost(h), false, h);
 });
 
 const transport: { endpoint: string; allow?: boolean; ok: boolean; warns?: boolean }[] = [
@@ -66,7 +67,10 @@ test('the CLI refuses a non-loopback http:// endpoint before reading credentials
   assert.match(fromEnv.stderr, /INGOT_HTTP_INSECURE/);
   assert.equal(requests, 0);
 
-  for (const allow of [{ args: ['--allow-insecure-endpoint'], env: {} }, { args: [], env: { INGOT_ALLOW_INSECURE_ENDPOINT: '1' } }]) {
+  for (const allow of [
+    { args: ['--allow-insecure-endpoint'], env: {} },
+    { args: [], env: { INGOT_ALLOW_INSECURE_ENDPOINT: '1' } },
+  ]) {
     const allowed = await runCli(['list', '--store', url, ...allow.args], { env: { ...env, ...allow.env } });
     assert.match(allowed.stderr, /WARN .*plain http/, allowed.stderr);
     assert.match(allowed.stderr, /INGOT_STORE_NOT_FOUND/, 'it went on to talk to the endpoint');
@@ -91,6 +95,9 @@ test('S3: reads of small objects are bounded (INGOT_OBJECT_TOO_LARGE), on a real
   const body = randomBytes(300 * 1024);
   await store.put('index.json', body);
   assert.equal((await store.get('index.json', undefined, { maxBytes: body.length }))?.equals(body), true);
-  await assert.rejects(store.get('index.json', undefined, { maxBytes: 100 * 1024 }), (e: IngotError) => e.code === 'INGOT_OBJECT_TOO_LARGE' && /index\.json/.test(e.message));
+  await assert.rejects(
+    store.get('index.json', undefined, { maxBytes: 100 * 1024 }),
+    (e: IngotError) => e.code === 'INGOT_OBJECT_TOO_LARGE' && /index\.json/.test(e.message),
+  );
   assert.equal(await store.get('absent.json', undefined, { maxBytes: 10 }), undefined);
 });

@@ -119,7 +119,9 @@ describe('secret canaries against an echoing S3 endpoint', () => {
     assert.equal(gen.code, 0, gen.stderr);
     const bytes = Buffer.from('payload\n');
     writeFileSync(join(dir, 'x.raw'), bytes);
-    writeManifest(dir, [{ name: 'x', family: 'os', version: '1', source: { type: 'file', path: 'x.raw', checksum: sha256(bytes) }, destination: { path: 'x.raw' } }]);
+    writeManifest(dir, [
+      { name: 'x', family: 'os', version: '1', source: { type: 'file', path: 'x.raw', checksum: sha256(bytes) }, destination: { path: 'x.raw' } },
+    ]);
     const age = await ageKeygen();
     ageIdentity = age.identity;
     sopsFile = join(dir, 'creds.sops.yaml');
@@ -141,7 +143,10 @@ describe('secret canaries against an echoing S3 endpoint', () => {
           const label = `${cmd.name} / ${source.name} / ${format.name}`;
           // The run reached the endpoint, which echoed the canaries back: the test means something.
           assert.ok(seen.length > before, `${label}: no request reached the echo server\n${output}`);
-          assert.ok(seen.slice(before).some((s) => s.authorization?.includes(ACCESS)), `${label}: the access key id was not sent`);
+          assert.ok(
+            seen.slice(before).some((s) => s.authorization?.includes(ACCESS)),
+            `${label}: the access key id was not sent`,
+          );
           assert.match(output, /InvalidArgument|echo/, `${label}: the echoed body did not reach the output\n${output}`);
           assert.ok(r.code === 1 || r.code === 2, `${label}: exit ${r.code}\n${output}`);
           assert.doesNotMatch(output, /INGOT_INTERNAL/, label);

@@ -40,7 +40,10 @@ async function objects(rgw: Rgw, bucket: string): Promise<{ keys: string[]; uplo
     const listed = await client.send(new sdk.ListObjectsV2Command({ Bucket: bucket }));
     const uploads = await client.send(new sdk.ListMultipartUploadsCommand({ Bucket: bucket }));
     return {
-      keys: (listed.Contents ?? []).map((o) => o.Key!).filter((k) => !k.endsWith('.ingot-lock')).sort(),
+      keys: (listed.Contents ?? [])
+        .map((o) => o.Key!)
+        .filter((k) => !k.endsWith('.ingot-lock'))
+        .sort(),
       uploads: (uploads.Uploads ?? []).map((u) => u.Key!),
     };
   } finally {
@@ -90,22 +93,38 @@ describe('sync into S3 (Ceph RGW)', { concurrency: false }, () => {
   it('publishes, skips on re-sync without downloading, lists, verifies, republishes and prunes', async (t) => {
     const s = await setup(t);
     if (!s) return;
-    const bigImage = { ...image('big', '/big.xz', bigXz), source: { type: 'https', url: server.url('/big.xz'), checksum: sha256(bigXz), decompress: 'xz' }, validation: { expected: sha256(big) } };
+    const bigImage = {
+      ...image('big', '/big.xz', bigXz),
+      source: { type: 'https', url: server.url('/big.xz'), checksum: sha256(bigXz), decompress: 'xz' },
+      validation: { expected: sha256(big) },
+    };
     writeManifest(s.dir, [image('small', '/small', small), bigImage]);
     const first = await runCli(['sync', '--store', s.store, '--json'], { cwd: s.dir, env: s.env });
     assert.equal(first.code, 0, first.stderr);
-    assert.deepEqual(JSON.parse(first.stdout).images.map((i: { status: string }) => i.status), ['published', 'published']);
+    assert.deepEqual(
+      JSON.parse(first.stdout).images.map((i: { status: string }) => i.status),
+      ['published', 'published'],
+    );
     const stored = await objects(s.rgw, s.bucket);
     assert.deepEqual(stored.keys, ['lab/images/big.img', 'lab/images/small.img', 'lab/metadata/big.img.json', 'lab/metadata/small.img.json']);
     assert.deepEqual(stored.uploads, []);
 
     const requests = server.requests.length;
     const again = await runCli(['sync', '--store', s.store, '--json'], { cwd: s.dir, env: s.env });
-    assert.deepEqual(JSON.parse(again.stdout).images.map((i: { status: string }) => i.status), ['skipped', 'skipped']);
+    assert.deepEqual(
+      JSON.parse(again.stdout).images.map((i: { status: string }) => i.status),
+      ['skipped', 'skipped'],
+    );
     assert.equal(server.requests.length, requests, 'a no-change sync downloads nothing');
 
     const listed = JSON.parse((await runCli(['list', '--store', s.store, '--json'], { cwd: s.dir, env: s.env })).stdout);
-    assert.deepEqual(listed.images.map((m: { path: string; size: number }) => [m.path, m.size]), [['big.img', big.length], ['small.img', small.length]]);
+    assert.deepEqual(
+      listed.images.map((m: { path: string; size: number }) => [m.path, m.size]),
+      [
+        ['big.img', big.length],
+        ['small.img', small.length],
+      ],
+    );
     const verified = await runCli(['verify', '--store', s.store], { cwd: s.dir, env: s.env });
     assert.equal(verified.code, 0, verified.stdout);
 
@@ -121,7 +140,14 @@ describe('sync into S3 (Ceph RGW)', { concurrency: false }, () => {
   it('a digest mismatch leaves no object and no pending multipart upload', async (t) => {
     const s = await setup(t);
     if (!s) return;
-    writeManifest(s.dir, [{ name: 'big', source: { type: 'https', url: server.url('/big.xz'), checksum: sha256(bigXz), decompress: 'xz' }, destination: { path: 'big.img' }, validation: { expected: sha256('not it') } }]);
+    writeManifest(s.dir, [
+      {
+        name: 'big',
+        source: { type: 'https', url: server.url('/big.xz'), checksum: sha256(bigXz), decompress: 'xz' },
+        destination: { path: 'big.img' },
+        validation: { expected: sha256('not it') },
+      },
+    ]);
     const r = await runCli(['sync', '--store', s.store], { cwd: s.dir, env: s.env });
     assert.equal(r.code, 1);
     assert.match(r.stdout, /decompressed bytes do not match/);
@@ -131,7 +157,12 @@ describe('sync into S3 (Ceph RGW)', { concurrency: false }, () => {
   it('a sync killed mid-upload leaves nothing visible; the next run completes; prune --incomplete clears the upload', async (t) => {
     const s = await setup(t);
     if (!s) return;
-    const slow = { name: 'big', source: { type: 'https', url: server.url('/big-slow.xz'), checksum: sha256(bigXz), decompress: 'xz' }, destination: { path: 'big.img' }, validation: { expected: sha256(big) } };
+    const slow = {
+      name: 'big',
+      source: { type: 'https', url: server.url('/big-slow.xz'), checksum: sha256(bigXz), decompress: 'xz' },
+      destination: { path: 'big.img' },
+      validation: { expected: sha256(big) },
+    };
     writeManifest(s.dir, [slow]);
     const child = spawn(process.execPath, [BIN_PATH, 'sync', '--store', s.store], { cwd: s.dir, env: { ...process.env, ...s.env }, stdio: 'ignore' });
     const deadline = Date.now() + 60_000;
@@ -160,7 +191,14 @@ describe('sync into S3 (Ceph RGW)', { concurrency: false }, () => {
   it('two concurrent syncs: one runs, the other fails clearly on the lock', async (t) => {
     const s = await setup(t);
     if (!s) return;
-    writeManifest(s.dir, [{ name: 'big', source: { type: 'https', url: server.url('/big-slow.xz'), checksum: sha256(bigXz), decompress: 'xz' }, destination: { path: 'big.img' }, validation: { expected: sha256(big) } }]);
+    writeManifest(s.dir, [
+      {
+        name: 'big',
+        source: { type: 'https', url: server.url('/big-slow.xz'), checksum: sha256(bigXz), decompress: 'xz' },
+        destination: { path: 'big.img' },
+        validation: { expected: sha256(big) },
+      },
+    ]);
     // B starts only once A holds the lock (a fixed head start failed on a loaded machine).
     const first = runCli(['sync', '--store', s.store], { cwd: s.dir, env: s.env });
     await waitForObject(s.rgw, s.bucket, 'lab/.ingot-lock');
@@ -178,11 +216,17 @@ describe('sync into S3 (Ceph RGW)', { concurrency: false }, () => {
     writeFileSync(join(s.dir, 's3.sops.yaml'), await writeSops({ access_key: s.rgw.accessKey, secret_key: s.rgw.secretKey }, [age.recipient]));
     writeManifest(s.dir, [image('small', '/small', small)]);
     const env = { NODE_EXTRA_CA_CERTS: server.caCertFile, INGOT_S3_ACCESS_KEY: '', INGOT_S3_SECRET_KEY: '', AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '' };
-    const r = await runCli(['sync', '--store', s.store, '--credentials', 's3.sops.yaml', '--sops-age-key-file', 'age.key', '--debug', '--log-format', 'json'], { cwd: s.dir, env });
+    const r = await runCli(['sync', '--store', s.store, '--credentials', 's3.sops.yaml', '--sops-age-key-file', 'age.key', '--debug', '--log-format', 'json'], {
+      cwd: s.dir,
+      env,
+    });
     assert.equal(r.code, 0, r.stderr);
     for (const secret of [s.rgw.secretKey, age.identity]) assert.ok(!(r.stdout + r.stderr).includes(secret), 'secret leaked');
 
-    const wrong = await runCli(['sync', '--store', s.store, '--force'], { cwd: s.dir, env: { ...env, INGOT_S3_ACCESS_KEY: s.rgw.accessKey, INGOT_S3_SECRET_KEY: 'wrong-secret-value' } });
+    const wrong = await runCli(['sync', '--store', s.store, '--force'], {
+      cwd: s.dir,
+      env: { ...env, INGOT_S3_ACCESS_KEY: s.rgw.accessKey, INGOT_S3_SECRET_KEY: 'wrong-secret-value' },
+    });
     assert.equal(wrong.code, 1);
     assert.match(wrong.stderr + wrong.stdout, /INGOT_STORE_AUTH|credentials/i);
     assert.ok(!(wrong.stdout + wrong.stderr).includes('wrong-secret-value'));

@@ -23,7 +23,16 @@ after(async () => {
   for (const fn of cleanups) await fn();
 });
 
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
 /** Runs Chromium once with a fresh profile; returns stdout. */
 async function chromium(bin: string, args: string[]): Promise<string> {

@@ -159,47 +159,60 @@ describe('ingot serve over HTTP (curl)', { skip: !hasCurl && !requireTools ? 'cu
   });
 
   it('refuses symlinks that lead out of a directory store, and follows one that stays inside', async () => {
-    assert.equal((await curl(base + 'images/escape.raw')).status, 404);
-    assert.equal((await curl(base + 'images/outside/secret.txt')).status, 404);
-    assert.equal((await curl(base + 'images/escape.raw', '-I')).status, 404);
-    const inside = await curl(base + 'images/inside.raw');
+    assert.equal((await curl(`${base}images/escape.raw`)).status, 404);
+    assert.equal((await curl(`${base}images/outside/secret.txt`)).status, 404);
+    assert.equal((await curl(`${base}images/escape.raw`, '-I')).status, 404);
+    const inside = await curl(`${base}images/inside.raw`);
     assert.equal(inside.status, 200);
     assert.equal(sha(inside.body), sha(bytes));
-    const listing = JSON.parse((await curl(base + 'api/v1/objects?prefix=images/')).body.toString()) as { objects: { key: string }[] };
-    assert.ok(!listing.objects.some((o) => o.key.includes('escape') || o.key.includes('outside')), `links are not listed: ${listing.objects.map((o) => o.key).join(' ')}`);
+    const listing = JSON.parse((await curl(`${base}api/v1/objects?prefix=images/`)).body.toString()) as { objects: { key: string }[] };
+    assert.ok(
+      !listing.objects.some((o) => o.key.includes('escape') || o.key.includes('outside')),
+      `links are not listed: ${listing.objects.map((o) => o.key).join(' ')}`,
+    );
     assert.ok(listing.objects.some((o) => o.key === 'images/talos/talos-1.9.1-amd64.raw'));
-    assert.deepEqual(JSON.parse((await curl(base + 'api/v1/objects?prefix=images/outside/')).body.toString()), { objects: [] });
+    assert.deepEqual(JSON.parse((await curl(`${base}api/v1/objects?prefix=images/outside/`)).body.toString()), { objects: [] });
   });
 
   it('serves nothing outside images/, metadata/, boot/, channels/ and the index', async () => {
-    assert.equal((await curl(base + 'notes.txt')).status, 404);
-    assert.equal((await curl(base + 'keys/ingot.key')).status, 404);
-    assert.equal((await curl(base + '.ingot-lock')).status, 404);
-    for (const p of ['index.json', 'index.json.minisig', 'metadata/talos/talos-1.9.1-amd64.raw.json', 'channels/talos.json', 'channels/talos.json.minisig', 'boot/lab.json']) {
+    assert.equal((await curl(`${base}notes.txt`)).status, 404);
+    assert.equal((await curl(`${base}keys/ingot.key`)).status, 404);
+    assert.equal((await curl(`${base}.ingot-lock`)).status, 404);
+    for (const p of [
+      'index.json',
+      'index.json.minisig',
+      'metadata/talos/talos-1.9.1-amd64.raw.json',
+      'channels/talos.json',
+      'channels/talos.json.minisig',
+      'boot/lab.json',
+    ]) {
       const r = await curl(base + p);
       assert.equal(r.status, 200, p);
       assert.equal(r.headers['x-content-type-options'], 'nosniff');
     }
-    const listed = JSON.parse((await curl(base + 'api/v1/objects')).body.toString()) as { objects: { key: string }[] };
+    const listed = JSON.parse((await curl(`${base}api/v1/objects`)).body.toString()) as { objects: { key: string }[] };
     assert.ok(listed.objects.some((o) => o.key === 'index.json'));
     assert.ok(!listed.objects.some((o) => o.key === 'notes.txt'));
   });
 
   it('/boot/<set>.ipxe: a script booting the set from this server', async () => {
-    const r = await curl(base + 'boot/lab.ipxe');
+    const r = await curl(`${base}boot/lab.ipxe`);
     assert.equal(r.status, 200);
     const text = r.body.toString();
     assert.match(text, /^#!ipxe\n/);
     assert.match(text, /^kernel \.\.\/images\/boot\/vmlinuz-test initrd=initrd\.img console=ttyS0$/m);
     assert.match(text, /^initrd --name initrd\.img \.\.\/images\/boot\/initramfs-test\.img$/m);
-    assert.equal((await curl(base + 'boot/nope.ipxe')).status, 404);
+    assert.equal((await curl(`${base}boot/nope.ipxe`)).status, 404);
   });
 
   it('writes one combined-format access log line per request', async () => {
     await curl(base + image, '-H', 'Range: bytes=0-9', '-A', 'ingot-test "agent"');
     await waitFor(() => serve.accessLog.some((l) => l.includes('ingot-test')), 'the log line');
     const line = serve.accessLog.find((l) => l.includes('ingot-test'))!;
-    assert.match(line, /^127\.0\.0\.1 - - \[\d{2}\/[A-Z][a-z]{2}\/\d{4}:\d{2}:\d{2}:\d{2} \+0000\] "GET \/images\/talos\/talos-1\.9\.1-amd64\.raw HTTP\/1\.1" 206 10 "-" "ingot-test \\"agent\\""$/);
+    assert.match(
+      line,
+      /^127\.0\.0\.1 - - \[\d{2}\/[A-Z][a-z]{2}\/\d{4}:\d{2}:\d{2}:\d{2} \+0000\] "GET \/images\/talos\/talos-1\.9\.1-amd64\.raw HTTP\/1\.1" 206 10 "-" "ingot-test \\"agent\\""$/,
+    );
   });
 });
 
@@ -208,7 +221,14 @@ describe('ingot serve: TLS, plain HTTP on the network, graceful stop', { skip: !
     if (!needTool(tc, 'openssl')) return;
     const fx = await catalogueStore(t);
     const ca = testCa();
-    const serve = await startServe(['--store', path.join(fx.dir, 'store'), '--tls-cert', path.join(ca.dir, 'server.pem'), '--tls-key', path.join(ca.dir, 'server.key')]);
+    const serve = await startServe([
+      '--store',
+      path.join(fx.dir, 'store'),
+      '--tls-cert',
+      path.join(ca.dir, 'server.pem'),
+      '--tls-key',
+      path.join(ca.dir, 'server.key'),
+    ]);
     try {
       assert.match(serve.url, /^https:\/\/127\.0\.0\.1:\d+\/$/);
       const r = await curl(`${serve.url}index.json`, '--cacert', ca.caCertFile);

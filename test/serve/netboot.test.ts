@@ -73,7 +73,9 @@ describe('network boot from ingot serve (QEMU + iPXE)', () => {
       if (requireTools) throw new Error(`${ROM} is missing (apt-get install ipxe-qemu); INGOT_REQUIRE_TOOLS=1`);
       return t.skip('ipxe-qemu not installed');
     }
-    const kernels = readdirSync('/boot').filter((n) => n.startsWith('vmlinuz-')).sort();
+    const kernels = readdirSync('/boot')
+      .filter((n) => n.startsWith('vmlinuz-'))
+      .sort();
     if (kernels.length === 0) {
       if (requireTools) throw new Error('no /boot/vmlinuz-* (apt-get install linux-image-amd64); INGOT_REQUIRE_TOOLS=1');
       return t.skip('no kernel in /boot');
@@ -87,7 +89,14 @@ describe('network boot from ingot serve (QEMU + iPXE)', () => {
     const synced = await runCli(['sync'], { cwd: dir });
     assert.equal(synced.code, 0, synced.stdout + synced.stderr);
 
-    const serve = await startServe(['--store', path.join(dir, '.ingot', 'store'), '--public-key', path.join(dir, 'keys', 'ingot.pub'), '--boot-args', 'console=ttyS0 panic=-1']);
+    const serve = await startServe([
+      '--store',
+      path.join(dir, '.ingot', 'store'),
+      '--public-key',
+      path.join(dir, 'keys', 'ingot.pub'),
+      '--boot-args',
+      'console=ttyS0 panic=-1',
+    ]);
     try {
       const port = new URL(serve.url).port;
       const { accelerator, reason } = await detectAccelerator({ qemu });
@@ -101,12 +110,25 @@ describe('network boot from ingot serve (QEMU + iPXE)', () => {
         qemu,
         [
           ...acceleratorArgs(accelerator),
-          '-M', 'pc', '-m', '256', '-nodefaults', '-display', 'none', '-serial', 'stdio', '-no-reboot',
-          '-fw_cfg', `name=etc/sercon-port,file=${path.join(dir, 'sercon-port')}`,
-          '-netdev', `user,id=n0,bootfile=http://10.0.2.2:${port}/boot/lab.ipxe`,
+          '-M',
+          'pc',
+          '-m',
+          '256',
+          '-nodefaults',
+          '-display',
+          'none',
+          '-serial',
+          'stdio',
+          '-no-reboot',
+          '-fw_cfg',
+          `name=etc/sercon-port,file=${path.join(dir, 'sercon-port')}`,
+          '-netdev',
+          `user,id=n0,bootfile=http://10.0.2.2:${port}/boot/lab.ipxe`,
           // Debian's ROM carries the modern virtio-net id (1af4:1041): a legacy-free device, or SeaBIOS skips the ROM.
-          '-device', `virtio-net-pci,netdev=n0,disable-legacy=on,romfile=${ROM}`,
-          '-boot', 'n',
+          '-device',
+          `virtio-net-pci,netdev=n0,disable-legacy=on,romfile=${ROM}`,
+          '-boot',
+          'n',
         ],
         {
           timeoutMs: 300_000,

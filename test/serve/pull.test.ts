@@ -74,7 +74,14 @@ describe('ingot pull from an ingot serve URL', () => {
     await publish(fx.store, { path: 'talos/talos-2.0.0-amd64.raw', bytes: big, name: 'talos-2.0.0', family: 'talos', version: '2.0.0' });
     await signStoreIndex(fx.store, fx.key, { log: silentLogger, force: true });
     const ca = testCa();
-    const serve = await startServe(['--store', path.join(fx.dir, 'store'), '--tls-cert', path.join(ca.dir, 'server.pem'), '--tls-key', path.join(ca.dir, 'server.key')]);
+    const serve = await startServe([
+      '--store',
+      path.join(fx.dir, 'store'),
+      '--tls-cert',
+      path.join(ca.dir, 'server.pem'),
+      '--tls-key',
+      path.join(ca.dir, 'server.key'),
+    ]);
     t.after(async () => void (await serve.stop()));
     const proxy = await cuttingProxy(Number(new URL(serve.url).port), 1024 * 1024);
     t.after(() => proxy.close());
@@ -89,7 +96,10 @@ describe('ingot pull from an ingot serve URL', () => {
     assert.equal(result.status, 'pulled');
     assert.equal(sha(await fs.readFile(result.localPath)), sha(big));
     const lines = serve.accessLog.filter((l) => l.includes('talos-2.0.0-amd64.raw'));
-    assert.ok(lines.some((l) => /" 206 \d+ /.test(l)), `a ranged request resumed the transfer:\n${lines.join('\n')}`);
+    assert.ok(
+      lines.some((l) => /" 206 \d+ /.test(l)),
+      `a ranged request resumed the transfer:\n${lines.join('\n')}`,
+    );
     const resumed = Number(/" 206 (\d+) /.exec(lines.find((l) => / 206 /.test(l))!)![1]);
     assert.ok(resumed < big.length, `the resumed request sent only the rest (${resumed} of ${big.length} bytes)`);
   });
@@ -117,7 +127,16 @@ describe('ingot pull from an ingot serve URL', () => {
   });
 
   it('refuses plain http to another host, before any request', async () => {
-    const r = await runCli(['pull', 'x', '--store', 'http://192.0.2.1:8080/', '--to', '/tmp/never', '--public-key', 'RWQf6LRCGA9i53mlYecO4IzT51TGPpvWucNSCh1CBM0QTaLn73Y7GFO3']);
+    const r = await runCli([
+      'pull',
+      'x',
+      '--store',
+      'http://192.0.2.1:8080/',
+      '--to',
+      '/tmp/never',
+      '--public-key',
+      'RWQf6LRCGA9i53mlYecO4IzT51TGPpvWucNSCh1CBM0QTaLn73Y7GFO3',
+    ]);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /INGOT_HTTP_INSECURE/);
   });

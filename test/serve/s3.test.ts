@@ -64,7 +64,19 @@ describe('ingot serve over S3 (Ceph RGW)', () => {
       await siteStore.close();
     }
 
-    const pulled = await runCli(['pull', 'vyos', '--channel', 'stable', '--store', serve.url, '--to', path.join(dir, 'cache'), '--public-key', publicFile, '--json']);
+    const pulled = await runCli([
+      'pull',
+      'vyos',
+      '--channel',
+      'stable',
+      '--store',
+      serve.url,
+      '--to',
+      path.join(dir, 'cache'),
+      '--public-key',
+      publicFile,
+      '--json',
+    ]);
     assert.equal(pulled.code, 0, pulled.stderr);
     const local = await fs.readFile(JSON.parse(pulled.stdout).localPath);
     assert.equal(`sha256:${createHash('sha256').update(local).digest('hex')}`, published.get('vyos/vyos-gateway-20241220.raw')!.sha256);

@@ -23,7 +23,10 @@ describe('static catalogue', () => {
     const page = await fs.readFile(path.join(root, 'index.html'), 'utf8');
     const json = JSON.parse(await fs.readFile(path.join(root, 'catalogue.json'), 'utf8'));
     assert.equal(json.index.signature.status, 'verified');
-    assert.deepEqual(json.families.map((f: { name: string }) => f.name), ['talos', 'vyos']);
+    assert.deepEqual(
+      json.families.map((f: { name: string }) => f.name),
+      ['talos', 'vyos'],
+    );
     assert.match(page, /href="images\/talos\/talos-1\.9\.1-amd64\.raw"/, 'relative links for a page at the store root');
     assert.match(page, /href="catalogue\.json"/);
     assert.ok(!page.includes('.ipxe'), 'no iPXE links without a server');
@@ -33,7 +36,10 @@ describe('static catalogue', () => {
 
     const cdn = path.join(fx.dir, 'site');
     assert.equal((await runCli(['catalogue', '--store', root, '--out', cdn, '--object-base', 'https://images.example.net/lab'])).code, 0);
-    assert.match(await fs.readFile(path.join(cdn, 'index.html'), 'utf8'), /href="https:\/\/images\.example\.net\/lab\/images\/talos\/talos-1\.9\.1-amd64\.raw"/);
+    assert.match(
+      await fs.readFile(path.join(cdn, 'index.html'), 'utf8'),
+      /href="https:\/\/images\.example\.net\/lab\/images\/talos\/talos-1\.9\.1-amd64\.raw"/,
+    );
   });
 
   it('ingot sync --catalogue writes the page after the run, verified with the signing key', async () => {

@@ -113,16 +113,25 @@ describe('access log', () => {
       bytes: 1024,
       userAgent: 'evil"\n127.0.0.1 - - [forged] "GET / HTTP/1.1" 200 1',
     });
-    assert.equal(line, '127.0.0.1 - - [10/Oct/2025:13:55:36 +0000] "GET /images/a.raw HTTP/1.1" 206 1024 "-" "evil\\"\\x0a127.0.0.1 - - [forged] \\"GET / HTTP/1.1\\" 200 1"');
+    assert.equal(
+      line,
+      '127.0.0.1 - - [10/Oct/2025:13:55:36 +0000] "GET /images/a.raw HTTP/1.1" 206 1024 "-" "evil\\"\\x0a127.0.0.1 - - [forged] \\"GET / HTTP/1.1\\" 200 1"',
+    );
     assert.ok(!line.includes('\n'));
-    assert.match(combinedLogLine({ remote: '::1', time: new Date(0), method: 'HEAD', target: '/', httpVersion: '1.1', status: 304, bytes: 0 }), / 304 - "-" "-"$/);
+    assert.match(
+      combinedLogLine({ remote: '::1', time: new Date(0), method: 'HEAD', target: '/', httpVersion: '1.1', status: 304, bytes: 0 }),
+      / 304 - "-" "-"$/,
+    );
   });
 });
 
 describe('escaping', () => {
   it('escapes interpolations and keeps nested html', () => {
     const name = '<img src=x onerror="alert(1)">&\'`';
-    assert.equal(html`<td title="${name}">${name}</td>`.value, '<td title="&lt;img src=x onerror=&quot;alert(1)&quot;&gt;&amp;&#39;&#96;">&lt;img src=x onerror=&quot;alert(1)&quot;&gt;&amp;&#39;&#96;</td>');
+    assert.equal(
+      html`<td title="${name}">${name}</td>`.value,
+      '<td title="&lt;img src=x onerror=&quot;alert(1)&quot;&gt;&amp;&#39;&#96;">&lt;img src=x onerror=&quot;alert(1)&quot;&gt;&amp;&#39;&#96;</td>',
+    );
     assert.equal(html`<p>${[html`<b>${'<i>'}</b>`, 'x']}</p>`.value, '<p><b>&lt;i&gt;</b>x</p>');
     assert.equal(escapeHtml('a\u0000b'), 'a\ufffdb');
     assert.equal(safeHref('javascript:alert(1)'), '#');
@@ -152,7 +161,11 @@ describe('escaping', () => {
 describe('iPXE script', () => {
   it('boots the kernel and initramfs by URLs relative to the script, keys percent-encoded', () => {
     const script = renderIpxeScript(
-      { name: 'lab', kernel: { key: 'images/boot/vmlinuz ${x}', version: '6.1', sha256: 'a'.repeat(64) }, initramfs: { key: 'images/boot/initrd.img', version: '1.0', sha256: `sha256:${'b'.repeat(64)}` } },
+      {
+        name: 'lab',
+        kernel: { key: 'images/boot/vmlinuz ${x}', version: '6.1', sha256: 'a'.repeat(64) },
+        initramfs: { key: 'images/boot/initrd.img', version: '1.0', sha256: `sha256:${'b'.repeat(64)}` },
+      },
       'console=ttyS0 quiet',
     );
     assert.equal(
@@ -169,7 +182,10 @@ describe('iPXE script', () => {
         '',
       ].join('\n'),
     );
-    assert.throws(() => renderIpxeScript({ name: 'x', kernel: { key: 'k', version: '', sha256: '' }, initramfs: { key: 'i', version: '', sha256: '' } }, 'a\nshell'), /one line/);
+    assert.throws(
+      () => renderIpxeScript({ name: 'x', kernel: { key: 'k', version: '', sha256: '' }, initramfs: { key: 'i', version: '', sha256: '' } }, 'a\nshell'),
+      /one line/,
+    );
   });
 });
 
@@ -187,7 +203,13 @@ describe('listen addresses and http store URLs', () => {
     assert.equal(openHttpBackend(new URL('https://nas.example/images/')).displayUrl, 'https://nas.example/images/');
     assert.equal(openHttpBackend(new URL('http://127.0.0.1:8080')).displayUrl, 'http://127.0.0.1:8080/');
     assert.equal(openHttpBackend(new URL('http://[::1]:8080/')).kind, 'http');
-    assert.throws(() => openHttpBackend(new URL('http://10.0.2.2:8080/')), (e: Error & { code?: string }) => e.code === 'INGOT_HTTP_INSECURE');
-    assert.throws(() => openHttpBackend(new URL('https://u:p@nas/')), (e: Error & { code?: string }) => e.code === 'INGOT_STORE_URL');
+    assert.throws(
+      () => openHttpBackend(new URL('http://10.0.2.2:8080/')),
+      (e: Error & { code?: string }) => e.code === 'INGOT_HTTP_INSECURE',
+    );
+    assert.throws(
+      () => openHttpBackend(new URL('https://u:p@nas/')),
+      (e: Error & { code?: string }) => e.code === 'INGOT_STORE_URL',
+    );
   });
 });

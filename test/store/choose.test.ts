@@ -113,9 +113,15 @@ test('ingot doctor prints the store and why; a conflict exits 2 with both source
     warnings: [],
   });
   const text = await runCli(['doctor'], { cwd: work, env: { HOME: dir } });
-  assert.match(text.stdout, /^store: .*\.ingot\/store \(default: \.ingot\/store beside images\.yaml; no --store, spec\.store\.url or bucket in the credentials\)$/m);
+  assert.match(
+    text.stdout,
+    /^store: .*\.ingot\/store \(default: \.ingot\/store beside images\.yaml; no --store, spec\.store\.url or bucket in the credentials\)$/m,
+  );
   const bad = await runCli(['doctor', '--store', 'pub'], { cwd: work, env });
   assert.equal(bad.code, 2);
-  assert.match(bad.stdout, /store: cannot be chosen: S3 credentials were given but the store is a local directory\n\s+store: --store \(pub, a local directory\)\n\s+credentials: E2_ACCESS_KEY, E2_SECRET_KEY, E2_ENDPOINT, E2_BUCKET \(environment\)/);
+  assert.match(
+    bad.stdout,
+    /store: cannot be chosen: S3 credentials were given but the store is a local directory\n\s+store: --store \(pub, a local directory\)\n\s+credentials: E2_ACCESS_KEY, E2_SECRET_KEY, E2_ENDPOINT, E2_BUCKET \(environment\)/,
+  );
   assert.ok(!(bad.stdout + bad.stderr).includes('e2-secret-value'));
 });

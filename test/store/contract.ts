@@ -29,7 +29,11 @@ async function readAll(stream: Readable): Promise<Buffer> {
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
 /** Registers the contract tests for one backend. */
-export function storeContract(name: string, make: BackendMaker, options: { largeBytes?: number; /** Mark the stale-release test as todo (a known gap). */ staleReleaseTodo?: string } = {}): void {
+export function storeContract(
+  name: string,
+  make: BackendMaker,
+  options: { largeBytes?: number /** Mark the stale-release test as todo (a known gap). */; staleReleaseTodo?: string } = {},
+): void {
   const large = options.largeBytes ?? 20 * 1024 * 1024;
 
   const withStore = (title: string, fn: (store: StoreBackend, t: TestContext) => Promise<void>) =>
@@ -60,7 +64,10 @@ export function storeContract(name: string, make: BackendMaker, options: { large
       const bytes = randomBytes(300_000);
       await store.put('images/x.raw', bytes);
       assert.equal(sha(await readAll(await store.read('images/x.raw'))), sha(bytes));
-      await assert.rejects(store.read('images/missing.raw'), (e: unknown) => e instanceof IngotError && e.code === ErrorCode.storeIo && /missing\.raw/.test(e.message));
+      await assert.rejects(
+        store.read('images/missing.raw'),
+        (e: unknown) => e instanceof IngotError && e.code === ErrorCode.storeIo && /missing\.raw/.test(e.message),
+      );
     });
 
     withStore('ranged reads and validators: a slice, an open range, If-Match on a replaced object', async (store) => {
@@ -78,7 +85,10 @@ export function storeContract(name: string, make: BackendMaker, options: { large
       assert.deepEqual(await readAll(await store.readRange('images/r.raw', { start: 0 }, { ifMatch: info.etag })), bytes);
       await store.put('images/r.raw', randomBytes(200_000));
       assert.notEqual((await store.stat('images/r.raw'))?.etag, info.etag, 'a new version has a new validator');
-      await assert.rejects(store.readRange('images/r.raw', { start: 0 }, { ifMatch: info.etag }), (e: unknown) => e instanceof IngotError && e.code === ErrorCode.storeChanged);
+      await assert.rejects(
+        store.readRange('images/r.raw', { start: 0 }, { ifMatch: info.etag }),
+        (e: unknown) => e instanceof IngotError && e.code === ErrorCode.storeChanged,
+      );
       await assert.rejects(store.readRange('images/none.raw', { start: 0 }), (e: unknown) => e instanceof IngotError && e.code === ErrorCode.storeIo);
     });
 

@@ -93,7 +93,10 @@ describe('destination collision table', () => {
       for (const p of row.paths) {
         const key = joinKey(normalisePrefix(row.prefix ?? 'images/'), p);
         if (row.storeRefuses) {
-          await assert.rejects(store.beginImage(key), (e: { code?: string }) => ['INGOT_DESTINATION_CONFLICT'].includes(e.code ?? '') || /unsafe store key/.test(String(e)));
+          await assert.rejects(
+            store.beginImage(key),
+            (e: { code?: string }) => ['INGOT_DESTINATION_CONFLICT'].includes(e.code ?? '') || /unsafe store key/.test(String(e)),
+          );
         } else if (!row.problem) {
           const upload = await store.beginImage(key);
           await upload.abort();
@@ -117,7 +120,10 @@ describe('destination collisions end to end', () => {
     const store = join(dir, '.ingot', 'store');
     const before = readFileSync(join(store, 'index.json'), 'utf8');
 
-    writeManifest(dir, [good, { ...good, name: 'evil', destination: { path: 'index.json' } }], { signing: { key: 'keys/ingot.key' }, defaults: { destinationPrefix: '' } });
+    writeManifest(dir, [good, { ...good, name: 'evil', destination: { path: 'index.json' } }], {
+      signing: { key: 'keys/ingot.key' },
+      defaults: { destinationPrefix: '' },
+    });
     const evil = await runCli(['sync'], { cwd: dir });
     assert.equal(evil.code, 2, evil.stderr);
     assert.match(evil.stderr, /reserved-destination/);
@@ -130,7 +136,17 @@ describe('destination collisions end to end', () => {
     const store = new ImageStore(new FsBackend(root));
     writeFileSync(join(root, 'index.json'), '{"signed": true}\n');
     mkdirSync(join(root, 'metadata'), { recursive: true });
-    const forged = { schemaVersion: 1, name: 'x', path: 'gone.raw', key: 'index.json', checksum: `sha256:${HEX}`, sha256: `sha256:${HEX}`, size: 1, uploadedAt: new Date().toISOString(), source: { type: 'file' } };
+    const forged = {
+      schemaVersion: 1,
+      name: 'x',
+      path: 'gone.raw',
+      key: 'index.json',
+      checksum: `sha256:${HEX}`,
+      sha256: `sha256:${HEX}`,
+      size: 1,
+      uploadedAt: new Date().toISOString(),
+      source: { type: 'file' },
+    };
     writeFileSync(join(root, 'metadata', 'gone.raw.json'), JSON.stringify(forged));
     const manifest = { images: [], destinationPrefix: '' } as unknown as Manifest;
     const plan = await prunePlan(store, manifest);

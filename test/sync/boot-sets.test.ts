@@ -21,7 +21,9 @@ poweroff -f
 `;
 
 function kernelFile(t: { skip(m: string): void }): string | undefined {
-  const names = readdirSync('/boot').filter((n) => n.startsWith('vmlinuz-')).sort();
+  const names = readdirSync('/boot')
+    .filter((n) => n.startsWith('vmlinuz-'))
+    .sort();
   if (names.length === 0) {
     if (requireTools) throw new Error('no /boot/vmlinuz-* (apt-get install linux-image-amd64); INGOT_REQUIRE_TOOLS=1');
     t.skip('no kernel in /boot');
@@ -89,7 +91,10 @@ describe('boot sets', () => {
 
     const r = await runCli(['sync', '--json'], { cwd: dir });
     assert.equal(r.code, 0, r.stdout + r.stderr);
-    assert.deepEqual(JSON.parse(r.stdout).bootSets.map((b: { name: string; status: string }) => [b.name, b.status]), [['platform', 'published']]);
+    assert.deepEqual(
+      JSON.parse(r.stdout).bootSets.map((b: { name: string; status: string }) => [b.name, b.status]),
+      [['platform', 'published']],
+    );
     const store = join(dir, '.ingot', 'store');
     const boot = JSON.parse(readFileSync(join(store, 'boot', 'platform.json'), 'utf8'));
     const initrd = readFileSync(join(store, 'images', 'boot', 'guest-init.img'));
@@ -106,7 +111,17 @@ describe('boot sets', () => {
     assert.equal(JSON.parse(again.stdout).bootSets[0].status, 'unchanged');
 
     const booted = await runCli(
-      ['boot', '--kernel', join(store, 'images', 'boot', 'vmlinuz'), '--initrd', join(store, 'images', 'boot', 'guest-init.img'), '--expect', 'BOOTSET-OK-42', '--timeout', '90'],
+      [
+        'boot',
+        '--kernel',
+        join(store, 'images', 'boot', 'vmlinuz'),
+        '--initrd',
+        join(store, 'images', 'boot', 'guest-init.img'),
+        '--expect',
+        'BOOTSET-OK-42',
+        '--timeout',
+        '90',
+      ],
       { cwd: dir },
     );
     assert.equal(booted.code, 0, booted.stdout + booted.stderr);

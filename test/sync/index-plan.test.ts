@@ -41,7 +41,13 @@ async function setup(count: number) {
   for (let i = 0; i < count; i++) {
     const body = `image ${i}\n`.repeat(40);
     writeFileSync(join(dir, `${i}.img`), body);
-    images.push({ name: `img-${i}`, family: 'f', version: String(i), source: { type: 'file', path: `${i}.img`, checksum: sha256(body) }, destination: { path: `set/${i}.img` } });
+    images.push({
+      name: `img-${i}`,
+      family: 'f',
+      version: String(i),
+      source: { type: 'file', path: `${i}.img`, checksum: sha256(body) },
+      destination: { path: `set/${i}.img` },
+    });
   }
   const file = writeManifest(dir, images);
   const key = generateSecretKey();
@@ -76,7 +82,10 @@ describe('re-sync from the signed index', () => {
   it('a no-change re-sync reads no metadata document; every image is skipped; the index records listing validators', async () => {
     const { fs, sync, key } = await setup(20);
     const index = parseIndex(readFileSync(join(fs.root, INDEX_KEY)));
-    assert.ok(index.images.every((e) => typeof e.metadataEtag === 'string' && e.metadataEtag.length > 0), 'every entry has its validator');
+    assert.ok(
+      index.images.every((e) => typeof e.metadataEtag === 'string' && e.metadataEtag.length > 0),
+      'every entry has its validator',
+    );
     const { backend, metadataGets } = counting(fs);
     const again = await sync(backend);
     assert.deepEqual(metadataGets, []);
@@ -130,7 +139,10 @@ describe('re-sync from the signed index', () => {
     // A fourth image is published without re-signing: no entry for it.
     const body = 'late\n'.repeat(10);
     writeFileSync(join(file, '..', 'late.img'), body);
-    writeManifest(join(file, '..'), [...images, { name: 'late', source: { type: 'file', path: 'late.img', checksum: sha256(body) }, destination: { path: 'set/late.img' } }]);
+    writeManifest(join(file, '..'), [
+      ...images,
+      { name: 'late', source: { type: 'file', path: 'late.img', checksum: sha256(body) }, destination: { path: 'set/late.img' } },
+    ]);
     await sync(fs);
     const { backend, metadataGets } = counting(fs);
     const r = await sync(backend);

@@ -23,7 +23,11 @@ const manifestFor = (body: Buffer, path: string) => [
 
 /** Starts a sync, waits until its temporary file has bytes in it, then SIGKILLs it; returns the pids of its children at that moment. */
 async function killMidPublish(dir: string, args: string[] = []): Promise<number[]> {
-  const child = spawn(process.execPath, [BIN_PATH, 'sync', ...args], { cwd: dir, env: { ...process.env, NODE_EXTRA_CA_CERTS: server.caCertFile }, stdio: 'ignore' });
+  const child = spawn(process.execPath, [BIN_PATH, 'sync', ...args], {
+    cwd: dir,
+    env: { ...process.env, NODE_EXTRA_CA_CERTS: server.caCertFile },
+    stdio: 'ignore',
+  });
   const imagesDir = join(dir, '.ingot', 'store', 'images', 'disk');
   const deadline = Date.now() + 30_000;
   for (;;) {
@@ -107,7 +111,11 @@ describe('a sync killed with SIGKILL', () => {
     const r = await runCli(['sync'], { cwd: dir, env: { NODE_EXTRA_CA_CERTS: server.caCertFile } });
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(r.stderr, /removed 1 temporary file \(.*\) left by interrupted runs/);
-    assert.deepEqual(readdirSync(imagesDir).filter((f) => f.startsWith('.ingot-tmp-')), [], 'swept at once: its owner is dead, however fresh the file');
+    assert.deepEqual(
+      readdirSync(imagesDir).filter((f) => f.startsWith('.ingot-tmp-')),
+      [],
+      'swept at once: its owner is dead, however fresh the file',
+    );
     assert.equal(sha256(readFileSync(join(imagesDir, 'disk.raw'))), sha256(v2));
   });
 
@@ -126,7 +134,9 @@ describe('a sync killed with SIGKILL', () => {
     utimesSync(unknownOld, twoHoursAgo, twoHoursAgo);
     const r = await runCli(['sync'], { cwd: dir, env: { NODE_EXTRA_CA_CERTS: server.caCertFile } });
     assert.equal(r.code, 0, r.stdout + r.stderr);
-    const remaining = readdirSync(imagesDir).filter((f) => f.startsWith('.ingot-tmp-')).sort();
+    const remaining = readdirSync(imagesDir)
+      .filter((f) => f.startsWith('.ingot-tmp-'))
+      .sort();
     assert.deepEqual(remaining, [live, unknownFresh].map((f) => f.slice(imagesDir.length + 1)).sort());
   });
 });

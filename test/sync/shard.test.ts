@@ -17,20 +17,30 @@ test('parseShard reads I/N (1-based) and explains bad input', () => {
     ['a/b', /expected I\/N/],
     ['', /expected I\/N/],
   ] as const) {
-    assert.throws(() => parseShard(text), (e: unknown) => e instanceof IngotError && e.exitCode === 2 && pattern.test(e.message), text);
+    assert.throws(
+      () => parseShard(text),
+      (e: unknown) => e instanceof IngotError && e.exitCode === 2 && pattern.test(e.message),
+      text,
+    );
   }
 });
 
 test('shards are disjoint, cover everything, keep order, and are roughly even', () => {
   const count = 4;
   const shards = Array.from({ length: count }, (_, i) => selectShard(images, i + 1, count));
-  const all = shards.flat().map((x) => x.name).sort();
+  const all = shards
+    .flat()
+    .map((x) => x.name)
+    .sort();
   assert.deepEqual(all, images.map((x) => x.name).sort());
   assert.equal(new Set(all).size, images.length);
   for (const shard of shards) {
     assert.ok(shard.length > 25 && shard.length < 75, `uneven: ${shard.length}`);
     const order = shard.map((x) => images.indexOf(x));
-    assert.deepEqual(order, [...order].sort((a, b) => a - b));
+    assert.deepEqual(
+      order,
+      [...order].sort((a, b) => a - b),
+    );
   }
 });
 

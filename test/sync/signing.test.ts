@@ -25,7 +25,15 @@ describe('sync with a signing key', () => {
     assert.equal(generated.code, 0, generated.stderr);
     writeManifest(
       dir,
-      [{ name: 'a', family: 'a', version: '1', source: { type: 'https', url: server.url('/a.img'), checksum: sha256(body) }, destination: { path: 'a/a.img' } }],
+      [
+        {
+          name: 'a',
+          family: 'a',
+          version: '1',
+          source: { type: 'https', url: server.url('/a.img'), checksum: sha256(body) },
+          destination: { path: 'a/a.img' },
+        },
+      ],
       { signing: { key: 'keys/ingot.key', expires: '2d' } },
     );
     const env = { NODE_EXTRA_CA_CERTS: server.caCertFile };
@@ -36,7 +44,10 @@ describe('sync with a signing key', () => {
     const index = JSON.parse(readFileSync(join(store, 'index.json'), 'utf8'));
     assert.equal(index.version, 1);
     assert.ok(Math.abs(Date.parse(index.expires) - Date.now() - 2 * 86_400_000) < 60_000, 'expiry from spec.signing.expires');
-    assert.deepEqual(index.images.map((i: { path: string; checksum: string }) => [i.path, i.checksum]), [['a/a.img', sha256(body)]]);
+    assert.deepEqual(
+      index.images.map((i: { path: string; checksum: string }) => [i.path, i.checksum]),
+      [['a/a.img', sha256(body)]],
+    );
     execFileSync(minisign, ['-Vm', join(store, 'index.json'), '-p', join(keys, 'ingot.pub')], { stdio: 'pipe' });
 
     const second = await runCli(['sync', '--json'], { cwd: dir, env });

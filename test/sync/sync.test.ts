@@ -52,7 +52,10 @@ describe('ingot sync into the directory store', () => {
     const first = await runCli(['sync', '--json'], { cwd: dir, env });
     assert.equal(first.code, 0, first.stderr);
     const result = JSON.parse(first.stdout);
-    assert.deepEqual(result.images.map((i: { status: string }) => i.status), ['published', 'published', 'published', 'published']);
+    assert.deepEqual(
+      result.images.map((i: { status: string }) => i.status),
+      ['published', 'published', 'published', 'published'],
+    );
     const store = join(dir, '.ingot', 'store');
     for (const format of ['xz', 'zstd', 'gzip']) {
       const bytes = readFileSync(join(store, 'images', 'disk', `${format}.raw`));
@@ -74,7 +77,10 @@ describe('ingot sync into the directory store', () => {
     const before = server.requests.length;
     const second = await runCli(['sync', '--json'], { cwd: dir, env });
     assert.equal(second.code, 0);
-    assert.deepEqual(JSON.parse(second.stdout).images.map((i: { status: string }) => i.status), ['skipped', 'skipped', 'skipped', 'skipped']);
+    assert.deepEqual(
+      JSON.parse(second.stdout).images.map((i: { status: string }) => i.status),
+      ['skipped', 'skipped', 'skipped', 'skipped'],
+    );
     assert.equal(server.requests.length, before, 'a no-change sync makes no requests');
   });
 
@@ -154,8 +160,18 @@ describe('ingot sync into the directory store', () => {
     writeFileSync(join(dir, 'local.raw.zst'), forms.zstd);
     writeFileSync(join(dir, 'local.raw.xz'), forms.xz);
     writeManifest(dir, [
-      { name: 'local-zstd', source: { type: 'file', path: 'local.raw.zst', checksum: sha256(forms.zstd), decompress: 'zstd' }, destination: { path: 'local/z.raw' }, validation: { expected: sha256(raw) } },
-      { name: 'local-xz', source: { type: 'file', path: 'local.raw.xz', checksum: sha256(forms.xz), decompress: 'xz' }, destination: { path: 'local/x.raw' }, validation: { expected: sha256(raw) } },
+      {
+        name: 'local-zstd',
+        source: { type: 'file', path: 'local.raw.zst', checksum: sha256(forms.zstd), decompress: 'zstd' },
+        destination: { path: 'local/z.raw' },
+        validation: { expected: sha256(raw) },
+      },
+      {
+        name: 'local-xz',
+        source: { type: 'file', path: 'local.raw.xz', checksum: sha256(forms.xz), decompress: 'xz' },
+        destination: { path: 'local/x.raw' },
+        validation: { expected: sha256(raw) },
+      },
     ]);
     const r = await runCli(['sync', '--decompressor', 'builtin'], { cwd: dir, env });
     assert.equal(r.code, 0, r.stdout + r.stderr);
@@ -170,7 +186,10 @@ describe('ingot sync into the directory store', () => {
     assert.equal((await runCli(['sync'], { cwd: dir, env })).code, 0);
     const listed = await runCli(['list', '--json'], { cwd: dir });
     assert.equal(listed.code, 0);
-    assert.deepEqual(JSON.parse(listed.stdout).images.map((m: { path: string }) => m.path), ['disk/gzip.raw', 'disk/xz.raw', 'disk/zstd.raw', 'iso/os.iso']);
+    assert.deepEqual(
+      JSON.parse(listed.stdout).images.map((m: { path: string }) => m.path),
+      ['disk/gzip.raw', 'disk/xz.raw', 'disk/zstd.raw', 'iso/os.iso'],
+    );
     const prefixed = await runCli(['list', '--prefix', 'iso/'], { cwd: dir });
     assert.match(prefixed.stdout, /iso\/os\.iso\s+iso\s+700 KiB\s+sha512:/);
     assert.doesNotMatch(prefixed.stdout, /disk/);
@@ -199,7 +218,12 @@ describe('ingot sync into the directory store', () => {
     assert.ok(existsSync(join(store, 'images', 'disk', 'xz.raw')));
     const pruned = await runCli(['prune', '--json'], { cwd: dir });
     assert.equal(pruned.code, 0, pruned.stderr);
-    assert.deepEqual(JSON.parse(pruned.stdout).remove.map((r: { path: string }) => r.path).sort(), ['disk/xz.raw', 'disk/zstd.raw']);
+    assert.deepEqual(
+      JSON.parse(pruned.stdout)
+        .remove.map((r: { path: string }) => r.path)
+        .sort(),
+      ['disk/xz.raw', 'disk/zstd.raw'],
+    );
     assert.ok(!existsSync(join(store, 'images', 'disk', 'xz.raw')));
     assert.ok(!existsSync(join(store, 'metadata', 'disk', 'xz.raw.json')));
     assert.ok(existsSync(join(store, 'images', 'disk', 'gzip.raw')));
@@ -215,7 +239,10 @@ describe('ingot sync into the directory store', () => {
     const store = join(dir, '.ingot', 'store');
     const { mkdirSync } = await import('node:fs');
     mkdirSync(store, { recursive: true });
-    writeFileSync(join(store, '.ingot-lock'), JSON.stringify({ owner: 'ci job 7', host: 'runner', startedAt: new Date().toISOString(), expiresAt: new Date(Date.now() + 60_000).toISOString() }));
+    writeFileSync(
+      join(store, '.ingot-lock'),
+      JSON.stringify({ owner: 'ci job 7', host: 'runner', startedAt: new Date().toISOString(), expiresAt: new Date(Date.now() + 60_000).toISOString() }),
+    );
     const r = await runCli(['sync'], { cwd: dir, env });
     assert.equal(r.code, 1);
     assert.match(r.stderr, /store is locked by ci job 7 on runner/);
@@ -244,7 +271,10 @@ describe('ingot sync into the directory store', () => {
     writeManifest(dir, images().slice(3));
     const r = await runCli(['sync', '--log-format', 'json'], { cwd: dir, env });
     assert.equal(r.code, 0);
-    const lines = r.stderr.trim().split('\n').map((l) => JSON.parse(l));
+    const lines = r.stderr
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     const published = lines.find((l) => l.step === 'publish');
     assert.equal(published.level, 'info');
     assert.equal(published.image, 'iso');

@@ -52,13 +52,19 @@ describe('sync: the update action', () => {
     const plan = await runCli(['sync', '--dry-run', '--json'], { cwd: dir, env });
     assert.equal(plan.code, 0, plan.stderr);
     const planned = JSON.parse(plan.stdout).images;
-    assert.deepEqual(planned.map((i: { action: string }) => i.action), ['update', 'update']);
+    assert.deepEqual(
+      planned.map((i: { action: string }) => i.action),
+      ['update', 'update'],
+    );
     assert.deepEqual(planned[0].changes, [
       { field: 'family', stored: 'talos', declared: 'talos-metal' },
       { field: 'version', stored: '1.9.1' },
       { field: 'compatibility', declared: { minAgentVersion: '1.2.0', guestInitProtocol: 2 } },
     ]);
-    assert.match(planned[0].reason, /^checksum matches; family: talos → talos-metal, version: 1\.9\.1 → \(none\), compatibility: \(none\) → \{"guestInitProtocol":2,"minAgentVersion":"1\.2\.0"\}$/);
+    assert.match(
+      planned[0].reason,
+      /^checksum matches; family: talos → talos-metal, version: 1\.9\.1 → \(none\), compatibility: \(none\) → \{"guestInitProtocol":2,"minAgentVersion":"1\.2\.0"\}$/,
+    );
     assert.match(planned[1].reason, /^build inputs unchanged \(fingerprint matches\); version: 1\.0 → 1\.1$/);
     const text = await runCli(['sync', '--dry-run'], { cwd: dir, env });
     assert.match(text.stdout, /talos-1\.9\.1 +update +would update/);
@@ -68,7 +74,10 @@ describe('sync: the update action', () => {
     const second = await runCli(['sync', '--json'], { cwd: dir, env });
     assert.equal(second.code, 0, second.stderr);
     const result = JSON.parse(second.stdout);
-    assert.deepEqual(result.images.map((i: { status: string }) => i.status), ['updated', 'updated']);
+    assert.deepEqual(
+      result.images.map((i: { status: string }) => i.status),
+      ['updated', 'updated'],
+    );
     assert.equal(result.index.version, 2, 'the index is re-signed');
     assert.equal(server.count('/talos.raw', 'GET'), downloads, 'no download');
     const after = JSON.parse(readFileSync(metaFile, 'utf8'));
@@ -88,9 +97,16 @@ describe('sync: the update action', () => {
 
     // Nothing left to do; a rename is descriptive too.
     const third = await runCli(['sync', '--json'], { cwd: dir, env });
-    assert.deepEqual(JSON.parse(third.stdout).images.map((i: { action: string }) => i.action), ['skip', 'skip']);
+    assert.deepEqual(
+      JSON.parse(third.stdout).images.map((i: { action: string }) => i.action),
+      ['skip', 'skip'],
+    );
     assert.equal(JSON.parse(third.stdout).index.version, 2);
-    writeManifest(dir, [{ ...talos({ family: 'talos-metal', compatibility: { guestInitProtocol: 2, minAgentVersion: '1.2.0' } }), name: 'talos-metal-1.9.1' }, initramfs('1.1')], spec);
+    writeManifest(
+      dir,
+      [{ ...talos({ family: 'talos-metal', compatibility: { guestInitProtocol: 2, minAgentVersion: '1.2.0' } }), name: 'talos-metal-1.9.1' }, initramfs('1.1')],
+      spec,
+    );
     const renamed = await runCli(['sync'], { cwd: dir, env });
     assert.equal(renamed.code, 0, renamed.stderr);
     assert.match(renamed.stdout, /talos-metal-1\.9\.1 +update +updated .*name: talos-1\.9\.1 → talos-metal-1\.9\.1/);

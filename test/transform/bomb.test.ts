@@ -64,7 +64,15 @@ const BOMBS: Bomb[] = [
     make: repeated(['-c', '-q', '--long=27'], 'zstd'),
     code: 'INGOT_DECOMPRESS_LIMIT',
   },
-  { name: 'zstd frame claiming a 2 GiB window', format: 'zstd', tool: 'zstd', pkg: 'zstd', make: hugeWindow, code: 'INGOT_DECOMPRESS_FAILED', inspectCode: 'INGOT_CPIO_INVALID' },
+  {
+    name: 'zstd frame claiming a 2 GiB window',
+    format: 'zstd',
+    tool: 'zstd',
+    pkg: 'zstd',
+    make: hugeWindow,
+    code: 'INGOT_DECOMPRESS_FAILED',
+    inspectCode: 'INGOT_CPIO_INVALID',
+  },
 ];
 
 const DECOMPRESSORS = ['native', 'builtin'] as const;
@@ -72,7 +80,11 @@ const DECOMPRESSORS = ['native', 'builtin'] as const;
 interface PathCase {
   name: string;
   /** Runs ingot on the bomb file; returns the error code it reported, and the store to check (if any). */
-  run: (bomb: Bomb, file: string, decompressor: string) => Promise<{ code: number | null; errorCode: string | undefined; maxRssMiB: number | undefined; store?: string; output: string }>;
+  run: (
+    bomb: Bomb,
+    file: string,
+    decompressor: string,
+  ) => Promise<{ code: number | null; errorCode: string | undefined; maxRssMiB: number | undefined; store?: string; output: string }>;
 }
 
 let server: TestServer;
@@ -157,7 +169,9 @@ describe('decompression bombs: memory stays bounded on every path, with every de
           assert.ok(r.maxRssMiB < BOUND_MIB, `peak RSS ${r.maxRssMiB.toFixed(0)} MiB, bound ${BOUND_MIB} MiB`);
           t.diagnostic(`peak RSS ${r.maxRssMiB.toFixed(0)} MiB`);
           if (r.store) {
-            const leftovers = readdirSync(r.store, { recursive: true }).map(String).filter((f) => f.includes('.ingot-tmp-') || f.endsWith('bomb.raw') || f.endsWith('bomb.raw.json'));
+            const leftovers = readdirSync(r.store, { recursive: true })
+              .map(String)
+              .filter((f) => f.includes('.ingot-tmp-') || f.endsWith('bomb.raw') || f.endsWith('bomb.raw.json'));
             assert.deepEqual(leftovers, [], 'nothing published, no temporary file left');
           }
         });

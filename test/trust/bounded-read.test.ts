@@ -101,6 +101,9 @@ test('an oversized metadata document is left out of the index with a warning, ne
   const log = { ...silentLogger, warn: (m: string) => void warnings.push(m), child: () => log };
   await signStoreIndex(s.store, s.key, { log });
   const index = JSON.parse(await fs.readFile(path.join(s.dir, 'index.json'), 'utf8'));
-  assert.deepEqual(index.images.map((e: { path: string }) => e.path), ['good.img']);
+  assert.deepEqual(
+    index.images.map((e: { path: string }) => e.path),
+    ['good.img'],
+  );
   assert.match(warnings.join('\n'), /too large/);
 });

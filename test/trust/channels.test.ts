@@ -28,7 +28,10 @@ test('channel history replays as a stack: repeated rollbacks walk back, never bo
   assert.throws(() => applyRollback(file, 'stable', now), code('INGOT_USAGE'));
   assert.equal(file.channels.canary!.version, '9');
   assert.equal(file.sequence, 6);
-  assert.deepEqual(channelStack(file, 'stable').map((p) => p.version), ['1']);
+  assert.deepEqual(
+    channelStack(file, 'stable').map((p) => p.version),
+    ['1'],
+  );
   assert.equal(file.history.length, 6);
 });
 
@@ -36,10 +39,24 @@ test('pull FAMILY --channel stable follows channel set and channel rollback; rep
   const { store, dir, key, sign } = await signedStore(t);
   const cache = await tempDir(t);
   for (const v of ['1.0.0', '1.1.0', '2.0.0']) {
-    await publish(store, { path: `kernel/vmlinuz-${v}`, bytes: bytesFor(v, 3000), family: 'kernel', version: v, compatibility: { protocols: v.startsWith('2') ? [2] : [1] } });
+    await publish(store, {
+      path: `kernel/vmlinuz-${v}`,
+      bytes: bytesFor(v, 3000),
+      family: 'kernel',
+      version: v,
+      compatibility: { protocols: v.startsWith('2') ? [2] : [1] },
+    });
   }
   await sign();
-  const opts = (over: Partial<PullOptions> = {}): PullOptions => ({ store, cacheDir: cache, publicKey: key.publicKey, target: 'kernel', channel: 'stable', log: silentLogger, ...over });
+  const opts = (over: Partial<PullOptions> = {}): PullOptions => ({
+    store,
+    cacheDir: cache,
+    publicKey: key.publicKey,
+    target: 'kernel',
+    channel: 'stable',
+    log: silentLogger,
+    ...over,
+  });
   const set = (version: string) => setChannel(store, key, { family: 'kernel', channel: 'stable', version, log: silentLogger });
 
   await assert.rejects(pull(opts()), code('INGOT_NOT_IN_INDEX'));

@@ -80,7 +80,11 @@ for (const vector of set?.vectors.secret_keys ?? []) {
     // A bare base64 key (aead's example) is the second line of a key file.
     if (vector.secret_key.endsWith('.b64')) text = `untrusted comment: from ${path.basename(vector.secret_key)}\n${text.trim()}\n`;
     const password =
-      vector.password === null ? undefined : typeof vector.password === 'string' ? vector.password : await readFile(path.join(dir, vector.password.password_file), 'utf8');
+      vector.password === null
+        ? undefined
+        : typeof vector.password === 'string'
+          ? vector.password
+          : await readFile(path.join(dir, vector.password.password_file), 'utf8');
     if (vector.expect === 'wrong-password') {
       await assert.rejects(openSecretKey(text, password, vector.id), (e: unknown) => e instanceof IngotError && e.code === ErrorCode.keyPassword);
       return;

@@ -18,12 +18,21 @@ const code = (c: string) => (e: unknown) => (e as { code?: string }).code === c;
 
 test('buildIndex lists every published image with digests of bytes and metadata', async (t) => {
   const { dir, store } = await signedStore(t);
-  const a = await publish(store, { path: 'kernels/vmlinuz-6.1', bytes: bytesFor('a', 1000), family: 'kernel', version: '6.1', compatibility: { protocols: [1] } });
+  const a = await publish(store, {
+    path: 'kernels/vmlinuz-6.1',
+    bytes: bytesFor('a', 1000),
+    family: 'kernel',
+    version: '6.1',
+    compatibility: { protocols: [1] },
+  });
   await publish(store, { path: 'initramfs/init-1.0.img', bytes: bytesFor('b', 2000) });
   const index = await buildIndex(store, { log: silentLogger, now: new Date('2026-01-01T00:00:00Z'), expiresInMs: 3_600_000 });
   assert.equal(index.version, 1);
   assert.equal(index.expires, '2026-01-01T01:00:00.000Z');
-  assert.deepEqual(index.images.map((e) => e.path), ['initramfs/init-1.0.img', 'kernels/vmlinuz-6.1']);
+  assert.deepEqual(
+    index.images.map((e) => e.path),
+    ['initramfs/init-1.0.img', 'kernels/vmlinuz-6.1'],
+  );
   const k = index.images[1]!;
   assert.equal(k.sha256, a.sha256);
   assert.equal(k.size, 1000);
@@ -103,7 +112,10 @@ test('one malformed metadata document is left out of the index instead of breaki
   meta.family = '../../escape';
   await store.backend.put(metaKey, JSON.stringify(meta));
   const index = await buildIndex(store, { log: silentLogger, now: new Date('2026-01-01T00:00:00Z'), expiresInMs: 3_600_000 });
-  assert.deepEqual(index.images.map((e) => e.path), ['good.img']);
+  assert.deepEqual(
+    index.images.map((e) => e.path),
+    ['good.img'],
+  );
   const tampered = JSON.stringify({ ...index, images: [{ ...index.images[0], family: '../../tmp/x' }] });
   assert.throws(() => parseIndex(Buffer.from(tampered)), code('INGOT_INDEX_INVALID'));
 });

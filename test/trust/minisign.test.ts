@@ -11,7 +11,15 @@ import { hashFile, readFileChunks } from '../../src/digest/hashing.js';
 import { pickParams, KDF_LIMITS } from '../../src/trust/kdf.js';
 import { generateSecretKey, openSecretKey, sealSecretKey } from '../../src/trust/keys.js';
 import { readPublicKey, writeKeyPair, loadSigningKey } from '../../src/trust/key-files.js';
-import { decodePublicKey, decodeSignature, encodePublicKey, keyIdHex, PASSWORD_MAX, TRUSTED_COMMENT_MAX, UNTRUSTED_COMMENT_MAX } from '../../src/trust/minisign-format.js';
+import {
+  decodePublicKey,
+  decodeSignature,
+  encodePublicKey,
+  keyIdHex,
+  PASSWORD_MAX,
+  TRUSTED_COMMENT_MAX,
+  UNTRUSTED_COMMENT_MAX,
+} from '../../src/trust/minisign-format.js';
 import { signBytes, signFile, verifyBytes, verifyFile } from '../../src/trust/signature.js';
 import { needTool } from '../helpers/tools.js';
 
@@ -46,7 +54,11 @@ test('BLAKE2b-512: native on this runtime; the incremental JS fallback agrees wi
     for (let o = 0; o < data.length; o += step) js.update(data.subarray(o, o + step));
     assert.deepEqual(js.digest(), expected, `updates of ${step} bytes`);
   }
-  assert.deepEqual(new Blake2b(64).update(Buffer.alloc(256)).digest(), createHash('blake2b512').update(Buffer.alloc(256)).digest(), 'exact multiple of the block');
+  assert.deepEqual(
+    new Blake2b(64).update(Buffer.alloc(256)).digest(),
+    createHash('blake2b512').update(Buffer.alloc(256)).digest(),
+    'exact multiple of the block',
+  );
 });
 
 test('readFileChunks: every byte in order, whatever the chunk size; an error in the consumer stops the read', async (t) => {
@@ -63,7 +75,16 @@ test('readFileChunks: every byte in order, whatever the chunk size; an error in 
   const empty = path.join(dir, 'empty');
   await fs.writeFile(empty, '');
   assert.equal(await readFileChunks(empty, () => assert.fail('no chunk for an empty file')), 0);
-  await assert.rejects(readFileChunks(file, () => { throw new Error('stop'); }, 4096), /stop/);
+  await assert.rejects(
+    readFileChunks(
+      file,
+      () => {
+        throw new Error('stop');
+      },
+      4096,
+    ),
+    /stop/,
+  );
   const sha = createHash('sha256');
   const blake = createHash('blake2b512');
   assert.equal(await hashFile(file, [sha, blake]), data.length);
@@ -244,7 +265,10 @@ test("comment limits are minisign's: what ingot writes at the limit minisign rea
     const refused = await run('minisign', ['-V', '-m', file, '-p', publicFile], { reject: false });
     assert.equal(refused.exitCode, 2, `minisign reads an over-long ${what} comment: ${refused.stderr}`);
     assert.match(refused.stderr + refused.stdout, /too long/);
-    assert.throws(() => verifyBytes(data, text, key.publicKey), (e: unknown) => code('INGOT_SIGNATURE_MALFORMED')(e) && /minisign reads at most/.test((e as Error).message));
+    assert.throws(
+      () => verifyBytes(data, text, key.publicKey),
+      (e: unknown) => code('INGOT_SIGNATURE_MALFORMED')(e) && /minisign reads at most/.test((e as Error).message),
+    );
   }
 });
 

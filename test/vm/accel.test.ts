@@ -29,19 +29,23 @@ describe('accelerator detection', () => {
     assert.ok(Date.now() - again < 50, 'the second answer comes from the cache');
   });
 
-  it("has a probe payload that really reaches its marker (checked under TCG, which works everywhere)", async (t) => {
+  it('has a probe payload that really reaches its marker (checked under TCG, which works everywhere)', async (t) => {
     if (!needTool(t, 'qemu-system-x86_64', 'qemu-system-x86')) return;
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ingot-probe-'));
     t.after(() => fs.rm(dir, { recursive: true, force: true }));
     await fs.writeFile(path.join(dir, 'probe'), multibootProbe());
     let output = '';
-    const child = supervise('qemu-system-x86_64', [...acceleratorArgs('tcg'), '-M', 'pc', '-nodefaults', '-display', 'none', '-serial', 'stdio', '-kernel', path.join(dir, 'probe')], {
-      timeoutMs: 20_000,
-      onOutput: (text) => {
-        output += text;
-        if (output.includes(PROBE_MARKER)) void child.stop();
+    const child = supervise(
+      'qemu-system-x86_64',
+      [...acceleratorArgs('tcg'), '-M', 'pc', '-nodefaults', '-display', 'none', '-serial', 'stdio', '-kernel', path.join(dir, 'probe')],
+      {
+        timeoutMs: 20_000,
+        onOutput: (text) => {
+          output += text;
+          if (output.includes(PROBE_MARKER)) void child.stop();
+        },
       },
-    });
+    );
     const exit = await child.exited;
     assert.ok(output.includes(PROBE_MARKER), `marker missing; output: ${output}`);
     assert.equal(exit.timedOut, false);
@@ -53,8 +57,27 @@ describe('qemu boot arguments', () => {
   it('default to microvm, 256 MiB, serial on stdio, no reboot, console=ttyS0 first', () => {
     const args = qemuBootArgs({ kernel: '/k', initrd: '/i', append: 'quiet' }, 'kvm');
     assert.deepEqual(args, [
-      '-accel', 'kvm', '-cpu', 'host', '-M', 'microvm', '-m', '256', '-nodefaults', '-no-user-config', '-display', 'none',
-      '-serial', 'stdio', '-no-reboot', '-kernel', '/k', '-initrd', '/i', '-append', 'console=ttyS0 panic=-1 quiet',
+      '-accel',
+      'kvm',
+      '-cpu',
+      'host',
+      '-M',
+      'microvm',
+      '-m',
+      '256',
+      '-nodefaults',
+      '-no-user-config',
+      '-display',
+      'none',
+      '-serial',
+      'stdio',
+      '-no-reboot',
+      '-kernel',
+      '/k',
+      '-initrd',
+      '/i',
+      '-append',
+      'console=ttyS0 panic=-1 quiet',
     ]);
   });
 

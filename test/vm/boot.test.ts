@@ -24,7 +24,13 @@ export async function needKernel(t: TestContext): Promise<string | undefined> {
   const names = (await fs.readdir('/boot').catch(() => [] as string[])).filter((n) => n.startsWith('vmlinuz-')).sort();
   for (const name of names.reverse()) {
     const file = path.join('/boot', name);
-    if (await fs.access(file, fs.constants.R_OK).then(() => true, () => false)) return file;
+    if (
+      await fs.access(file, fs.constants.R_OK).then(
+        () => true,
+        () => false,
+      )
+    )
+      return file;
   }
   const why = names.length ? `${names[0]} is not readable (run as root)` : 'no /boot/vmlinuz-* (apt-get install linux-image-amd64)';
   if (requireTools) throw new Error(`a kernel is required: ${why}; INGOT_REQUIRE_TOOLS=1`);

@@ -41,15 +41,30 @@ describe('examples/first-launch on the test image (software emulation)', { timeo
   });
 
   const ingot = (argv: string[], input?: string): Promise<RunResult> =>
-    run(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src/bin.ts'), ...argv, '--vms-dir', vms], { cwd: repoRoot, reject: false, timeoutMs: 15 * 60_000, ...(input !== undefined ? { input } : {}) });
+    run(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src/bin.ts'), ...argv, '--vms-dir', vms], {
+      cwd: repoRoot,
+      reject: false,
+      timeoutMs: 15 * 60_000,
+      ...(input !== undefined ? { input } : {}),
+    });
   const exec = async (...argv: string[]) => {
-    const r = await run(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src/bin.ts'), 'vm', 'exec', 'first-launch', '--vms-dir', vms, '--', ...argv], { cwd: repoRoot, reject: false, timeoutMs: 5 * 60_000 });
+    const r = await run(
+      process.execPath,
+      ['--import', 'tsx', path.join(repoRoot, 'src/bin.ts'), 'vm', 'exec', 'first-launch', '--vms-dir', vms, '--', ...argv],
+      { cwd: repoRoot, reject: false, timeoutMs: 5 * 60_000 },
+    );
     assert.equal(r.exitCode, 0, `vm exec ${argv.join(' ')}: ${r.stderr}`);
     return r.stdout.trim();
   };
 
   test('run.sh: the pull fails while the artifacts are down, the VM is kept, --resume completes it; then stop/start/console/delete', async (t) => {
-    for (const [tool, pkg] of [['qemu-system-x86_64', 'qemu-system-x86'], ['qemu-img', 'qemu-utils'], ['xorriso', 'xorriso'], ['ssh', 'openssh-client'], ['ssh-keygen', 'openssh-client']] as const) {
+    for (const [tool, pkg] of [
+      ['qemu-system-x86_64', 'qemu-system-x86'],
+      ['qemu-img', 'qemu-utils'],
+      ['xorriso', 'xorriso'],
+      ['ssh', 'openssh-client'],
+      ['ssh-keygen', 'openssh-client'],
+    ] as const) {
       if (!needTool(t, tool, pkg)) return;
     }
     if (skipReason) return t.skip(skipReason);
@@ -58,14 +73,24 @@ describe('examples/first-launch on the test image (software emulation)', { timeo
       cwd: repoRoot,
       reject: false,
       timeoutMs: 30 * 60_000,
-      extraEnv: { SIMULATE_OUTAGE: '1', KEEP: '1', TIMEOUT: '1800', VMS_DIR: vms, IMAGE_DIR: image!, INGOT: `${process.execPath} --import tsx ${path.join(repoRoot, 'src/bin.ts')}` },
+      extraEnv: {
+        SIMULATE_OUTAGE: '1',
+        KEEP: '1',
+        TIMEOUT: '1800',
+        VMS_DIR: vms,
+        IMAGE_DIR: image!,
+        INGOT: `${process.execPath} --import tsx ${path.join(repoRoot, 'src/bin.ts')}`,
+      },
     });
     t.diagnostic(`run.sh (render, dry run, launch, failed pull, resume, ssh): ${Math.round((Date.now() - started) / 1000)} s`);
     assert.equal(r.exitCode, 0, `run.sh failed:\n${r.stdout}\n${r.stderr}`);
     // Phase 1: cloud-init with the unit enabled before what it requires existed.
     assert.match(r.stderr, /cloud-init: done/);
     // The outage: three attempts, then the failure keeps the VM and says how to go on.
-    assert.match(r.stderr, /step 2\/5 pull release artifacts failed \(attempt 1\/3\): exit 1: pull: http:\/\/10\.0\.2\.2:\d+\/index\.html: \[Errno 111\] Connection refused; retrying in 3 s/);
+    assert.match(
+      r.stderr,
+      /step 2\/5 pull release artifacts failed \(attempt 1\/3\): exit 1: pull: http:\/\/10\.0\.2\.2:\d+\/index\.html: \[Errno 111\] Connection refused; retrying in 3 s/,
+    );
     assert.match(r.stderr, /error: post-launch step 2\/5 \(pull release artifacts\) failed on first-launch after 3 attempts/);
     assert.match(r.stderr, /the VM is kept for inspection .*`ingot launch --resume first-launch --vms-dir /);
     assert.match(r.stderr, /code: INGOT_POST_LAUNCH_FAILED/);
@@ -78,7 +103,10 @@ describe('examples/first-launch on the test image (software emulation)', { timeo
     assert.match(r.stdout, /dry run: nothing was created, started or run/);
 
     const list = JSON.parse((await ingot(['vm', 'list', '--json'])).stdout) as { name: string; status: string; phase: string }[];
-    assert.deepEqual(list.map((v) => [v.name, v.status, v.phase]), [['first-launch', 'running', 'ready']]);
+    assert.deepEqual(
+      list.map((v) => [v.name, v.status, v.phase]),
+      [['first-launch', 'running', 'ready']],
+    );
     // What the first boot and the steps left.
     assert.equal(await exec('stat', '-c', '%a', '/opt/app/scripts/setup.sh'), '755', 'exec bit restored on a 0644 *.sh');
     assert.equal(await exec('readlink', '/opt/app/www/HELP.txt'), 'README.txt', 'the link inside the bundle kept');

@@ -49,12 +49,38 @@ describe('ingot launch with the qemu backend (software emulation)', { timeout: 4
   // --vms-dir goes before a `--`, after which everything is the guest command.
   const ingot = (argv: string[]): Promise<RunResult> => {
     const at = argv.includes('--') ? argv.indexOf('--') : argv.length;
-    return run(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src/bin.ts'), ...argv.slice(0, at), '--vms-dir', vms, ...argv.slice(at)], { cwd: repoRoot, reject: false, timeoutMs: 25 * 60_000 });
+    return run(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src/bin.ts'), ...argv.slice(0, at), '--vms-dir', vms, ...argv.slice(at)], {
+      cwd: repoRoot,
+      reject: false,
+      timeoutMs: 25 * 60_000,
+    });
   };
   const launchVm = (profile: string, extra: string[]): Promise<RunResult> =>
-    ingot(['launch', profile, '--profiles-dir', fixtures, '--image', path.join(image!, 'disk.qcow2'), '--kernel', path.join(image!, 'vmlinuz'), '--initrd', path.join(image!, 'initrd.img'), '--memory', '2G', '--timeout', '1500', ...extra]);
+    ingot([
+      'launch',
+      profile,
+      '--profiles-dir',
+      fixtures,
+      '--image',
+      path.join(image!, 'disk.qcow2'),
+      '--kernel',
+      path.join(image!, 'vmlinuz'),
+      '--initrd',
+      path.join(image!, 'initrd.img'),
+      '--memory',
+      '2G',
+      '--timeout',
+      '1500',
+      ...extra,
+    ]);
   const exec = (name: string, script: string) => ingot(['vm', 'exec', name, '--', 'sh', '-c', script]);
-  const tools = (t: import('node:test').TestContext) => Boolean(needTool(t, 'qemu-system-x86_64', 'qemu-system-x86') && needTool(t, 'qemu-img', 'qemu-utils') && needTool(t, 'xorriso') && needTool(t, 'mkfs.ext4', 'e2fsprogs'));
+  const tools = (t: import('node:test').TestContext) =>
+    Boolean(
+      needTool(t, 'qemu-system-x86_64', 'qemu-system-x86') &&
+        needTool(t, 'qemu-img', 'qemu-utils') &&
+        needTool(t, 'xorriso') &&
+        needTool(t, 'mkfs.ext4', 'e2fsprogs'),
+    );
 
   test('readonly-root on a state disk (rebooted and checked by its own steps); a failing runcmd keeps its VM', async (t) => {
     if (!tools(t)) return;
@@ -69,23 +95,31 @@ describe('ingot launch with the qemu backend (software emulation)', { timeout: 4
     assert.equal(ro.exitCode, 0, `launch e2e-ro failed:\n${ro.stderr}`);
     const report = JSON.parse(ro.stdout) as { cloudInit: { exitCode: number; status: string }; steps: { kind: string; name: string }[] };
     assert.equal(report.cloudInit.exitCode, 0);
-    assert.deepEqual(report.steps.map((s) => s.kind), ['reboot', 'run'], "the profile's own steps: reboot, then its checks");
+    assert.deepEqual(
+      report.steps.map((s) => s.kind),
+      ['reboot', 'run'],
+      "the profile's own steps: reboot, then its checks",
+    );
     assert.match(ro.stderr, /accelerator: (tcg|kvm) \(/);
-    const check = await exec('e2e-ro', [
-      'findmnt -no OPTIONS / | tr , "\\n" | grep -qx ro && echo root-ro',
-      'for d in /home /var/lib /var/log; do touch "$d/.w" && rm "$d/.w" && echo "$d writable on $(findmnt -no SOURCE "$d")"; done',
-      'touch /usr/.w 2>&1 || true',
-      'echo "tmp $(findmnt -no FSTYPE /tmp)"',
-      'echo "runs $(wc -l < /var/lib/ingot-e2e/runcmd-runs)"',
-      // cloud-init renders the seed's network-config (ENI on Debian): the NIC renamed eth0, with its MTU line.
-      'echo "eth0 $(cat /sys/class/net/eth0/address)"',
-      'grep -x "    mtu 1400" /etc/network/interfaces.d/50-cloud-init',
-      'cloud-init status',
-    ].join('; '));
+    const check = await exec(
+      'e2e-ro',
+      [
+        'findmnt -no OPTIONS / | tr , "\\n" | grep -qx ro && echo root-ro',
+        'for d in /home /var/lib /var/log; do touch "$d/.w" && rm "$d/.w" && echo "$d writable on $(findmnt -no SOURCE "$d")"; done',
+        'touch /usr/.w 2>&1 || true',
+        'echo "tmp $(findmnt -no FSTYPE /tmp)"',
+        'echo "runs $(wc -l < /var/lib/ingot-e2e/runcmd-runs)"',
+        // cloud-init renders the seed's network-config (ENI on Debian): the NIC renamed eth0, with its MTU line.
+        'echo "eth0 $(cat /sys/class/net/eth0/address)"',
+        'grep -x "    mtu 1400" /etc/network/interfaces.d/50-cloud-init',
+        'cloud-init status',
+      ].join('; '),
+    );
     assert.equal(check.exitCode, 0, check.stderr);
     const out = check.stdout;
     assert.match(out, /^root-ro$/m);
-    for (const d of ['/home', '/var/lib', '/var/log']) assert.match(out, new RegExp(`^${d} writable on /dev/vd[a-z]\\[/${d.slice(1).replace('/', '-')}\\]$`, 'm'));
+    for (const d of ['/home', '/var/lib', '/var/log'])
+      assert.match(out, new RegExp(`^${d} writable on /dev/vd[a-z]\\[/${d.slice(1).replace('/', '-')}\\]$`, 'm'));
     assert.match(out, /Read-only file system/, 'the root itself is not writable');
     assert.match(out, /^tmp tmpfs$/m);
     assert.match(out, /^runs 1$/m, 'runcmd ran once, across the reboot');
@@ -93,12 +127,15 @@ describe('ingot launch with the qemu backend (software emulation)', { timeout: 4
     assert.match(out, /^ {4}mtu 1400$/m, 'and rendered by cloud-init');
     assert.match(out, /^status: done$/m);
     // A package install is refused while / is read-only (a local .deb: no network needed).
-    const apt = await exec('e2e-ro', [
-      'set -e; d=$(mktemp -d); mkdir -p $d/p/DEBIAN $d/p/usr/share/ingot-ro',
-      'printf "Package: ingot-ro-probe\\nVersion: 1\\nArchitecture: all\\nMaintainer: ingot\\nDescription: probe\\n" > $d/p/DEBIAN/control',
-      'echo x > $d/p/usr/share/ingot-ro/x; dpkg-deb --build $d/p $d/probe.deb >/dev/null',
-      'if apt-get install -y $d/probe.deb > $d/out 2>&1; then echo INSTALLED; else echo REFUSED; cat $d/out; fi',
-    ].join('; '));
+    const apt = await exec(
+      'e2e-ro',
+      [
+        'set -e; d=$(mktemp -d); mkdir -p $d/p/DEBIAN $d/p/usr/share/ingot-ro',
+        'printf "Package: ingot-ro-probe\\nVersion: 1\\nArchitecture: all\\nMaintainer: ingot\\nDescription: probe\\n" > $d/p/DEBIAN/control',
+        'echo x > $d/p/usr/share/ingot-ro/x; dpkg-deb --build $d/p $d/probe.deb >/dev/null',
+        'if apt-get install -y $d/probe.deb > $d/out 2>&1; then echo INSTALLED; else echo REFUSED; cat $d/out; fi',
+      ].join('; '),
+    );
     assert.equal(apt.exitCode, 0, apt.stderr);
     assert.match(apt.stdout, /^REFUSED$/m);
     assert.match(apt.stdout, /read-only/i);
@@ -133,7 +170,13 @@ describe('ingot launch with the qemu backend (software emulation)', { timeout: 4
 });
 
 async function alive(pidfile: string): Promise<boolean> {
-  if (!(await stat(pidfile).then(() => true, () => false))) return false;
+  if (
+    !(await stat(pidfile).then(
+      () => true,
+      () => false,
+    ))
+  )
+    return false;
   const pid = Number((await readFile(pidfile, 'utf8')).trim());
   try {
     process.kill(pid, 0);

@@ -37,6 +37,9 @@ describe('supervise (a watched child process)', () => {
   });
 
   it('refuses a program that is not installed, with INGOT_TOOL_MISSING', () => {
-    assert.throws(() => supervise('ingot-no-such-tool', []), (error: unknown) => error instanceof IngotError && error.code === 'INGOT_TOOL_MISSING');
+    assert.throws(
+      () => supervise('ingot-no-such-tool', []),
+      (error: unknown) => error instanceof IngotError && error.code === 'INGOT_TOOL_MISSING',
+    );
   });
 });

@@ -46,7 +46,11 @@ export const command: Command = {
         hint: baked.length ? `bake images: ${baked.join(', ')}` : 'the manifest declares no image with source.type: bake',
       });
     }
-    if (image.source.type !== 'bake') throw new IngotError(ErrorCode.usage, `image "${name}" comes from a ${image.source.type} source, not bake`, { exitCode: ExitCode.usage, hint: baked.length ? `bake images: ${baked.join(', ')}` : undefined });
+    if (image.source.type !== 'bake')
+      throw new IngotError(ErrorCode.usage, `image "${name}" comes from a ${image.source.type} source, not bake`, {
+        exitCode: ExitCode.usage,
+        hint: baked.length ? `bake images: ${baked.join(', ')}` : undefined,
+      });
     const outDir = path.resolve(ctx.cwd, str(args, 'out') ?? '.');
     await mkdir(outDir, { recursive: true });
     const signal = AbortSignal.any([ctx.signal]);
@@ -60,7 +64,18 @@ export const command: Command = {
       const tmp = `${file}.partial`;
       const hash = createHash('sha256');
       let size = 0;
-      await pipeline(opened.stream, new Transform({ transform(chunk: Buffer, _e, cb) { hash.update(chunk); size += chunk.length; cb(null, chunk); } }), createWriteStream(tmp), { signal });
+      await pipeline(
+        opened.stream,
+        new Transform({
+          transform(chunk: Buffer, _e, cb) {
+            hash.update(chunk);
+            size += chunk.length;
+            cb(null, chunk);
+          },
+        }),
+        createWriteStream(tmp),
+        { signal },
+      );
       await rename(tmp, file);
       const sha256 = hash.digest('hex');
       await writeFile(`${file}.sha256`, `${sha256}  ${fileName}\n`);
@@ -76,7 +91,13 @@ export const command: Command = {
       ctx.out.result(facts, () => [
         `${sha256}  ${path.relative(ctx.cwd, file) || file}`,
         `baked ${name}: ${formatBytes(size)} (${String(opened.facts.format)}) in ${Math.round((Date.now() - started) / 1000)} s [${String(opened.facts.accelerator)}]${opened.facts.verified ? ', verification boot passed' : ', not verified (--no-verify)'}`,
-        ...(scan ? [`scan: ${Object.entries(scan.counts).map(([k, v]) => `${k} ${v}`).join(', ')}; reports: ${reports.map((r) => path.relative(ctx.cwd, r)).join(', ')}`] : []),
+        ...(scan
+          ? [
+              `scan: ${Object.entries(scan.counts)
+                .map(([k, v]) => `${k} ${v}`)
+                .join(', ')}; reports: ${reports.map((r) => path.relative(ctx.cwd, r)).join(', ')}`,
+            ]
+          : []),
       ]);
     } finally {
       await opened.cleanup?.();

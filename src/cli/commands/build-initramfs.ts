@@ -47,8 +47,21 @@ export const command: Command = {
     const durationMs = Date.now() - started;
     ctx.log.info('built initramfs', { image: name, entries: written.entries, bytes: written.size, durationMs, compressor: written.compressor });
     ctx.out.result(
-      { name, file: written.file, sidecar: written.sidecar, sha256: written.sha256, size: written.size, entries: written.entries, compressor: written.compressor, mtime: spec.mtime, durationMs },
-      () => [`${written.sha256.slice(7)}  ${path.relative(ctx.cwd, written.file) || written.file}`, `${written.entries} entries, ${formatBytes(written.size)} (${written.compressor})`],
+      {
+        name,
+        file: written.file,
+        sidecar: written.sidecar,
+        sha256: written.sha256,
+        size: written.size,
+        entries: written.entries,
+        compressor: written.compressor,
+        mtime: spec.mtime,
+        durationMs,
+      },
+      () => [
+        `${written.sha256.slice(7)}  ${path.relative(ctx.cwd, written.file) || written.file}`,
+        `${written.entries} entries, ${formatBytes(written.size)} (${written.compressor})`,
+      ],
     );
   },
 };

@@ -27,7 +27,11 @@ export const command: Command = {
   async run(args, ctx) {
     const dir = str(args, 'cache');
     if (!dir) throw new UsageError('--cache DIR is required');
-    const ad = await advertise(path.resolve(ctx.cwd, dir), { set: str(args, 'boot-set'), kernelLink: str(args, 'kernel-link'), host: await hostFactsFrom(args, ctx) });
+    const ad = await advertise(path.resolve(ctx.cwd, dir), {
+      set: str(args, 'boot-set'),
+      kernelLink: str(args, 'kernel-link'),
+      host: await hostFactsFrom(args, ctx),
+    });
     ctx.out.result(ad, () => JSON.stringify(ad, null, 2));
   },
 };

@@ -13,7 +13,7 @@ export const command: Command = {
   summary: 'Record a boot outcome (ok, fail, timeout) of a cached version, for `ingot metrics`',
   usage: 'cache record-boot --cache DIR --family F|--boot-set NAME --result ok|fail|timeout [--version V] [--handshake-ms N] [--textfile FILE]',
   description: [
-    'Adds one boot to the cache\'s counters in .ingot/fleet.json (under the cache lock, written',
+    "Adds one boot to the cache's counters in .ingot/fleet.json (under the cache lock, written",
     'atomically: safe from concurrent boot hooks and pulls). --version defaults to the version the',
     'cache currently points at (for a boot set: the kernel label, e.g. 6.1.50-20251217a). Run it',
     'from the agent after each VM boot, then `ingot metrics` exposes the counts (or give --textfile FILE',
@@ -24,7 +24,12 @@ export const command: Command = {
     family: { type: 'string', valueName: 'F', description: 'The family whose image booted' },
     'boot-set': { type: 'string', valueName: 'NAME', description: 'The boot set whose kernel + initramfs pair booted' },
     version: { type: 'string', valueName: 'V', description: 'Version booted (default: the current one)' },
-    result: { type: 'string', valueName: 'ok|fail|timeout', choices: BOOT_RESULTS, description: 'Outcome: ok, fail, or timeout (no guest-init handshake in time)' },
+    result: {
+      type: 'string',
+      valueName: 'ok|fail|timeout',
+      choices: BOOT_RESULTS,
+      description: 'Outcome: ok, fail, or timeout (no guest-init handshake in time)',
+    },
     'handshake-ms': { type: 'string', valueName: 'N', description: 'Guest-init handshake latency in milliseconds' },
     'lock-timeout': { type: 'string', valueName: 'DURATION', description: 'Wait this long for a pull holding the cache (default: 1m)' },
     textfile: { type: 'string', valueName: 'FILE', description: 'Then rewrite this metrics textfile (as `ingot metrics --textfile FILE`)' },
@@ -40,7 +45,8 @@ export const command: Command = {
     const setProblem = set !== undefined ? bootSetNameProblem(set) : undefined;
     if (setProblem) throw new UsageError(`--boot-set ${JSON.stringify(set)}: ${setProblem}`);
     const result = str(args, 'result');
-    if (!BOOT_RESULTS.includes(result as BootResult)) throw new UsageError(`--result must be ok, fail or timeout, got ${result === undefined ? 'nothing' : JSON.stringify(result)}`);
+    if (!BOOT_RESULTS.includes(result as BootResult))
+      throw new UsageError(`--result must be ok, fail or timeout, got ${result === undefined ? 'nothing' : JSON.stringify(result)}`);
     const version = str(args, 'version');
     if (version !== undefined && (version === '' || version.length > 128 || /[\x00-\x1f\x7f]/.test(version))) {
       throw new UsageError(`--version ${JSON.stringify(version)}: expected 1 to 128 printable characters`);
@@ -65,8 +71,10 @@ export const command: Command = {
     const { boot, totals } = recorded;
     const textfile = str(args, 'textfile');
     if (textfile !== undefined) await exportTextfile(cache, path.resolve(ctx.cwd, textfile), ctx);
-    ctx.out.result({ cache, ...boot, totals: totals.boots }, () =>
-      `recorded ${boot.result} boot of ${kind === 'family' ? 'family' : 'boot set'} ${name} ${boot.version}${boot.handshakeMs !== undefined ? ` (handshake ${boot.handshakeMs} ms)` : ''}: ${totals.boots.ok} ok, ${totals.boots.fail} fail, ${totals.boots.timeout} timeout so far`,
+    ctx.out.result(
+      { cache, ...boot, totals: totals.boots },
+      () =>
+        `recorded ${boot.result} boot of ${kind === 'family' ? 'family' : 'boot set'} ${name} ${boot.version}${boot.handshakeMs !== undefined ? ` (handshake ${boot.handshakeMs} ms)` : ''}: ${totals.boots.ok} ok, ${totals.boots.fail} fail, ${totals.boots.timeout} timeout so far`,
     );
   },
 };

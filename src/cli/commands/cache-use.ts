@@ -34,7 +34,13 @@ export const command: Command = {
     const set = str(args, 'boot-set');
     if (set !== undefined || str(args, 'kernel-link') !== undefined) {
       if (str(args, 'family') !== undefined) throw new UsageError('--family does not go with --boot-set');
-      const result = await useBootPair(path.resolve(ctx.cwd, dir), version, { set, kernelLink: str(args, 'kernel-link'), host, log: ctx.log, signal: ctx.signal });
+      const result = await useBootPair(path.resolve(ctx.cwd, dir), version, {
+        set,
+        kernelLink: str(args, 'kernel-link'),
+        host,
+        log: ctx.log,
+        signal: ctx.signal,
+      });
       ctx.out.result(result, () => [`${result.kernel.link} -> ${result.kernel.file}`, `${result.initramfs.link} -> ${result.initramfs.file}`]);
       return;
     }

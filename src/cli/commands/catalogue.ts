@@ -51,7 +51,14 @@ export const command: Command = {
 };
 
 /** Builds and writes the static catalogue of `store` into `out` (shared with `sync --catalogue`). */
-export async function writeCatalogueFiles(store: ImageStore, out: string, publicKey: PublicKey | undefined, ctx: CommandContext, objectBase?: string, fleet?: FleetData) {
+export async function writeCatalogueFiles(
+  store: ImageStore,
+  out: string,
+  publicKey: PublicKey | undefined,
+  ctx: CommandContext,
+  objectBase?: string,
+  fleet?: FleetData,
+) {
   const { directoryWriter, storeWriter, writeStaticCatalogue } = await import('../../serve/static.js');
   const isUrl = /^[a-z][a-z0-9+.-]*:\/\//i.test(out) && !out.startsWith('file://');
   let target = isUrl ? undefined : out.startsWith('file://') ? new URL(out).pathname : path.resolve(ctx.cwd, out);

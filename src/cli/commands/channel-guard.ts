@@ -11,7 +11,8 @@ import { signingOptions, withStoreLock } from './channel-rollback.js';
 export const command: Command = {
   name: 'channel guard',
   summary: "Roll a channel back when Prometheus shows its version's boots failing (cron, CI)",
-  usage: 'channel guard FAMILY CHANNEL | --boot-set SET CHANNEL --store URL --prometheus URL --signing-key FILE [--max-failure-rate 0.10] [--max-timeout-rate R] [--min-boots 10] [--window 30m] [--dry-run]',
+  usage:
+    'channel guard FAMILY CHANNEL | --boot-set SET CHANNEL --store URL --prometheus URL --signing-key FILE [--max-failure-rate 0.10] [--max-timeout-rate R] [--min-boots 10] [--window 30m] [--dry-run]',
   description: [
     "Reads the channel's current version from the signed channel file, asks Prometheus (/api/v1/query;",
     'the PromQL is shown with --debug) how many boots of that version the hosts recorded in the window',
@@ -45,7 +46,10 @@ export const command: Command = {
     const [family, channel, ...extra] = bootSet === undefined ? args.positionals : [bootSet, ...args.positionals];
     if (!family || !channel || extra.length) throw new UsageError(bootSet === undefined ? 'expected FAMILY CHANNEL' : 'expected --boot-set SET CHANNEL');
     const url = str(args, 'prometheus');
-    if (!url) throw new UsageError('--prometheus URL is required', { hint: 'the Prometheus server that scrapes the hosts\' node_exporters, e.g. http://prometheus:9090' });
+    if (!url)
+      throw new UsageError('--prometheus URL is required', {
+        hint: "the Prometheus server that scrapes the hosts' node_exporters, e.g. http://prometheus:9090",
+      });
     if (!str(args, 'store')) throw new UsageError('--store URL is required');
     const maxFailureRate = rateOption(str(args, 'max-failure-rate'), '--max-failure-rate') ?? 0.1;
     const maxTimeoutRate = rateOption(str(args, 'max-timeout-rate'), '--max-timeout-rate');
@@ -54,11 +58,18 @@ export const command: Command = {
     const windowMs = windowRaw === undefined ? 30 * 60_000 : parseDuration(windowRaw, '--window');
     if (windowMs < 1000) throw new UsageError('--window must be at least 1s');
     const dryRun = bool(args, 'dry-run');
-    const key = await loadSigningKey({ keyFile: str(args, 'signing-key'), passwordFile: str(args, 'password-file'), env: ctx.env, baseDir: ctx.cwd, onSecret: ctx.addSecret });
+    const key = await loadSigningKey({
+      keyFile: str(args, 'signing-key'),
+      passwordFile: str(args, 'password-file'),
+      env: ctx.env,
+      baseDir: ctx.cwd,
+      onSecret: ctx.addSecret,
+    });
     const publicArg = str(args, 'public-key');
     if (publicArg && !dryRun) throw new UsageError('--public-key goes with --dry-run; a rollback needs --signing-key');
     const publicKey = key?.publicKey ?? (publicArg ? await readPublicKey(publicArg, ctx.cwd) : undefined);
-    if (!publicKey) throw new UsageError('no signing key', { hint: 'pass --signing-key FILE or set INGOT_SIGNING_KEY (with --dry-run, --public-key FILE is enough)' });
+    if (!publicKey)
+      throw new UsageError('no signing key', { hint: 'pass --signing-key FILE or set INGOT_SIGNING_KEY (with --dry-run, --public-key FILE is enough)' });
     const prometheus = prometheusClient(url, { log: ctx.log });
     const store = await resolveStore(args, ctx, undefined);
     let closed = false;
@@ -79,7 +90,9 @@ export const command: Command = {
           : {
               rollback: (reason: string, judgedPath: string) => {
                 closed = true; // withStoreLock closes the store
-                return withStoreLock(store, args, ctx, 'channel guard', () => rollbackChannel(store, key!, { family, kind, channel, reason, expectPath: judgedPath, log: ctx.log, signal: ctx.signal }));
+                return withStoreLock(store, args, ctx, 'channel guard', () =>
+                  rollbackChannel(store, key!, { family, kind, channel, reason, expectPath: judgedPath, log: ctx.log, signal: ctx.signal }),
+                );
               },
             }),
         log: ctx.log,
@@ -103,6 +116,7 @@ export function rateOption(raw: string | undefined, flag: string): number | unde
   if (raw === undefined) return undefined;
   const m = /^\s*(\d+(?:\.\d+)?)\s*(%?)\s*$/.exec(raw);
   const value = m ? Number(m[1]) / (m[2] ? 100 : 1) : NaN;
-  if (!Number.isFinite(value) || value < 0 || value > 1) throw new UsageError(`${flag} must be a fraction from 0 to 1 (0.1) or a percentage (10%), got "${raw}"`);
+  if (!Number.isFinite(value) || value < 0 || value > 1)
+    throw new UsageError(`${flag} must be a fraction from 0 to 1 (0.1) or a percentage (10%), got "${raw}"`);
   return value;
 }

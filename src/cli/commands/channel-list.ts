@@ -14,7 +14,7 @@ export const command: Command = {
   options: {
     ...storeOptions,
     'public-key': { type: 'string', valueName: 'FILE', description: 'Verify channel files with this key' },
-    history: { type: 'boolean', description: 'Show each channel\'s history' },
+    history: { type: 'boolean', description: "Show each channel's history" },
     'boot-set': { type: 'string', valueName: 'SET', description: "List a boot set's channels (channels/boot-sets/SET.json)" },
   },
   async run(args, ctx) {
@@ -30,7 +30,9 @@ export const command: Command = {
     try {
       const families = names.length ? names : await listChannelFamilies(store, ctx.signal);
       for (const family of families) {
-        const file = publicKey ? await readChannelFile(store, family, publicKey, ctx.signal, kind) : await readChannelFileUnverified(store, family, ctx.signal, kind);
+        const file = publicKey
+          ? await readChannelFile(store, family, publicKey, ctx.signal, kind)
+          : await readChannelFileUnverified(store, family, ctx.signal, kind);
         if (file) files.push(file);
         else if (names.length) throw new UsageError(`${channelOwner(family, kind)} has no channels in ${store.displayUrl}`);
       }
@@ -42,10 +44,14 @@ export const command: Command = {
       if (!publicKey) lines.push('(signatures not checked: pass --public-key to verify)');
       for (const file of files) {
         for (const [channel, p] of Object.entries(file.channels).sort(([a], [b]) => a.localeCompare(b))) {
-          lines.push(`${file.kind === 'boot-set' ? 'boot set ' : ''}${file.family}/${channel}  ${p.version}  ${p.path}  set ${p.setAt}${p.rollout !== undefined ? `  rollout ${p.rollout} %` : ''}`);
+          lines.push(
+            `${file.kind === 'boot-set' ? 'boot set ' : ''}${file.family}/${channel}  ${p.version}  ${p.path}  set ${p.setAt}${p.rollout !== undefined ? `  rollout ${p.rollout} %` : ''}`,
+          );
           if (!bool(args, 'history')) continue;
-          for (const h of channelStack(file, channel).reverse().slice(1)) lines.push(`    before: ${h.version}  ${h.path}  set ${h.setAt}${h.rollout !== undefined ? `  rollout ${h.rollout} %` : ''}`);
-          for (const h of file.history.filter((x) => x.channel === channel && x.reason)) lines.push(`    ${h.action} to ${h.version} at ${h.setAt}: ${h.reason}`);
+          for (const h of channelStack(file, channel).reverse().slice(1))
+            lines.push(`    before: ${h.version}  ${h.path}  set ${h.setAt}${h.rollout !== undefined ? `  rollout ${h.rollout} %` : ''}`);
+          for (const h of file.history.filter((x) => x.channel === channel && x.reason))
+            lines.push(`    ${h.action} to ${h.version} at ${h.setAt}: ${h.reason}`);
         }
       }
       if (files.length === 0) lines.push('no channels');

@@ -45,12 +45,31 @@ export const command: Command = {
     const [family, channel, ...extra] = bootSet === undefined ? args.positionals : [bootSet, ...args.positionals];
     if (!family || !channel || extra.length) throw new UsageError(bootSet === undefined ? 'expected FAMILY CHANNEL' : 'expected --boot-set SET CHANNEL');
     const reason = str(args, 'reason');
-    if (reason !== undefined && (reason.length > 1000 || /[\x00-\x1f\x7f]/.test(reason))) throw new UsageError('--reason must be one line of at most 1000 characters');
-    const key = await loadSigningKey({ keyFile: str(args, 'signing-key'), passwordFile: str(args, 'password-file'), env: ctx.env, baseDir: ctx.cwd, onSecret: ctx.addSecret });
+    if (reason !== undefined && (reason.length > 1000 || /[\x00-\x1f\x7f]/.test(reason)))
+      throw new UsageError('--reason must be one line of at most 1000 characters');
+    const key = await loadSigningKey({
+      keyFile: str(args, 'signing-key'),
+      passwordFile: str(args, 'password-file'),
+      env: ctx.env,
+      baseDir: ctx.cwd,
+      onSecret: ctx.addSecret,
+    });
     if (!key) throw new UsageError('no signing key', { hint: 'pass --signing-key FILE or set INGOT_SIGNING_KEY' });
     const store = await resolveStore(args, ctx, undefined);
-    const file = await withStoreLock(store, args, ctx, 'channel rollback', () => rollbackChannel(store, key, { family, channel, ...(bootSet !== undefined ? { kind: 'boot-set' as const } : {}), ...(reason ? { reason } : {}), log: ctx.log, signal: ctx.signal }));
+    const file = await withStoreLock(store, args, ctx, 'channel rollback', () =>
+      rollbackChannel(store, key, {
+        family,
+        channel,
+        ...(bootSet !== undefined ? { kind: 'boot-set' as const } : {}),
+        ...(reason ? { reason } : {}),
+        log: ctx.log,
+        signal: ctx.signal,
+      }),
+    );
     const pointer = file.channels[channel]!;
-    ctx.out.result({ ...(bootSet === undefined ? { family } : { bootSet }), channel, ...pointer, sequence: file.sequence }, () => `${bootSet === undefined ? '' : 'boot set '}${family}/${channel} rolled back to ${pointer.version} (${pointer.path})`);
+    ctx.out.result(
+      { ...(bootSet === undefined ? { family } : { bootSet }), channel, ...pointer, sequence: file.sequence },
+      () => `${bootSet === undefined ? '' : 'boot set '}${family}/${channel} rolled back to ${pointer.version} (${pointer.path})`,
+    );
   },
 };

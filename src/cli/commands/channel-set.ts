@@ -21,7 +21,7 @@ export const command: Command = {
     'VERSION is the `version` of a published image of FAMILY (or its path). Writes channels/FAMILY.json',
     'and its .minisig, and re-signs index.json if it does not list the image yet (hosts check both).',
     'With --rollout 10%, only that share of hosts takes VERSION (each decides from its host id); the',
-    'others stay on the channel\'s previous entry. Raise it by setting the same VERSION again with a',
+    "others stay on the channel's previous entry. Raise it by setting the same VERSION again with a",
     'larger share (re-signed; the previous entry stays the previous one), or without --rollout for 100 %.',
     'With --boot-set SET, pins the current signed boot manifest boot/SET.json as boot/SET/<sha256>.json',
     'and points the channel (channels/boot-sets/SET.json) at it; VERSION, when given, is its kernel',
@@ -42,7 +42,13 @@ export const command: Command = {
     const expiresInMs = indexExpiryFlag(str(args, 'expires'), '--expires');
     const rolloutRaw = str(args, 'rollout');
     const rollout = rolloutRaw === undefined ? undefined : parseRollout(rolloutRaw);
-    const key = await loadSigningKey({ keyFile: str(args, 'signing-key'), passwordFile: str(args, 'password-file'), env: ctx.env, baseDir: ctx.cwd, onSecret: ctx.addSecret });
+    const key = await loadSigningKey({
+      keyFile: str(args, 'signing-key'),
+      passwordFile: str(args, 'password-file'),
+      env: ctx.env,
+      baseDir: ctx.cwd,
+      onSecret: ctx.addSecret,
+    });
     if (!key) throw new UsageError('no signing key', { hint: 'pass --signing-key FILE or set INGOT_SIGNING_KEY' });
     const store = await resolveStore(args, ctx, undefined);
     const { file, index } = await withStoreLock(store, args, ctx, 'channel set', async () => {
@@ -63,14 +69,28 @@ async function setBootSetCommand(args: ParsedArgs, ctx: CommandContext): Promise
   const set = str(args, 'boot-set')!;
   const [channel, version, ...extra] = args.positionals;
   if (!channel || extra.length) throw new UsageError('expected --boot-set SET CHANNEL [VERSION]');
-  if (str(args, 'expires') !== undefined) throw new UsageError('--expires does not go with --boot-set', { hint: 'a boot set channel does not re-sign the index' });
+  if (str(args, 'expires') !== undefined)
+    throw new UsageError('--expires does not go with --boot-set', { hint: 'a boot set channel does not re-sign the index' });
   const rolloutRaw = str(args, 'rollout');
   const rollout = rolloutRaw === undefined ? undefined : parseRollout(rolloutRaw);
-  const key = await loadSigningKey({ keyFile: str(args, 'signing-key'), passwordFile: str(args, 'password-file'), env: ctx.env, baseDir: ctx.cwd, onSecret: ctx.addSecret });
+  const key = await loadSigningKey({
+    keyFile: str(args, 'signing-key'),
+    passwordFile: str(args, 'password-file'),
+    env: ctx.env,
+    baseDir: ctx.cwd,
+    onSecret: ctx.addSecret,
+  });
   if (!key) throw new UsageError('no signing key', { hint: 'pass --signing-key FILE or set INGOT_SIGNING_KEY' });
   const store = await resolveStore(args, ctx, undefined);
   const { file, pinned } = await withStoreLock(store, args, ctx, 'channel set', () =>
-    setBootSetChannel(store, key, { family: set, channel, ...(version !== undefined ? { version } : {}), ...(rollout !== undefined ? { rollout } : {}), log: ctx.log, signal: ctx.signal }),
+    setBootSetChannel(store, key, {
+      family: set,
+      channel,
+      ...(version !== undefined ? { version } : {}),
+      ...(rollout !== undefined ? { rollout } : {}),
+      log: ctx.log,
+      signal: ctx.signal,
+    }),
   );
   const pointer = file.channels[channel]!;
   ctx.out.result({ bootSet: set, channel, ...pointer, sequence: file.sequence, pinned }, () => [

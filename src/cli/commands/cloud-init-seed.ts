@@ -32,7 +32,11 @@ export const command: Command = {
     const metaData = await read('meta-data');
     const networkConfig = await read('network-config');
     const file = path.resolve(ctx.cwd, out);
-    const result = await buildSeed({ userData: (await read('user-data'))!, ...(metaData ? { metaData } : {}), ...(networkConfig ? { networkConfig } : {}) }, file, { signal: ctx.signal });
+    const result = await buildSeed(
+      { userData: (await read('user-data'))!, ...(metaData ? { metaData } : {}), ...(networkConfig ? { networkConfig } : {}) },
+      file,
+      { signal: ctx.signal },
+    );
     ctx.out.result({ file, ...result }, () => `${result.sha256}  ${out} (instance-id ${result.instanceId})`);
   },
 };

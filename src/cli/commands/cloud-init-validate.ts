@@ -10,14 +10,14 @@ import { bool, type Command } from '../command.js';
 
 export const command: Command = {
   name: 'cloud-init validate',
-  summary: 'Check #cloud-config user-data against all of cloud-init\'s modules and keys (YAML 1.1 as cloud-init reads it)',
+  summary: "Check #cloud-config user-data against all of cloud-init's modules and keys (YAML 1.1 as cloud-init reads it)",
   usage: 'cloud-init validate FILE… [--no-schema] [--strict]',
   description: [
     'Reads each file as cloud-init does (YAML 1.1: yes/no are booleans, 0644 is octal, a repeated key keeps its last value)',
     `and checks it against every documented cloud-init module and key (cloud-init ${SCHEMA_VERSION}+): types, allowed values,`,
     'required keys, unknown keys with "did you mean". Deprecated keys are warnings naming the replacement; so are ingot\'s',
     'stricter rules (runcmd without set -e, repeated keys, two write_files for one path).',
-    'When cloud-init is installed, `cloud-init schema --config-file` runs too; if it is older than ingot\'s schema data, what',
+    "When cloud-init is installed, `cloud-init schema --config-file` runs too; if it is older than ingot's schema data, what",
     'only it refuses is reported as a warning naming its version.',
     'Exit 0 when valid (warnings allowed; --strict makes warnings fail), 2 when any file has errors.',
   ].join('\n'),

@@ -47,36 +47,48 @@ export const command: Command = {
       if (!path) return { ...t, found: false as const };
       const r = await run(path, t.args, { timeoutMs: 5000, reject: false }).catch(() => undefined);
       const output = `${r?.stdout ?? ''}\n${r?.stderr ?? ''}`;
-      const version = output.split('\n').map((l) => l.trim()).find(Boolean) ?? '';
+      const version =
+        output
+          .split('\n')
+          .map((l) => l.trim())
+          .find(Boolean) ?? '';
       // multipass older than 1.16 is refused at launch: say so here first.
       if (t.tool === 'multipass') {
         const v = parseMultipassVersion(output);
         const old = [v.client, v.daemon].find((x) => x && !versionAtLeast(x, MIN_MULTIPASS));
-        if (old || !v.client) return { ...t, found: true as const, path, version, problem: old ? `too old: ${old}, need >= ${MIN_MULTIPASS} (snap refresh multipass)` : 'cannot tell its version (is multipassd running?)' };
+        if (old || !v.client)
+          return {
+            ...t,
+            found: true as const,
+            path,
+            version,
+            problem: old ? `too old: ${old}, need >= ${MIN_MULTIPASS} (snap refresh multipass)` : 'cannot tell its version (is multipassd running?)',
+          };
       }
       return { ...t, found: true as const, path, version };
     });
-    ctx.out.result(
-      { node: process.version, store, tools: rows.map(({ args: _a, ...r }) => r) },
-      () => [
-        `node ${process.version}`,
-        'error' in store ? `store: cannot be chosen: ${store.error.message}${store.error.hint ? `\n  hint: ${store.error.hint}` : ''}` : `store: ${store.url} (${store.reason})`,
-        renderTable(
-          ['TOOL', 'STATUS', 'VERSION / INSTALL', 'USED FOR'],
-          rows.map((r) => [
-            r.tool,
-            !r.found ? 'missing' : 'problem' in r && r.problem ? 'PROBLEM' : 'ok',
-            !r.found ? `apt-get install ${r.pkg}`.replace('apt-get install snap', 'snap') : 'problem' in r && r.problem ? r.problem : r.version.slice(0, 40),
-            r.purpose,
-          ]),
-        ),
-      ],
-    );
+    ctx.out.result({ node: process.version, store, tools: rows.map(({ args: _a, ...r }) => r) }, () => [
+      `node ${process.version}`,
+      'error' in store
+        ? `store: cannot be chosen: ${store.error.message}${store.error.hint ? `\n  hint: ${store.error.hint}` : ''}`
+        : `store: ${store.url} (${store.reason})`,
+      renderTable(
+        ['TOOL', 'STATUS', 'VERSION / INSTALL', 'USED FOR'],
+        rows.map((r) => [
+          r.tool,
+          !r.found ? 'missing' : 'problem' in r && r.problem ? 'PROBLEM' : 'ok',
+          !r.found ? `apt-get install ${r.pkg}`.replace('apt-get install snap', 'snap') : 'problem' in r && r.problem ? r.problem : r.version.slice(0, 40),
+          r.purpose,
+        ]),
+      ),
+    ]);
     return 'error' in store ? store.exitCode : ExitCode.ok;
   },
 };
 
-type StoreReport = { url: string; origin: string; reason: string; warnings: string[] } | { error: { code: string; message: string; hint?: string }; exitCode: number };
+type StoreReport =
+  | { url: string; origin: string; reason: string; warnings: string[] }
+  | { error: { code: string; message: string; hint?: string }; exitCode: number };
 
 /** The store choice with these flags, or the error that choosing it gives. */
 async function storeReport(args: ParsedArgs, ctx: CommandContext): Promise<StoreReport> {

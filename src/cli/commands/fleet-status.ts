@@ -13,7 +13,7 @@ export const command: Command = {
   usage: 'fleet status --prometheus URL [--family F | --boot-set NAME] [--window 1h] [--json]',
   description: [
     'Hosts per version (what each host cache points at, and the channel it follows), then boots by',
-    'version in the window: ok, fail, timeout and the success rate. The numbers come from the hosts\'',
+    "version in the window: ok, fail, timeout and the success rate. The numbers come from the hosts'",
     '`ingot metrics` textfiles, scraped by Prometheus through node_exporter. The PromQL is shown with --debug.',
   ].join('\n'),
   options: {
@@ -30,7 +30,8 @@ export const command: Command = {
     if (family !== undefined && set !== undefined) throw new UsageError('give --family or --boot-set, not both');
     const windowRaw = str(args, 'window');
     const windowMs = windowRaw === undefined ? 3_600_000 : parseDuration(windowRaw, '--window');
-    const filter = family !== undefined ? { kind: 'family' as const, name: checkName('family', family) } : set !== undefined ? { kind: 'boot_set' as const, name: set } : {};
+    const filter =
+      family !== undefined ? { kind: 'family' as const, name: checkName('family', family) } : set !== undefined ? { kind: 'boot_set' as const, name: set } : {};
     const status = await fleetStatus(prometheusClient(url, { log: ctx.log }), { windowMs, filter, signal: ctx.signal });
     for (const q of status.queries) ctx.log.debug(`PromQL: ${q}`);
     ctx.out.result(status, () => {
@@ -38,7 +39,10 @@ export const command: Command = {
       const lines = [`From ${status.source} at ${status.at}`, '', 'Version distribution'];
       lines.push(
         ...(status.versions.length
-          ? renderTable(['FAMILY/BOOT SET', 'CHANNEL', 'VERSION', 'HOSTS'], status.versions.map((v) => [what(v.kind, v.name), v.channel || '-', v.version, String(v.hosts)])).split('\n')
+          ? renderTable(
+              ['FAMILY/BOOT SET', 'CHANNEL', 'VERSION', 'HOSTS'],
+              status.versions.map((v) => [what(v.kind, v.name), v.channel || '-', v.version, String(v.hosts)]),
+            ).split('\n')
           : ['  no host reports a current version']),
       );
       lines.push('', `Boots in the last ${status.window}`);
@@ -46,7 +50,14 @@ export const command: Command = {
         ...(status.boots.length
           ? renderTable(
               ['FAMILY/BOOT SET', 'VERSION', 'OK', 'FAIL', 'TIMEOUT', 'SUCCESS'],
-              status.boots.map((b) => [what(b.kind, b.name), b.version, String(b.ok), String(b.fail), String(b.timeout), b.successRate === null ? '-' : `${(b.successRate * 100).toFixed(1)} %`]),
+              status.boots.map((b) => [
+                what(b.kind, b.name),
+                b.version,
+                String(b.ok),
+                String(b.fail),
+                String(b.timeout),
+                b.successRate === null ? '-' : `${(b.successRate * 100).toFixed(1)} %`,
+              ]),
             ).split('\n')
           : ['  no boots recorded']),
       );

@@ -36,7 +36,11 @@ export const command: Command = {
       valueName: 'SIZE',
       description: `Stop once decompression (all layers together) has produced this much, e.g. 16GiB (default: ${formatBytes(DEFAULT_MAX_DECOMPRESSED)})`,
     },
-    decompressor: { type: 'string', valueName: 'auto|native|builtin', description: 'auto: fastest available (default); native: xz/zstd binaries; builtin: no external programs' },
+    decompressor: {
+      type: 'string',
+      valueName: 'auto|native|builtin',
+      description: 'auto: fastest available (default); native: xz/zstd binaries; builtin: no external programs',
+    },
   },
   async run(args, ctx) {
     const [file, ...extra] = args.positionals;

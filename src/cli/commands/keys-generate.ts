@@ -21,7 +21,12 @@ export const command: Command = {
     out: { type: 'string', valueName: 'DIR', description: 'Directory for ingot.key and ingot.pub (default: .)' },
     'password-file': { type: 'string', valueName: 'FILE', description: 'File holding the password (default: INGOT_SIGNING_PASSWORD)' },
     unencrypted: { type: 'boolean', description: 'Store the secret key unencrypted' },
-    kdf: { type: 'string', valueName: 'LEVEL', choices: ['sensitive', 'interactive'], description: "scrypt cost: sensitive (minisign's default, 1 GiB) or interactive (16 MiB)" },
+    kdf: {
+      type: 'string',
+      valueName: 'LEVEL',
+      choices: ['sensitive', 'interactive'],
+      description: "scrypt cost: sensitive (minisign's default, 1 GiB) or interactive (16 MiB)",
+    },
   },
   async run(args, ctx) {
     const out = path.resolve(ctx.cwd, str(args, 'out') ?? '.');
@@ -38,11 +43,14 @@ export const command: Command = {
     if (password !== undefined) ctx.log.info('deriving the key-encryption key (scrypt)', { kdf: level });
     const files = await writeKeyPair(out, key, { password, kdf: KDF_LIMITS[level] });
     const keyId = keyIdHex(key.keyId);
-    ctx.out.result({ keyId, publicKey: publicKeyLine(key.publicKey), secretKeyFile: files.secretFile, publicKeyFile: files.publicFile, encrypted: !unencrypted }, () => [
-      `secret key: ${files.secretFile}${unencrypted ? ' (unencrypted)' : ''} — keep it secret`,
-      `public key: ${files.publicFile}`,
-      `key id:     ${keyId}`,
-      `verify with: minisign -Vm <file> -P ${publicKeyLine(key.publicKey)}`,
-    ]);
+    ctx.out.result(
+      { keyId, publicKey: publicKeyLine(key.publicKey), secretKeyFile: files.secretFile, publicKeyFile: files.publicFile, encrypted: !unencrypted },
+      () => [
+        `secret key: ${files.secretFile}${unencrypted ? ' (unencrypted)' : ''} — keep it secret`,
+        `public key: ${files.publicFile}`,
+        `key id:     ${keyId}`,
+        `verify with: minisign -Vm <file> -P ${publicKeyLine(key.publicKey)}`,
+      ],
+    );
   },
 };

@@ -26,7 +26,8 @@ export const command: Command = {
       pk = key!.publicKey;
     } else {
       const file = publicFile ?? PUBLIC_KEY_FILE;
-      if (!publicFile && !fs.existsSync(path.resolve(ctx.cwd, file))) throw new UsageError('no ./ingot.pub here', { hint: 'pass --public-key FILE or --key FILE' });
+      if (!publicFile && !fs.existsSync(path.resolve(ctx.cwd, file)))
+        throw new UsageError('no ./ingot.pub here', { hint: 'pass --public-key FILE or --key FILE' });
       pk = await readPublicKey(file, ctx.cwd);
     }
     const keyId = keyIdHex(pk.keyId);

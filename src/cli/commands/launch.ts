@@ -49,12 +49,27 @@ export const command: Command = {
     'profiles-dir': { type: 'string', valueName: 'DIR', description: 'Directory of profiles' },
     versions: { type: 'string', valueName: 'FILE', description: 'versions.yaml with pins' },
     set: { type: 'string', multiple: true, valueName: 'KEY=VALUE', description: 'Deploy-time parameter (identity): hostname, fqdn, user, ssh_key, groups' },
-    env: { type: 'string', multiple: true, valueName: 'KEY=VALUE', description: 'Variable exported into run, pull-images and health steps (not for secrets: it is kept in the VM record)' },
-    'user-data': { type: 'string', valueName: 'FILE', description: 'Boot this user-data instead of the rendered PROFILE (PROFILE still gives the post-launch steps)' },
+    env: {
+      type: 'string',
+      multiple: true,
+      valueName: 'KEY=VALUE',
+      description: 'Variable exported into run, pull-images and health steps (not for secrets: it is kept in the VM record)',
+    },
+    'user-data': {
+      type: 'string',
+      valueName: 'FILE',
+      description: 'Boot this user-data instead of the rendered PROFILE (PROFILE still gives the post-launch steps)',
+    },
     'network-config': { type: 'string', valueName: 'FILE', description: 'qemu: NoCloud network-config (v1 or v2) put into the seed' },
     cpus: { type: 'string', valueName: 'N', description: 'vCPUs (default 2)' },
     memory: { type: 'string', valueName: 'SIZE', description: 'Memory (default 2G)' },
-    disk: { type: 'string', multiple: true, valueName: 'SIZE|NAME:SIZE', description: 'SIZE: the root disk (multipass default 10G; qemu: the base image size). NAME:SIZE (qemu): an extra disk, ext4, labelled NAME (e.g. state:4G for readonly-root)' },
+    disk: {
+      type: 'string',
+      multiple: true,
+      valueName: 'SIZE|NAME:SIZE',
+      description:
+        'SIZE: the root disk (multipass default 10G; qemu: the base image size). NAME:SIZE (qemu): an extra disk, ext4, labelled NAME (e.g. state:4G for readonly-root)',
+    },
     timeout: { type: 'string', valueName: 'SECONDS', description: 'Deadline incl. cloud-init and post-launch steps (default 900)' },
     accel: { type: 'string', valueName: 'auto|kvm|tcg', description: 'qemu accelerator (default auto: probe KVM, else tcg)' },
     kernel: { type: 'string', valueName: 'FILE', description: 'qemu: boot this kernel directly' },
@@ -67,7 +82,11 @@ export const command: Command = {
     resume: { type: 'string', valueName: 'NAME', description: 'Re-run the post-launch steps on existing VM NAME (started first when stopped)' },
     'rm-on-failure': { type: 'boolean', description: 'Remove the VM when the launch fails (default: keep it for inspection)' },
     'dry-run': { type: 'boolean', description: 'Print every command instead of running it; nothing is created or run' },
-    store: { type: 'string', valueName: 'URL', description: 'Launch --image NAME from this store: pulled (signed index, verified digest) into --cache, then only deploy-time identity is applied' },
+    store: {
+      type: 'string',
+      valueName: 'URL',
+      description: 'Launch --image NAME from this store: pulled (signed index, verified digest) into --cache, then only deploy-time identity is applied',
+    },
     'public-key': { type: 'string', valueName: 'FILE', description: "With --store: the store's trusted minisign public key" },
     cache: { type: 'string', valueName: 'DIR', description: 'With --store: host cache the image is pulled into (default ./.ingot/images)' },
   },
@@ -113,7 +132,8 @@ async function runLaunch(args: ParsedArgs, ctx: CommandContext, shared: Shared):
   const profileName = profileArg && profileRef(profileArg, ctx.cwd);
   const userDataArg = str(args, 'user-data');
   const fromStore = str(args, 'store') !== undefined;
-  if (extra.length || (!profileName && !userDataArg && !fromStore)) throw new UsageError('expected one PROFILE (or --user-data FILE, or --resume NAME, or --image NAME --store URL)');
+  if (extra.length || (!profileName && !userDataArg && !fromStore))
+    throw new UsageError('expected one PROFILE (or --user-data FILE, or --resume NAME, or --image NAME --store URL)');
   let image = str(args, 'image');
   if (!image) throw new UsageError('--image is required', { hint: 'qemu: a qcow2 path; multipass: an alias such as 24.04' });
   const baked = fromStore ? await pullBaked(image, args, ctx) : undefined;
@@ -146,19 +166,31 @@ async function runLaunch(args: ParsedArgs, ctx: CommandContext, shared: Shared):
     }
   }
   if (profileName) {
-    const { rendered, profile } = await renderProfile({ profile: profileName, profilesDir, ...(versions ? { versionsFile: path.resolve(ctx.cwd, versions) } : {}), set });
+    const { rendered, profile } = await renderProfile({
+      profile: profileName,
+      profilesDir,
+      ...(versions ? { versionsFile: path.resolve(ctx.cwd, versions) } : {}),
+      set,
+    });
     steps = profile.parts.launch;
     if (!baked) userData = rendered.text;
     renderedName = profile.name;
-    if (dryRun && !userDataArg) ctx.out.line(`# render ${profile.name} (${profile.files.length} profile file(s)) → ${path.join(vmDir, 'user-data')}; ${steps.length} post-launch step(s)`);
+    if (dryRun && !userDataArg)
+      ctx.out.line(
+        `# render ${profile.name} (${profile.files.length} profile file(s)) → ${path.join(vmDir, 'user-data')}; ${steps.length} post-launch step(s)`,
+      );
   }
   if (userDataArg) {
     const file = path.resolve(ctx.cwd, userDataArg);
     userData = await readFile(file, 'utf8').catch((error: unknown) => {
       throw new IngotError(ErrorCode.userDataInvalid, `user-data not found: ${file}`, { path: file, exitCode: ExitCode.usage, cause: error });
     });
-    if (!userData.startsWith('#cloud-config') && !userData.startsWith('#!')) ctx.log.warn(`${userDataArg} does not start with #cloud-config (or #!): cloud-init may ignore it`);
-    if (dryRun) ctx.out.line(`# user-data from ${file}${renderedName ? ` (profile ${renderedName} gives the ${steps.length} post-launch step(s) only)` : ''} → ${path.join(vmDir, 'user-data')}`);
+    if (!userData.startsWith('#cloud-config') && !userData.startsWith('#!'))
+      ctx.log.warn(`${userDataArg} does not start with #cloud-config (or #!): cloud-init may ignore it`);
+    if (dryRun)
+      ctx.out.line(
+        `# user-data from ${file}${renderedName ? ` (profile ${renderedName} gives the ${steps.length} post-launch step(s) only)` : ''} → ${path.join(vmDir, 'user-data')}`,
+      );
   }
   const opt = (key: string) => str(args, key);
   const spec: LaunchSpec = {
@@ -233,20 +265,47 @@ async function pullBaked(name: string, args: ParsedArgs, ctx: CommandContext) {
 
 async function runResume(name: string, args: ParsedArgs, ctx: CommandContext, shared: Shared): Promise<LaunchResult> {
   if (args.positionals.length > 1) throw new UsageError('--resume takes at most one PROFILE (default: the one the VM was launched with)');
-  for (const option of ['image', 'backend', 'name', 'user-data', 'network-config', 'disk', 'kernel', 'initrd', 'append', 'ssh-port', 'set', 'accel', 'memory', 'cpus']) {
-    if (args.values[option] !== undefined) throw new UsageError(`--${option} cannot change an existing VM: --resume only re-runs its post-launch steps`, { hint: `to change it, \`ingot vm delete ${name}\` and launch again` });
+  for (const option of [
+    'image',
+    'backend',
+    'name',
+    'user-data',
+    'network-config',
+    'disk',
+    'kernel',
+    'initrd',
+    'append',
+    'ssh-port',
+    'set',
+    'accel',
+    'memory',
+    'cpus',
+  ]) {
+    if (args.values[option] !== undefined)
+      throw new UsageError(`--${option} cannot change an existing VM: --resume only re-runs its post-launch steps`, {
+        hint: `to change it, \`ingot vm delete ${name}\` and launch again`,
+      });
   }
   const record = await requireRecord(shared.vmsDir, name);
   const profileName = args.positionals[0] ? profileRef(args.positionals[0], ctx.cwd) : record.launch?.profile;
   let steps: Step[] = [];
   if (profileName) {
-    const profilesDir = str(args, 'profiles-dir') ? path.resolve(ctx.cwd, str(args, 'profiles-dir')!) : (record.launch?.profilesDir ?? defaultProfilesDir(ctx.cwd));
+    const profilesDir = str(args, 'profiles-dir')
+      ? path.resolve(ctx.cwd, str(args, 'profiles-dir')!)
+      : (record.launch?.profilesDir ?? defaultProfilesDir(ctx.cwd));
     const versions = str(args, 'versions') ? path.resolve(ctx.cwd, str(args, 'versions')!) : record.launch?.versionsFile;
-    const { rendered, profile } = await renderProfile({ profile: profileName, profilesDir, ...(versions ? { versionsFile: versions } : {}), set: record.launch?.set ?? [] });
+    const { rendered, profile } = await renderProfile({
+      profile: profileName,
+      profilesDir,
+      ...(versions ? { versionsFile: versions } : {}),
+      set: record.launch?.set ?? [],
+    });
     steps = profile.parts.launch;
     const sha = createHash('sha256').update(rendered.text).digest('hex');
     if (!record.launch?.userDataFile && record.launch?.userDataSha256 && sha !== record.launch.userDataSha256) {
-      ctx.log.warn(`the cloud-config of ${profile.name} changed since ${name} was launched: --resume re-runs only the post-launch steps; to apply cloud-config changes, delete the VM and launch again`);
+      ctx.log.warn(
+        `the cloud-config of ${profile.name} changed since ${name} was launched: --resume re-runs only the post-launch steps; to apply cloud-config changes, delete the VM and launch again`,
+      );
     }
     if (record.launch) {
       record.launch.profile = profileName;
@@ -291,7 +350,8 @@ export function parseDisks(values: readonly string[]): { rootDisk?: string; data
     const name = value.slice(0, colon);
     const diskSize = value.slice(colon + 1);
     // The name is the ext4 label (16 bytes at most) and part of a file name.
-    if (!/^[a-z][a-z0-9_-]{0,15}$/i.test(name)) throw new UsageError(`--disk ${value}: NAME must be a letter and up to 15 letters, digits, _ or - (it becomes the filesystem label)`);
+    if (!/^[a-z][a-z0-9_-]{0,15}$/i.test(name))
+      throw new UsageError(`--disk ${value}: NAME must be a letter and up to 15 letters, digits, _ or - (it becomes the filesystem label)`);
     if (!size.test(diskSize)) throw new UsageError(`--disk ${value}: SIZE must look like 512M or 4G`);
     if (dataDisks.some((d) => d.name === name)) throw new UsageError(`--disk ${name}: given twice`);
     dataDisks.push({ name, size: diskSize.toUpperCase() });
@@ -317,7 +377,11 @@ async function checkNetworkConfig(file: string): Promise<void> {
   try {
     data = parse(await readFile(file, 'utf8'));
   } catch (error) {
-    throw new IngotError(ErrorCode.userDataInvalid, `--network-config ${file}: ${(error as Error).message}`, { path: file, exitCode: ExitCode.usage, cause: error });
+    throw new IngotError(ErrorCode.userDataInvalid, `--network-config ${file}: ${(error as Error).message}`, {
+      path: file,
+      exitCode: ExitCode.usage,
+      cause: error,
+    });
   }
   const config = isRecord(data) && isRecord(data.network) ? data.network : data;
   if (!isRecord(config) || (config.version !== 1 && config.version !== 2)) {

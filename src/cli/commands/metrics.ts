@@ -14,7 +14,7 @@ export const command: Command = {
     'Cached versions and the current one per family and boot set, boot outcomes by version and result,',
     'guest-init handshake latency, the last pull (time, result) and verification failures. With',
     '--textfile, the file is written atomically (a temporary name ending in .tmp in the same directory,',
-    'then renamed), as the textfile collector needs: point FILE into node_exporter\'s',
+    "then renamed), as the textfile collector needs: point FILE into node_exporter's",
     '--collector.textfile.directory and run this from cron or after each pull and boot.',
     'Metric reference: docs/fleet.md.',
   ].join('\n'),
@@ -26,7 +26,10 @@ export const command: Command = {
     const dir = str(args, 'cache');
     if (!dir) throw new UsageError('--cache DIR is required');
     const cache = path.resolve(ctx.cwd, dir);
-    const isDir = await fs.stat(cachePaths(cache).root).then((s) => s.isDirectory(), () => false);
+    const isDir = await fs.stat(cachePaths(cache).root).then(
+      (s) => s.isDirectory(),
+      () => false,
+    );
     if (!isDir) throw new UsageError(`no host cache at ${cache}`, { hint: 'pass the --cache DIR that `ingot pull --to DIR` fills' });
     const text = await cacheMetrics(cache);
     const textfile = str(args, 'textfile');
@@ -48,6 +51,8 @@ export async function exportTextfile(cache: string, file: string, ctx: CommandCo
 async function writeChecked(file: string, text: string, ctx: CommandContext): Promise<void> {
   if (!file.endsWith('.prom')) ctx.log.warn(`${file} does not end in .prom: node_exporter's textfile collector only reads *.prom files`);
   await writeTextfile(file, text).catch((error: NodeJS.ErrnoException) => {
-    throw new UsageError(`cannot write --textfile ${file}: ${error.code ?? error.message}`, { hint: 'the directory must exist and be writable (node_exporter\'s --collector.textfile.directory)' });
+    throw new UsageError(`cannot write --textfile ${file}: ${error.code ?? error.message}`, {
+      hint: "the directory must exist and be writable (node_exporter's --collector.textfile.directory)",
+    });
   });
 }

@@ -52,7 +52,9 @@ export const command: Command = {
     const { mirror } = await import('../../mirror/mirror.js');
     let result: MirrorResult;
     try {
-      ctx.log.info(`${dryRun ? 'planning a mirror of' : 'mirroring'} ${source.displayUrl} into ${dest.displayUrl}${publicKey ? ' (verifying against the signed index)' : ''}`);
+      ctx.log.info(
+        `${dryRun ? 'planning a mirror of' : 'mirroring'} ${source.displayUrl} into ${dest.displayUrl}${publicKey ? ' (verifying against the signed index)' : ''}`,
+      );
       const lock = dryRun ? undefined : await takeLock(dest, args, ctx, 'mirror');
       try {
         result = await mirror({
@@ -76,7 +78,15 @@ export const command: Command = {
     }
     const { outcomes } = result;
     ctx.out.result(
-      { from: source.displayUrl, to: dest.displayUrl, dryRun, failed: result.failed, bytes: result.bytes, ...(result.indexVersion !== undefined ? { indexVersion: result.indexVersion } : {}), objects: outcomes.map(outcomeJson) },
+      {
+        from: source.displayUrl,
+        to: dest.displayUrl,
+        dryRun,
+        failed: result.failed,
+        bytes: result.bytes,
+        ...(result.indexVersion !== undefined ? { indexVersion: result.indexVersion } : {}),
+        objects: outcomes.map(outcomeJson),
+      },
       () => [renderTable(['OBJECT', 'KIND', 'ACTION', 'RESULT', 'SIZE', 'TIME', 'REASON'], outcomes.map(outcomeRow)), summaryLine(outcomes, result, dryRun)],
     );
     return result.failed > 0 ? ExitCode.failed : ExitCode.ok;

@@ -19,7 +19,7 @@ export const command: Command = {
   description: [
     'Writes DIR/image.pkr.hcl and DIR/scripts/{init,install,hardening,cleanup}.sh.',
     `Without --config, the documented example config is used and also written to DIR/${EXAMPLE_NAME}`,
-    'so you can edit it and run again with --config DIR/' + EXAMPLE_NAME + ' --force.',
+    `so you can edit it and run again with --config DIR/${EXAMPLE_NAME} --force.`,
     'Existing files are never overwritten without --force.',
   ].join('\n'),
   options: {

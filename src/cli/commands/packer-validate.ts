@@ -39,7 +39,9 @@ export const command: Command = {
     const result = await runPackerValidate(dir, { syntaxOnly: bool(args, 'syntax-only'), variables, secrets, env: ctx.env, signal: ctx.signal });
     const shown = path.relative(ctx.cwd, dir) || '.';
     ctx.out.result({ dir: shown, valid: result.ok, diagnostics: result.diagnostics }, () =>
-      result.diagnostics.length > 0 ? result.diagnostics.map((d) => formatDiagnostic(d, shown)) : [`${shown}: valid${bool(args, 'syntax-only') ? ' (syntax only)' : ''}`],
+      result.diagnostics.length > 0
+        ? result.diagnostics.map((d) => formatDiagnostic(d, shown))
+        : [`${shown}: valid${bool(args, 'syntax-only') ? ' (syntax only)' : ''}`],
     );
     return result.ok ? ExitCode.ok : ExitCode.usage;
   },

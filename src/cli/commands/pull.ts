@@ -22,7 +22,7 @@ export const command: Command = {
     'pull --boot-set NAME --store URL --to DIR --public-key FILE [--channel C [--host-id ID]] [--kernel-link NAME] [--initramfs-link NAME] [--keep N] [--agent-version V] [--protocol N] [--host-facts FILE]',
   ].join('\n       ingot '),
   description: [
-    'Checks the store\'s index.json signature before reading it, refuses an index older than the',
+    "Checks the store's index.json signature before reading it, refuses an index older than the",
     'last one this cache accepted (INGOT_INDEX_ROLLBACK, --allow-rollback) or past its expiry',
     '(INGOT_INDEX_EXPIRED, --allow-expired), and refuses bytes whose digest or size differ from',
     'the index. Leaves DIR/<file>, DIR/<file>.sha256 (sha256sum -c format) and the symlink',
@@ -37,7 +37,7 @@ export const command: Command = {
     'manifest boot/NAME.json: refuses a host that is not compatible (agent version, guest-init',
     'protocol, from flags or --host-facts), downloads both with their .sha256 sidecars, and',
     'switches DIR/current and DIR/current-initramfs together (a pair pointer first, then the',
-    'links). Keeps the last N pairs. With --channel C, the pair comes from the boot set\'s signed',
+    "links). Keeps the last N pairs. With --channel C, the pair comes from the boot set's signed",
     'channel file channels/boot-sets/NAME.json (channel set --boot-set; rollout shares as above)',
     'and the pinned manifest it names. See docs/trust-and-hosts.md, "Boot sets on hosts".',
   ].join('\n'),
@@ -51,7 +51,11 @@ export const command: Command = {
     'allow-rollback': { type: 'boolean', description: 'Accept an index or channel file older than the last one accepted' },
     'allow-expired': { type: 'boolean', description: 'Accept an index past its expiry' },
     keep: { type: 'string', valueName: 'N', description: `Versions kept per family (default: ${DEFAULT_KEEP})` },
-    link: { type: 'string', valueName: 'NAME', description: "Link name for the image's family (default current-<family>, or current); remembered by the cache" },
+    link: {
+      type: 'string',
+      valueName: 'NAME',
+      description: "Link name for the image's family (default current-<family>, or current); remembered by the cache",
+    },
     'boot-set': { type: 'string', valueName: 'NAME', description: 'Pull the kernel + initramfs pair of the signed boot manifest boot/NAME.json' },
     'kernel-link': { type: 'string', valueName: 'NAME', description: 'With --boot-set: the kernel link (default: current)' },
     'initramfs-link': { type: 'string', valueName: 'NAME', description: 'With --boot-set: the initramfs link (default: current-initramfs)' },
@@ -87,27 +91,34 @@ async function pullFamilyCommand(args: Parameters<Command['run']>[0], ctx: Param
   const store = await resolveStore(args, ctx, undefined);
   try {
     const progress = { current: undefined as ReturnType<typeof ctx.progress.start> | undefined };
-    const result = await recordingPull(cacheDir, target, ctx, (r) => ({ kind: 'family', name: r.family, ...(channel ? { channel } : {}) }), () => pull({
-      store,
+    const result = await recordingPull(
       cacheDir,
-      publicKey,
       target,
-      family: str(args, 'family'),
-      channel,
-      hostId: () => readHostId(hostIdFlag),
-      allowRollback: bool(args, 'allow-rollback'),
-      allowExpired: bool(args, 'allow-expired'),
-      keep: intOption(args, 'keep', DEFAULT_KEEP),
-      link: str(args, 'link'),
-      host,
-      lockTimeoutMs: lockTimeout === undefined ? undefined : parseDuration(lockTimeout, '--lock-timeout'),
-      log: ctx.log,
-      signal: ctx.signal,
-      onBytes: (n) => {
-        progress.current ??= ctx.progress.start(target);
-        progress.current.advance(n);
-      },
-    }));
+      ctx,
+      (r) => ({ kind: 'family', name: r.family, ...(channel ? { channel } : {}) }),
+      () =>
+        pull({
+          store,
+          cacheDir,
+          publicKey,
+          target,
+          family: str(args, 'family'),
+          channel,
+          hostId: () => readHostId(hostIdFlag),
+          allowRollback: bool(args, 'allow-rollback'),
+          allowExpired: bool(args, 'allow-expired'),
+          keep: intOption(args, 'keep', DEFAULT_KEEP),
+          link: str(args, 'link'),
+          host,
+          lockTimeoutMs: lockTimeout === undefined ? undefined : parseDuration(lockTimeout, '--lock-timeout'),
+          log: ctx.log,
+          signal: ctx.signal,
+          onBytes: (n) => {
+            progress.current ??= ctx.progress.start(target);
+            progress.current.advance(n);
+          },
+        }),
+    );
     progress.current?.done();
     ctx.out.result(result, () => [
       `${result.status === 'cached' ? 'already cached' : 'pulled'}: ${result.localPath}${result.version ? ` (version ${result.version})` : ''}`,
@@ -123,7 +134,10 @@ async function pullFamilyCommand(args: Parameters<Command['run']>[0], ctx: Param
 async function pullBootSetCommand(args: Parameters<Command['run']>[0], ctx: Parameters<Command['run']>[1]): Promise<void> {
   if (args.positionals.length > 0) throw new UsageError('--boot-set NAME takes no NAME|PATH|FAMILY argument');
   for (const flag of ['family', 'link']) {
-    if (str(args, flag) !== undefined) throw new UsageError(`--${flag} does not go with --boot-set`, { hint: 'a boot set is named by its boot manifest; its links are --kernel-link and --initramfs-link' });
+    if (str(args, flag) !== undefined)
+      throw new UsageError(`--${flag} does not go with --boot-set`, {
+        hint: 'a boot set is named by its boot manifest; its links are --kernel-link and --initramfs-link',
+      });
   }
   const set = str(args, 'boot-set')!;
   const to = str(args, 'to');
@@ -140,26 +154,33 @@ async function pullBootSetCommand(args: Parameters<Command['run']>[0], ctx: Para
     const progress = { current: undefined as ReturnType<typeof ctx.progress.start> | undefined };
     const channel = str(args, 'channel');
     const hostIdFlag = str(args, 'host-id');
-    const result = await recordingPull(cacheDir, `--boot-set ${set}`, ctx, () => ({ kind: 'boot_set', name: set, ...(channel ? { channel } : {}) }), () => pullBootSet({
-      store,
+    const result = await recordingPull(
       cacheDir,
-      publicKey,
-      set,
-      ...(channel !== undefined ? { channel, hostId: () => readHostId(hostIdFlag) } : {}),
-      kernelLink: str(args, 'kernel-link'),
-      initramfsLink: str(args, 'initramfs-link'),
-      allowRollback: bool(args, 'allow-rollback'),
-      allowExpired: bool(args, 'allow-expired'),
-      keep: intOption(args, 'keep', DEFAULT_KEEP),
-      host,
-      lockTimeoutMs: lockTimeout === undefined ? undefined : parseDuration(lockTimeout, '--lock-timeout'),
-      log: ctx.log,
-      signal: ctx.signal,
-      onBytes: (n) => {
-        progress.current ??= ctx.progress.start(`boot set ${set}`);
-        progress.current.advance(n);
-      },
-    }));
+      `--boot-set ${set}`,
+      ctx,
+      () => ({ kind: 'boot_set', name: set, ...(channel ? { channel } : {}) }),
+      () =>
+        pullBootSet({
+          store,
+          cacheDir,
+          publicKey,
+          set,
+          ...(channel !== undefined ? { channel, hostId: () => readHostId(hostIdFlag) } : {}),
+          kernelLink: str(args, 'kernel-link'),
+          initramfsLink: str(args, 'initramfs-link'),
+          allowRollback: bool(args, 'allow-rollback'),
+          allowExpired: bool(args, 'allow-expired'),
+          keep: intOption(args, 'keep', DEFAULT_KEEP),
+          host,
+          lockTimeoutMs: lockTimeout === undefined ? undefined : parseDuration(lockTimeout, '--lock-timeout'),
+          log: ctx.log,
+          signal: ctx.signal,
+          onBytes: (n) => {
+            progress.current ??= ctx.progress.start(`boot set ${set}`);
+            progress.current.advance(n);
+          },
+        }),
+    );
     progress.current?.done();
     ctx.out.result(result, () => [
       `${result.status === 'cached' ? 'already current' : 'pulled'}: boot set ${set}, kernel ${result.kernel.label} + ${result.initramfs.label} (pair ${result.pair})`,
@@ -179,12 +200,21 @@ async function pullBootSetCommand(args: Parameters<Command['run']>[0], ctx: Para
  * metrics`: last pull time and result, verification failures, the channel a
  * target follows). Bad usage is not a pull; a failure to record only warns.
  */
-async function recordingPull<T>(cacheDir: string, target: string, ctx: Parameters<Command['run']>[1], via: (result: T) => { kind: TargetKind; name: string; channel?: string }, run: () => Promise<T>): Promise<T> {
+async function recordingPull<T>(
+  cacheDir: string,
+  target: string,
+  ctx: Parameters<Command['run']>[1],
+  via: (result: T) => { kind: TargetKind; name: string; channel?: string },
+  run: () => Promise<T>,
+): Promise<T> {
   const note = async (outcome: Parameters<typeof addPull>[1]) => {
-    const exists = await fs.stat(cacheDir).then((s) => s.isDirectory(), () => false);
+    const exists = await fs.stat(cacheDir).then(
+      (s) => s.isDirectory(),
+      () => false,
+    );
     if (!exists) return;
-    await updateFleetState(cacheDir, `ingot pull ${target} (recording)`, (state) => addPull(state, outcome), { lockTimeoutMs: 30_000 }).catch((error: unknown) =>
-      ctx.log.warn(`could not record the pull in the cache's fleet state: ${(error as Error).message}`),
+    await updateFleetState(cacheDir, `ingot pull ${target} (recording)`, (state) => addPull(state, outcome), { lockTimeoutMs: 30_000 }).catch(
+      (error: unknown) => ctx.log.warn(`could not record the pull in the cache's fleet state: ${(error as Error).message}`),
     );
   };
   let result: T;
@@ -192,7 +222,8 @@ async function recordingPull<T>(cacheDir: string, target: string, ctx: Parameter
     result = await run();
   } catch (error) {
     const e = asIngotError(error);
-    if (e.exitCode !== ExitCode.usage && e.code !== ErrorCode.aborted && e.code !== ErrorCode.cacheLocked) await note({ at: new Date().toISOString(), ok: false, target, code: e.code });
+    if (e.exitCode !== ExitCode.usage && e.code !== ErrorCode.aborted && e.code !== ErrorCode.cacheLocked)
+      await note({ at: new Date().toISOString(), ok: false, target, code: e.code });
     throw error;
   }
   await note({ at: new Date().toISOString(), ok: true, target, via: via(result) });

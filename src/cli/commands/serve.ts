@@ -13,7 +13,8 @@ import { parseDuration, requireExistingStore, resolveStore, storeOptions } from 
 export const command: Command = {
   name: 'serve',
   summary: 'Serve a store read-only over HTTP(S): catalogue page, JSON API, downloads with ranges, iPXE boot scripts',
-  usage: 'serve --store URL [--listen 127.0.0.1:8080] [--public-key FILE] [--tls-cert FILE --tls-key FILE] [--boot-args ARGS] [--access-log FILE] [--prometheus URL]',
+  usage:
+    'serve --store URL [--listen 127.0.0.1:8080] [--public-key FILE] [--tls-cert FILE --tls-key FILE] [--boot-args ARGS] [--access-log FILE] [--prometheus URL]',
   description: [
     'Pages: / (catalogue), /api/v1/catalogue (the same as JSON), /api/v1/objects?prefix=P (listing),',
     '/boot/<set>.ipxe (iPXE script), and the store objects themselves under images/, metadata/, boot/,',
@@ -30,7 +31,11 @@ export const command: Command = {
   options: {
     ...storeOptions,
     listen: { type: 'string', valueName: 'HOST:PORT', description: 'Address to listen on (default: 127.0.0.1:8080; port 0 = any free port)' },
-    'public-key': { type: 'string', valueName: 'FILE', description: 'Trusted minisign public key: verify the index, channels and boot manifests and show the verdict' },
+    'public-key': {
+      type: 'string',
+      valueName: 'FILE',
+      description: 'Trusted minisign public key: verify the index, channels and boot manifests and show the verdict',
+    },
     'tls-cert': { type: 'string', valueName: 'FILE', description: 'TLS certificate chain (PEM): serve HTTPS' },
     'tls-key': { type: 'string', valueName: 'FILE', description: 'TLS private key (PEM)' },
     'allow-http': { type: 'boolean', description: 'Allow plain HTTP on a non-loopback address (PXE firmware without TLS)' },
@@ -74,7 +79,8 @@ export const command: Command = {
         ...(fleet ? { fleet } : {}),
       });
       ctx.log.info(`serving ${store.displayUrl} at ${server.url}`, { url: server.url, tls: Boolean(tls), verify: Boolean(publicKey) });
-      if (!tls && !isLoopbackHost(host)) ctx.log.warn('plain HTTP on a network address (--allow-http): anyone on the path can read and alter transfers; hosts must verify (ingot pull does)');
+      if (!tls && !isLoopbackHost(host))
+        ctx.log.warn('plain HTTP on a network address (--allow-http): anyone on the path can read and alter transfers; hosts must verify (ingot pull does)');
       await new Promise<void>((resolve) => {
         if (ctx.signal.aborted) resolve();
         ctx.signal.addEventListener('abort', () => resolve(), { once: true });
@@ -125,7 +131,9 @@ async function readTls(certFile: string | undefined, keyFile: string | undefined
     createSecureContext(tls);
   } catch (error) {
     // Never echo the key: only the reason.
-    throw new UsageError(`the TLS certificate and key are not usable together: ${(error as Error).message.split('\n')[0]}`, { hint: 'give a PEM certificate chain and its PEM private key' });
+    throw new UsageError(`the TLS certificate and key are not usable together: ${(error as Error).message.split('\n')[0]}`, {
+      hint: 'give a PEM certificate chain and its PEM private key',
+    });
   }
   return tls;
 }

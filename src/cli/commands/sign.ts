@@ -31,7 +31,13 @@ export const command: Command = {
   },
   async run(args, ctx) {
     const expiresInMs = indexExpiryFlag(str(args, 'expires'), '--expires') ?? DEFAULT_INDEX_EXPIRY_MS;
-    const key = await loadSigningKey({ keyFile: str(args, 'signing-key'), passwordFile: str(args, 'password-file'), env: ctx.env, baseDir: ctx.cwd, onSecret: ctx.addSecret });
+    const key = await loadSigningKey({
+      keyFile: str(args, 'signing-key'),
+      passwordFile: str(args, 'password-file'),
+      env: ctx.env,
+      baseDir: ctx.cwd,
+      onSecret: ctx.addSecret,
+    });
     if (!key) throw new UsageError('no signing key', { hint: 'pass --signing-key FILE or set INGOT_SIGNING_KEY' });
     const store = await resolveStore(args, ctx, undefined);
     try {

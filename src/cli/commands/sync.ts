@@ -12,7 +12,7 @@ import { downloadOptions, httpOptionsFrom } from '../download-options.js';
 import { lockOptions, takeLock } from '../lock.js';
 import { formatDuration } from '../progress-render.js';
 import { indexExpiryFlag, sizeFlag } from '../values.js';
-import { intOption, manifestOption, parseDuration, requireManifest, resolveStore, storeOptions } from '../resolve.js';
+import { intOption, manifestOption, requireManifest, resolveStore, storeOptions } from '../resolve.js';
 import { renderTable } from '../table.js';
 
 export const command: Command = {
@@ -29,7 +29,10 @@ export const command: Command = {
   options: {
     ...manifestOption,
     ...storeOptions,
-    'dry-run': { type: 'boolean', description: 'Print the store (and why) and the plan (skip / update / publish / republish, with reasons and changed fields); change nothing' },
+    'dry-run': {
+      type: 'boolean',
+      description: 'Print the store (and why) and the plan (skip / update / publish / republish, with reasons and changed fields); change nothing',
+    },
     force: { type: 'boolean', description: 'Republish even when the stored checksum matches' },
     concurrency: { type: 'string', valueName: 'N', description: 'Images acquired at once (default: 2)' },
     only: { type: 'string', multiple: true, valueName: 'NAME', description: 'Only these images' },
@@ -37,11 +40,19 @@ export const command: Command = {
     ...lockOptions,
     ...downloadOptions,
     'max-decompressed-size': { type: 'string', valueName: 'SIZE', description: 'Cap on every decompressed image, e.g. 64GiB (overrides the manifest)' },
-    decompressor: { type: 'string', valueName: 'auto|native|builtin', description: 'auto: fastest available (default); native: xz/zstd binaries only; builtin: no external programs' },
+    decompressor: {
+      type: 'string',
+      valueName: 'auto|native|builtin',
+      description: 'auto: fastest available (default); native: xz/zstd binaries only; builtin: no external programs',
+    },
     'signing-key': { type: 'string', valueName: 'FILE', description: 'Sign index.json after the sync (default: INGOT_SIGNING_KEY, else spec.signing.key)' },
     'password-file': { type: 'string', valueName: 'FILE', description: 'Password of the signing key (default: INGOT_SIGNING_PASSWORD)' },
     'index-expires': { type: 'string', valueName: 'DURATION', description: 'Validity of the signed index (default: spec.signing.expires, else 7d)' },
-    catalogue: { type: 'string', valueName: 'DIR', description: 'After the run, write the static catalogue (index.html, catalogue.json) into DIR (see `ingot catalogue`)' },
+    catalogue: {
+      type: 'string',
+      valueName: 'DIR',
+      description: 'After the run, write the static catalogue (index.html, catalogue.json) into DIR (see `ingot catalogue`)',
+    },
   },
   async run(args, ctx) {
     const manifest = await requireManifest(args, ctx);
@@ -141,7 +152,9 @@ async function warnIncompleteUploads(store: ImageStore, ctx: CommandContext): Pr
       if (upload.initiated && Date.now() - upload.initiated.getTime() > STALE_UPLOAD_MS) stale++;
     }
     if (stale > 0) {
-      ctx.log.warn(`${stale} incomplete multipart upload${stale === 1 ? '' : 's'} older than 24 h in the store (left by killed runs); remove them with \`ingot prune --incomplete\``);
+      ctx.log.warn(
+        `${stale} incomplete multipart upload${stale === 1 ? '' : 's'} older than 24 h in the store (left by killed runs); remove them with \`ingot prune --incomplete\``,
+      );
     }
   } catch (error) {
     ctx.log.debug(`cannot list incomplete uploads: ${(error as Error).message}`);
@@ -156,7 +169,9 @@ async function sweepTemporaries(store: ImageStore, ctx: CommandContext): Promise
     const removed = await backend.sweepTemporary();
     if (removed.length > 0) {
       const bytes = removed.reduce((sum, r) => sum + r.size, 0);
-      ctx.log.info(`removed ${removed.length} temporary file${removed.length === 1 ? '' : 's'} (${formatBytes(bytes)}) left by interrupted runs`, { step: 'cleanup' });
+      ctx.log.info(`removed ${removed.length} temporary file${removed.length === 1 ? '' : 's'} (${formatBytes(bytes)}) left by interrupted runs`, {
+        step: 'cleanup',
+      });
     }
   } catch (error) {
     ctx.log.warn(`cannot remove temporary files left by interrupted runs: ${(error as Error).message}`);
@@ -181,7 +196,9 @@ async function signingFor(args: ParsedArgs, ctx: CommandContext, manifest: Manif
 
 /** --only filtering, with a "did you mean" for unknown names. */
 export function selectImages(images: Image[], args: ParsedArgs): Image[] {
-  const only = list(args, 'only').flatMap((v) => v.split(',')).filter(Boolean);
+  const only = list(args, 'only')
+    .flatMap((v) => v.split(','))
+    .filter(Boolean);
   if (only.length === 0) return images;
   const names = images.map((i) => i.name);
   for (const name of only) {
@@ -196,7 +213,7 @@ export function selectImages(images: Image[], args: ParsedArgs): Image[] {
 }
 
 function outcomeRow(o: ImageOutcome): string[] {
-  const result = o.status === 'planned' ? 'would ' + (o.action === 'skip' ? 'skip' : o.action) : o.status;
+  const result = o.status === 'planned' ? `would ${o.action === 'skip' ? 'skip' : o.action}` : o.status;
   return [o.name, o.action, result, o.size === undefined ? '-' : formatBytes(o.size), formatDuration(o.durationMs / 1000), o.reason];
 }
 

@@ -24,6 +24,10 @@ export const command: Command = {
       signal: ctx.signal,
       http: { onRetry: (e) => ctx.log.warn(`retrying ${e.url}: ${e.reason}`, { attempt: e.attempt }) },
     });
-    ctx.out.result({ file, ...result }, () => [`${name}: ${result.from.version} → ${result.to.version}`, `  url     ${result.to.url}`, `  sha256  ${result.to.sha256} (${result.to.size} bytes)`]);
+    ctx.out.result({ file, ...result }, () => [
+      `${name}: ${result.from.version} → ${result.to.version}`,
+      `  url     ${result.to.url}`,
+      `  sha256  ${result.to.sha256} (${result.to.size} bytes)`,
+    ]);
   },
 };

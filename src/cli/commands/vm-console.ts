@@ -37,7 +37,11 @@ export const command: Command = {
     const socket = connect(paths.socket);
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', () => resolve());
-      socket.once('error', (error) => reject(new IngotError(ErrorCode.vmState, `cannot attach to the console of ${name}: ${error.message}`, { hint: `is it running? \`ingot vm start ${name}\`` })));
+      socket.once('error', (error) =>
+        reject(
+          new IngotError(ErrorCode.vmState, `cannot attach to the console of ${name}: ${error.message}`, { hint: `is it running? \`ingot vm start ${name}\`` }),
+        ),
+      );
     });
     const stdin = process.stdin;
     const tty = stdin.isTTY;

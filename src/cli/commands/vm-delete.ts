@@ -8,7 +8,8 @@ export const command: Command = {
   name: 'vm delete',
   summary: 'Remove a VM (running or not) with its disks and record',
   usage: 'vm delete NAME [--vms-dir DIR]',
-  description: 'qemu: kills QEMU and removes VMS-DIR/NAME (overlay, seed, data disks, console log). multipass: `multipass delete --purge NAME`, then the record.',
+  description:
+    'qemu: kills QEMU and removes VMS-DIR/NAME (overlay, seed, data disks, console log). multipass: `multipass delete --purge NAME`, then the record.',
   positionals: true,
   options: {
     'vms-dir': { type: 'string', valueName: 'DIR', description: 'Where VMs are kept (default ./.ingot/vms)' },

@@ -6,11 +6,11 @@ import { str, type Command } from '../command.js';
 
 export const command: Command = {
   name: 'vm exec',
-  summary: 'Run a command as root in a VM (exit code = the command\'s)',
+  summary: "Run a command as root in a VM (exit code = the command's)",
   usage: 'vm exec NAME [--timeout SECONDS] [--vms-dir DIR] -- COMMAND [ARG…]',
   description: [
     'qemu: through the guest agent (no SSH, no keys); output is printed when the command ends. multipass: `multipass exec NAME -- sudo …`.',
-    'No shell is involved: wrap pipes in `sh -c \'…\'`. Example: ingot vm exec polis -- cloud-init status --long',
+    "No shell is involved: wrap pipes in `sh -c '…'`. Example: ingot vm exec polis -- cloud-init status --long",
   ].join('\n'),
   positionals: true,
   options: {
@@ -22,7 +22,12 @@ export const command: Command = {
     if (!name || !argv.length) throw new UsageError('expected NAME -- COMMAND', { hint: 'ingot vm exec polis -- systemctl status polis' });
     const timeout = str(args, 'timeout');
     if (timeout !== undefined && !/^\d+$/.test(timeout)) throw new UsageError(`--timeout expects seconds, got "${timeout}"`);
-    const r = await execInVm(name, argv, { vmsDir: vmsDir(ctx.cwd, str(args, 'vms-dir')), log: ctx.log, signal: ctx.signal }, timeout ? { timeoutSeconds: Number(timeout) } : {});
+    const r = await execInVm(
+      name,
+      argv,
+      { vmsDir: vmsDir(ctx.cwd, str(args, 'vms-dir')), log: ctx.log, signal: ctx.signal },
+      timeout ? { timeoutSeconds: Number(timeout) } : {},
+    );
     if (ctx.json) ctx.out.result(r, () => '');
     else {
       if (r.stdout) ctx.out.line(r.stdout.replace(/\n$/, ''));

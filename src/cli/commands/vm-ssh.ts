@@ -11,9 +11,9 @@ export const command: Command = {
   summary: 'Log in to a VM over SSH (multipass: multipass shell), or run one command',
   usage: 'vm ssh NAME [--user U] [-i KEY] [--print] [--vms-dir DIR] [-- COMMAND…]',
   description: [
-    'qemu: ssh to the forwarded port on 127.0.0.1 as the --set user of the launch (or --user); the guest\'s host key is',
+    "qemu: ssh to the forwarded port on 127.0.0.1 as the --set user of the launch (or --user); the guest's host key is",
     'accepted the first time and remembered in VMS-DIR/NAME/known_hosts. multipass: `multipass shell NAME` (or exec).',
-    '--print shows the command instead of running it. Exit code: ssh\'s (the remote command\'s).',
+    "--print shows the command instead of running it. Exit code: ssh's (the remote command's).",
   ].join('\n'),
   positionals: true,
   options: {
@@ -38,7 +38,9 @@ export const command: Command = {
       const child = spawn(cmd.command, cmd.args, { stdio: 'inherit', env: ctx.env });
       const onAbort = () => child.kill('SIGTERM');
       ctx.signal.addEventListener('abort', onAbort, { once: true });
-      child.on('error', (error) => reject(new UsageError(`cannot run ${cmd.command}: ${error.message}`, { hint: cmd.command === 'ssh' ? 'install openssh-client' : 'install multipass' })));
+      child.on('error', (error) =>
+        reject(new UsageError(`cannot run ${cmd.command}: ${error.message}`, { hint: cmd.command === 'ssh' ? 'install openssh-client' : 'install multipass' })),
+      );
       child.on('close', (code, signal) => {
         ctx.signal.removeEventListener('abort', onAbort);
         resolve(code ?? (signal ? 128 + 15 : 1));

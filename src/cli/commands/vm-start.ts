@@ -23,10 +23,16 @@ export const command: Command = {
     if (!name || extra.length) throw new UsageError('expected one VM NAME');
     const timeout = str(args, 'timeout');
     if (timeout !== undefined && !/^\d+$/.test(timeout)) throw new UsageError(`--timeout expects seconds, got "${timeout}"`);
-    const { instance, cloudInit, alreadyRunning } = await startVm(name, { vmsDir: vmsDir(ctx.cwd, str(args, 'vms-dir')), log: ctx.log, signal: ctx.signal }, timeout ? { timeoutSeconds: Number(timeout) } : {});
+    const { instance, cloudInit, alreadyRunning } = await startVm(
+      name,
+      { vmsDir: vmsDir(ctx.cwd, str(args, 'vms-dir')), log: ctx.log, signal: ctx.signal },
+      timeout ? { timeoutSeconds: Number(timeout) } : {},
+    );
     instance.release();
-    ctx.out.result({ name, alreadyRunning, cloudInit: { exitCode: cloudInit.exitCode, status: cloudInit.status }, info: instance.info }, () =>
-      `${name}: ${alreadyRunning ? 'already running' : 'started'} (cloud-init status: ${cloudInit.status ?? 'done'})${instance.info.sshPort ? `; ssh port ${String(instance.info.sshPort)}` : ''}`,
+    ctx.out.result(
+      { name, alreadyRunning, cloudInit: { exitCode: cloudInit.exitCode, status: cloudInit.status }, info: instance.info },
+      () =>
+        `${name}: ${alreadyRunning ? 'already running' : 'started'} (cloud-init status: ${cloudInit.status ?? 'done'})${instance.info.sshPort ? `; ssh port ${String(instance.info.sshPort)}` : ''}`,
     );
   },
 };

@@ -19,7 +19,11 @@ export const command: Command = {
     if (!name || extra.length) throw new UsageError('expected one VM NAME');
     const timeout = str(args, 'timeout');
     if (timeout !== undefined && !/^\d+$/.test(timeout)) throw new UsageError(`--timeout expects seconds, got "${timeout}"`);
-    const outcome = await stopVm(name, { vmsDir: vmsDir(ctx.cwd, str(args, 'vms-dir')), log: ctx.log, signal: ctx.signal }, timeout ? { timeoutSeconds: Number(timeout) } : {});
+    const outcome = await stopVm(
+      name,
+      { vmsDir: vmsDir(ctx.cwd, str(args, 'vms-dir')), log: ctx.log, signal: ctx.signal },
+      timeout ? { timeoutSeconds: Number(timeout) } : {},
+    );
     ctx.out.result({ name, outcome }, () => `${name}: ${outcome === 'stopped' ? 'stopped' : 'was not running'}`);
   },
 };

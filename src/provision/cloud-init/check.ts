@@ -17,7 +17,20 @@ import { formatPath, suggest } from '../../manifest/problems.js';
 import type { JsonScalar, JsonType, Schema, SchemaSet } from './schema-types.js';
 import type { Pos, YEntry, YMap, YNode } from './yaml11.js';
 
-export type IssueCode = 'type' | 'enum' | 'unknown-key' | 'missing-field' | 'too-short' | 'too-long' | 'not-unique' | 'pattern' | 'range' | 'format' | 'one-of' | 'conflict' | 'deprecated';
+export type IssueCode =
+  | 'type'
+  | 'enum'
+  | 'unknown-key'
+  | 'missing-field'
+  | 'too-short'
+  | 'too-long'
+  | 'not-unique'
+  | 'pattern'
+  | 'range'
+  | 'format'
+  | 'one-of'
+  | 'conflict'
+  | 'deprecated';
 
 /** One finding, with the path and the place it refers to. */
 export interface Issue {
@@ -59,22 +72,28 @@ class Checker {
     if (schema.enum !== undefined && !typeFails && !schema.enum.some((value) => equalsJson(node, value))) {
       const strings = schema.enum.filter((v): v is string => typeof v === 'string');
       const guess = node.kind === 'str' ? suggest(node.value, strings) : undefined;
-      issues.push(this.issue(here, 'enum', `${describeNode(node)} is not one of ${schema.enum.map(showJson).join(', ')}${guess ? `; did you mean "${guess}"?` : ''}`));
+      issues.push(
+        this.issue(here, 'enum', `${describeNode(node)} is not one of ${schema.enum.map(showJson).join(', ')}${guess ? `; did you mean "${guess}"?` : ''}`),
+      );
     }
     if (node.kind === 'map') issues.push(...this.mapping(here, node, schema));
     if (node.kind === 'seq') issues.push(...this.sequence(here, node.items, schema));
     if ((node.kind === 'int' || node.kind === 'float') && (schema.minimum !== undefined || schema.maximum !== undefined)) {
       const n = Number(node.value);
-      if (schema.minimum !== undefined && n < schema.minimum) issues.push(this.issue(here, 'range', `${showNode(node)} is less than the minimum ${schema.minimum}`));
-      if (schema.maximum !== undefined && n > schema.maximum) issues.push(this.issue(here, 'range', `${showNode(node)} is more than the maximum ${schema.maximum}`));
+      if (schema.minimum !== undefined && n < schema.minimum)
+        issues.push(this.issue(here, 'range', `${showNode(node)} is less than the minimum ${schema.minimum}`));
+      if (schema.maximum !== undefined && n > schema.maximum)
+        issues.push(this.issue(here, 'range', `${showNode(node)} is more than the maximum ${schema.maximum}`));
     }
     if (node.kind === 'str') {
       if (schema.pattern !== undefined && !this.regex(schema.pattern).test(node.value)) {
         issues.push(this.issue(here, 'pattern', `${showNode(node)} does not match ${schema.pattern}`));
       }
       const length = [...node.value].length;
-      if (schema.minLength !== undefined && length < schema.minLength) issues.push(this.issue(here, 'too-short', `${showNode(node)} is shorter than ${schema.minLength} characters`));
-      if (schema.maxLength !== undefined && length > schema.maxLength) issues.push(this.issue(here, 'too-long', `${showNode(node)} is longer than ${schema.maxLength} characters`));
+      if (schema.minLength !== undefined && length < schema.minLength)
+        issues.push(this.issue(here, 'too-short', `${showNode(node)} is shorter than ${schema.minLength} characters`));
+      if (schema.maxLength !== undefined && length > schema.maxLength)
+        issues.push(this.issue(here, 'too-long', `${showNode(node)} is longer than ${schema.maxLength} characters`));
       if (schema.format === 'date' && !isIsoDate(node.value)) issues.push(this.issue(here, 'format', `${showNode(node)} is not a date (YYYY-MM-DD)`));
     }
     if (schema.allOf) for (const sub of schema.allOf) issues.push(...this.check(here, sub));
@@ -103,7 +122,7 @@ class Checker {
     const child = (e: YEntry): Here => ({ node: e.value, path: [...here.path, e.name], key: e.key });
     if (schema.properties) {
       for (const e of entries) {
-        const sub = strKey(e) ? Object.hasOwn(schema.properties, e.name) ? schema.properties[e.name] : undefined : undefined;
+        const sub = strKey(e) ? (Object.hasOwn(schema.properties, e.name) ? schema.properties[e.name] : undefined) : undefined;
         if (sub) issues.push(...this.check(child(e), sub));
       }
     }
@@ -113,7 +132,9 @@ class Checker {
     }
     if (schema.additionalProperties !== undefined && schema.additionalProperties !== true) {
       const known = Object.keys(schema.properties ?? {});
-      const extra = entries.filter((e) => !(strKey(e) && Object.hasOwn(schema.properties ?? {}, e.name)) && !(strKey(e) && patterns.some(([p]) => this.regex(p).test(e.name))));
+      const extra = entries.filter(
+        (e) => !(strKey(e) && Object.hasOwn(schema.properties ?? {}, e.name)) && !(strKey(e) && patterns.some(([p]) => this.regex(p).test(e.name))),
+      );
       for (const e of extra) {
         if (schema.additionalProperties === false) {
           const guess = suggest(e.name, known);
@@ -140,9 +161,12 @@ class Checker {
       if (!entries.some((e) => strKey(e) && e.name === name)) issues.push(this.issue(here, 'missing-field', `"${name}" is required`, undefined, true));
     }
     if (schema.minProperties !== undefined && node.entries.size < schema.minProperties) {
-      issues.push(this.issue(here, 'too-short', schema.minProperties === 1 ? 'must not be empty' : `needs at least ${schema.minProperties} keys`, undefined, true));
+      issues.push(
+        this.issue(here, 'too-short', schema.minProperties === 1 ? 'must not be empty' : `needs at least ${schema.minProperties} keys`, undefined, true),
+      );
     }
-    if (schema.maxProperties !== undefined && node.entries.size > schema.maxProperties) issues.push(this.issue(here, 'too-long', `takes at most ${schema.maxProperties} keys`));
+    if (schema.maxProperties !== undefined && node.entries.size > schema.maxProperties)
+      issues.push(this.issue(here, 'too-long', `takes at most ${schema.maxProperties} keys`));
     return issues;
   }
 
@@ -150,14 +174,25 @@ class Checker {
     const issues: Issue[] = [];
     if (schema.items) for (const [i, item] of items.entries()) issues.push(...this.check({ node: item, path: [...here.path, i] }, schema.items));
     if (schema.minItems !== undefined && items.length < schema.minItems) {
-      issues.push(this.issue(here, 'too-short', items.length === 0 ? 'must not be empty' : `needs at least ${schema.minItems} items, got ${items.length}`, undefined, true));
+      issues.push(
+        this.issue(
+          here,
+          'too-short',
+          items.length === 0 ? 'must not be empty' : `needs at least ${schema.minItems} items, got ${items.length}`,
+          undefined,
+          true,
+        ),
+      );
     }
-    if (schema.maxItems !== undefined && items.length > schema.maxItems) issues.push(this.issue(here, 'too-long', `takes at most ${schema.maxItems} items, got ${items.length}`));
+    if (schema.maxItems !== undefined && items.length > schema.maxItems)
+      issues.push(this.issue(here, 'too-long', `takes at most ${schema.maxItems} items, got ${items.length}`));
     if (schema.uniqueItems) {
       for (let i = 1; i < items.length; i++) {
         const j = items.findIndex((other, k) => k < i && deepEqual(other, items[i]!));
         if (j >= 0) {
-          issues.push(this.issue({ node: items[i]!, path: [...here.path, i] }, 'not-unique', `repeats item ${j} (${showNode(items[i]!)}); items must be unique`));
+          issues.push(
+            this.issue({ node: items[i]!, path: [...here.path, i] }, 'not-unique', `repeats item ${j} (${showNode(items[i]!)}); items must be unique`),
+          );
           break;
         }
       }
@@ -187,7 +222,13 @@ class Checker {
         const byKeys = alternatives.every((alt) => alt.required && Object.keys(alt).length === 1);
         return [
           byKeys
-            ? this.issue(here, 'one-of', `give only one of ${alternatives.map((alt) => alt.required!.map((k) => `"${k}"`).join(' and ')).join(', ')}`, undefined, true)
+            ? this.issue(
+                here,
+                'one-of',
+                `give only one of ${alternatives.map((alt) => alt.required!.map((k) => `"${k}"`).join(' and ')).join(', ')}`,
+                undefined,
+                true,
+              )
             : this.issue(here, 'one-of', `${describeNode(node(here))} matches more than one of the allowed forms`),
         ];
       }
@@ -221,7 +262,14 @@ class Checker {
       }
     }
     const wantsString = alternatives.some((alt) => this.typeFits({ kind: 'str', value: '', line: 0, column: 0 }, alt));
-    return [this.issue(here, 'type', `expected ${forms.join(' or ')}, got ${describeNode(here.node)}`, wantsString ? hintForType(here.node, 'string', here.path) : undefined)];
+    return [
+      this.issue(
+        here,
+        'type',
+        `expected ${forms.join(' or ')}, got ${describeNode(here.node)}`,
+        wantsString ? hintForType(here.node, 'string', here.path) : undefined,
+      ),
+    ];
   }
 
   private declaresType(schema: Schema): boolean {
@@ -230,7 +278,8 @@ class Checker {
 
   /** Whether a value's kind is allowed by the schema's type/enum (after $ref). */
   private typeFits(node: YNode, schema: Schema): boolean {
-    const resolved = schema.$ref !== undefined && schema.type === undefined && schema.enum === undefined ? { ...this.def(schema.$ref), ...schema, $ref: undefined } : schema;
+    const resolved =
+      schema.$ref !== undefined && schema.type === undefined && schema.enum === undefined ? { ...this.def(schema.$ref), ...schema, $ref: undefined } : schema;
     if (resolved.type !== undefined) return typeMatches(node, resolved.type);
     if (resolved.enum !== undefined) return resolved.enum.some((v) => equalsJson(node, v) || (typeof v === 'string' && node.kind === 'str'));
     if (resolved.oneOf) return resolved.oneOf.some((alt) => this.typeFits(node, alt));

@@ -10,7 +10,27 @@
  *
  * Built on first use (`cloudConfigSchema()`), not at import.
  */
-import { alias, anyOf, arr, bool, changed, choice, deprecated, enumOf, int, nul, num, oneOf, open, ref, str, strict, strs, type Schema, type SchemaSet } from './schema-types.js';
+import {
+  alias,
+  anyOf,
+  arr,
+  bool,
+  changed,
+  choice,
+  deprecated,
+  enumOf,
+  int,
+  nul,
+  num,
+  oneOf,
+  open,
+  ref,
+  str,
+  strict,
+  strs,
+  type Schema,
+  type SchemaSet,
+} from './schema-types.js';
 
 /** The cloud-init release this data follows (for comparing with an installed one). */
 export const SCHEMA_VERSION = '25.3';
@@ -25,14 +45,67 @@ export function cloudConfigSchema(): SchemaSet {
 
 // Module names for cloud_init_modules & co; most also take a hyphenated spelling.
 const MODULES = [
-  'ansible', 'apk_configure', 'apt_configure', 'apt_pipelining', 'bootcmd', 'byobu', 'ca_certs', 'chef', 'disable_ec2_metadata',
-  'disk_setup', 'fan', 'final_message', 'growpart', 'grub_dpkg', 'install_hotplug', 'keyboard', 'keys_to_console', 'landscape',
-  'locale', 'lxd', 'mcollective', 'mounts', 'ntp', 'package_update_upgrade_install', 'phone_home', 'power_state_change', 'puppet',
-  'raspberry_pi', 'reset_rmc', 'resizefs', 'resolv_conf', 'rh_subscription', 'rsyslog', 'runcmd', 'salt_minion', 'scripts_per_boot',
-  'scripts_per_instance', 'scripts_per_once', 'scripts_user', 'scripts_vendor', 'seed_random', 'set_hostname', 'set_passwords',
-  'snap', 'spacewalk', 'ssh', 'ssh_authkey_fingerprints', 'ssh_import_id', 'timezone', 'ubuntu_advantage', 'ubuntu_autoinstall',
-  'ubuntu_drivers', 'ubuntu_pro', 'update_etc_hosts', 'update_hostname', 'users_groups', 'wireguard', 'write_files',
-  'write_files_deferred', 'yum_add_repo', 'zypper_add_repo',
+  'ansible',
+  'apk_configure',
+  'apt_configure',
+  'apt_pipelining',
+  'bootcmd',
+  'byobu',
+  'ca_certs',
+  'chef',
+  'disable_ec2_metadata',
+  'disk_setup',
+  'fan',
+  'final_message',
+  'growpart',
+  'grub_dpkg',
+  'install_hotplug',
+  'keyboard',
+  'keys_to_console',
+  'landscape',
+  'locale',
+  'lxd',
+  'mcollective',
+  'mounts',
+  'ntp',
+  'package_update_upgrade_install',
+  'phone_home',
+  'power_state_change',
+  'puppet',
+  'raspberry_pi',
+  'reset_rmc',
+  'resizefs',
+  'resolv_conf',
+  'rh_subscription',
+  'rsyslog',
+  'runcmd',
+  'salt_minion',
+  'scripts_per_boot',
+  'scripts_per_instance',
+  'scripts_per_once',
+  'scripts_user',
+  'scripts_vendor',
+  'seed_random',
+  'set_hostname',
+  'set_passwords',
+  'snap',
+  'spacewalk',
+  'ssh',
+  'ssh_authkey_fingerprints',
+  'ssh_import_id',
+  'timezone',
+  'ubuntu_advantage',
+  'ubuntu_autoinstall',
+  'ubuntu_drivers',
+  'ubuntu_pro',
+  'update_etc_hosts',
+  'update_hostname',
+  'users_groups',
+  'wireguard',
+  'write_files',
+  'write_files_deferred',
+  'yum_add_repo',
+  'zypper_add_repo',
 ];
 const NO_HYPHEN_SPELLING = new Set(['raspberry_pi', 'ubuntu_pro']);
 
@@ -118,7 +191,11 @@ function build(): SchemaSet {
       'ssh-redirect-user': userKey('ssh_redirect_user', bool()),
       ssh_redirect_user: bool(),
       system: bool(),
-      sudo: oneOf({ type: ['string', 'null'] }, arr({ type: ['string', 'null'] }), changed('22.2', 'write null (or leave sudo out) instead of a boolean', bool())),
+      sudo: oneOf(
+        { type: ['string', 'null'] },
+        arr({ type: ['string', 'null'] }),
+        changed('22.2', 'write null (or leave sudo out) instead of a boolean', bool()),
+      ),
       uid: oneOf(int(), changed('22.3', 'give an integer, not a string', str())),
     },
     { untyped: true, oneOf: [{ required: ['name'] }, { required: ['snapuser'] }] },
@@ -228,7 +305,10 @@ function build(): SchemaSet {
       }),
       galaxy: strict({ actions: arr(arr(str({ pattern: '^.*$' }))) }, { required: ['actions'] }),
       package_name: str(),
-      pull: oneOf(arr(ref('ansible.pull')), ref('ansible.pull', { deprecated: true, deprecated_version: '25.2', deprecated_description: 'give a list of mappings instead of one mapping' })),
+      pull: oneOf(
+        arr(ref('ansible.pull')),
+        ref('ansible.pull', { deprecated: true, deprecated_version: '25.2', deprecated_description: 'give a list of mappings instead of one mapping' }),
+      ),
     }),
   });
 
@@ -493,7 +573,9 @@ function build(): SchemaSet {
   });
 
   defs.cc_package_update_upgrade_install = open({
-    packages: arr(oneOf(strict({ apt: arr(ref('package_item_definition')), snap: arr(ref('package_item_definition')) }), ref('package_item_definition')), { minItems: 1 }),
+    packages: arr(oneOf(strict({ apt: arr(ref('package_item_definition')), snap: arr(ref('package_item_definition')) }), ref('package_item_definition')), {
+      minItems: 1,
+    }),
     package_update: bool(),
     package_upgrade: bool(),
     package_reboot_if_required: bool(),
@@ -800,7 +882,12 @@ function build(): SchemaSet {
 
   defs.output_log_operator = oneOf(str(), arr({ type: ['string'] }, { minItems: 2, maxItems: 2 }), strict({ output: str(), error: str() }));
   defs.output_config = open({
-    output: strict({ all: ref('output_log_operator'), init: ref('output_log_operator'), config: ref('output_log_operator'), final: ref('output_log_operator') }),
+    output: strict({
+      all: ref('output_log_operator'),
+      init: ref('output_log_operator'),
+      config: ref('output_log_operator'),
+      final: ref('output_log_operator'),
+    }),
   });
 
   const reporter = (type: string, properties: Record<string, Schema>, required: string[] = ['type']): Schema =>

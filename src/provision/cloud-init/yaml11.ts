@@ -107,10 +107,12 @@ const TAG = 'tag:yaml.org,2002:';
 
 // PyYAML's implicit resolvers (yaml/resolver.py, YAML 1.1), tried in this order.
 const BOOL_RE = /^(?:yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)$/;
-const FLOAT_RE = /^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9_]+(?:[eE][-+][0-9]+)?|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$/;
+const FLOAT_RE =
+  /^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9_]+(?:[eE][-+][0-9]+)?|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$/;
 const INT_RE = /^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+)$/;
 const NULL_RE = /^(?:~|null|Null|NULL|)$/;
-const TIMESTAMP_RE = /^(?:[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[Tt]|[ \t]+)[0-9]{1,2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]*)?(?:[ \t]*(?:Z|[-+][0-9]{1,2}(?::[0-9]{2})?))?)$/;
+const TIMESTAMP_RE =
+  /^(?:[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[Tt]|[ \t]+)[0-9]{1,2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]*)?(?:[ \t]*(?:Z|[-+][0-9]{1,2}(?::[0-9]{2})?))?)$/;
 const BOOL_VALUES: Record<string, boolean> = { yes: true, no: false, true: true, false: false, on: true, off: false };
 
 /** The tag PyYAML gives a plain scalar with no explicit tag. */
@@ -140,7 +142,15 @@ class LoadError extends Error {
 /** Loads user-data text like `yaml.safe_load` (cloud-init's loader). */
 export function loadYaml11(text: string): Loaded {
   const lineCounter = new LineCounter();
-  const docs = parseAllDocuments(text, { lineCounter, schema: 'failsafe', version: '1.1', uniqueKeys: false, merge: false, strict: false, prettyErrors: false });
+  const docs = parseAllDocuments(text, {
+    lineCounter,
+    schema: 'failsafe',
+    version: '1.1',
+    uniqueKeys: false,
+    merge: false,
+    strict: false,
+    prettyErrors: false,
+  });
   const at = (offset: number | undefined): Pos => {
     const p = lineCounter.linePos(offset ?? 0);
     return { line: p.line, column: p.col };
@@ -157,7 +167,18 @@ export function loadYaml11(text: string): Loaded {
   if (problems.length) return { root: undefined, problems };
   if (list.length > 1) {
     const second = list[1]!;
-    return { root: undefined, problems: [{ severity: 'error', code: 'yaml-syntax', message: 'expected a single document in the stream, but found another document', hint: 'cloud-config is one YAML document: remove the "---" separator', ...at(second.range[0]) }] };
+    return {
+      root: undefined,
+      problems: [
+        {
+          severity: 'error',
+          code: 'yaml-syntax',
+          message: 'expected a single document in the stream, but found another document',
+          hint: 'cloud-config is one YAML document: remove the "---" separator',
+          ...at(second.range[0]),
+        },
+      ],
+    };
   }
   const doc = list[0];
   if (!doc || doc.contents === null) return { root: { kind: 'null', line: 1, column: 1 }, problems };
@@ -170,7 +191,13 @@ export function loadYaml11(text: string): Loaded {
     return { root, problems };
   } catch (error) {
     if (!(error instanceof LoadError)) throw error;
-    problems.push({ severity: 'error', code: error.code, message: error.message, ...error.pos, ...(error.code === 'yaml-alias-limit' ? { hint: 'write the values out instead of nesting aliases ("billion laughs")' } : {}) });
+    problems.push({
+      severity: 'error',
+      code: error.code,
+      message: error.message,
+      ...error.pos,
+      ...(error.code === 'yaml-alias-limit' ? { hint: 'write the values out instead of nesting aliases ("billion laughs")' } : {}),
+    });
     return { root: undefined, problems };
   }
 }
@@ -192,7 +219,8 @@ class Builder {
     if (isAlias(node)) {
       const target = node.resolve(this.doc);
       if (!target) throw new LoadError(`found undefined alias "${node.source}"`, this.at(node.range?.[0]));
-      if (this.building.has(target)) throw new LoadError(`alias "*${node.source}" refers to a node that contains it (a recursive structure)`, this.at(node.range?.[0]));
+      if (this.building.has(target))
+        throw new LoadError(`alias "*${node.source}" refers to a node that contains it (a recursive structure)`, this.at(node.range?.[0]));
       return this.build(target, path);
     }
     const done = this.done.get(node);
@@ -224,7 +252,15 @@ class Builder {
         const members = this.pairsOf(node, path).map(([k]) => k);
         return { kind: 'set', members, ...pos };
       }
-      if (kind === `${TAG}str` || kind === `${TAG}int` || kind === `${TAG}float` || kind === `${TAG}bool` || kind === `${TAG}null` || kind === `${TAG}binary` || kind === `${TAG}timestamp`) {
+      if (
+        kind === `${TAG}str` ||
+        kind === `${TAG}int` ||
+        kind === `${TAG}float` ||
+        kind === `${TAG}bool` ||
+        kind === `${TAG}null` ||
+        kind === `${TAG}binary` ||
+        kind === `${TAG}timestamp`
+      ) {
         throw new LoadError(`expected a scalar node for the tag "${shortTag(kind)}", but found a mapping`, pos);
       }
       throw new LoadError(`could not determine a constructor for the tag "${shortTag(kind)}"`, this.tagPos(kind, pos));
@@ -236,12 +272,14 @@ class Builder {
         const pairs: [YNode, YNode][] = [];
         node.items.forEach((item, i) => {
           const sub = isAlias(item) ? item.resolve(this.doc) : item;
-          if (!isMap(sub) || sub.items.length !== 1) throw new LoadError(`expected a single mapping item in "${shortTag(kind)}", but found something else`, this.at((item as YamlNode).range?.[0]));
+          if (!isMap(sub) || sub.items.length !== 1)
+            throw new LoadError(`expected a single mapping item in "${shortTag(kind)}", but found something else`, this.at((item as YamlNode).range?.[0]));
           pairs.push(...this.pairsOf(sub, [...path, i]));
         });
         return { kind: 'pairs', pairs, ...pos };
       }
-      if (kind === `${TAG}set` || kind === `${TAG}map`) throw new LoadError(`expected a mapping node for the tag "${shortTag(kind)}", but found a sequence`, pos);
+      if (kind === `${TAG}set` || kind === `${TAG}map`)
+        throw new LoadError(`expected a mapping node for the tag "${shortTag(kind)}", but found a sequence`, pos);
       throw new LoadError(`could not determine a constructor for the tag "${shortTag(kind)}"`, this.tagPos(kind, pos));
     }
     throw new LoadError('unsupported YAML node', pos);
@@ -301,7 +339,8 @@ class Builder {
           const groups: (typeof merged)[] = [];
           for (const item of target.items) {
             const sub = isAlias(item) ? item.resolve(this.doc) : item;
-            if (!sub || !isMap(sub)) throw new LoadError('expected a mapping for merging, but found something else', this.at((item as YamlNode | null)?.range?.[0]));
+            if (!sub || !isMap(sub))
+              throw new LoadError('expected a mapping for merging, but found something else', this.at((item as YamlNode | null)?.range?.[0]));
             groups.push(this.flatten(sub));
           }
           // Earlier mappings in the list win: PyYAML merges them in reverse.
@@ -329,9 +368,10 @@ class Builder {
     const written = new Set<string>();
     for (const { key, value, isMerge } of this.flatten(node)) {
       // A `=` key is a string key (flatten_mapping retags it).
-      const k: YNode = key && isScalar(key) && key.tag === undefined && (key.type === 'PLAIN' || key.type === undefined) && String(key.value) === '='
-        ? { kind: 'str', value: '=', ...this.at(key.range?.[0]) }
-        : this.build(key, path, pos);
+      const k: YNode =
+        key && isScalar(key) && key.tag === undefined && (key.type === 'PLAIN' || key.type === undefined) && String(key.value) === '='
+          ? { kind: 'str', value: '=', ...this.at(key.range?.[0]) }
+          : this.build(key, path, pos);
       if (k.kind === 'map' || k.kind === 'seq' || k.kind === 'set' || k.kind === 'pairs') {
         throw new LoadError('found an unhashable key (a mapping or a list cannot be a key)', k);
       }
@@ -487,7 +527,8 @@ export function toPlain(node: YNode): unknown {
   switch (node.kind) {
     case 'map': {
       const out: Record<string, unknown> = {};
-      for (const e of node.entries.values()) Object.defineProperty(out, e.name, { value: toPlain(e.value), enumerable: true, writable: true, configurable: true });
+      for (const e of node.entries.values())
+        Object.defineProperty(out, e.name, { value: toPlain(e.value), enumerable: true, writable: true, configurable: true });
       return out;
     }
     case 'seq':

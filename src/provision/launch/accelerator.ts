@@ -13,10 +13,17 @@ export interface AccelChoice {
 }
 
 /** Forced choice, or the probe's answer (TCG when the probe fails). */
-export async function chooseAccelerator(mode: 'auto' | 'kvm' | 'tcg', opts: { log: Logger; signal?: AbortSignal; qemu?: string; kernel?: string }): Promise<AccelChoice> {
+export async function chooseAccelerator(
+  mode: 'auto' | 'kvm' | 'tcg',
+  opts: { log: Logger; signal?: AbortSignal; qemu?: string; kernel?: string },
+): Promise<AccelChoice> {
   if (mode !== 'auto') return { accelerator: mode, reason: `--accel ${mode}` };
   try {
-    return await detectAccelerator({ ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.qemu ? { qemu: opts.qemu } : {}), ...(opts.kernel ? { kernel: opts.kernel } : {}) });
+    return await detectAccelerator({
+      ...(opts.signal ? { signal: opts.signal } : {}),
+      ...(opts.qemu ? { qemu: opts.qemu } : {}),
+      ...(opts.kernel ? { kernel: opts.kernel } : {}),
+    });
   } catch (error) {
     opts.signal?.throwIfAborted();
     opts.log.warn('KVM probe failed; using software emulation', { error: (error as Error).message });

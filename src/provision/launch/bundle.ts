@@ -47,7 +47,16 @@ export async function collectBundle(root: string, as?: string): Promise<BundleEn
   });
   if (top.isFile()) {
     const name = as ?? path.basename(root);
-    return [{ path: name, type: 'file', mode: bundleMode(top.mode, wantsExec(name, await head(root))), size: top.size, mtime: Math.floor(top.mtimeMs / 1000), source: root }];
+    return [
+      {
+        path: name,
+        type: 'file',
+        mode: bundleMode(top.mode, wantsExec(name, await head(root))),
+        size: top.size,
+        mtime: Math.floor(top.mtimeMs / 1000),
+        source: root,
+      },
+    ];
   }
   if (!top.isDirectory()) throw invalid(root, 'is neither a directory nor a regular file');
   const entries: BundleEntry[] = [];
@@ -130,5 +139,9 @@ async function head(file: string): Promise<Buffer> {
 }
 
 function invalid(file: string, what: string): IngotError {
-  return new IngotError(ErrorCode.bundleInvalid, `bundle: ${file} ${what}`, { path: file, exitCode: ExitCode.usage, hint: 'fix the bundle directory named in the profile\'s transfer step' });
+  return new IngotError(ErrorCode.bundleInvalid, `bundle: ${file} ${what}`, {
+    path: file,
+    exitCode: ExitCode.usage,
+    hint: "fix the bundle directory named in the profile's transfer step",
+  });
 }

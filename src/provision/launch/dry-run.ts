@@ -8,7 +8,13 @@ import { shellLine } from '../shell.js';
 import type { Instance, LaunchSpec } from './backend.js';
 
 /** An Instance for --dry-run; `prefix` tells how commands reach the guest. */
-export function dryInstance(name: string, backend: LaunchSpec['backend'], print: (line: string) => void, info: Record<string, unknown> = {}, prefix = 'guest-exec: '): Instance {
+export function dryInstance(
+  name: string,
+  backend: LaunchSpec['backend'],
+  print: (line: string) => void,
+  info: Record<string, unknown> = {},
+  prefix = 'guest-exec: ',
+): Instance {
   return {
     name,
     backend,

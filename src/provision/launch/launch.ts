@@ -105,7 +105,9 @@ export async function launch(spec: LaunchSpec, opts: LaunchOptions): Promise<Lau
       };
       await writeRecord(vmsDirOf(spec), record);
     }
-    session.log.info(opts.dryRun ? `dry run (${spec.backend}): the commands a launch runs, none of them run` : `starting (${spec.backend})`, { step: 'launch' });
+    session.log.info(opts.dryRun ? `dry run (${spec.backend}): the commands a launch runs, none of them run` : `starting (${spec.backend})`, {
+      step: 'launch',
+    });
     const instance = await backend.create(spec, ctx).catch(async (error: unknown) => {
       // The backend found the name taken (multipass knows an instance we do not): the
       // VM dir and record were ours, made a moment ago, and describe nothing.
@@ -113,7 +115,11 @@ export async function launch(spec: LaunchSpec, opts: LaunchOptions): Promise<Lau
       throw await onFailure(error, record, undefined, session, opts);
     });
     if (record && spec.backend === 'qemu') {
-      record.qemu = { accelerator: instance.info.accelerator as 'kvm' | 'tcg', accelReason: String(instance.info.accelReason ?? ''), sshPort: Number(instance.info.sshPort) };
+      record.qemu = {
+        accelerator: instance.info.accelerator as 'kvm' | 'tcg',
+        accelReason: String(instance.info.accelReason ?? ''),
+        sshPort: Number(instance.info.sshPort),
+      };
     }
     return await provision(instance, record, session, opts, started);
   } finally {
@@ -153,7 +159,11 @@ async function provision(instance: Instance, record: VmRecord | undefined, sessi
       cloudInit = { exitCode: 0, state: 'unknown', status: undefined, detail: undefined, errors: undefined, output: '' };
     } else {
       log.info('waiting for cloud-init', { step: 'cloud-init' });
-      cloudInit = await waitForCloudInit(instance, { timeoutMs: Math.max(1000, session.deadline - Date.now()), signal: session.signal, retry: `\`ingot launch --resume ${instance.name}${opts.vmsFlag ?? ''}\`` });
+      cloudInit = await waitForCloudInit(instance, {
+        timeoutMs: Math.max(1000, session.deadline - Date.now()),
+        signal: session.signal,
+        retry: `\`ingot launch --resume ${instance.name}${opts.vmsFlag ?? ''}\``,
+      });
       log.info(`cloud-init: ${cloudInit.status ?? 'done'}`, { step: 'cloud-init', durationMs: Date.now() - started });
     }
     const steps = await runSteps(instance, opts.steps ?? [], {
@@ -170,7 +180,17 @@ async function provision(instance: Instance, record: VmRecord | undefined, sessi
     if (dry) opts.print?.('# dry run: nothing was created, started or run');
     if (opts.stopAfter) await instance.stop();
     else instance.release();
-    return { name: instance.name, backend: instance.backend, cloudInit, steps, info: instance.info, files, stopped: Boolean(opts.stopAfter), durationMs: Date.now() - started, dryRun: dry };
+    return {
+      name: instance.name,
+      backend: instance.backend,
+      cloudInit,
+      steps,
+      info: instance.info,
+      files,
+      stopped: Boolean(opts.stopAfter),
+      durationMs: Date.now() - started,
+      dryRun: dry,
+    };
   } catch (error) {
     throw await onFailure(error, record, instance, session, opts);
   }
@@ -201,7 +221,14 @@ function openSession(timeoutSeconds: number, opts: LaunchOptions): Session {
 }
 
 function backendContext(session: Session, opts: LaunchOptions): BackendContext {
-  return { log: session.log, signal: session.signal, runner: opts.runner ?? realRunner, ...(opts.dryRun ? { dryRun: true } : {}), ...(opts.print ? { print: opts.print } : {}), deadline: session.deadline };
+  return {
+    log: session.log,
+    signal: session.signal,
+    runner: opts.runner ?? realRunner,
+    ...(opts.dryRun ? { dryRun: true } : {}),
+    ...(opts.print ? { print: opts.print } : {}),
+    deadline: session.deadline,
+  };
 }
 
 async function setPhase(record: VmRecord, phase: VmRecord['phase'], error?: IngotError): Promise<void> {
@@ -212,7 +239,13 @@ async function setPhase(record: VmRecord, phase: VmRecord['phase'], error?: Ingo
 }
 
 // Records the failure, then keeps the VM (saying how to get at it) or removes it.
-async function onFailure(thrown: unknown, record: VmRecord | undefined, instance: Instance | undefined, session: Session, opts: LaunchOptions): Promise<IngotError> {
+async function onFailure(
+  thrown: unknown,
+  record: VmRecord | undefined,
+  instance: Instance | undefined,
+  session: Session,
+  opts: LaunchOptions,
+): Promise<IngotError> {
   let error = asIngotError(thrown);
   const name = record?.name ?? instance?.name ?? '?';
   if (session.timedOut()) {
@@ -231,8 +264,15 @@ async function onFailure(thrown: unknown, record: VmRecord | undefined, instance
     return withHint(error, `the VM was removed (--rm-on-failure)`);
   }
   instance?.release();
-  const look = record.backend === 'qemu' ? `\`ingot vm exec ${name}${flag} -- journalctl -b --no-pager\`, \`ingot vm console ${name}${flag}\`` : `\`ingot vm exec ${name}${flag} -- journalctl -b --no-pager\`, \`ingot vm ssh ${name}${flag}\``;
-  return withHint(error, `the VM is kept for inspection (${look}); fix the cause, then \`ingot launch --resume ${name}${flag}\` checks cloud-init again and re-runs the post-launch steps; remove it with \`ingot vm delete ${name}${flag}\``, { vm: name, kept: true });
+  const look =
+    record.backend === 'qemu'
+      ? `\`ingot vm exec ${name}${flag} -- journalctl -b --no-pager\`, \`ingot vm console ${name}${flag}\``
+      : `\`ingot vm exec ${name}${flag} -- journalctl -b --no-pager\`, \`ingot vm ssh ${name}${flag}\``;
+  return withHint(
+    error,
+    `the VM is kept for inspection (${look}); fix the cause, then \`ingot launch --resume ${name}${flag}\` checks cloud-init again and re-runs the post-launch steps; remove it with \`ingot vm delete ${name}${flag}\``,
+    { vm: name, kept: true },
+  );
 }
 
 function withHint(error: IngotError, more: string, details: Record<string, unknown> = {}): IngotError {

@@ -40,7 +40,9 @@ export async function listVms(ctx: VmContext): Promise<VmListing[]> {
     records.map(async (record) => ({
       name: record.name,
       backend: record.backend,
-      status: await backends[record.backend].status(record, { runner: ctx.runner ?? realRunner, ...(ctx.signal ? { signal: ctx.signal } : {}) }).catch(() => 'unknown' as const),
+      status: await backends[record.backend]
+        .status(record, { runner: ctx.runner ?? realRunner, ...(ctx.signal ? { signal: ctx.signal } : {}) })
+        .catch(() => 'unknown' as const),
       phase: record.phase,
       ...(record.qemu?.sshPort ? { sshPort: record.qemu.sshPort } : {}),
       vmDir: record.spec.vmDir,
@@ -50,7 +52,11 @@ export async function listVms(ctx: VmContext): Promise<VmListing[]> {
 }
 
 /** Attaches to running VM `name` (or starts it with `start`). */
-export async function openVm(name: string, ctx: VmContext, opts: { start?: boolean; timeoutSeconds?: number } = {}): Promise<{ record: VmRecord; instance: Instance }> {
+export async function openVm(
+  name: string,
+  ctx: VmContext,
+  opts: { start?: boolean; timeoutSeconds?: number } = {},
+): Promise<{ record: VmRecord; instance: Instance }> {
   const record = await requireRecord(ctx.vmsDir, name);
   const instance = await backends[record.backend].open(record, backendContext(ctx, opts.timeoutSeconds ?? 120), { start: Boolean(opts.start) });
   return { record, instance };
@@ -61,7 +67,11 @@ export async function openVm(name: string, ctx: VmContext, opts: { start?: boole
  * instance-id, so cloud-init does not provision again — and waits until
  * cloud-init's per-boot stages are done.
  */
-export async function startVm(name: string, ctx: VmContext, opts: { timeoutSeconds?: number } = {}): Promise<{ record: VmRecord; instance: Instance; cloudInit: CloudInitStatus; alreadyRunning: boolean }> {
+export async function startVm(
+  name: string,
+  ctx: VmContext,
+  opts: { timeoutSeconds?: number } = {},
+): Promise<{ record: VmRecord; instance: Instance; cloudInit: CloudInitStatus; alreadyRunning: boolean }> {
   const record = await requireRecord(ctx.vmsDir, name);
   const backend = backends[record.backend];
   const timeoutSeconds = opts.timeoutSeconds ?? 300;
@@ -73,7 +83,11 @@ export async function startVm(name: string, ctx: VmContext, opts: { timeoutSecon
     record.qemu.sshPort = Number(instance.info.sshPort);
     await writeRecord(ctx.vmsDir, record);
   }
-  const cloudInit = await waitForCloudInit(instance, { timeoutMs: Math.max(1000, bctx.deadline - Date.now()), ...(ctx.signal ? { signal: ctx.signal } : {}), retry: `\`ingot vm start ${name}\`` });
+  const cloudInit = await waitForCloudInit(instance, {
+    timeoutMs: Math.max(1000, bctx.deadline - Date.now()),
+    ...(ctx.signal ? { signal: ctx.signal } : {}),
+    retry: `\`ingot vm start ${name}\``,
+  });
   return { record, instance, cloudInit, alreadyRunning };
 }
 
@@ -105,9 +119,14 @@ export async function execInVm(name: string, argv: readonly string[], ctx: VmCon
 }
 
 /** The command that opens a shell (or runs `command`) in VM `record` over SSH or multipass. */
-export function shellCommand(record: VmRecord, opts: { user?: string; identity?: string; command?: readonly string[] } = {}): { command: string; args: string[] } {
+export function shellCommand(
+  record: VmRecord,
+  opts: { user?: string; identity?: string; command?: readonly string[] } = {},
+): { command: string; args: string[] } {
   if (record.backend === 'multipass') {
-    return opts.command?.length ? { command: 'multipass', args: ['exec', record.name, '--', ...opts.command] } : { command: 'multipass', args: ['shell', record.name] };
+    return opts.command?.length
+      ? { command: 'multipass', args: ['exec', record.name, '--', ...opts.command] }
+      : { command: 'multipass', args: ['shell', record.name] };
   }
   const user = opts.user ?? record.launch?.user;
   if (!user) {
@@ -119,10 +138,13 @@ export function shellCommand(record: VmRecord, opts: { user?: string; identity?:
   const port = record.qemu?.sshPort;
   if (!port) throw new IngotError(ErrorCode.vmState, `VM ${record.name} has no SSH port recorded`, { hint: `start it with \`ingot vm start ${record.name}\`` });
   const args = [
-    '-p', String(port),
+    '-p',
+    String(port),
     // Host keys are made at first boot: trust the first one seen, remember it beside the VM.
-    '-o', 'StrictHostKeyChecking=accept-new',
-    '-o', `UserKnownHostsFile=${path.join(record.spec.vmDir, 'known_hosts')}`,
+    '-o',
+    'StrictHostKeyChecking=accept-new',
+    '-o',
+    `UserKnownHostsFile=${path.join(record.spec.vmDir, 'known_hosts')}`,
     ...(opts.identity ? ['-i', opts.identity, '-o', 'IdentitiesOnly=yes'] : []),
     `${user}@127.0.0.1`,
     ...(opts.command?.length ? ['--', ...opts.command] : []),
@@ -133,7 +155,10 @@ export function shellCommand(record: VmRecord, opts: { user?: string; identity?:
 /** The serial console socket and log of qemu VM `record`. */
 export function consolePaths(record: VmRecord): { socket: string; log: string } {
   if (record.backend !== 'qemu') {
-    throw new IngotError(ErrorCode.usage, `multipass gives no serial console (VM ${record.name})`, { exitCode: ExitCode.usage, hint: `use \`ingot vm ssh ${record.name}\` (multipass shell)` });
+    throw new IngotError(ErrorCode.usage, `multipass gives no serial console (VM ${record.name})`, {
+      exitCode: ExitCode.usage,
+      hint: `use \`ingot vm ssh ${record.name}\` (multipass shell)`,
+    });
   }
   const p = qemuPaths(record.spec.vmDir);
   return { socket: p.serial, log: p.console };

@@ -21,13 +21,20 @@ export const MIN_MULTIPASS = '1.16.0';
 /** The exact `multipass launch` argv for `spec`. */
 export function multipassLaunchArgv(spec: LaunchSpec): string[] {
   return [
-    'launch', spec.image,
-    '--name', spec.name,
-    '--cpus', String(spec.cpus),
-    '--memory', spec.memory,
-    '--disk', spec.disk ?? '10G',
-    '--timeout', String(spec.timeoutSeconds),
-    '--cloud-init', spec.userDataFile,
+    'launch',
+    spec.image,
+    '--name',
+    spec.name,
+    '--cpus',
+    String(spec.cpus),
+    '--memory',
+    spec.memory,
+    '--disk',
+    spec.disk ?? '10G',
+    '--timeout',
+    String(spec.timeoutSeconds),
+    '--cloud-init',
+    spec.userDataFile,
   ];
 }
 
@@ -56,11 +63,18 @@ export async function checkMultipassVersion(runner: Runner, signal?: AbortSignal
   const r = await runner('multipass', ['version'], { reject: false, timeoutMs: 30_000, signal });
   const { client, daemon } = parseMultipassVersion(`${r.stdout}\n${r.stderr}`);
   if (!client) {
-    throw new IngotError(ErrorCode.toolFailed, `cannot tell the multipass version from \`multipass version\` (exit ${r.exitCode}): ${(r.stderr || r.stdout).trim().split('\n')[0] ?? ''}`, {
-      hint: 'install multipass (snap install multipass) and make sure multipassd runs',
-    });
+    throw new IngotError(
+      ErrorCode.toolFailed,
+      `cannot tell the multipass version from \`multipass version\` (exit ${r.exitCode}): ${(r.stderr || r.stdout).trim().split('\n')[0] ?? ''}`,
+      {
+        hint: 'install multipass (snap install multipass) and make sure multipassd runs',
+      },
+    );
   }
-  for (const [what, version] of [['multipass', client], ['multipassd', daemon]] as const) {
+  for (const [what, version] of [
+    ['multipass', client],
+    ['multipassd', daemon],
+  ] as const) {
     if (version && !versionAtLeast(version, MIN_MULTIPASS)) {
       throw new IngotError(ErrorCode.toolTooOld, `${what} ${version} is too old: ingot needs ${MIN_MULTIPASS} or newer`, {
         expected: `>= ${MIN_MULTIPASS}`,
@@ -132,10 +146,14 @@ export const multipassBackend: Backend = {
     });
     if (launch.exitCode !== 0) {
       const output = (launch.stderr.trim() || launch.stdout.trim()).split('\n').slice(-10).join('\n');
-      throw new IngotError(launch.timedOut ? ErrorCode.launchTimeout : ErrorCode.launchFailed, `multipass launch ${spec.name} failed (exit ${launch.exitCode}): ${output}`, {
-        hint: `see \`multipass info ${spec.name}\` and the multipassd log`,
-        details: { argv: ['multipass', ...multipassLaunchArgv(spec)] },
-      });
+      throw new IngotError(
+        launch.timedOut ? ErrorCode.launchTimeout : ErrorCode.launchFailed,
+        `multipass launch ${spec.name} failed (exit ${launch.exitCode}): ${output}`,
+        {
+          hint: `see \`multipass info ${spec.name}\` and the multipassd log`,
+          details: { argv: ['multipass', ...multipassLaunchArgv(spec)] },
+        },
+      );
     }
     return instance;
   },
@@ -145,14 +163,22 @@ export const multipassBackend: Backend = {
     const runner = ctx.dryRun ? printingRunner(ctx) : ctx.runner;
     const state = ctx.dryRun ? 'stopped' : await multipassState(ctx.runner, spec.name, ctx.signal);
     if (state === 'missing') {
-      throw new IngotError(ErrorCode.vmState, `multipass has no instance named ${spec.name} any more`, { hint: `forget it with \`ingot vm delete ${spec.name}\`` });
+      throw new IngotError(ErrorCode.vmState, `multipass has no instance named ${spec.name} any more`, {
+        hint: `forget it with \`ingot vm delete ${spec.name}\``,
+      });
     }
     if (state !== 'running') {
-      if (!opts.start) throw new IngotError(ErrorCode.vmState, `VM ${spec.name} is not running (${state})`, { exitCode: ExitCode.usage, hint: `start it with \`ingot vm start ${spec.name}\`` });
+      if (!opts.start)
+        throw new IngotError(ErrorCode.vmState, `VM ${spec.name} is not running (${state})`, {
+          exitCode: ExitCode.usage,
+          hint: `start it with \`ingot vm start ${spec.name}\``,
+        });
       const r = await runner('multipass', ['start', spec.name], { reject: false, timeoutMs: Math.max(1000, ctx.deadline - Date.now()), signal: ctx.signal });
-      if (r.exitCode !== 0) throw new IngotError(ErrorCode.launchFailed, `multipass start ${spec.name} failed (exit ${r.exitCode}): ${(r.stderr || r.stdout).trim()}`);
+      if (r.exitCode !== 0)
+        throw new IngotError(ErrorCode.launchFailed, `multipass start ${spec.name} failed (exit ${r.exitCode}): ${(r.stderr || r.stdout).trim()}`);
     }
-    if (ctx.dryRun) return dryInstance(spec.name, 'multipass', ctx.print ?? (() => undefined), { backend: 'multipass' }, `multipass exec ${spec.name} -- sudo `);
+    if (ctx.dryRun)
+      return dryInstance(spec.name, 'multipass', ctx.print ?? (() => undefined), { backend: 'multipass' }, `multipass exec ${spec.name} -- sudo `);
     return new MultipassInstance(spec, runner, ctx.signal, false);
   },
 
@@ -161,8 +187,13 @@ export const multipassBackend: Backend = {
   },
 
   async stop(record, ctx, opts = {}) {
-    const r = await ctx.runner('multipass', ['stop', record.spec.name], { reject: false, timeoutMs: opts.timeoutMs ?? 180_000, ...(ctx.signal ? { signal: ctx.signal } : {}) });
-    if (r.exitCode !== 0) throw new IngotError(ErrorCode.toolFailed, `multipass stop ${record.spec.name} failed (exit ${r.exitCode}): ${(r.stderr || r.stdout).trim()}`);
+    const r = await ctx.runner('multipass', ['stop', record.spec.name], {
+      reject: false,
+      timeoutMs: opts.timeoutMs ?? 180_000,
+      ...(ctx.signal ? { signal: ctx.signal } : {}),
+    });
+    if (r.exitCode !== 0)
+      throw new IngotError(ErrorCode.toolFailed, `multipass stop ${record.spec.name} failed (exit ${r.exitCode}): ${(r.stderr || r.stdout).trim()}`);
   },
 
   async remove(record, ctx) {
@@ -192,7 +223,12 @@ class MultipassInstance implements Instance {
   readonly info: Record<string, unknown>;
   #stopped = false;
   #transfers = 0;
-  constructor(private readonly spec: LaunchSpec, private readonly runner: Runner, private readonly signal?: AbortSignal, dryRun = false) {
+  constructor(
+    private readonly spec: LaunchSpec,
+    private readonly runner: Runner,
+    private readonly signal?: AbortSignal,
+    dryRun = false,
+  ) {
     this.name = spec.name;
     this.info = { backend: 'multipass', ...(dryRun ? { dryRun } : {}) };
   }
@@ -216,15 +252,26 @@ class MultipassInstance implements Instance {
   async putArchive(tarFile: string, dest: string, opts: ExecOptions = {}) {
     // transfer writes as the default user; root unpacks it in place and removes it.
     const staging = `/tmp/ingot-transfer-${process.pid}-${++this.#transfers}.tar`;
-    const t = await this.runner('multipass', ['transfer', tarFile, `${this.name}:${staging}`], { reject: false, timeoutMs: opts.timeoutMs ?? 300_000, signal: opts.signal ?? this.signal });
-    if (t.exitCode !== 0) throw new IngotError(ErrorCode.postLaunchFailed, `multipass transfer to ${this.name} failed (exit ${t.exitCode}): ${(t.stderr || t.stdout).trim()}`);
+    const t = await this.runner('multipass', ['transfer', tarFile, `${this.name}:${staging}`], {
+      reject: false,
+      timeoutMs: opts.timeoutMs ?? 300_000,
+      signal: opts.signal ?? this.signal,
+    });
+    if (t.exitCode !== 0)
+      throw new IngotError(ErrorCode.postLaunchFailed, `multipass transfer to ${this.name} failed (exit ${t.exitCode}): ${(t.stderr || t.stdout).trim()}`);
     const r = await this.exec(extractArgv(staging, dest), opts);
-    if (r.exitCode !== 0) throw new IngotError(ErrorCode.postLaunchFailed, `unpacking into ${dest} on ${this.name} failed (exit ${r.exitCode}): ${(r.stderr || r.stdout).trim()}`);
+    if (r.exitCode !== 0)
+      throw new IngotError(ErrorCode.postLaunchFailed, `unpacking into ${dest} on ${this.name} failed (exit ${r.exitCode}): ${(r.stderr || r.stdout).trim()}`);
   }
 
   async reboot(opts: { deadline: number; signal?: AbortSignal }) {
-    const r = await this.runner('multipass', ['restart', this.name], { reject: false, timeoutMs: Math.max(1000, opts.deadline - Date.now()), signal: opts.signal ?? this.signal });
-    if (r.exitCode !== 0) throw new IngotError(ErrorCode.launchFailed, `multipass restart ${this.name} failed (exit ${r.exitCode}): ${(r.stderr || r.stdout).trim()}`);
+    const r = await this.runner('multipass', ['restart', this.name], {
+      reject: false,
+      timeoutMs: Math.max(1000, opts.deadline - Date.now()),
+      signal: opts.signal ?? this.signal,
+    });
+    if (r.exitCode !== 0)
+      throw new IngotError(ErrorCode.launchFailed, `multipass restart ${this.name} failed (exit ${r.exitCode}): ${(r.stderr || r.stdout).trim()}`);
   }
 
   release() {

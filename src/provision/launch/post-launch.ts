@@ -105,7 +105,11 @@ async function runOne(instance: Instance, step: Step, opts: OneOptions): Promise
       const argvs = step.compose ? [['docker', 'compose', '-f', step.compose, 'pull']] : step.images!.map((image) => ['docker', 'pull', image]);
       for (const argv of argvs) {
         const r = await instance.exec([...(envArgv.length ? ['env', ...envArgv] : []), ...argv], exec);
-        if (r.exitCode !== 0 && !opts.dry) throw new IngotError(ErrorCode.postLaunchFailed, `${argv.join(' ')}: ${r.timedOut ? 'timed out' : `exit ${r.exitCode}`}${tailOf(r.stderr || r.stdout)}`);
+        if (r.exitCode !== 0 && !opts.dry)
+          throw new IngotError(
+            ErrorCode.postLaunchFailed,
+            `${argv.join(' ')}: ${r.timedOut ? 'timed out' : `exit ${r.exitCode}`}${tailOf(r.stderr || r.stdout)}`,
+          );
       }
       return;
     }
@@ -119,7 +123,11 @@ async function runOne(instance: Instance, step: Step, opts: OneOptions): Promise
         await instance.exec(['cloud-init', 'status', '--wait', '--long'], exec);
         return;
       }
-      await waitForCloudInit(instance, { timeoutMs: Math.max(1000, opts.deadline - Date.now()), ...(opts.signal ? { signal: opts.signal } : {}), retry: opts.retry ?? 'resume the launch' });
+      await waitForCloudInit(instance, {
+        timeoutMs: Math.max(1000, opts.deadline - Date.now()),
+        ...(opts.signal ? { signal: opts.signal } : {}),
+        retry: opts.retry ?? 'resume the launch',
+      });
       return;
   }
 }
@@ -146,7 +154,8 @@ async function transfer(instance: Instance, step: Extract<Step, { kind: 'transfe
   }
   if (step.owner) {
     const r = await instance.exec(['chown', '-R', '--', step.owner, step.to], exec);
-    if (r.exitCode !== 0 && !opts.dry) throw new IngotError(ErrorCode.postLaunchFailed, `chown ${step.owner} ${step.to}: exit ${r.exitCode}${tailOf(r.stderr)}`);
+    if (r.exitCode !== 0 && !opts.dry)
+      throw new IngotError(ErrorCode.postLaunchFailed, `chown ${step.owner} ${step.to}: exit ${r.exitCode}${tailOf(r.stderr)}`);
   }
 }
 
@@ -154,23 +163,33 @@ async function transfer(instance: Instance, step: Extract<Step, { kind: 'transfe
 export async function loadDigestManifest(file: string): Promise<Map<string, string>> {
   const data: unknown = parse(await readManifest(file));
   const images = isRecord(data) && isRecord(data.images) ? data.images : data;
-  if (!isRecord(images)) throw new IngotError(ErrorCode.manifestInvalid, `${file}: expected a mapping of image → sha256 digest`, { path: file, exitCode: ExitCode.usage });
+  if (!isRecord(images))
+    throw new IngotError(ErrorCode.manifestInvalid, `${file}: expected a mapping of image → sha256 digest`, { path: file, exitCode: ExitCode.usage });
   const out = new Map<string, string>();
   for (const [image, digest] of Object.entries(images)) {
     const hex = String(digest).replace(/^sha256:/, '');
-    if (!/^[0-9a-f]{64}$/.test(hex)) throw new IngotError(ErrorCode.manifestInvalid, `${file}: digest of ${image} is not sha256:<64 hex>`, { path: file, image, exitCode: ExitCode.usage });
+    if (!/^[0-9a-f]{64}$/.test(hex))
+      throw new IngotError(ErrorCode.manifestInvalid, `${file}: digest of ${image} is not sha256:<64 hex>`, { path: file, image, exitCode: ExitCode.usage });
     out.set(image, `sha256:${hex}`);
   }
   return out;
 }
 
 /** Checks each image's RepoDigests (docker inspect) contain the expected digest. */
-export async function verifyImageDigests(instance: Instance, expected: Map<string, string>, opts: { timeoutMs: number; signal?: AbortSignal; log: Logger; dry?: boolean }): Promise<void> {
+export async function verifyImageDigests(
+  instance: Instance,
+  expected: Map<string, string>,
+  opts: { timeoutMs: number; signal?: AbortSignal; log: Logger; dry?: boolean },
+): Promise<void> {
   for (const [image, digest] of expected) {
     const r = await instance.exec(['docker', 'inspect', '--format', '{{json .RepoDigests}}', image], opts);
     if (opts.dry) continue; // nothing ran: nothing to compare
     if (r.exitCode !== 0) {
-      throw new IngotError(ErrorCode.imageDigestMismatch, `image ${image} is not present on ${instance.name}${tailOf(r.stderr)}`, { image, expected: digest, hint: 'pull it in a step before verify-digests' });
+      throw new IngotError(ErrorCode.imageDigestMismatch, `image ${image} is not present on ${instance.name}${tailOf(r.stderr)}`, {
+        image,
+        expected: digest,
+        hint: 'pull it in a step before verify-digests',
+      });
     }
     let repoDigests: string[] = [];
     try {
@@ -210,17 +229,27 @@ export async function loadFileDigests(file: string): Promise<Map<string, string>
   } catch {
     data = undefined;
   }
-  if (!isRecord(data)) throw new IngotError(ErrorCode.manifestInvalid, `${file}: expected sha256sum lines ("<hex>  <path>") or a mapping of path → sha256`, { path: file, exitCode: ExitCode.usage });
+  if (!isRecord(data))
+    throw new IngotError(ErrorCode.manifestInvalid, `${file}: expected sha256sum lines ("<hex>  <path>") or a mapping of path → sha256`, {
+      path: file,
+      exitCode: ExitCode.usage,
+    });
   for (const [name, digest] of Object.entries(data)) {
     const hex = String(digest).replace(/^sha256:/, '');
-    if (!/^[0-9a-f]{64}$/.test(hex)) throw new IngotError(ErrorCode.manifestInvalid, `${file}: digest of ${name} is not sha256:<64 hex>`, { path: file, exitCode: ExitCode.usage });
+    if (!/^[0-9a-f]{64}$/.test(hex))
+      throw new IngotError(ErrorCode.manifestInvalid, `${file}: digest of ${name} is not sha256:<64 hex>`, { path: file, exitCode: ExitCode.usage });
     out.set(name, hex);
   }
   return out;
 }
 
 /** Hashes the listed files in the guest (one sha256sum run) and compares. */
-export async function verifyFiles(instance: Instance, expected: Map<string, string>, dir: string, opts: { timeoutMs: number; signal?: AbortSignal; log: Logger; dry?: boolean }): Promise<void> {
+export async function verifyFiles(
+  instance: Instance,
+  expected: Map<string, string>,
+  dir: string,
+  opts: { timeoutMs: number; signal?: AbortSignal; log: Logger; dry?: boolean },
+): Promise<void> {
   const names = [...expected.keys()];
   const r = await instance.exec(['sh', '-c', 'cd -- "$1" && shift && sha256sum -- "$@"', 'ingot-verify', dir, ...names], opts);
   if (opts.dry) return;
@@ -232,7 +261,11 @@ export async function verifyFiles(instance: Instance, expected: Map<string, stri
   for (const [name, hex] of expected) {
     const got = actual.get(name);
     if (!got) {
-      throw new IngotError(ErrorCode.digestMismatch, `${path.posix.join(dir, name)} is missing or unreadable on ${instance.name}${tailOf(r.stderr)}`, { path: path.posix.join(dir, name), expected: `sha256:${hex}`, hint: 'fetch it in a step before verify-files' });
+      throw new IngotError(ErrorCode.digestMismatch, `${path.posix.join(dir, name)} is missing or unreadable on ${instance.name}${tailOf(r.stderr)}`, {
+        path: path.posix.join(dir, name),
+        expected: `sha256:${hex}`,
+        hint: 'fetch it in a step before verify-files',
+      });
     }
     if (got !== hex) {
       throw new IngotError(ErrorCode.digestMismatch, `${path.posix.join(dir, name)}: digest mismatch on ${instance.name}`, {
@@ -254,16 +287,20 @@ async function readManifest(file: string): Promise<string> {
 
 // The failure of step i, keeping the inner error's code and fields.
 function stepError(error: IngotError, vm: string, i: number, total: number, step: Step, attempts: number): IngotError {
-  return new IngotError(error.code, `post-launch step ${i + 1}/${total} (${describeStep(step)}) failed on ${vm} after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${error.message}`, {
-    ...(error.hint ? { hint: error.hint } : {}),
-    ...(error.path ? { path: error.path } : {}),
-    ...(error.image ? { image: error.image } : {}),
-    ...(error.expected ? { expected: error.expected } : {}),
-    ...(error.actual ? { actual: error.actual } : {}),
-    exitCode: error.exitCode,
-    cause: error,
-    details: { ...error.details, step: i + 1, steps: total, kind: step.kind, attempts },
-  });
+  return new IngotError(
+    error.code,
+    `post-launch step ${i + 1}/${total} (${describeStep(step)}) failed on ${vm} after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${error.message}`,
+    {
+      ...(error.hint ? { hint: error.hint } : {}),
+      ...(error.path ? { path: error.path } : {}),
+      ...(error.image ? { image: error.image } : {}),
+      ...(error.expected ? { expected: error.expected } : {}),
+      ...(error.actual ? { actual: error.actual } : {}),
+      exitCode: error.exitCode,
+      cause: error,
+      details: { ...error.details, step: i + 1, steps: total, kind: step.kind, attempts },
+    },
+  );
 }
 
 function tailOf(text: string): string {
@@ -273,7 +310,10 @@ function tailOf(text: string): string {
 
 // A multi-line failure as one log line: "exit 1: <last line of its output>".
 function oneLine(text: string): string {
-  const lines = text.split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   const line = lines.length > 1 ? `${lines[0]} ${lines.at(-1)}` : (lines[0] ?? '');
   return line.length > 240 ? `${line.slice(0, 237)}…` : line;
 }

@@ -20,7 +20,17 @@ import { ErrorCode, ExitCode, IngotError } from '../../errors.js';
 import { buildSeed, instanceId, seedArgv } from '../seed.js';
 import { shellLine } from '../shell.js';
 import { accelArgs, chooseAccelerator } from './accelerator.js';
-import { extractArgv, toMiB, type Backend, type BackendContext, type DataDisk, type ExecOptions, type Instance, type LaunchSpec, type VmStatus } from './backend.js';
+import {
+  extractArgv,
+  toMiB,
+  type Backend,
+  type BackendContext,
+  type DataDisk,
+  type ExecOptions,
+  type Instance,
+  type LaunchSpec,
+  type VmStatus,
+} from './backend.js';
 import { dryInstance } from './dry-run.js';
 import { GuestAgent } from './guest-agent.js';
 import { freePort, isAlive, kill, portFree, powerOff, runningPid } from './qemu-process.js';
@@ -100,7 +110,12 @@ export const qemuBackend: Backend = {
     }
 
     await stat(base).catch((error: unknown) => {
-      throw new IngotError(ErrorCode.launchFailed, `base image not found: ${base}`, { path: base, exitCode: ExitCode.usage, cause: error, hint: 'pass --image PATH to a qcow2 (scripts/build-test-vm.sh builds one)' });
+      throw new IngotError(ErrorCode.launchFailed, `base image not found: ${base}`, {
+        path: base,
+        exitCode: ExitCode.usage,
+        cause: error,
+        hint: 'pass --image PATH to a qcow2 (scripts/build-test-vm.sh builds one)',
+      });
     });
     const running = await runningPid(p.pidfile);
     if (running) {
@@ -121,7 +136,9 @@ export const qemuBackend: Backend = {
     }
     const userData = await readFile(spec.userDataFile);
     const networkConfig = spec.networkConfigFile ? await readFile(spec.networkConfigFile) : undefined;
-    await buildSeed({ userData, metaData: metaData(spec, userData, networkConfig), ...(networkConfig ? { networkConfig } : {}) }, p.seed, { signal: ctx.signal });
+    await buildSeed({ userData, metaData: metaData(spec, userData, networkConfig), ...(networkConfig ? { networkConfig } : {}) }, p.seed, {
+      signal: ctx.signal,
+    });
     const choice = await chooseAccelerator(spec.accel ?? 'auto', { log: ctx.log, signal: ctx.signal, qemu, ...(spec.kernel ? { kernel: spec.kernel } : {}) });
     ctx.log.info(`accelerator: ${choice.accelerator} (${choice.reason})`, { step: 'launch' });
     const sshPort = spec.sshPort ?? (await freePort());
@@ -139,7 +156,10 @@ export const qemuBackend: Backend = {
       return instance;
     }
     if (!opts.start) {
-      throw new IngotError(ErrorCode.vmState, `VM ${record.name} is not running`, { exitCode: ExitCode.usage, hint: `start it with \`ingot vm start ${record.name}\`` });
+      throw new IngotError(ErrorCode.vmState, `VM ${record.name} is not running`, {
+        exitCode: ExitCode.usage,
+        hint: `start it with \`ingot vm start ${record.name}\``,
+      });
     }
     if (ctx.dryRun) {
       ctx.print?.(shellLine([spec.qemu ?? 'qemu-system-x86_64', ...qemuArgv(spec, facts.accelerator, facts.sshPort || 2222)]));
@@ -147,7 +167,11 @@ export const qemuBackend: Backend = {
     }
     for (const file of [p.overlay, p.seed]) {
       await stat(file).catch((error: unknown) => {
-        throw new IngotError(ErrorCode.vmState, `VM ${record.name} cannot start: ${file} is missing`, { path: file, cause: error, hint: `delete it with \`ingot vm delete ${record.name}\` and launch again` });
+        throw new IngotError(ErrorCode.vmState, `VM ${record.name} cannot start: ${file} is missing`, {
+          path: file,
+          cause: error,
+          hint: `delete it with \`ingot vm delete ${record.name}\` and launch again`,
+        });
       });
     }
     // The same port when it is still free: an ssh config may point at it.
@@ -159,7 +183,12 @@ export const qemuBackend: Backend = {
   async status(record): Promise<VmStatus> {
     const p = qemuPaths(record.spec.vmDir);
     if (await runningPid(p.pidfile)) return 'running';
-    return (await stat(p.overlay).then(() => true, () => false)) ? 'stopped' : 'missing';
+    return (await stat(p.overlay).then(
+      () => true,
+      () => false,
+    ))
+      ? 'stopped'
+      : 'missing';
   },
 
   async stop(record, _ctx, opts = {}) {
@@ -185,14 +214,24 @@ async function boot(spec: LaunchSpec, choice: { accelerator: 'kvm' | 'tcg'; reas
     throw error;
   }
   const pid = Number((await readFile(p.pidfile, 'utf8')).trim());
-  const instance = new QemuInstance(spec, pid, { accelerator: choice.accelerator, accelReason: choice.reason, sshPort, pid, vmDir: spec.vmDir, console: p.console });
+  const instance = new QemuInstance(spec, pid, {
+    accelerator: choice.accelerator,
+    accelReason: choice.reason,
+    sshPort,
+    pid,
+    vmDir: spec.vmDir,
+    console: p.console,
+  });
   try {
     ctx.log.info('waiting for the guest agent', { step: 'launch', socket: p.qga });
     instance.agent = await connectAgent(p.qga, pid, ctx);
   } catch (error) {
     if (error instanceof IngotError && error.code === ErrorCode.launchFailed) {
       const tail = (await readFile(p.console, 'utf8').catch(() => '')).trimEnd().split('\n').slice(-15).join('\n');
-      throw new IngotError(ErrorCode.launchFailed, `${error.message}${tail ? `; last console lines:\n${tail}` : ''}`, { hint: `the serial console is in ${p.console}`, cause: error });
+      throw new IngotError(ErrorCode.launchFailed, `${error.message}${tail ? `; last console lines:\n${tail}` : ''}`, {
+        hint: `the serial console is in ${p.console}`,
+        cause: error,
+      });
     }
     throw error;
   }
@@ -208,7 +247,11 @@ class QemuInstance implements Instance {
   readonly name: string;
   agent: GuestAgent | undefined;
   #stopped = false;
-  constructor(private readonly spec: LaunchSpec, private readonly pid: number, readonly info: Record<string, unknown>) {
+  constructor(
+    private readonly spec: LaunchSpec,
+    private readonly pid: number,
+    readonly info: Record<string, unknown>,
+  ) {
     this.name = spec.name;
   }
 
@@ -223,22 +266,30 @@ class QemuInstance implements Instance {
     const staging = `/tmp/ingot-transfer-${process.pid}-${Date.now()}.tar`;
     await agent.writeFileFrom(staging, createReadStream(tarFile));
     const r = await agent.exec(extractArgv(staging, dest), opts);
-    if (r.exitCode !== 0) throw new IngotError(ErrorCode.postLaunchFailed, `unpacking into ${dest} on ${this.name} failed (exit ${r.exitCode}): ${(r.stderr || r.stdout).trim()}`);
+    if (r.exitCode !== 0)
+      throw new IngotError(ErrorCode.postLaunchFailed, `unpacking into ${dest} on ${this.name} failed (exit ${r.exitCode}): ${(r.stderr || r.stdout).trim()}`);
   }
   async reboot(opts: { deadline: number; signal?: AbortSignal }) {
     const bootId = (await this.readFile('/proc/sys/kernel/random/boot_id')).toString().trim();
-    await this.#agent().exec(['systemctl', 'reboot'], { timeoutMs: 15_000 }).catch(() => undefined);
+    await this.#agent()
+      .exec(['systemctl', 'reboot'], { timeoutMs: 15_000 })
+      .catch(() => undefined);
     this.agent?.close();
     this.agent = undefined;
     const socket = qemuPaths(this.spec.vmDir).qga;
     // The agent dies with the old boot and answers again from the new one: a new boot_id tells them apart.
     while (Date.now() < opts.deadline) {
       opts.signal?.throwIfAborted();
-      if (!isAlive(this.pid)) throw new IngotError(ErrorCode.launchFailed, `VM ${this.name} exited while rebooting`, { hint: `see ${qemuPaths(this.spec.vmDir).console}` });
+      if (!isAlive(this.pid))
+        throw new IngotError(ErrorCode.launchFailed, `VM ${this.name} exited while rebooting`, { hint: `see ${qemuPaths(this.spec.vmDir).console}` });
       await sleep(2000, undefined, { signal: opts.signal });
       let agent: GuestAgent | undefined;
       try {
-        agent = await GuestAgent.connect(socket, { deadline: Math.min(opts.deadline, Date.now() + 20_000), ...(opts.signal ? { signal: opts.signal } : {}), isAlive: () => isAlive(this.pid) });
+        agent = await GuestAgent.connect(socket, {
+          deadline: Math.min(opts.deadline, Date.now() + 20_000),
+          ...(opts.signal ? { signal: opts.signal } : {}),
+          isAlive: () => isAlive(this.pid),
+        });
         const now = (await agent.readFile('/proc/sys/kernel/random/boot_id')).toString().trim();
         if (now && now !== bootId) {
           this.agent = agent;
@@ -250,7 +301,9 @@ class QemuInstance implements Instance {
       }
       agent?.close();
     }
-    throw new IngotError(ErrorCode.launchTimeout, `VM ${this.name} did not come back from its reboot in time`, { hint: `see ${qemuPaths(this.spec.vmDir).console}` });
+    throw new IngotError(ErrorCode.launchTimeout, `VM ${this.name} did not come back from its reboot in time`, {
+      hint: `see ${qemuPaths(this.spec.vmDir).console}`,
+    });
   }
   release() {
     this.agent?.close();
@@ -291,4 +344,3 @@ function checkSocketPaths(vmDir: string) {
     });
   }
 }
-

@@ -35,10 +35,11 @@ export function interpretStatus(exitCode: number, output: string): CloudInitStat
   const fields = statusFields(output);
   const status = fields.get('status');
   const detail = fields.get('detail') || undefined;
-  const errors = ['errors', 'recoverable_errors']
-    .map((key) => fields.get(key))
-    .filter((v): v is string => Boolean(v) && v !== '[]' && v !== '{}')
-    .join('\n') || undefined;
+  const errors =
+    ['errors', 'recoverable_errors']
+      .map((key) => fields.get(key))
+      .filter((v): v is string => Boolean(v) && v !== '[]' && v !== '{}')
+      .join('\n') || undefined;
   const state = exitCode === 0 ? 'ready' : exitCode === 1 ? 'error' : exitCode === 2 ? 'degraded' : 'unknown';
   return { exitCode, state, status, detail, errors, output };
 }

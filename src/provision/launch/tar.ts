@@ -55,7 +55,15 @@ export function encodeHeader(header: TarHeader): Buffer {
   const ustar = ustarBlock({ name, prefix, mode: header.mode, size, mtime: header.mtime, typeflag: TYPEFLAG[header.type], linkname });
   if (!pax.length) return ustar;
   const body = Buffer.from(pax.map(([k, v]) => paxRecord(k, v)).join(''));
-  const paxHeader = ustarBlock({ name: truncateBytes(`PaxHeaders/${name}`, 100), prefix: '', mode: 0o644, size: body.length, mtime: header.mtime, typeflag: 'x', linkname: '' });
+  const paxHeader = ustarBlock({
+    name: truncateBytes(`PaxHeaders/${name}`, 100),
+    prefix: '',
+    mode: 0o644,
+    size: body.length,
+    mtime: header.mtime,
+    typeflag: 'x',
+    linkname: '',
+  });
   return Buffer.concat([paxHeader, body, padding(body.length), ustar]);
 }
 
@@ -71,7 +79,9 @@ export function endOfArchive(): Buffer {
 }
 
 /** Reads the fields this codec writes back from one ustar header block (for tests and checks). */
-export function decodeHeader(block: Buffer): { path: string; type: string; mode: number; size: number; mtime: number; linkname: string; checksumOk: boolean } | undefined {
+export function decodeHeader(
+  block: Buffer,
+): { path: string; type: string; mode: number; size: number; mtime: number; linkname: string; checksumOk: boolean } | undefined {
   if (block.length < BLOCK || block.every((b) => b === 0)) return undefined;
   const str = (offset: number, length: number) => {
     const raw = block.subarray(offset, offset + length);
