@@ -11,6 +11,7 @@ import { loadManifest } from '../manifest/load.js';
 import { findManifest, MANIFEST_LOCATIONS } from '../manifest/locate.js';
 import { renderProblems, REPORT_LIMIT } from '../manifest/problems.js';
 import type { Manifest } from '../manifest/types.js';
+import type { SecretKey } from '../trust/keys.js';
 import type { StoreBackend } from '../store/backend.js';
 import { FsBackend } from '../store/fs-backend.js';
 import { ImageStore } from '../store/image-store.js';
@@ -177,4 +178,27 @@ export async function requireExistingStore(store: ImageStore | StoreBackend): Pr
   );
   if (!isDir)
     throw new UsageError(`store directory not found: ${backend.root}`, { hint: 'check --store / --from (a directory, file:///abs/path, s3://… or https://…)' });
+}
+
+/**
+ * The signing key named by --signing-key / --password-file or INGOT_SIGNING_KEY
+ * (its password registered with the output scrubber), or undefined.
+ */
+export async function signingKeyFrom(args: ParsedArgs, ctx: CommandContext, keyFile = str(args, 'signing-key')): Promise<SecretKey | undefined> {
+  const { loadSigningKey } = await import('../trust/key-files.js');
+  const passwordFile = str(args, 'password-file');
+  return loadSigningKey({
+    ...(keyFile ? { keyFile } : {}),
+    ...(passwordFile ? { passwordFile } : {}),
+    env: ctx.env,
+    baseDir: ctx.cwd,
+    onSecret: ctx.addSecret,
+  });
+}
+
+/** As signingKeyFrom, for commands that cannot work without one. */
+export async function requireSigningKey(args: ParsedArgs, ctx: CommandContext): Promise<SecretKey> {
+  const key = await signingKeyFrom(args, ctx);
+  if (!key) throw new UsageError('no signing key', { hint: 'pass --signing-key FILE or set INGOT_SIGNING_KEY' });
+  return key;
 }

@@ -3,9 +3,9 @@ import { UsageError } from '../../errors.js';
 import { GUARD_EXIT, guardChannel } from '../../fleet/guard.js';
 import { prometheusClient } from '../../fleet/prometheus.js';
 import { rollbackChannel } from '../../trust/channels.js';
-import { loadSigningKey, readPublicKey } from '../../trust/key-files.js';
+import { readPublicKey } from '../../trust/key-files.js';
 import { bool, str, type Command } from '../command.js';
-import { intOption, parseDuration, resolveStore, storeOptions } from '../resolve.js';
+import { intOption, parseDuration, signingKeyFrom, resolveStore, storeOptions } from '../resolve.js';
 import { signingOptions, withStoreLock } from './channel-rollback.js';
 
 export const command: Command = {
@@ -58,13 +58,7 @@ export const command: Command = {
     const windowMs = windowRaw === undefined ? 30 * 60_000 : parseDuration(windowRaw, '--window');
     if (windowMs < 1000) throw new UsageError('--window must be at least 1s');
     const dryRun = bool(args, 'dry-run');
-    const key = await loadSigningKey({
-      keyFile: str(args, 'signing-key'),
-      passwordFile: str(args, 'password-file'),
-      env: ctx.env,
-      baseDir: ctx.cwd,
-      onSecret: ctx.addSecret,
-    });
+    const key = await signingKeyFrom(args, ctx);
     const publicArg = str(args, 'public-key');
     if (publicArg && !dryRun) throw new UsageError('--public-key goes with --dry-run; a rollback needs --signing-key');
     const publicKey = key?.publicKey ?? (publicArg ? await readPublicKey(publicArg, ctx.cwd) : undefined);

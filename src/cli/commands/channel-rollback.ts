@@ -2,10 +2,9 @@
 import { UsageError } from '../../errors.js';
 import type { ImageStore } from '../../store/image-store.js';
 import { rollbackChannel } from '../../trust/channels.js';
-import { loadSigningKey } from '../../trust/key-files.js';
 import { str, type Command, type CommandContext, type OptionSpec, type ParsedArgs } from '../command.js';
 import { lockOptions, SIGNING_LOCK_TIMEOUT_MS, takeLock } from '../lock.js';
-import { resolveStore, storeOptions } from '../resolve.js';
+import { requireSigningKey, resolveStore, storeOptions } from '../resolve.js';
 
 /** Signing-key options shared by the channel commands. */
 export const signingOptions = {
@@ -47,14 +46,7 @@ export const command: Command = {
     const reason = str(args, 'reason');
     if (reason !== undefined && (reason.length > 1000 || /[\x00-\x1f\x7f]/.test(reason)))
       throw new UsageError('--reason must be one line of at most 1000 characters');
-    const key = await loadSigningKey({
-      keyFile: str(args, 'signing-key'),
-      passwordFile: str(args, 'password-file'),
-      env: ctx.env,
-      baseDir: ctx.cwd,
-      onSecret: ctx.addSecret,
-    });
-    if (!key) throw new UsageError('no signing key', { hint: 'pass --signing-key FILE or set INGOT_SIGNING_KEY' });
+    const key = await requireSigningKey(args, ctx);
     const store = await resolveStore(args, ctx, undefined);
     const file = await withStoreLock(store, args, ctx, 'channel rollback', () =>
       rollbackChannel(store, key, {

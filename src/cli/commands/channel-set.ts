@@ -4,9 +4,8 @@ import { parseRollout } from '../../fleet/rollout.js';
 import { setBootSetChannel } from '../../trust/boot-channels.js';
 import { setChannel } from '../../trust/channels.js';
 import { signStoreIndex } from '../../trust/sign-store.js';
-import { loadSigningKey } from '../../trust/key-files.js';
 import { str, type Command, type CommandContext, type ParsedArgs } from '../command.js';
-import { resolveStore, storeOptions } from '../resolve.js';
+import { requireSigningKey, resolveStore, storeOptions } from '../resolve.js';
 import { indexExpiryFlag } from '../values.js';
 import { signingOptions, withStoreLock } from './channel-rollback.js';
 
@@ -42,14 +41,7 @@ export const command: Command = {
     const expiresInMs = indexExpiryFlag(str(args, 'expires'), '--expires');
     const rolloutRaw = str(args, 'rollout');
     const rollout = rolloutRaw === undefined ? undefined : parseRollout(rolloutRaw);
-    const key = await loadSigningKey({
-      keyFile: str(args, 'signing-key'),
-      passwordFile: str(args, 'password-file'),
-      env: ctx.env,
-      baseDir: ctx.cwd,
-      onSecret: ctx.addSecret,
-    });
-    if (!key) throw new UsageError('no signing key', { hint: 'pass --signing-key FILE or set INGOT_SIGNING_KEY' });
+    const key = await requireSigningKey(args, ctx);
     const store = await resolveStore(args, ctx, undefined);
     const { file, index } = await withStoreLock(store, args, ctx, 'channel set', async () => {
       const file = await setChannel(store, key, { family, channel, version, ...(rollout !== undefined ? { rollout } : {}), log: ctx.log, signal: ctx.signal });
@@ -73,14 +65,7 @@ async function setBootSetCommand(args: ParsedArgs, ctx: CommandContext): Promise
     throw new UsageError('--expires does not go with --boot-set', { hint: 'a boot set channel does not re-sign the index' });
   const rolloutRaw = str(args, 'rollout');
   const rollout = rolloutRaw === undefined ? undefined : parseRollout(rolloutRaw);
-  const key = await loadSigningKey({
-    keyFile: str(args, 'signing-key'),
-    passwordFile: str(args, 'password-file'),
-    env: ctx.env,
-    baseDir: ctx.cwd,
-    onSecret: ctx.addSecret,
-  });
-  if (!key) throw new UsageError('no signing key', { hint: 'pass --signing-key FILE or set INGOT_SIGNING_KEY' });
+  const key = await requireSigningKey(args, ctx);
   const store = await resolveStore(args, ctx, undefined);
   const { file, pinned } = await withStoreLock(store, args, ctx, 'channel set', () =>
     setBootSetChannel(store, key, {

@@ -1,11 +1,9 @@
 /** `ingot sign`: (re-)sign the store's catalogue, index.json + index.json.minisig. */
-import { UsageError } from '../../errors.js';
 import { DEFAULT_INDEX_EXPIRY_MS } from '../../trust/catalogue.js';
-import { loadSigningKey } from '../../trust/key-files.js';
 import { signStoreIndex } from '../../trust/sign-store.js';
 import { bool, str, type Command } from '../command.js';
 import { lockOptions, SIGNING_LOCK_TIMEOUT_MS, takeLock } from '../lock.js';
-import { resolveStore, storeOptions } from '../resolve.js';
+import { requireSigningKey, resolveStore, storeOptions } from '../resolve.js';
 import { indexExpiryFlag } from '../values.js';
 
 export const command: Command = {
@@ -31,14 +29,7 @@ export const command: Command = {
   },
   async run(args, ctx) {
     const expiresInMs = indexExpiryFlag(str(args, 'expires'), '--expires') ?? DEFAULT_INDEX_EXPIRY_MS;
-    const key = await loadSigningKey({
-      keyFile: str(args, 'signing-key'),
-      passwordFile: str(args, 'password-file'),
-      env: ctx.env,
-      baseDir: ctx.cwd,
-      onSecret: ctx.addSecret,
-    });
-    if (!key) throw new UsageError('no signing key', { hint: 'pass --signing-key FILE or set INGOT_SIGNING_KEY' });
+    const key = await requireSigningKey(args, ctx);
     const store = await resolveStore(args, ctx, undefined);
     try {
       const lock = await takeLock(store, args, ctx, 'sign', SIGNING_LOCK_TIMEOUT_MS);

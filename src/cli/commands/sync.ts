@@ -12,7 +12,7 @@ import { downloadOptions, httpOptionsFrom } from '../download-options.js';
 import { lockOptions, takeLock } from '../lock.js';
 import { formatDuration } from '../progress-render.js';
 import { indexExpiryFlag, sizeFlag } from '../values.js';
-import { intOption, manifestOption, requireManifest, resolveStore, storeOptions } from '../resolve.js';
+import { intOption, manifestOption, requireManifest, signingKeyFrom, resolveStore, storeOptions } from '../resolve.js';
 import { renderTable } from '../table.js';
 
 export const command: Command = {
@@ -180,15 +180,8 @@ async function sweepTemporaries(store: ImageStore, ctx: CommandContext): Promise
 
 /** The signing key and index expiry for this sync, if signing is configured. */
 async function signingFor(args: ParsedArgs, ctx: CommandContext, manifest: Manifest, indexExpiresMs: number | undefined) {
-  const { loadSigningKey } = await import('../../trust/key-files.js');
   const keyFile = str(args, 'signing-key') ?? (ctx.env.INGOT_SIGNING_KEY ? undefined : manifest.signing?.keyFile);
-  const key = await loadSigningKey({
-    ...(keyFile ? { keyFile } : {}),
-    ...(str(args, 'password-file') ? { passwordFile: str(args, 'password-file')! } : {}),
-    env: ctx.env,
-    baseDir: ctx.cwd,
-    onSecret: ctx.addSecret,
-  });
+  const key = await signingKeyFrom(args, ctx, keyFile);
   if (!key) return undefined;
   // spec.signing.expires was checked with the manifest (file:line:col); the flag before any work.
   return { key, expiresInMs: indexExpiresMs ?? indexExpiryFlag(manifest.signing?.expires, 'spec.signing.expires') };
