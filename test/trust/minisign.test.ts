@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { run } from '../../src/exec/run.js';
 import { blake2b, Blake2b, createBlake2b512, NATIVE_BLAKE2B512 } from '../../src/trust/blake2b.js';
-import { hashFile, readFileChunks } from '../../src/digest/hashing.js';
+import { FILE_CHUNK, hashFile, readFileChunks } from '../../src/digest/hashing.js';
 import { pickParams, KDF_LIMITS } from '../../src/trust/kdf.js';
 import { generateSecretKey, openSecretKey, sealSecretKey } from '../../src/trust/keys.js';
 import { readPublicKey, writeKeyPair, loadSigningKey } from '../../src/trust/key-files.js';
@@ -90,6 +90,38 @@ test('readFileChunks: every byte in order, whatever the chunk size; an error in 
   assert.equal(await hashFile(file, [sha, blake]), data.length);
   assert.equal(sha.digest('hex'), createHash('sha256').update(data).digest('hex'));
   assert.deepEqual(blake.digest(), createHash('blake2b512').update(data).digest());
+});
+
+test('readFileChunks with the default (pooled) buffers: concurrent reads and reads after a failed one each see only their own bytes', async (t) => {
+  const dir = await tmp(t);
+  // Three files of several default chunks each, read at once: more readers than spare pairs.
+  const files = await Promise.all(
+    [1, 2, 3].map(async (n) => {
+      const file = path.join(dir, `f${n}`);
+      const data = randomBytes(2 * FILE_CHUNK + n * 4099);
+      await fs.writeFile(file, data);
+      return { file, digest: createHash('sha256').update(data).digest('hex'), size: data.length };
+    }),
+  );
+  const digestOf = async (file: string) => {
+    const sha = createHash('sha256');
+    const size = await readFileChunks(file, (c) => sha.update(c));
+    return { size, digest: sha.digest('hex') };
+  };
+  for (let round = 0; round < 2; round++) {
+    const got = await Promise.all(files.map((f) => digestOf(f.file)));
+    assert.deepEqual(
+      got,
+      files.map(({ size, digest }) => ({ size, digest })),
+    );
+    // A consumer that throws mid-file returns its pair only after the read in flight lands.
+    await assert.rejects(
+      readFileChunks(files[0]!.file, () => {
+        throw new Error('stop');
+      }),
+      /stop/,
+    );
+  }
 });
 
 test("scrypt parameters follow libsodium's pickparams", () => {
