@@ -63,7 +63,18 @@ export interface HttpOptions {
   allowLoopbackHttp?: boolean;
   /** Called before each retry (for logs). */
   onRetry?: (event: RetryEvent) => void;
+  /**
+   * Parallel ranged requests for one large file (aria2's --split): 1 is one
+   * stream. Default {@link DEFAULT_CONNECTIONS}; used only when the server
+   * takes ranges and the file spans at least two segments.
+   */
+  connections?: number;
 }
+
+/** Connections per large download unless told otherwise. */
+export const DEFAULT_CONNECTIONS = 4;
+/** Most connections `connections` accepts: more only adds load on the server. */
+export const MAX_CONNECTIONS = 16;
 
 type Limits = Required<Pick<HttpOptions, keyof typeof HTTP_DEFAULTS>>;
 
@@ -230,7 +241,123 @@ export async function download(url: string, options: HttpOptions = {}, signal?: 
     connection.close();
     throw error;
   }
-  return { size: state.total, body: Readable.from(state.run(first), { objectMode: false, highWaterMark: 1 << 20 }), finalUrl: state.currentUrl };
+  const connections = options.connections ?? DEFAULT_CONNECTIONS;
+  const parallel = !from && connections > 1 && rangesUsable(first, state.total);
+  const bytes = parallel ? rangedRun(state, first, connections) : state.run(first);
+  return { size: state.total, body: Readable.from(bytes, { objectMode: false, highWaterMark: 1 << 20 }), finalUrl: state.currentUrl };
+}
+
+/** Bytes per ranged request of a parallel download. */
+export const RANGE_SEGMENT = 8 << 20;
+
+/** A first answer worth splitting: a whole-file 200 that says it takes ranges, two segments or more. */
+function rangesUsable(first: { response: Response; skip: number }, total: number | undefined): boolean {
+  return (
+    first.response.statusCode === 200 &&
+    first.skip === 0 &&
+    total !== undefined &&
+    total >= 2 * RANGE_SEGMENT &&
+    header(first.response.headers, 'accept-ranges')?.toLowerCase() === 'bytes'
+  );
+}
+
+/**
+ * One file over several connections, delivered in order. The first answer
+ * serves the first segment and is then cut; the rest is fetched as ranged
+ * GETs of {@link RANGE_SEGMENT} bytes by `connections` workers, each on a
+ * keep-alive connection of its own, each range resuming by itself after a
+ * cut (the same retries, If-Range and checks as one stream). Segments ahead
+ * of the reader wait in memory, at most two per connection, so memory stays
+ * bounded while a slow consumer (a decompressor, an upload) catches up.
+ */
+async function* rangedRun(head: DownloadState, first: { response: Response; skip: number }, connections: number): AsyncGenerator<Buffer> {
+  const total = head.total!;
+  head.end = RANGE_SEGMENT;
+  const segments: Segment[] = [];
+  for (let start = RANGE_SEGMENT; start < total; start += RANGE_SEGMENT) {
+    segments.push({ start, end: Math.min(total, start + RANGE_SEGMENT), chunks: [], done: false });
+  }
+  const window = 2 * connections;
+  const stop = new AbortController();
+  const signal = head.signal ? AbortSignal.any([head.signal, stop.signal]) : stop.signal;
+  let next = 0; // the next segment a worker takes
+  let reading = 0; // the segment the reader is on
+  let failure: unknown;
+  let wake: (() => void) | undefined;
+  const notify = () => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  const changed = () =>
+    new Promise<void>((resolve) => {
+      wake = resolve;
+    });
+  // Workers wait for the reader to move on when the window is full.
+  const readerMoved: (() => void)[] = [];
+  const worker = async () => {
+    let connection: Connection | undefined;
+    try {
+      connection = await Connection.open(head.limits, head.options, signal);
+      for (;;) {
+        while (next < segments.length && next >= reading + window) await new Promise<void>((r) => readerMoved.push(r));
+        if (next >= segments.length || signal.aborted) return;
+        const segment = segments[next++]!;
+        const state = new DownloadState(head.currentUrl, head.options, head.limits, connection, signal, false);
+        state.offset = segment.start;
+        state.end = segment.end;
+        state.total = total;
+        state.validator = head.validator;
+        for await (const chunk of state.run(await state.connect())) {
+          segment.chunks.push(chunk);
+          if (segments[reading] === segment) notify();
+        }
+        segment.done = true;
+        notify();
+      }
+    } catch (error) {
+      if (!stop.signal.aborted) {
+        failure ??= error;
+        notify();
+      }
+    } finally {
+      connection?.close();
+    }
+  };
+  const workers: Promise<void>[] = [];
+  try {
+    // The first segment comes from the first answer, then that connection is cut.
+    for (let i = 1; i < connections && i <= segments.length; i++) workers.push(worker());
+    yield* head.run(first);
+    if (segments.length >= connections) workers.push(worker());
+    for (; reading < segments.length; reading++) {
+      for (const r of readerMoved.splice(0)) r();
+      const segment = segments[reading]!;
+      for (;;) {
+        if (failure !== undefined) throw failure;
+        const chunk = segment.chunks.shift();
+        if (chunk) {
+          yield chunk;
+          continue;
+        }
+        if (segment.done) break;
+        await changed();
+      }
+    }
+    if (failure !== undefined) throw failure;
+  } finally {
+    stop.abort(new Error('download finished'));
+    for (const r of readerMoved.splice(0)) r();
+    await Promise.allSettled(workers);
+  }
+}
+
+interface Segment {
+  start: number;
+  /** Exclusive. */
+  end: number;
+  chunks: Buffer[];
+  done: boolean;
 }
 
 /** HEAD (following redirects): the status and Content-Length, for `validate --remote`. */
@@ -282,6 +409,8 @@ class DownloadState {
   attempt = 0;
   failuresWithoutProgress = 0;
   rangeUnusable = false;
+  /** Stop before this byte (a ranged part of a parallel download); the body is cut there. */
+  end: number | undefined;
 
   constructor(
     readonly url: string,
@@ -289,8 +418,15 @@ class DownloadState {
     readonly limits: Limits,
     readonly connection: Connection,
     readonly signal: AbortSignal | undefined,
+    /** Close the connection when the body ends (a parallel download's workers keep theirs for the next range). */
+    readonly ownsConnection = true,
   ) {
     this.currentUrl = url;
+  }
+
+  /** Where this body ends: `end`, else the whole file. */
+  get limit(): number | undefined {
+    return this.end ?? this.total;
   }
 
   /** One GET (following redirects, retrying failures) until a usable response. */
@@ -336,6 +472,14 @@ class DownloadState {
               chunk = chunk.subarray(toSkip);
               toSkip = 0;
             }
+            if (this.end !== undefined && this.offset + chunk.length > this.end) {
+              // Past the part asked for (a whole-file answer, or a server that ignored the range's end): cut here.
+              const last = chunk.subarray(0, this.end - this.offset);
+              this.offset = this.end;
+              response.body.destroy();
+              if (last.length > 0) yield last;
+              return;
+            }
             if (this.total !== undefined && this.offset + chunk.length > this.total) {
               throw new IngotError(ErrorCode.httpTruncated, `server sent more bytes than announced (${this.total}): ${this.url}`, {
                 url: this.url,
@@ -346,8 +490,8 @@ class DownloadState {
             // The consumer wants more: from here the clock runs against the server.
             guard.waiting();
           }
-          if (this.total === undefined || this.offset === this.total) return;
-          throw Object.assign(new Error(`body ended at ${this.offset} of ${this.total} bytes`), { code: 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' });
+          if (this.limit === undefined || this.offset === this.limit) return;
+          throw Object.assign(new Error(`body ended at ${this.offset} of ${this.limit} bytes`), { code: 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' });
         } catch (error) {
           response.body.destroy();
           // Bytes trickling in below the minimum speed are no progress: else a trickle would retry forever.
@@ -358,7 +502,7 @@ class DownloadState {
         }
       }
     } finally {
-      this.connection.close();
+      if (this.ownsConnection) this.connection.close();
     }
   }
 
@@ -367,8 +511,8 @@ class DownloadState {
     const { dispatcher } = this.connection;
     this.attempt++;
     const headers: Record<string, string> = { ...baseHeaders(this.options), 'accept-encoding': 'identity' };
-    if (this.offset > 0 && !this.rangeUnusable) {
-      headers.range = `bytes=${this.offset}-`;
+    if ((this.offset > 0 || this.end !== undefined) && !this.rangeUnusable) {
+      headers.range = `bytes=${this.offset}-${this.end === undefined ? '' : this.end - 1}`;
       if (this.validator) headers['if-range'] = this.validator;
     }
     for (let hop = 0; ; hop++) {
@@ -393,6 +537,11 @@ class DownloadState {
         if (this.total !== undefined && size !== undefined && size !== this.total) {
           await response.body.dump().catch(() => undefined);
           throw changedError(this.url, `size changed from ${this.total} to ${size} between attempts`);
+        }
+        const validator = strongValidator(response.headers);
+        if (this.validator !== undefined && validator !== undefined && validator !== this.validator) {
+          await response.body.dump().catch(() => undefined);
+          throw changedError(this.url, `its validator changed from ${this.validator} to ${validator}`);
         }
         this.total ??= size;
         this.validator ??= strongValidator(response.headers);

@@ -8,7 +8,7 @@ import { HTTP_DEFAULTS, type HttpOptions } from '../acquire/http-client.js';
 import { UsageError } from '../errors.js';
 import { formatBytes, parseSize } from '../transform/decompress.js';
 import { str, type OptionSpec, type ParsedArgs } from './command.js';
-import { intOption, parseDuration } from './resolve.js';
+import { connectionsFrom, connectionsOption, intOption, parseDuration } from './resolve.js';
 
 /** The longest timeout accepted on the command line. */
 const MAX_TIMEOUT_MS = 24 * 3_600_000;
@@ -16,6 +16,7 @@ const MAX_TIMEOUT_MS = 24 * 3_600_000;
 const s = (ms: number) => `${ms / 1000}s`;
 
 export const downloadOptions = {
+  ...connectionsOption,
   retries: { type: 'string', valueName: 'N', description: `Download retries after a failure without progress (default: ${HTTP_DEFAULTS.retries})` },
   'connect-timeout': { type: 'string', valueName: 'DURATION', description: `TCP + TLS connect timeout (default: ${s(HTTP_DEFAULTS.connectTimeoutMs)})` },
   'headers-timeout': {
@@ -39,6 +40,8 @@ export const downloadOptions = {
 /** HttpOptions from the download flags; only the flags given (the client fills in defaults). */
 export function httpOptionsFrom(args: ParsedArgs): HttpOptions {
   const out: HttpOptions = { retries: intOption(args, 'retries', HTTP_DEFAULTS.retries, 0) };
+  const connections = connectionsFrom(args);
+  if (connections !== undefined) out.connections = connections;
   const timeouts = [
     ['connect-timeout', 'connectTimeoutMs'],
     ['headers-timeout', 'headersTimeoutMs'],

@@ -6,6 +6,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { DEFAULT_CONNECTIONS, MAX_CONNECTIONS } from '../acquire/http-client.js';
 import { ErrorCode, ExitCode, IngotError, UsageError } from '../errors.js';
 import { loadManifest } from '../manifest/load.js';
 import { findManifest, MANIFEST_LOCATIONS } from '../manifest/locate.js';
@@ -112,6 +113,33 @@ export async function chooseCommandStore(args: ParsedArgs, ctx: CommandContext, 
   });
 }
 
+/** `--connections N`: parallel ranged requests per large download (sync, pull, mirror). */
+export const connectionsOption = {
+  connections: {
+    type: 'string',
+    valueName: 'N',
+    description: `Connections for one large download, each fetching ranges of it (1 = one stream; default: ${DEFAULT_CONNECTIONS}, at most ${MAX_CONNECTIONS})`,
+  },
+} as const satisfies Record<string, OptionSpec>;
+
+/** The --connections value when given (a whole number from 1 to MAX_CONNECTIONS). */
+export function connectionsFrom(args: ParsedArgs): number | undefined {
+  if (str(args, 'connections') === undefined) return undefined;
+  const n = intOption(args, 'connections', DEFAULT_CONNECTIONS, 1);
+  if (n > MAX_CONNECTIONS) {
+    throw new UsageError(`--connections must be at most ${MAX_CONNECTIONS}, got ${n}`, {
+      hint: 'more connections to one server add load on it and rarely speed up; 4 to 8 is plenty on a slow link',
+    });
+  }
+  return n;
+}
+
+/** `http` for an OpenStoreContext when --connections was given. */
+export function connectionsHttp(args: ParsedArgs): { http?: { connections: number } } {
+  const connections = connectionsFrom(args);
+  return connections === undefined ? {} : { http: { connections } };
+}
+
 /** Opens the store a command should use; logs which one and why. */
 export async function resolveStore(
   args: ParsedArgs,
@@ -135,6 +163,7 @@ export async function resolveStore(
     onSecret: ctx.addSecret,
     allowInsecureEndpoint: bool(args, 'allow-insecure-endpoint') || ctx.env.INGOT_ALLOW_INSECURE_ENDPOINT === '1',
     log: ctx.log,
+    ...connectionsHttp(args),
   });
   ctx.log.info(`store: ${redactUrl(backend.displayUrl)} (${choice.reason})`, { step: 'store', origin: choice.origin });
   return new ImageStore(backend, { origin: choice.origin, reason: choice.reason });

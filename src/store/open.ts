@@ -6,6 +6,7 @@
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ErrorCode, ExitCode, IngotError } from '../errors.js';
+import type { HttpOptions } from '../acquire/http-client.js';
 import type { S3Credentials } from '../credentials/chain.js';
 import type { Logger } from '../log/logger.js';
 import type { StoreBackend } from './backend.js';
@@ -27,6 +28,8 @@ export interface OpenStoreContext {
   allowInsecureEndpoint?: boolean;
   /** Where a backend's warnings go. */
   log?: Logger;
+  /** Download options for HTTP stores (e.g. --connections). */
+  http?: HttpOptions;
 }
 
 /**
@@ -40,8 +43,8 @@ type BackendFactory = (url: URL, ctx: OpenStoreContext, raw: string) => Promise<
 export const backendFactories: Record<string, BackendFactory> = {
   s3: async (_url, ctx, raw) => (await import('./s3-backend.js')).openS3Backend(raw, ctx),
   // Read-only: an `ingot serve` URL (http:// only to a loopback address).
-  https: async (url) => (await import('./http-backend.js')).openHttpBackend(url),
-  http: async (url) => (await import('./http-backend.js')).openHttpBackend(url),
+  https: async (url, ctx) => (await import('./http-backend.js')).openHttpBackend(url, ctx.http),
+  http: async (url, ctx) => (await import('./http-backend.js')).openHttpBackend(url, ctx.http),
 };
 
 /** The default store when nothing is configured: `.ingot/store` beside the manifest. */

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import {
   download,
@@ -6,6 +7,7 @@ import {
   httpLimits,
   parseContentRange,
   parseRetryAfter,
+  RANGE_SEGMENT,
   SpeedGuard,
   type HttpOptions,
   type RetryEvent,
@@ -181,6 +183,75 @@ describe('https downloads', () => {
     const r = await head(server.url('/plain'), options());
     assert.equal(r.status, 200);
     assert.equal(r.size, body.length);
+  });
+});
+
+describe('parallel ranged downloads (connections)', () => {
+  const SEG = RANGE_SEGMENT;
+  // Four and a bit segments: the first answer serves segment one, four ranged GETs the rest.
+  const big = randomBytes(4 * SEG + 12345);
+  const bigDigest = sha256(big);
+  const ranges = (path: string) =>
+    server.requests
+      .filter((r) => r.path === path && r.range)
+      .map((r) => r.range!)
+      .sort((a, b) => Number(/\d+/.exec(a)![0]) - Number(/\d+/.exec(b)![0]));
+  before(async () => {
+    server = await startHttpsServer();
+  });
+  after(() => server.close());
+
+  it('splits a large file into ranged GETs over several connections, every byte once and in order', async () => {
+    server.files.set('/big', { body: big });
+    const got = await fetchAll('/big', { connections: 3 });
+    assert.equal(sha256(got), bigDigest);
+    assert.equal(server.count('/big'), 5, 'the first GET and one per later segment');
+    assert.deepEqual(ranges('/big'), [
+      `bytes=${SEG}-${2 * SEG - 1}`,
+      `bytes=${2 * SEG}-${3 * SEG - 1}`,
+      `bytes=${3 * SEG}-${4 * SEG - 1}`,
+      `bytes=${4 * SEG}-${4 * SEG + 12344}`,
+    ]);
+  });
+
+  it('resumes a cut range from where it stopped, within that range', async () => {
+    server.files.set('/cut-range', { body: big, faults: [{ kind: 'cut', afterBytes: 1_000_000, rangeFrom: 2 * SEG }] });
+    retries.length = 0;
+    const got = await fetchAll('/cut-range', { connections: 4 });
+    assert.equal(sha256(got), bigDigest);
+    const resumed = ranges('/cut-range').filter(
+      (r) => !r.startsWith(`bytes=${2 * SEG}-`) && Number(/\d+/.exec(r)![0]) > 2 * SEG && Number(/\d+/.exec(r)![0]) < 3 * SEG,
+    );
+    assert.equal(resumed.length, 1, `one resumed range in ${ranges('/cut-range').join(', ')}`);
+    assert.match(resumed[0]!, new RegExp(`-${3 * SEG - 1}$`), 'the resume asks only for the rest of its range');
+    assert.equal(retries.length, 1);
+  });
+
+  it('a server that answers a range with the whole file: that part is skipped to and cut, bytes still right', async () => {
+    server.files.set('/ignore', { body: big, faults: [{ kind: 'ignore-range', rangeFrom: 3 * SEG }] });
+    const got = await fetchAll('/ignore', { connections: 2 });
+    assert.equal(sha256(got), bigDigest);
+  });
+
+  it('one stream when told (connections 1), when the server takes no ranges, or for a file under two segments', async () => {
+    server.files.set('/one', { body: big });
+    assert.equal(sha256(await fetchAll('/one', { connections: 1 })), bigDigest);
+    assert.equal(server.count('/one'), 1);
+    server.files.set('/noranges', { body: big, ranges: false });
+    assert.equal(sha256(await fetchAll('/noranges', { connections: 4 })), bigDigest);
+    assert.equal(server.count('/noranges'), 1);
+    const small = big.subarray(0, 2 * SEG - 1);
+    server.files.set('/small', { body: small });
+    assert.equal(sha256(await fetchAll('/small', { connections: 4 })), sha256(small));
+    assert.equal(server.count('/small'), 1);
+  });
+
+  it('a range that keeps failing fails the download with that error; the reader stops', async () => {
+    server.files.set('/gone', {
+      body: big,
+      faults: Array.from({ length: 4 }, () => ({ kind: 'status' as const, status: 404, rangeFrom: 2 * SEG })),
+    });
+    await assert.rejects(fetchAll('/gone', { connections: 2 }), (e: IngotError) => e.code === 'INGOT_HTTP_STATUS' && /HTTP 404/.test(e.message));
   });
 });
 

@@ -246,6 +246,8 @@ describe('slow and stalling servers', () => {
       ['--idle-timeout', '999999d'],
       ['--min-speed', '0'],
       ['--min-speed', 'fast'],
+      ['--connections', '0'],
+      ['--connections', '17'],
     ]) {
       const r = await runMeasured(['sync', ...flags], { cwd: dir });
       assert.equal(r.code, 2, `${flags.join(' ')}: ${r.stderr}`);

@@ -11,13 +11,17 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { serverCertFor, testCa } from './tls.js';
 
-export type Fault =
+export type Fault = (
   | { kind: 'status'; status: number; retryAfter?: string }
   | { kind: 'cut'; afterBytes: number }
   | { kind: 'ignore-range' }
   | { kind: 'short'; bytes: number }
   | { kind: 'redirect'; location: string }
-  | { kind: 'bad-range' };
+  | { kind: 'bad-range' }
+) & {
+  /** Only for a request whose Range starts at this byte (parallel ranged requests arrive in any order); others pass it by. */
+  rangeFrom?: number;
+};
 
 export interface Served {
   /** Bytes in memory, or a file on disk (for large benchmark images). */
@@ -97,6 +101,13 @@ export async function startHttpServer(
   };
 }
 
+/** The first queued fault that applies to this request, taken off the queue. */
+function takeFault(served: Served, range: string | undefined): Fault | undefined {
+  const from = range ? Number(/^bytes=(\d+)-/.exec(range)?.[1]) : undefined;
+  const index = served.faults?.findIndex((f) => f.rangeFrom === undefined || f.rangeFrom === from) ?? -1;
+  return index < 0 ? undefined : served.faults!.splice(index, 1)[0];
+}
+
 function handle(req: IncomingMessage, res: ServerResponse, table: Map<string, Served>, requests: RequestRecord[]): void {
   const path = new URL(req.url ?? '/', 'https://x').pathname;
   const range = req.headers.range;
@@ -108,7 +119,7 @@ function handle(req: IncomingMessage, res: ServerResponse, table: Map<string, Se
   }
   const size = served.body ? served.body.length : statSync(served.file!).size;
   const etag = `"${size.toString(16)}-${path.length}"`;
-  const fault = req.method === 'HEAD' ? undefined : served.faults?.shift();
+  const fault = req.method === 'HEAD' ? undefined : takeFault(served, range);
   if (fault?.kind === 'status') {
     res.writeHead(fault.status, fault.retryAfter ? { 'retry-after': fault.retryAfter } : {}).end('fault');
     return;

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { compress, diskImage, runCli, sha256, sha512, tempDir, writeManifest } from '../helpers/fixtures.js';
+import { RANGE_SEGMENT } from '../../src/acquire/http-client.js';
 import { startHttpsServer, type TestServer } from '../helpers/https-server.js';
 
 const raw = diskImage(2 * 1024 * 1024 + 17, 3);
@@ -143,6 +145,32 @@ describe('ingot sync into the directory store', () => {
     assert.match(r.stdout, /republish\s+failed .*xz decompression failed/);
     assert.equal(sha256(readFileSync(join(store, 'images', 'disk', 'xz.raw'))), sha256(raw));
     assert.equal(readFileSync(join(store, 'metadata', 'disk', 'xz.raw.json'), 'utf8'), metaBefore);
+  });
+
+  it('--connections splits a large download into ranged GETs; the published bytes and digests are the same', async () => {
+    // Incompressible, so the xz file itself spans several ranged segments.
+    const big = randomBytes(2 * RANGE_SEGMENT + 4321);
+    const xz = compress(big, 'xz');
+    server.files.set('/big.raw.xz', { body: xz });
+    const dir = tempDir();
+    writeManifest(dir, [
+      {
+        name: 'big',
+        source: { type: 'https', url: server.url('/big.raw.xz'), checksum: sha256(xz), decompress: 'xz' },
+        destination: { path: 'big.raw' },
+        validation: { expected: sha256(big) },
+      },
+    ]);
+    const r = await runCli(['sync', '--connections', '3', '--json'], { cwd: dir, env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(sha256(readFileSync(join(dir, '.ingot', 'store', 'images', 'big.raw'))), sha256(big));
+    const ranged = server.requests.filter((q) => q.path === '/big.raw.xz' && q.range);
+    assert.ok(ranged.length >= 2, `ranged GETs: ${ranged.map((q) => q.range).join(', ')}`);
+    const one = tempDir();
+    writeManifest(one, [{ name: 'big', source: { type: 'https', url: server.url('/big.raw.xz'), checksum: sha256(xz) }, destination: { path: 'big.raw.xz' } }]);
+    const before = server.count('/big.raw.xz');
+    assert.equal((await runCli(['sync', '--connections', '1'], { cwd: one, env })).code, 0);
+    assert.equal(server.count('/big.raw.xz'), before + 1, 'one stream with --connections 1');
   });
 
   it('caps decompressed size', async () => {

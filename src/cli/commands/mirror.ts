@@ -7,7 +7,7 @@ import type { MirrorOutcome, MirrorResult } from '../../mirror/mirror.js';
 import { bool, str, type Command, type CommandContext, type ParsedArgs } from '../command.js';
 import { lockOptions, takeLock } from '../lock.js';
 import { formatDuration } from '../progress-render.js';
-import { intOption, requireExistingStore, storeOptions } from '../resolve.js';
+import { connectionsHttp, connectionsOption, intOption, requireExistingStore, storeOptions } from '../resolve.js';
 import { renderTable } from '../table.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -31,6 +31,7 @@ export const command: Command = {
     from: { type: 'string', valueName: 'URL', description: 'Source store (directory, s3://…, or an https:// `ingot serve` URL)' },
     to: { type: 'string', valueName: 'URL', description: 'Destination store (directory or s3://…)' },
     credentials: storeOptions.credentials,
+    ...connectionsOption,
     'sops-age-key-file': storeOptions['sops-age-key-file'],
     'public-key': { type: 'string', valueName: 'FILE', description: 'Trusted minisign public key: copy only what the signed index of the source lists' },
     delete: { type: 'boolean', description: 'Remove objects the source does not have (only after a run without failures)' },
@@ -104,6 +105,7 @@ async function open(url: string, args: ParsedArgs, ctx: CommandContext, readOnly
       ...(credentials.ageKeyFile ? { ageKeyFile: path.resolve(ctx.cwd, credentials.ageKeyFile) } : {}),
     },
     readOnly,
+    ...connectionsHttp(args),
   });
 }
 

@@ -12,7 +12,7 @@ import { DEFAULT_KEEP } from '../../cache/retention.js';
 import type { RolloutChoice } from '../../cache/select.js';
 import { readPublicKey } from '../../trust/key-files.js';
 import { bool, list, str, type Command } from '../command.js';
-import { intOption, parseDuration, resolveStore, storeOptions } from '../resolve.js';
+import { connectionsOption, intOption, parseDuration, resolveStore, storeOptions } from '../resolve.js';
 
 export const command: Command = {
   name: 'pull',
@@ -44,6 +44,7 @@ export const command: Command = {
   positionals: true,
   options: {
     ...storeOptions,
+    ...connectionsOption,
     to: { type: 'string', valueName: 'DIR', description: 'Host cache directory' },
     'public-key': { type: 'string', valueName: 'FILE', description: 'Trusted minisign public key (file, or the base64 key)' },
     family: { type: 'string', valueName: 'F', description: "Family for the link and retention (default: the image's own)" },
