@@ -11,7 +11,6 @@ import { tmpdir } from 'node:os';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { z } from 'zod';
-import { bake, qemuImgVersion } from '../bake/build.js';
 import { fetchVerified, imageNamed, knownDigest } from '../bake/inputs.js';
 import { BAKE_RECIPE_VERSION, BAKE_SET_KEYS, BUILDER_USER } from '../bake/recipe.js';
 import { ErrorCode, IngotError } from '../errors.js';
@@ -279,6 +278,8 @@ export const bakeDriver: SourceDriver<BakeSource> = {
       const base = await fetchVerified(imageNamed(source.base, ctx, 'base'), ctx, inputs, 'base.qcow2', 'base');
       const kernel = source.kernel ? await fetchVerified(imageNamed(source.kernel, ctx, 'kernel'), ctx, inputs, 'vmlinuz', 'kernel') : undefined;
       const initrd = source.initrd ? await fetchVerified(imageNamed(source.initrd, ctx, 'initrd'), ctx, inputs, 'initrd.img', 'initrd') : undefined;
+      // The builder (QEMU, launch, scan) loads only when an image is baked: validate and plans never need it.
+      const { bake, qemuImgVersion } = await import('../bake/build.js');
       const result = await bake({
         name: ctx.image,
         base: base.file,
