@@ -12,8 +12,7 @@ import { ErrorCode, IngotError } from '../errors.js';
 import { ProblemCode } from '../manifest/problems.js';
 import { relativePathProblem } from '../store/keys.js';
 import { buildFingerprint, templateDigest } from '../packer/fingerprint.js';
-import { ON_ERROR, packerVersion, runPackerBuild, type OnError } from '../packer/runner.js';
-import { SECRET_NAME } from '../packer/vars.js';
+import { ON_ERROR, SECRET_NAME, type OnError } from '../packer/vars.js';
 import { assertRealInside, resolveInside } from './file.js';
 import type { AcquireContext, BaseSource, SourceDriver, SourceFingerprint } from './source.js';
 
@@ -78,6 +77,8 @@ function resolve(source: PackerSource, ctx: Pick<AcquireContext, 'root' | 'image
 }
 
 async function computeFingerprint(source: PackerSource, ctx: AcquireContext, dir: string) {
+  // The runner (process supervision, machine-readable output) loads only when packer is asked.
+  const { packerVersion } = await import('../packer/runner.js');
   const [version, template] = await Promise.all([
     packerVersion(ctx.env),
     templateDigest(dir, [outputEntry(source.artifact)]).catch((error: NodeJS.ErrnoException) => {
@@ -207,6 +208,7 @@ export const packerDriver: SourceDriver<PackerSource> = {
     const before = await fs.stat(artifactFile).catch(() => undefined);
     const log = ctx.log.child({ image: ctx.image });
     log.info(`packer build in ${source.path}`, { step: 'build', packer: fp.version });
+    const { runPackerBuild } = await import('../packer/runner.js');
     const build = await runPackerBuild({
       dir,
       variables: packerVariables(source),

@@ -11,7 +11,7 @@ import { homedir } from 'node:os';
 import * as path from 'node:path';
 import { ErrorCode, ExitCode, IngotError } from '../errors.js';
 import { ENV_SOURCES } from './env.js';
-import { decryptSops, type SopsValue } from './sops.js';
+import type { SopsValue } from './sops.js';
 
 export { secretsInEnvironment, SECRET_ENV_NAMES } from './env.js';
 
@@ -154,6 +154,8 @@ async function fromSopsFile(file: string, options: ResolveOptions, tried: string
   const identities = await loadAgeIdentities(options);
   for (const key of identities.keys) options.onSecret?.(key);
   // With no age identity, a file with PGP recipients still opens through gpg; otherwise the error says where we looked.
+  // SOPS (age, gpg, the MAC) loads only for an encrypted credentials file.
+  const { decryptSops } = await import('./sops.js');
   const doc = await decryptSops(text, identities.keys, file, { ageTried: identities.tried, gpg: { env: options.env, signal: options.signal } }).catch(
     (error: unknown) => {
       if (error instanceof IngotError && error.code === ErrorCode.credentialsMissing) {

@@ -9,12 +9,10 @@ import { ErrorCode, IngotError } from '../errors.js';
 import { run, type RunResult } from '../exec/run.js';
 import { which } from '../exec/which.js';
 import { scrub, type Logger } from '../log/logger.js';
-import { SECRET_NAME } from './vars.js';
+import { SECRET_NAME, type OnError } from './vars.js';
 import { ArtifactCollector, escapeField, parseMachineLine, uiText, type PackerArtifact } from './machine-readable.js';
 
-/** What packer does when a build fails; "ask" needs a terminal and is not offered. */
-export const ON_ERROR = ['cleanup', 'abort', 'run-cleanup-provisioner'] as const;
-export type OnError = (typeof ON_ERROR)[number];
+export { ON_ERROR, type OnError } from './vars.js';
 
 /** Default time packer gets to clean up after SIGINT before SIGKILL. */
 export const DEFAULT_GRACE_MS = 15_000;

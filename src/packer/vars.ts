@@ -32,3 +32,7 @@ export function splitList(items: readonly string[]): string[] {
     .map((s) => s.trim())
     .filter(Boolean);
 }
+
+/** What packer does when a build fails; "ask" needs a terminal and is not offered. */
+export const ON_ERROR = ['cleanup', 'abort', 'run-cleanup-provisioner'] as const;
+export type OnError = (typeof ON_ERROR)[number];
