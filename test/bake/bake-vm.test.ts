@@ -13,12 +13,12 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { run } from '../../src/exec/run.js';
-import { runningPid } from '../../src/provision/launch/qemu-process.js';
+import { isAlive } from '../../src/provision/launch/qemu-process.js';
 import { runCli } from '../helpers/fixtures.js';
 import { needTool, requireTools } from '../helpers/tools.js';
 import { ON_TEST_IMAGE, testImage, writeWorkspace, type Workspace } from './workspace.js';
@@ -224,7 +224,7 @@ describe('bake on the test image (software emulation)', { timeout: 60 * 60_000 }
       steps: unknown[];
       files: Record<string, string>;
       stopped: boolean;
-      info: { accelerator?: string };
+      info: { accelerator?: string; pid?: number };
     };
     assert.equal(report.ready, true);
     assert.equal(report.cloudInit.exitCode, 0, `cloud-init status: ${report.cloudInit.status}`);
@@ -245,8 +245,9 @@ describe('bake on the test image (software emulation)', { timeout: 60 * 60_000 }
     // --stop: a clean power-off, and no QEMU left.
     assert.equal(report.stopped, true);
     const vmDir = path.join(vms, 'homelab-tiny');
-    assert.match(await readFile(path.join(vmDir, 'qemu.pid'), 'utf8'), /^\d+\s*$/, 'QEMU ran with this pid file');
-    assert.equal(await runningPid(path.join(vmDir, 'qemu.pid')), undefined, 'no QEMU is running for the VM');
+    assert.ok(Number(report.info.pid) > 0, 'the report names the QEMU process');
+    assert.equal(isAlive(Number(report.info.pid)), false, 'that QEMU exited');
+    assert.deepEqual(await processesNaming(vmDir), [], 'no process left that names the VM directory');
     assert.match((await readFile(path.join(vmDir, 'console.log'), 'utf8')).slice(-2000), /reboot: Power down/, 'a clean power-off, not a kill');
     const del = await runCli(['vm', 'delete', 'homelab-tiny', '--vms-dir', vms]);
     assert.equal(del.code, 0, del.stderr);
@@ -270,3 +271,14 @@ describe('bake on the test image (software emulation)', { timeout: 60 * 60_000 }
     assert.equal(existsSync(path.join(ws!.store, 'images', 'homelab', 'broken.qcow2')), false);
   });
 });
+
+/** Pids of the processes whose command line names `text` (a QEMU names its VM directory in its pid file and disks). */
+async function processesNaming(text: string): Promise<number[]> {
+  const pids: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
+    if (cmdline.includes(text)) pids.push(Number(entry));
+  }
+  return pids;
+}
