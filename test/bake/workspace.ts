@@ -2,13 +2,16 @@
  * A bake workspace on the project's cached test image (scripts/build-test-vm.sh):
  * the image's disk, kernel and initrd linked (or copied) beside a manifest
  * as `file` sources with their digests, a small profile, a failing one and
- * the shipped readonly-root, and a store directory.
+ * the shipped readonly-root, a store directory and an unencrypted signing
+ * key the sync signs the store's index with (`launch --image NAME --store`
+ * pulls only from a signed index).
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { copyFile, link, mkdir, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { run } from '../../src/exec/run.js';
+import { runCli } from '../helpers/fixtures.js';
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
 
@@ -67,6 +70,8 @@ export interface Workspace {
   dir: string;
   manifest: string;
   store: string;
+  /** The public half of the key the sync signs index.json with. */
+  publicKey: string;
 }
 
 /** Writes the workspace into `dir`; `images` are the bake images (the base images come first). */
@@ -80,6 +85,9 @@ export async function writeWorkspace(dir: string, imageDir: string, bakes: Recor
     await link(path.join(imageDir, name), dest).catch(() => copyFile(path.join(imageDir, name), dest));
     digests[role] = await sha256File(dest);
   }
+  await mkdir(path.join(dir, 'keys'), { recursive: true });
+  const keys = await runCli(['keys', 'generate', '--out', path.join(dir, 'keys'), '--unencrypted']);
+  if (keys.code !== 0) throw new Error(`keys generate failed: ${keys.stderr}`);
   await writeFile(path.join(dir, 'profiles', 'tiny.yaml'), TINY_PROFILE);
   await writeFile(path.join(dir, 'profiles', 'broken.yaml'), BROKEN_PROFILE);
   await copyFile(path.join(repoRoot, 'profiles', 'readonly-root.yaml'), path.join(dir, 'profiles', 'readonly-root.yaml'));
@@ -93,10 +101,14 @@ export async function writeWorkspace(dir: string, imageDir: string, bakes: Recor
     apiVersion: 'ingot/v1alpha1',
     kind: 'ImageManifest',
     metadata: { name: 'bake-test' },
-    spec: { store: { url: 'store' }, images: [base('test-vm-disk', 'disk'), base('test-vm-kernel', 'kernel'), base('test-vm-initrd', 'initrd'), ...bakes] },
+    spec: {
+      store: { url: 'store' },
+      signing: { key: 'keys/ingot.key' },
+      images: [base('test-vm-disk', 'disk'), base('test-vm-kernel', 'kernel'), base('test-vm-initrd', 'initrd'), ...bakes],
+    },
   };
   await writeFile(manifest, JSON.stringify(doc, null, 2));
-  return { dir, manifest, store: path.join(dir, 'store') };
+  return { dir, manifest, store: path.join(dir, 'store'), publicKey: path.join(dir, 'keys', 'ingot.pub') };
 }
 
 /** The source fields every test bake shares: the test image's disk, direct kernel boot. */
