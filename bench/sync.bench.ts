@@ -7,6 +7,7 @@
  *
  *   INGOT_BENCH_SIZE      image size in bytes (default 1 GiB)
  *   INGOT_BENCH_FORMATS   comma-separated subset of xz,zstd,gzip
+ *   INGOT_BENCH_CONNECTIONS  ingot's --connections (default: ingot's default)
  *
  * Targets: ingot ≤ 1.0 × the native one-pass pipeline; faster than two-pass;
  * ingot's peak RSS < 200 MB.
@@ -69,7 +70,8 @@ try {
         },
       }),
     );
-    const ingot = await timed(process.execPath, [bin, 'sync', '--quiet'], env, dir);
+    const connections = process.env.INGOT_BENCH_CONNECTIONS ? ['--connections', process.env.INGOT_BENCH_CONNECTIONS] : [];
+    const ingot = await timed(process.execPath, [bin, 'sync', '--quiet', ...connections], env, dir);
     if (ingot.code !== 0) throw new Error(`ingot sync failed: ${ingot.stderr}`);
     rmSync(dir, { recursive: true, force: true });
 

@@ -267,7 +267,7 @@ function rangesUsable(first: { response: Response; skip: number }, total: number
  * GETs of {@link RANGE_SEGMENT} bytes by `connections` workers, each on a
  * keep-alive connection of its own, each range resuming by itself after a
  * cut (the same retries, If-Range and checks as one stream). Segments ahead
- * of the reader wait in memory, at most two per connection, so memory stays
+ * of the reader wait in memory, at most one per connection (32 MiB with the default), so memory stays
  * bounded while a slow consumer (a decompressor, an upload) catches up.
  */
 async function* rangedRun(head: DownloadState, first: { response: Response; skip: number }, connections: number): AsyncGenerator<Buffer> {
@@ -277,7 +277,7 @@ async function* rangedRun(head: DownloadState, first: { response: Response; skip
   for (let start = RANGE_SEGMENT; start < total; start += RANGE_SEGMENT) {
     segments.push({ start, end: Math.min(total, start + RANGE_SEGMENT), chunks: [], done: false });
   }
-  const window = 2 * connections;
+  const window = connections;
   const stop = new AbortController();
   const signal = head.signal ? AbortSignal.any([head.signal, stop.signal]) : stop.signal;
   let next = 0; // the next segment a worker takes
