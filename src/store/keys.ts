@@ -36,6 +36,8 @@ export function normalisePrefix(prefix: string): string {
 
 /** Joins key parts with "/", collapsing duplicate separators at the seams. */
 export function joinKey(...parts: string[]): string {
+  // The common case (sync plans it once per image): no part has a slash at a seam.
+  if (parts.every((p, i) => p.length > 0 && p.charCodeAt(p.length - 1) !== 47 && (i === 0 || p.charCodeAt(0) !== 47))) return parts.join('/');
   return parts
     .filter((p) => p.length > 0)
     .map((p, i) => (i === 0 ? p.replace(/\/+$/, '') : p.replace(/^\/+|\/+$/g, '')))
