@@ -1,6 +1,6 @@
 /** Shared helpers for benchmarks: timing commands, peak RSS, generated inputs. */
 import { spawn } from 'node:child_process';
-import { appendFileSync, createWriteStream, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { appendFileSync, createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { diskImage } from '../test/helpers/fixtures.js';
 
@@ -70,6 +70,15 @@ export async function compressedOnce(file: string, suffix: string, command: stri
   const r = await timedShell(`${command} < '${file}' > '${target}.part' && mv '${target}.part' '${target}'`);
   if (r.code !== 0) throw new Error(`compressing ${file}: ${r.stderr}`);
   return target;
+}
+
+/** A fresh bench/.work/<name> holding an images.yaml with `spec`; returns the directory. */
+export function benchProject(name: string, spec: Record<string, unknown>): string {
+  const dir = join(WORK, name);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'images.yaml'), JSON.stringify({ apiVersion: 'ingot/v1alpha1', kind: 'ImageManifest', metadata: { name }, spec }));
+  return dir;
 }
 
 export function ratio(a: number, b: number): string {

@@ -14,7 +14,7 @@ import { createReadStream, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { startHttpsServer } from '../test/helpers/https-server.js';
 import { dropBucket, freshBucket, needRgw, rgwStoreUrl } from '../test/helpers/rgw.js';
-import { compressedOnce, figure, generatedImage, ratio, row, timed, timedShell, WORK } from './lib.js';
+import { benchProject, compressedOnce, figure, generatedImage, ratio, row, timed, timedShell, WORK } from './lib.js';
 
 const size = Number(process.env.INGOT_BENCH_SIZE ?? 2 ** 30);
 const manyCount = Number(process.env.INGOT_BENCH_IMAGES ?? 1000);
@@ -57,27 +57,16 @@ const results: string[] = [];
 let pass = true;
 
 try {
-  const dir = join(WORK, 's3-sync');
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(
-    join(dir, 'images.yaml'),
-    JSON.stringify({
-      apiVersion: 'ingot/v1alpha1',
-      kind: 'ImageManifest',
-      metadata: { name: 'bench' },
-      spec: {
-        images: [
-          {
-            name: 'big',
-            source: { type: 'https', url: server.url('/xz'), checksum: await sha256File(xz), decompress: 'xz' },
-            destination: { path: 'big.raw' },
-            validation: { expected: rawDigest },
-          },
-        ],
+  const dir = benchProject('s3-sync', {
+    images: [
+      {
+        name: 'big',
+        source: { type: 'https', url: server.url('/xz'), checksum: await sha256File(xz), decompress: 'xz' },
+        destination: { path: 'big.raw' },
+        validation: { expected: rawDigest },
       },
-    }),
-  );
+    ],
+  });
   const store = rgwStoreUrl(rgw, bucket, 'ingot');
   const ingot = await timed(process.execPath, [bin, 'sync', '--quiet', '--store', store], env, dir);
   if (ingot.code !== 0) throw new Error(`ingot sync failed: ${ingot.stderr}`);

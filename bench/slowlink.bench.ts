@@ -17,10 +17,10 @@
  * parallel ranged downloads faster than single-stream curl.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { startHttpsServer } from '../test/helpers/https-server.js';
-import { figure, ratio, row, timed, timedShell, WORK } from './lib.js';
+import { benchProject, figure, ratio, row, timed, timedShell } from './lib.js';
 import { mbit, startThrottleProxy } from './throttle-proxy.js';
 
 const mib = Number(process.env.INGOT_BENCH_SLOW_MIB ?? 20);
@@ -44,20 +44,9 @@ const lineRate = (body.length * 8) / (rateMbit * 1e6);
 const results: string[] = [];
 let pass = true;
 try {
-  const dir = join(WORK, 'slowlink');
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(
-    join(dir, 'images.yaml'),
-    JSON.stringify({
-      apiVersion: 'ingot/v1alpha1',
-      kind: 'ImageManifest',
-      metadata: { name: 'slow' },
-      spec: {
-        images: [{ name: 'vmlinuz', source: { type: 'https', url: proxy.url('/boot/vmlinuz'), checksum: digest }, destination: { path: 'boot/vmlinuz' } }],
-      },
-    }),
-  );
+  const dir = benchProject('slowlink', {
+    images: [{ name: 'vmlinuz', source: { type: 'https', url: proxy.url('/boot/vmlinuz'), checksum: digest }, destination: { path: 'boot/vmlinuz' } }],
+  });
   const ingot = await timed(process.execPath, [bin, 'sync', '--quiet'], env, dir);
   if (ingot.code !== 0) throw new Error(`ingot sync failed: ${ingot.stderr}`);
   const curl = await timedShell(`curl -sSf --cacert '${server.caCertFile}' -o /dev/null '${proxy.url('/boot/vmlinuz')}'`);
@@ -86,18 +75,9 @@ try {
   );
 
   // A large image, each connection limited: parallel ranged downloads against one stream.
-  const largeDir = join(WORK, 'slowlink-large');
-  rmSync(largeDir, { recursive: true, force: true });
-  mkdirSync(largeDir, { recursive: true });
-  writeFileSync(
-    join(largeDir, 'images.yaml'),
-    JSON.stringify({
-      apiVersion: 'ingot/v1alpha1',
-      kind: 'ImageManifest',
-      metadata: { name: 'slow-large' },
-      spec: { images: [{ name: 'disk', source: { type: 'https', url: proxy.url('/disk.raw'), checksum: largeDigest }, destination: { path: 'disk.raw' } }] },
-    }),
-  );
+  const largeDir = benchProject('slowlink-large', {
+    images: [{ name: 'disk', source: { type: 'https', url: proxy.url('/disk.raw'), checksum: largeDigest }, destination: { path: 'disk.raw' } }],
+  });
   const syncLarge = async (connections: number) => {
     const r = await timed(process.execPath, [bin, 'sync', '--quiet', '--force', '--connections', String(connections)], env, largeDir);
     if (r.code !== 0) throw new Error(`ingot sync --connections ${connections} failed: ${r.stderr}`);

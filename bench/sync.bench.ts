@@ -13,11 +13,11 @@
  * ingot's peak RSS < 200 MB.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createReadStream, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import { join, resolve } from 'node:path';
 import { startHttpsServer } from '../test/helpers/https-server.js';
-import { compressedOnce, figure, generatedImage, ratio, row, timed, timedShell, WORK } from './lib.js';
+import { benchProject, compressedOnce, figure, generatedImage, ratio, row, timed, timedShell, WORK } from './lib.js';
 
 const size = Number(process.env.INGOT_BENCH_SIZE ?? 2 ** 30);
 const bin = resolve('dist/src/bin.js');
@@ -49,27 +49,16 @@ try {
   for (const format of formats) {
     const compressedDigest = await sha256File(format.file);
     // (a) ingot sync into an empty directory store.
-    const dir = join(WORK, `sync-${format.name}`);
-    rmSync(dir, { recursive: true, force: true });
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(
-      join(dir, 'images.yaml'),
-      JSON.stringify({
-        apiVersion: 'ingot/v1alpha1',
-        kind: 'ImageManifest',
-        metadata: { name: 'bench' },
-        spec: {
-          images: [
-            {
-              name: 'big',
-              source: { type: 'https', url: server.url(`/${format.name}`), checksum: compressedDigest, decompress: format.name },
-              destination: { path: 'big.raw' },
-              validation: { expected: rawDigest },
-            },
-          ],
+    const dir = benchProject(`sync-${format.name}`, {
+      images: [
+        {
+          name: 'big',
+          source: { type: 'https', url: server.url(`/${format.name}`), checksum: compressedDigest, decompress: format.name },
+          destination: { path: 'big.raw' },
+          validation: { expected: rawDigest },
         },
-      }),
-    );
+      ],
+    });
     const connections = process.env.INGOT_BENCH_CONNECTIONS ? ['--connections', process.env.INGOT_BENCH_CONNECTIONS] : [];
     const ingot = await timed(process.execPath, [bin, 'sync', '--quiet', ...connections], env, dir);
     if (ingot.code !== 0) throw new Error(`ingot sync failed: ${ingot.stderr}`);
