@@ -131,8 +131,7 @@ export class FsBackend implements StoreBackend {
   async put(key: string, data: Uint8Array | string): Promise<void> {
     const file = this.#file(key);
     try {
-      await fs.mkdir(path.dirname(file), { recursive: true });
-      await writeFileAtomic(file, data);
+      await inDir(path.dirname(file), () => writeFileAtomic(file, data));
     } catch (error) {
       throw ioError('write', key, error);
     }
@@ -176,8 +175,8 @@ export class FsBackend implements StoreBackend {
     let temp: string;
     let handle: fs.FileHandle;
     try {
-      temp = await this.#tempFor(file);
-      handle = await fs.open(temp, 'wx', 0o644);
+      temp = tempNameFor(file);
+      handle = await inDir(path.dirname(file), () => fs.open(temp, 'wx', 0o644));
     } catch (error) {
       throw ioError('write', key, error);
     }
@@ -227,9 +226,8 @@ export class FsBackend implements StoreBackend {
   async resumableUpload(key: string, id: string, _options: UploadOptions = {}): Promise<ResumableUpload> {
     if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) throw new Error(`bad resumable upload id "${id}"`);
     const file = this.#file(key);
-    await fs.mkdir(path.dirname(file), { recursive: true });
     const partial = path.join(path.dirname(file), `${TEMP_PREFIX}part-${id}-${path.basename(file)}`.slice(0, 255));
-    const handle = await fs.open(partial, fsc.O_CREAT | fsc.O_WRONLY | fsc.O_APPEND | fsc.O_NOFOLLOW, 0o644);
+    const handle = await inDir(path.dirname(file), () => fs.open(partial, fsc.O_CREAT | fsc.O_WRONLY | fsc.O_APPEND | fsc.O_NOFOLLOW, 0o644));
     const offset = (await handle.stat()).size;
     const writable = createWriteStream('', { fd: handle, highWaterMark: 1 << 20, autoClose: true, flush: true });
     let settled = false;
@@ -454,10 +452,28 @@ export class FsBackend implements StoreBackend {
   }
 
   async close(): Promise<void> {}
+}
 
-  async #tempFor(file: string): Promise<string> {
-    await fs.mkdir(path.dirname(file), { recursive: true });
-    return tempNameFor(file);
+/** How often {@link inDir} makes the directory again before it gives up. */
+export const IN_DIR_ATTEMPTS = 10;
+
+/**
+ * Makes `dir` and runs `create`, which creates a file in it. `delete` removes
+ * directories left empty, so a concurrent delete (another image's old
+ * metadata dropped in the same directory) can remove `dir` between the mkdir
+ * and the create: ENOENT means "make it again and retry".
+ * Once the file exists the directory is not empty and stays.
+ */
+export async function inDir<T>(dir: string, create: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      // Even a recursive mkdir can fail so: a parent it just made can be removed before it makes the next level.
+      await fs.mkdir(dir, { recursive: true });
+      return await create();
+    } catch (error) {
+      // ENOENT while making a directory or creating a file in it means a directory on the way vanished.
+      if (attempt >= IN_DIR_ATTEMPTS || (error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
   }
 }
 
