@@ -300,7 +300,8 @@ async function* rangedRun(head: DownloadState, first: { response: Response; skip
     try {
       connection = await Connection.open(head.limits, head.options, signal);
       for (;;) {
-        while (next < segments.length && next >= reading + window) await new Promise<void>((r) => readerMoved.push(r));
+        // Stopped (a failure, the reader gone) ends the wait for good: a woken worker must not wait again.
+        while (!signal.aborted && next < segments.length && next >= reading + window) await new Promise<void>((r) => readerMoved.push(r));
         if (next >= segments.length || signal.aborted) return;
         const segment = segments[next++]!;
         const state = new DownloadState(head.currentUrl, head.options, head.limits, connection, signal, false);

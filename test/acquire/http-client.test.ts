@@ -186,7 +186,8 @@ describe('https downloads', () => {
   });
 });
 
-describe('parallel ranged downloads (connections)', () => {
+// A hang here (a worker waiting for a reader that is gone) must fail within a minute, not at the file's timeout.
+describe('parallel ranged downloads (connections)', { timeout: 60_000 }, () => {
   const SEG = RANGE_SEGMENT;
   // Four and a bit segments: the first answer serves segment one, four ranged GETs the rest.
   const big = randomBytes(4 * SEG + 12345);
@@ -252,6 +253,19 @@ describe('parallel ranged downloads (connections)', () => {
       faults: Array.from({ length: 4 }, () => ({ kind: 'status' as const, status: 404, rangeFrom: 2 * SEG })),
     });
     await assert.rejects(fetchAll('/gone', { connections: 2 }), (e: IngotError) => e.code === 'INGOT_HTTP_STATUS' && /HTTP 404/.test(e.message));
+  });
+
+  it('a range failing while the first answer is still coming: the error surfaces, no worker is left waiting', async () => {
+    // The first answer's body waits, so the failure lands before the reader reaches the ranges and a
+    // worker started after it finds the window full: once stopped it must not wait again.
+    server.files.set('/gone-early', {
+      body: big,
+      faults: [
+        { kind: 'pause', ms: 800 },
+        { kind: 'status', status: 404, rangeFrom: 2 * SEG },
+      ],
+    });
+    await assert.rejects(fetchAll('/gone-early', { connections: 2 }), (e: IngotError) => e.code === 'INGOT_HTTP_STATUS' && /HTTP 404/.test(e.message));
   });
 });
 

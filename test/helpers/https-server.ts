@@ -18,6 +18,8 @@ export type Fault = (
   | { kind: 'short'; bytes: number }
   | { kind: 'redirect'; location: string }
   | { kind: 'bad-range' }
+  /** Headers at once, the body only after `ms`. */
+  | { kind: 'pause'; ms: number }
 ) & {
   /** Only for a request whose Range starts at this byte (parallel ranged requests arrive in any order); others pass it by. */
   rangeFrom?: number;
@@ -156,6 +158,15 @@ function handle(req: IncomingMessage, res: ServerResponse, table: Map<string, Se
     res.end();
     return;
   }
+  if (fault?.kind === 'pause') {
+    res.flushHeaders();
+    setTimeout(() => sendBody(res, served, start, end, undefined), fault.ms);
+    return;
+  }
+  sendBody(res, served, start, end, fault);
+}
+
+function sendBody(res: ServerResponse, served: Served, start: number, end: number, fault: Fault | undefined): void {
   const limit = fault?.kind === 'cut' ? fault.afterBytes : fault?.kind === 'short' ? fault.bytes : Infinity;
   const slice = served.body ? served.body.subarray(start, Math.min(end + 1, start + limit)) : undefined;
   if (slice && served.slowMs) {
