@@ -8,6 +8,7 @@
  *   INGOT_BENCH_SIZE      image size in bytes (default 1 GiB)
  *   INGOT_BENCH_FORMATS   comma-separated subset of xz,zstd,gzip
  *   INGOT_BENCH_CONNECTIONS  ingot's --connections (default: ingot's default)
+ *   INGOT_BENCH_NODE_ARGS    extra node flags for ingot's process (e.g. --cpu-prof --cpu-prof-dir=/tmp/p)
  *
  * Targets: ingot ≤ 1.0 × the native one-pass pipeline; faster than two-pass;
  * ingot's peak RSS < 200 MB.
@@ -60,7 +61,8 @@ try {
       ],
     });
     const connections = process.env.INGOT_BENCH_CONNECTIONS ? ['--connections', process.env.INGOT_BENCH_CONNECTIONS] : [];
-    const ingot = await timed(process.execPath, [bin, 'sync', '--quiet', ...connections], env, dir);
+    const nodeArgs = (process.env.INGOT_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    const ingot = await timed(process.execPath, [...nodeArgs, bin, 'sync', '--quiet', ...connections], env, dir);
     if (ingot.code !== 0) throw new Error(`ingot sync failed: ${ingot.stderr}`);
     rmSync(dir, { recursive: true, force: true });
 

@@ -5,10 +5,11 @@
  * sig ‖ trusted comment. Verification checks the key id first (so "signed by
  * another key" is its own error), then both signatures.
  */
-import { createHash, sign as edSign, verify as edVerify, timingSafeEqual } from 'node:crypto';
+import { createHash, type Hash, sign as edSign, verify as edVerify, timingSafeEqual } from 'node:crypto';
 import { ErrorCode, IngotError } from '../errors.js';
 import { formatDigest, type Digest } from '../digest/digest.js';
-import { hashFile, readFileChunks } from '../digest/hashing.js';
+import { hashThread, type ThreadHash } from '../digest/hash-thread.js';
+import { FILE_CHUNK, hashFile, readFileChunks } from '../digest/hashing.js';
 import { createBlake2b512 } from './blake2b.js';
 import { publicKeyObject, type SecretKey } from './keys.js';
 import { decodeSignature, encodeSignature, keyIdHex, type PublicKey, type SignatureRecord } from './minisign-format.js';
@@ -78,19 +79,25 @@ export interface VerifyFileResult extends VerifiedSignature {
 /**
  * Verifies a signed file in one read: BLAKE2b-512 for the signature and
  * sha256 for the digest check run over the same chunks (native hashes, large
- * reads overlapped with hashing). Legacy "Ed" signatures need the whole file
- * in memory (as in minisign), so they are accepted only up to 64 MiB.
+ * reads overlapped with hashing). For a file of two chunks or more, sha256
+ * runs in the helper thread when it is up (see hash-thread.ts), so the two
+ * hashes use two cores. Legacy "Ed" signatures need the whole file in memory
+ * (as in minisign), so they are accepted only up to 64 MiB.
  */
 export async function verifyFile(file: string, signatureText: string, pk: PublicKey, expectedSha256?: Digest): Promise<VerifyFileResult> {
   const record = decodeSignature(signatureText, `signature of ${file}`);
   checkKeyId(record, pk, file);
   const blake = record.algorithm === 'ED' ? createBlake2b512() : undefined;
-  const sha = createHash('sha256');
+  let sha: Hash | undefined;
+  let threadSha: ThreadHash | undefined;
   const chunks: Buffer[] = [];
   let read = 0;
-  const size = await readFileChunks(file, (chunk) => {
+  const reading = readFileChunks(file, (chunk) => {
+    if (read === 0 && chunk.length === FILE_CHUNK && blake) threadSha = hashThread()?.job('sha256');
+    // Post to the helper thread first, so that both hashes run at once.
+    const handedOn = threadSha?.update(chunk);
+    if (!threadSha) (sha ??= createHash('sha256')).update(chunk);
     blake?.update(chunk);
-    sha.update(chunk);
     read += chunk.length;
     if (!blake) {
       chunks.push(Buffer.from(chunk));
@@ -98,9 +105,14 @@ export async function verifyFile(file: string, signatureText: string, pk: Public
         throw new IngotError(ErrorCode.signatureMalformed, `legacy (non-prehashed) signature on a file over 64 MiB: ${file}`, { path: file });
       }
     }
+    return handedOn;
+  });
+  const size = await reading.catch((error: unknown) => {
+    threadSha?.discard();
+    throw error;
   });
   const verified = checkRecord(record, blake ? blake.digest() : Buffer.concat(chunks), pk, file);
-  const sha256 = formatDigest('sha256', sha.digest('hex'));
+  const sha256 = formatDigest('sha256', threadSha ? await threadSha.digest() : (sha ?? createHash('sha256')).digest('hex'));
   if (expectedSha256 && sha256 !== expectedSha256) {
     throw new IngotError(ErrorCode.digestMismatch, `digest mismatch: ${file}`, { path: file, expected: expectedSha256, actual: sha256 });
   }
