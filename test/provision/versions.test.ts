@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { run } from '../../src/exec/run.js';
 import { bumpVersion, checkVersions, loadVersions } from '../../src/provision/versions.js';
+import { testCa } from '../helpers/tls.js';
 import { needTool, requireTools } from '../helpers/tools.js';
 import { which } from '../../src/exec/which.js';
 
@@ -28,33 +29,9 @@ describe('versions check and bump over https with a throwaway CA', { skip: !whic
 
   before(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'ingot-versions-'));
-    const o = (...args: string[]) => run('openssl', args, { cwd: dir, timeoutMs: 30_000 });
-    await o(
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      'ca.key',
-      '-out',
-      'ca.crt',
-      '-subj',
-      '/CN=ingot test CA',
-      '-days',
-      '1',
-      '-addext',
-      'basicConstraints=critical,CA:TRUE',
-      '-addext',
-      'keyUsage=critical,keyCertSign,cRLSign',
-    );
-    await o('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'srv.key', '-out', 'srv.csr', '-subj', '/CN=127.0.0.1');
-    await writeFile(path.join(dir, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
-    await o('x509', '-req', '-in', 'srv.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'srv.crt', '-days', '1', '-extfile', 'ext.cnf');
-    ca = await readFile(path.join(dir, 'ca.crt'), 'utf8');
-    server = createServer({ key: await readFile(path.join(dir, 'srv.key')), cert: await readFile(path.join(dir, 'srv.crt')) }, (req, res) => {
+    const tls = testCa();
+    ca = tls.caCert;
+    server = createServer({ key: tls.key, cert: tls.cert }, (req, res) => {
       const body = artifacts[req.url ?? ''];
       if (!body) {
         res.writeHead(404).end();
@@ -154,7 +131,7 @@ pins:
     if (!needTool(t, 'openssl')) return;
     const file = path.join(dir, 'cli.yaml');
     await writeFile(file, versionsText());
-    const env = { ...process.env, NODE_EXTRA_CA_CERTS: path.join(dir, 'ca.crt') };
+    const env = { ...process.env, NODE_EXTRA_CA_CERTS: testCa().caCertFile };
     const cli = (args: string[]) =>
       run(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src/bin.ts'), ...args], { cwd: repoRoot, env, reject: false, timeoutMs: 60_000 });
     const bumped = await cli(['versions', 'bump', 'tool', '2.0.0', '--url', `${base}/elsewhere/tool-2.0.0.tgz`, '--versions', file, '--json']);
