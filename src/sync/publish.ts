@@ -14,6 +14,7 @@ import { readFile } from 'node:fs/promises';
 import type { AcquireContext, SourceFingerprint, SourceStream } from '../acquire/source.js';
 import { formatDigest, type Algorithm, type Digest } from '../digest/digest.js';
 import { HashingStream } from '../digest/hashing.js';
+import { CoalesceStream } from '../transform/coalesce.js';
 import { ErrorCode, IngotError } from '../errors.js';
 import type { ProgressReporter } from '../log/progress.js';
 import type { Image } from '../manifest/types.js';
@@ -76,7 +77,8 @@ async function publishOpened(options: PublishOptions, source: SourceStream, star
       sourceHash = new HashingStream(sourceAlgorithm ? [sourceAlgorithm] : [], (n) => progress.advance(n));
       cap = new CapStream(image.maxDecompressedSize, image.name);
       outHash = new HashingStream(outAlgorithms);
-      stages.push(sourceHash, chosen.create(), cap, outHash);
+      // Downloads arrive in 16 KiB TLS records: the decompressor takes them in batches.
+      stages.push(new CoalesceStream(), sourceHash, chosen.create(), cap, outHash);
     } else {
       // Same bytes in and out: one hashing stage computes every digest.
       sourceHash = outHash = new HashingStream([...outAlgorithms, ...(sourceAlgorithm ? [sourceAlgorithm] : [])], (n) => progress.advance(n));
