@@ -19,7 +19,11 @@ export interface Timed {
 export function timed(command: string, args: string[], env: NodeJS.ProcessEnv = {}, cwd?: string): Promise<Timed> {
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
-    const child = spawn(command, args, { env: { ...process.env, ...env }, cwd, stdio: ['ignore', process.env.INGOT_BENCH_STDOUT ? 'inherit' : 'ignore', 'pipe'] });
+    const child = spawn(command, args, {
+      env: { ...process.env, ...env },
+      cwd,
+      stdio: ['ignore', process.env.INGOT_BENCH_STDOUT ? 'inherit' : 'ignore', 'pipe'],
+    });
     let stderr = '';
     let peak = 0;
     child.stderr.on('data', (d) => (stderr = (stderr + d).slice(-4000)));
