@@ -15,7 +15,7 @@
  * keeps the process alive only while it owes an answer; if it cannot start
  * or dies, callers get no thread and hash in their own.
  *
- * Measured (bench:verify, 2 cores): sync's stream hashes were tried here too
+ * Measured (bench:sync, 2 cores): sync's stream hashes were tried here too
  * and gained nothing — TLS, the decompressor and the hashes already keep both
  * cores busy there, and the copies into shared memory cost RSS — so only
  * file verification uses it.
@@ -110,7 +110,12 @@ class HelperThread {
 
 /** One hash computed in the helper thread. */
 export class ThreadHash {
-  #last: Promise<unknown> = Promise.resolve();
+  /**
+   * The first failed update. The thread forgets a job whose update failed, so
+   * a later update would start a new hash of only the bytes after it: once
+   * one failed, the digest is never given.
+   */
+  #failure: Error | undefined;
 
   constructor(
     private readonly thread: HelperThread,
@@ -124,9 +129,15 @@ export class ThreadHash {
    */
   update(chunk: Uint8Array): Promise<void> {
     if (!(chunk.buffer instanceof SharedArrayBuffer)) throw new TypeError('ThreadHash.update needs a view of a SharedArrayBuffer');
+    if (this.#failure) return Promise.reject(this.#failure);
     const done = this.thread.send({ job: this.id, algorithm: this.algorithm, buffer: chunk.buffer, offset: chunk.byteOffset, length: chunk.byteLength });
-    this.#last = done;
-    return done.then(() => undefined);
+    return done.then(
+      () => undefined,
+      (error: Error) => {
+        this.#failure ??= error;
+        throw error;
+      },
+    );
   }
 
   /** Ends the job without a digest (the pass failed). */
@@ -134,10 +145,11 @@ export class ThreadHash {
     this.thread.send({ job: this.id, algorithm: this.algorithm, final: true }).catch(() => undefined);
   }
 
-  /** The digest (hex) of everything updated so far; the job ends with it. */
+  /** The digest (hex) of everything updated so far; the job ends with it. Rejects if any update failed. */
   async digest(): Promise<string> {
     const hex = await this.thread.send({ job: this.id, algorithm: this.algorithm, final: true });
-    await this.#last;
+    // Answers come in order: by now every update has settled, and a failure is recorded.
+    if (this.#failure) throw this.#failure;
     return hex!;
   }
 }

@@ -2,13 +2,13 @@
 // reads them, failures reach the caller, and an idle thread never keeps the process alive.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { formatDigest } from '../../src/digest/digest.js';
-import { hashThread, hashThreadReady, sharedBuffer, stopHashThread } from '../../src/digest/hash-thread.js';
+import { run } from '../../src/exec/run.js';
+import { type HelperThread, hashThread, hashThreadReady, sharedBuffer, stopHashThread, ThreadHash } from '../../src/digest/hash-thread.js';
 import { FILE_CHUNK, readFileChunks } from '../../src/digest/hashing.js';
 import { generateSecretKey } from '../../src/trust/keys.js';
 import { signFile, verifyFile } from '../../src/trust/signature.js';
@@ -122,27 +122,36 @@ test('an idle helper thread does not keep the process alive; a stopped thread is
     'await job.update(sharedBuffer(8));',
     'console.log(await job.digest());',
   ].join('\n');
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+  const result = await run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
     cwd: path.resolve('.'),
-    stdio: ['ignore', 'pipe', 'inherit'],
+    timeoutMs: 20_000,
+    reject: false,
   });
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => (out += d));
-  const code = await new Promise<number | null>((resolve) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      resolve(null);
-    }, 20_000);
-    child.on('exit', (c) => {
-      clearTimeout(timer);
-      resolve(c);
-    });
-  });
-  assert.equal(code, 0, 'the process ends by itself after its last digest');
-  assert.equal(out.trim(), hex('sha256', Buffer.alloc(8)));
+  assert.equal(result.timedOut, false, 'the process ends by itself after its last digest');
+  assert.equal(result.exitCode, 0, result.stderr);
+  assert.equal(result.stdout.trim(), hex('sha256', Buffer.alloc(8)));
 
   await runningThread();
   await stopHashThread();
   assert.equal(hashThread(), undefined, 'the first call after a stop only starts a new thread');
   await runningThread();
+});
+
+test('a job whose update failed never gives a digest, even when the thread answers the rest', async () => {
+  // A thread that fails the first update and answers everything else, as the real one does once it has
+  // forgotten the failed job: the digest it would give covers only the later bytes.
+  const sent: Record<string, unknown>[] = [];
+  const thread = {
+    send(message: Record<string, unknown>) {
+      sent.push(message);
+      if (sent.length === 1) return Promise.reject(new Error('hashing thread: out of memory'));
+      return Promise.resolve(message.final ? 'ab'.repeat(32) : undefined);
+    },
+  } as unknown as HelperThread;
+  const job = new ThreadHash(thread, 1, 'sha256');
+  const chunk = sharedBuffer(8);
+  await assert.rejects(job.update(chunk), /out of memory/);
+  await assert.rejects(job.update(chunk), /out of memory/, 'later updates fail at once');
+  await assert.rejects(job.digest(), /out of memory/);
+  assert.equal(sent.filter((m) => m.buffer).length, 1, 'nothing more is sent for a failed job');
 });
