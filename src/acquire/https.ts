@@ -1,7 +1,7 @@
 /** The `https` source (alias `http`; the URL must still be https). */
 import { z } from 'zod';
 import { ProblemCode } from '../manifest/problems.js';
-import { COMPRESSIONS } from '../transform/decompress.js';
+import { COMPRESSIONS, formatBytes } from '../transform/decompress.js';
 import { download } from './http-client.js';
 import type { BaseSource, SourceDriver } from './source.js';
 
@@ -56,6 +56,10 @@ export const httpsDriver: SourceDriver<HttpsSource> = {
         onRetry: (event) => {
           ctx.log.warn(`retrying in ${event.delayMs} ms: ${event.reason}`, { step: 'download', attempt: event.attempt, offset: event.offset });
           ctx.http.onRetry?.(event);
+        },
+        onSplit: (event) => {
+          ctx.log.info(`first connection at ${formatBytes(event.rate)}/s: the rest over ${event.connections} ranged connections`, { step: 'download' });
+          ctx.http.onSplit?.(event);
         },
       },
       ctx.signal,

@@ -6,7 +6,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { DEFAULT_CONNECTIONS, MAX_CONNECTIONS } from '../acquire/http-client.js';
+import { DEFAULT_CONNECTIONS, MAX_CONNECTIONS, ONE_STREAM_RATE, PROBE_BYTES } from '../acquire/http-client.js';
 import { ErrorCode, ExitCode, IngotError, UsageError } from '../errors.js';
 import { loadManifest } from '../manifest/load.js';
 import { findManifest, MANIFEST_LOCATIONS } from '../manifest/locate.js';
@@ -118,7 +118,7 @@ export const connectionsOption = {
   connections: {
     type: 'string',
     valueName: 'N',
-    description: `Connections for one large download, each fetching ranges of it (1 = one stream; default: ${DEFAULT_CONNECTIONS}, at most ${MAX_CONNECTIONS})`,
+    description: `Connections for one large download, each fetching ranges of it from the first byte (1 = one stream; at most ${MAX_CONNECTIONS}). Default: one stream, split over up to ${DEFAULT_CONNECTIONS} when its first ${PROBE_BYTES / 2 ** 20} MiB came slower than ${ONE_STREAM_RATE / 2 ** 20} MiB/s`,
   },
 } as const satisfies Record<string, OptionSpec>;
 

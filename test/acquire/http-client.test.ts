@@ -7,10 +7,12 @@ import {
   httpLimits,
   parseContentRange,
   parseRetryAfter,
+  PROBE_BYTES,
   RANGE_SEGMENT,
   SpeedGuard,
   type HttpOptions,
   type RetryEvent,
+  type SplitEvent,
 } from '../../src/acquire/http-client.js';
 import type { IngotError } from '../../src/errors.js';
 import { diskImage, sha256 } from '../helpers/fixtures.js';
@@ -245,6 +247,57 @@ describe('parallel ranged downloads (connections)', { timeout: 60_000 }, () => {
     server.files.set('/small', { body: small });
     assert.equal(sha256(await fetchAll('/small', { connections: 4 })), sha256(small));
     assert.equal(server.count('/small'), 1);
+  });
+
+  it('not told how many: a first stream at least oneStreamRate fast stays one stream', async () => {
+    server.files.set('/fast', { body: big });
+    const splits: SplitEvent[] = [];
+    const got = await fetchAll('/fast', { oneStreamRate: 1, onSplit: (e) => splits.push(e) });
+    assert.equal(sha256(got), bigDigest);
+    assert.equal(server.count('/fast'), 1, 'one GET, no ranges');
+    assert.deepEqual(splits, []);
+  });
+
+  it('not told how many: a first stream slower than oneStreamRate is split after its first bytes, over the default 4 connections', async () => {
+    server.files.set('/slow', { body: big });
+    const splits: SplitEvent[] = [];
+    const got = await fetchAll('/slow', { oneStreamRate: Number.POSITIVE_INFINITY, onSplit: (e) => splits.push(e) });
+    assert.equal(sha256(got), bigDigest);
+    // The same ranges as a split from the start: the first answer still serves the whole first segment.
+    assert.equal(server.count('/slow'), 5);
+    assert.deepEqual(ranges('/slow'), [
+      `bytes=${SEG}-${2 * SEG - 1}`,
+      `bytes=${2 * SEG}-${3 * SEG - 1}`,
+      `bytes=${3 * SEG}-${4 * SEG - 1}`,
+      `bytes=${4 * SEG}-${4 * SEG + 12344}`,
+    ]);
+    assert.equal(splits.length, 1);
+    assert.equal(splits[0]!.connections, 4);
+    assert.equal(splits[0]!.url, server.url('/slow'));
+    assert.ok(splits[0]!.rate > 0 && Number.isFinite(splits[0]!.rate), `rate ${splits[0]!.rate}`);
+  });
+
+  it('a slow 20 MiB file is shared out after the probe: the first answer to 8 MiB, three 4 MiB ranges', async () => {
+    const MiB = 1 << 20;
+    const file = big.subarray(0, 20 * MiB);
+    server.files.set('/twenty', { body: file });
+    const got = await fetchAll('/twenty', { oneStreamRate: Number.POSITIVE_INFINITY });
+    assert.equal(sha256(got), sha256(file));
+    assert.deepEqual(ranges('/twenty'), [`bytes=${8 * MiB}-${12 * MiB - 1}`, `bytes=${12 * MiB}-${16 * MiB - 1}`, `bytes=${16 * MiB}-${20 * MiB - 1}`]);
+  });
+
+  it('a reader that stops while the first stream is being measured closes its connection', async () => {
+    server.files.set('/stopped', { body: big });
+    const result = await download(server.url('/stopped'), { ...options(), oneStreamRate: 1 });
+    let read = 0;
+    for await (const chunk of result.body) {
+      read += (chunk as Buffer).length;
+      break;
+    }
+    assert.ok(read > 0 && read < PROBE_BYTES, `read ${read}`);
+    const deadline = Date.now() + 5_000;
+    while (server.openSockets() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(server.openSockets(), 0, 'no connection left open');
   });
 
   it('a range that keeps failing fails the download with that error; the reader stops', async () => {

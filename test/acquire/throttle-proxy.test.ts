@@ -6,7 +6,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { mbit, startThrottleProxy, type ThrottleProxy } from '../../bench/throttle-proxy.js';
-import { download } from '../../src/acquire/http-client.js';
+import { download, ONE_STREAM_RATE, RANGE_SEGMENT, type SplitEvent } from '../../src/acquire/http-client.js';
 import { startHttpsServer, type TestServer } from '../helpers/https-server.js';
 
 const body = randomBytes(3 << 20);
@@ -32,6 +32,26 @@ describe('throttling proxy (bench)', () => {
     try {
       assert.equal(sha(await fetchAll(proxy)), sha(body));
       assert.equal(proxy.stats.connections, 1);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('a link holding each connection to 80 Mbit/s: a download not told how many connections splits after its first bytes', async () => {
+    const large = randomBytes(2 * RANGE_SEGMENT + 4096);
+    server.files.set('/large', { body: large });
+    const proxy = await startThrottleProxy({ target: target(), perConnectionRate: mbit(80), latencyMs: 2 });
+    try {
+      const splits: SplitEvent[] = [];
+      const got = await download(proxy.url('/large'), { ca: readFileSync(server.caCertFile), onSplit: (e) => splits.push(e) });
+      const chunks: Buffer[] = [];
+      for await (const chunk of got.body) chunks.push(chunk as Buffer);
+      assert.equal(sha(Buffer.concat(chunks)), sha(large));
+      assert.equal(splits.length, 1);
+      assert.ok(splits[0]!.rate < ONE_STREAM_RATE, `measured ${splits[0]!.rate} B/s`);
+      // The first answer to 8 MiB, then what is left shared out in 4 MiB ranges (8–12, 12–16, 16–end), each on its own connection.
+      assert.equal(server.count('/large'), 4);
+      assert.ok(proxy.stats.connections >= 4, `${proxy.stats.connections} connections`);
     } finally {
       await proxy.close();
     }

@@ -53,6 +53,8 @@ export interface TestServer {
   requests: RequestRecord[];
   /** Requests for one path (GET and HEAD). */
   count(path: string, method?: string): number;
+  /** Client connections open right now. */
+  openSockets(): number;
   close(): Promise<void>;
 }
 
@@ -79,6 +81,7 @@ export async function startHttpsServer(files: Record<string, Served> = {}, optio
     files: table,
     requests,
     count: (path, method) => requests.filter((r) => r.path === path && (!method || r.method === method)).length,
+    openSockets: () => sockets.size,
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();
