@@ -5,7 +5,6 @@
  * (including bytes of another publish: mix-and-match) never get a final name.
  */
 import { randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { finished, pipeline } from 'node:stream/promises';
@@ -16,6 +15,7 @@ import type { StoreBackend } from '../store/backend.js';
 import type { IndexEntry } from '../trust/catalogue.js';
 import { cacheIo, cachePaths, ensureStateDirs, syncDir } from './layout.js';
 import { CapStream } from '../transform/decompress.js';
+import { durableWriteStream } from '../util/durable-write.js';
 
 /** Cancellation and progress for one download. */
 export interface FetchOptions {
@@ -33,7 +33,7 @@ export async function fetchVerified(backend: StoreBackend, entry: IndexEntry, ca
   const handle = await fs.open(temp, 'wx', 0o644);
   // The stream owns the FileHandle (not its number): it flushes and closes it once, when it ends or fails,
   // so the descriptor is never closed twice (a second close could hit a concurrent open's reused number).
-  const out = createWriteStream('', { fd: handle, autoClose: true, flush: true, highWaterMark: 1 << 20 });
+  const out = durableWriteStream(handle);
   try {
     const source = await backend.read(entry.key, options.signal);
     await pipeline(

@@ -4,7 +4,7 @@
  * directory is fsynced, so a crash at any moment leaves either the old bytes
  * or the new ones under a final name, never a truncated file.
  */
-import { createReadStream, createWriteStream, constants as fsc } from 'node:fs';
+import { createReadStream, constants as fsc } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -28,6 +28,7 @@ import type {
 import { objectTooLarge } from './layout.js';
 import { assertSafeKey } from './keys.js';
 import { isStaleTemp, lockStillOurs, processAlive, removeStaleLock, syncDir, TEMP_PREFIX, tempNameFor, writeFileAtomic } from '../util/fs-atomic.js';
+import { durableWriteStream } from '../util/durable-write.js';
 
 export { TEMP_PREFIX };
 const LOCK_NAME = '.ingot-lock';
@@ -180,7 +181,7 @@ export class FsBackend implements StoreBackend {
     } catch (error) {
       throw ioError('write', key, error);
     }
-    const writable = createWriteStream('', { fd: handle, highWaterMark: 1 << 20, autoClose: true, flush: true });
+    const writable = durableWriteStream(handle);
     let settled = false;
     const closeHandle = async () => {
       // Let an in-flight write finish before the descriptor goes away (else EBADF). The stream
@@ -229,7 +230,7 @@ export class FsBackend implements StoreBackend {
     const partial = path.join(path.dirname(file), `${TEMP_PREFIX}part-${id}-${path.basename(file)}`.slice(0, 255));
     const handle = await inDir(path.dirname(file), () => fs.open(partial, fsc.O_CREAT | fsc.O_WRONLY | fsc.O_APPEND | fsc.O_NOFOLLOW, 0o644));
     const offset = (await handle.stat()).size;
-    const writable = createWriteStream('', { fd: handle, highWaterMark: 1 << 20, autoClose: true, flush: true });
+    const writable = durableWriteStream(handle);
     let settled = false;
     const closeHandle = async () => {
       // destroy() lets a write in flight finish first; bytes still queued are dropped (the caller re-hashes what is kept).
