@@ -22,7 +22,7 @@ import { run } from '../src/exec/run.js';
 import { which } from '../src/exec/which.js';
 import { buildInitramfs, type InitramfsBuildSpec } from '../src/initramfs/builder.js';
 import { bootKernel } from '../src/vm/qemu-boot.js';
-import { figure } from './lib.js';
+import { figure, median } from './lib.js';
 
 const runs = Number(process.argv[process.argv.indexOf('--runs') + 1] || 0) || 5;
 const boot = !process.argv.includes('--no-boot');
@@ -78,8 +78,6 @@ async function time(fn: () => Promise<void>): Promise<number> {
   await fn();
   return Number(process.hrtime.bigint() - started) / 1e6;
 }
-
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 async function main(): Promise<void> {
   for (const tool of ['cpio', 'gzip', 'find', 'sort']) if (!which(tool)) throw new Error(`${tool} is needed (apt-get install cpio gzip findutils coreutils)`);

@@ -9,6 +9,9 @@
  *   INGOT_BENCH_FORMATS   comma-separated subset of xz,zstd,gzip
  *   INGOT_BENCH_CONNECTIONS  ingot's --connections (default: ingot's default)
  *   INGOT_BENCH_NODE_ARGS    extra node flags for ingot's process (e.g. --cpu-prof --cpu-prof-dir=/tmp/p)
+ *   INGOT_BENCH_ROUNDS   rounds per format (default 3): each round runs ingot, the
+ *                        one-pass and the two-pass pipeline in turn; medians are compared,
+ *                        so one slow moment of a shared VM does not decide a ratio
  *
  * Targets: ingot ≤ 1.0 × the native one-pass pipeline; faster than two-pass;
  * ingot's peak RSS < 200 MB.
@@ -18,9 +21,10 @@ import { createReadStream, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import { join, resolve } from 'node:path';
 import { startHttpsServer } from '../test/helpers/https-server.js';
-import { benchProject, compressedOnce, figure, generatedImage, ratio, row, timed, timedShell, WORK } from './lib.js';
+import { benchProject, compressedOnce, figure, generatedImage, median, ratio, row, timed, timedShell, WORK } from './lib.js';
 
 const size = Number(process.env.INGOT_BENCH_SIZE ?? 2 ** 30);
+const rounds = Math.max(1, Number(process.env.INGOT_BENCH_ROUNDS ?? 3));
 const bin = resolve('dist/src/bin.js');
 
 async function sha256File(file: string): Promise<string> {
@@ -49,37 +53,48 @@ let pass = true;
 try {
   for (const format of formats) {
     const compressedDigest = await sha256File(format.file);
-    // (a) ingot sync into an empty directory store.
-    const dir = benchProject(`sync-${format.name}`, {
-      images: [
-        {
-          name: 'big',
-          source: { type: 'https', url: server.url(`/${format.name}`), checksum: compressedDigest, decompress: format.name },
-          destination: { path: 'big.raw' },
-          validation: { expected: rawDigest },
-        },
-      ],
-    });
     const connections = process.env.INGOT_BENCH_CONNECTIONS ? ['--connections', process.env.INGOT_BENCH_CONNECTIONS] : [];
     const nodeArgs = (process.env.INGOT_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-    const ingot = await timed(process.execPath, [...nodeArgs, bin, 'sync', '--quiet', ...connections], env, dir);
-    if (ingot.code !== 0) throw new Error(`ingot sync failed: ${ingot.stderr}`);
-    rmSync(dir, { recursive: true, force: true });
-
-    // (b) the best native one-pass pipeline (openssl for hashing: SHA-NI).
     const url = server.url(`/${format.name}`);
     const ca = server.caCertFile;
-    const onePass = await timedShell(
-      `curl -sSf --cacert '${ca}' '${url}' | tee >(openssl dgst -sha256 >&2) | ${format.native} | tee >(openssl dgst -sha256 >&2) > '${out}'`,
-    );
-    if (onePass.code !== 0) throw new Error(`native pipeline failed: ${onePass.stderr}`);
-    // (c) two passes: download, hash, decompress, hash.
-    const twoPass = await timedShell(
-      `curl -sSf --cacert '${ca}' -o '${out}.c' '${url}' && openssl dgst -sha256 '${out}.c' >&2 && ${format.native} < '${out}.c' > '${out}' && openssl dgst -sha256 '${out}' >&2`,
-    );
-    if (twoPass.code !== 0) throw new Error(`two-pass failed: ${twoPass.stderr}`);
-    rmSync(out, { force: true });
-    rmSync(`${out}.c`, { force: true });
+    const times = { ingot: [] as number[], onePass: [] as number[], twoPass: [] as number[], rss: [] as number[] };
+    for (let round = 0; round < rounds; round++) {
+      // (a) ingot sync into an empty directory store.
+      const dir = benchProject(`sync-${format.name}`, {
+        images: [
+          {
+            name: 'big',
+            source: { type: 'https', url, checksum: compressedDigest, decompress: format.name },
+            destination: { path: 'big.raw' },
+            validation: { expected: rawDigest },
+          },
+        ],
+      });
+      const ingotRun = await timed(process.execPath, [...nodeArgs, bin, 'sync', '--quiet', ...connections], env, dir);
+      if (ingotRun.code !== 0) throw new Error(`ingot sync failed: ${ingotRun.stderr}`);
+      times.ingot.push(ingotRun.seconds);
+      times.rss.push(ingotRun.peakRssMiB);
+
+      // (b) the best native one-pass pipeline (openssl for hashing: SHA-NI).
+      const onePassRun = await timedShell(
+        `curl -sSf --cacert '${ca}' '${url}' | tee >(openssl dgst -sha256 >&2) | ${format.native} | tee >(openssl dgst -sha256 >&2) > '${out}'`,
+      );
+      if (onePassRun.code !== 0) throw new Error(`native pipeline failed: ${onePassRun.stderr}`);
+      times.onePass.push(onePassRun.seconds);
+      // (c) two passes: download, hash, decompress, hash.
+      const twoPassRun = await timedShell(
+        `curl -sSf --cacert '${ca}' -o '${out}.c' '${url}' && openssl dgst -sha256 '${out}.c' >&2 && ${format.native} < '${out}.c' > '${out}' && openssl dgst -sha256 '${out}' >&2`,
+      );
+      if (twoPassRun.code !== 0) throw new Error(`two-pass failed: ${twoPassRun.stderr}`);
+      times.twoPass.push(twoPassRun.seconds);
+      rmSync(out, { force: true });
+      rmSync(`${out}.c`, { force: true });
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const ingot = { seconds: median(times.ingot), peakRssMiB: Math.max(...times.rss) };
+    const onePass = { seconds: median(times.onePass) };
+    const twoPass = { seconds: median(times.twoPass) };
+    const spread = (xs: number[]) => (xs.length > 1 ? ` (${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)})` : '');
 
     const vsOne = ingot.seconds / onePass.seconds;
     const vsTwo = ingot.seconds / twoPass.seconds;
@@ -91,9 +106,9 @@ try {
     figure(`sync.${format.name}_ingot_s`, ingot.seconds, 's');
     pass &&= ok;
     results.push(
-      row([`${format.name}: ingot sync`, `${ingot.seconds.toFixed(2)} s`, `RSS ${ingot.peakRssMiB.toFixed(0)} MiB`]),
-      row([`${format.name}: curl | tee openssl | ${format.native.split(' ')[0]} | tee openssl`, `${onePass.seconds.toFixed(2)} s`]),
-      row([`${format.name}: download, then decompress (two passes)`, `${twoPass.seconds.toFixed(2)} s`]),
+      row([`${format.name}: ingot sync`, `${ingot.seconds.toFixed(2)} s`, `RSS ${ingot.peakRssMiB.toFixed(0)} MiB${spread(times.ingot)}`]),
+      row([`${format.name}: curl | tee openssl | ${format.native.split(' ')[0]} | tee openssl`, `${onePass.seconds.toFixed(2)} s`, spread(times.onePass)]),
+      row([`${format.name}: download, then decompress (two passes)`, `${twoPass.seconds.toFixed(2)} s`, spread(times.twoPass)]),
       row([`${format.name}: ratio ingot / one-pass`, ratio(ingot.seconds, onePass.seconds), vsOne <= 1 ? 'ok (≤ 1.0×)' : 'OVER 1.0×']),
       row([`${format.name}: ratio ingot / two-pass`, ratio(ingot.seconds, twoPass.seconds), ingot.seconds < twoPass.seconds ? 'ok (< 1×)' : 'SLOWER']),
       '',
@@ -103,7 +118,7 @@ try {
   await server.close();
 }
 console.log(
-  `\nbench:sync — ${(size / 2 ** 20).toFixed(0)} MiB image, ${new Date().toISOString()}, load ${os.loadavg()[0]!.toFixed(2)} on ${os.cpus().length} cores\n`,
+  `\nbench:sync — ${(size / 2 ** 20).toFixed(0)} MiB image, medians of ${rounds} rounds, ${new Date().toISOString()}, load ${os.loadavg()[0]!.toFixed(2)} on ${os.cpus().length} cores\n`,
 );
 console.log(results.join('\n'));
 console.log(pass ? 'all targets met' : 'some targets missed');

@@ -21,7 +21,7 @@ import { hashFile } from '../src/digest/hashing.js';
 import { writeKeyPair } from '../src/trust/key-files.js';
 import { generateSecretKey } from '../src/trust/keys.js';
 import { signFile, verifyFile } from '../src/trust/signature.js';
-import { figure } from './lib.js';
+import { figure, median } from './lib.js';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '9' }, 'size-mib': { type: 'string', default: '20' } } });
 const runs = Number(values.runs);
@@ -30,7 +30,6 @@ const TARGET_RATIO = 0.3;
 const IDLE_TARGET_MS = 30;
 const BLOCK = 3;
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const fmt = (ms: number) => `${ms.toFixed(1)} ms`;
 
 const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ingot-bench-verify-'));
