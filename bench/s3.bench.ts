@@ -6,6 +6,7 @@
  *
  *   INGOT_BENCH_SIZE     image size in bytes (default 1 GiB)
  *   INGOT_BENCH_IMAGES   images for the no-change re-sync (default 1000)
+ *   INGOT_BENCH_NODE_ARGS    extra node flags for ingot's large sync (e.g. --cpu-prof --cpu-prof-dir=/tmp/p)
  *
  * Targets: ingot ≤ 1.15 × native; ingot's peak RSS < 250 MB.
  */
@@ -68,7 +69,8 @@ try {
     ],
   });
   const store = rgwStoreUrl(rgw, bucket, 'ingot');
-  const ingot = await timed(process.execPath, [bin, 'sync', '--quiet', '--store', store], env, dir);
+  const nodeArgs = (process.env.INGOT_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const ingot = await timed(process.execPath, [...nodeArgs, bin, 'sync', '--quiet', '--store', store], env, dir);
   if (ingot.code !== 0) throw new Error(`ingot sync failed: ${ingot.stderr}`);
 
   const native = await timedShell(
