@@ -171,6 +171,8 @@ class PartWriter extends Writable {
   // One listener per upload on a run-wide signal: remove it when done, or a sync of many images leaks them.
   #detach(): void {
     this.#t.signal?.removeEventListener('abort', this.#onAbort);
+    // Written out: the spare part buffers go now, not whenever the writer is collected.
+    this.#spare = [];
   }
 
   async #flushFull(): Promise<void> {
