@@ -171,7 +171,7 @@ class PartWriter extends Writable {
   // One listener per upload on a run-wide signal: remove it when done, or a sync of many images leaks them.
   #detach(): void {
     this.#t.signal?.removeEventListener('abort', this.#onAbort);
-    // Written out: the spare part buffers go now, not whenever the writer is collected.
+    // Done: the spare part buffers go now, not whenever the writer is collected.
     this.#spare = [];
   }
 
@@ -222,8 +222,9 @@ class PartWriter extends Writable {
       )
       .then((out) => {
         this.#parts.push({ PartNumber: partNumber, ETag: out.ETag });
-        // Sent and answered: the SDK holds the body no longer. A failed part's buffer is never reused.
-        if (this.#spare.length <= this.#t.maxInFlight) this.#spare.push(reusable);
+        // Sent and answered: the SDK holds the body no longer. A failed part's buffer is never reused,
+        // and once the writer is done (finished or cancelled) no part comes to take it.
+        if (!this.destroyed && this.#spare.length <= this.#t.maxInFlight) this.#spare.push(reusable);
       })
       .catch((error: unknown) => {
         this.failure ??= error instanceof Error ? error : new Error(String(error));
