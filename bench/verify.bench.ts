@@ -4,7 +4,7 @@
 // The native tools are started by one long-lived bash (timed with its $EPOCHREALTIME), not by this process:
 // every fork of this process marks its memory copy-on-write, and the next verify then pays a page fault per
 // page of its read buffers (~17 ms for 4 MiB on this VM) — a cost of the harness, not of verifying.
-// sha256 runs in ingot's helper thread (the steady state of a process; the first call is shown apart).
+// The helper thread reads the file and hashes sha256 while BLAKE2b runs here (the steady state of a process; the first call is shown apart).
 // Run: node --import tsx bench/verify.bench.ts [--runs N] [--size-mib M]
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -94,7 +94,7 @@ try {
   console.log(`ingot verify (signature + sha256, one pass): ${fmt(ingotMs)} (best ${fmt(Math.min(...ingotTimes))}; idle target <= ${IDLE_TARGET_MS} ms)`);
   figure('verify.first_call_ms', firstMs, 'ms');
   console.log(`  first call in the process (cold page cache and JIT, helper thread starting): ${fmt(firstMs)}`);
-  console.log(`  sha256 in the helper thread: ${threaded ? 'yes' : 'no (INGOT_HASH_THREAD=0 or no thread)'}`);
+  console.log(`  read and sha256 in the helper thread: ${threaded ? 'yes' : 'no (INGOT_HASH_THREAD=0 or no thread)'}`);
   console.log(`  floor on one core: BLAKE2b-512 + SHA-256 of the same bytes, in memory: ${fmt(hashFloorMs(size))}`);
   console.log(`host pull path (signed index names the sha256; one hash of the bytes): ${fmt(median(pullTimes))}`);
   if (haveNative) {

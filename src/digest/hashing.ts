@@ -6,7 +6,6 @@ import { createHash, type Hash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { Transform, type TransformCallback } from 'node:stream';
 import { formatDigest, type Algorithm, type Digest } from './digest.js';
-import { sharedBuffer } from './hash-thread.js';
 
 /** A pass-through stream that hashes and counts what flows through it. */
 export class HashingStream extends Transform {
@@ -66,7 +65,6 @@ export const FILE_CHUNK = 2 << 20;
  * hashing it on this class of machine (a VM faults each new page in: 4 MiB
  * of new buffers added ~17 ms to a 32 ms verify of 20 MiB), so finished
  * reads give their pair back; at most {@link SPARE_PAIRS} pairs are kept.
- * They are shared memory, so the helper thread can hash a chunk in place.
  */
 const spare: Buffer[][] = [];
 const SPARE_PAIRS = 2;
@@ -75,19 +73,13 @@ const SPARE_PAIRS = 2;
  * Reads a whole file in large chunks, overlapping the next read (in libuv's
  * thread pool) with the caller's work on the current chunk, and returns the
  * size. `onChunk` runs synchronously and must not keep the buffer: it is
- * reused for a later read, and by later calls (copy it if you need it). If
- * it hands the chunk on (to the helper thread), it returns a promise that
- * settles when the chunk is no longer read, and the buffer waits for that.
- * With the default chunk size the chunks are views of SharedArrayBuffers.
+ * reused for a later read, and by later calls (copy it if you need it).
  */
-export async function readFileChunks(file: string, onChunk: (chunk: Buffer) => unknown, chunkSize = FILE_CHUNK): Promise<number> {
+export async function readFileChunks(file: string, onChunk: (chunk: Buffer) => void, chunkSize = FILE_CHUNK): Promise<number> {
   const handle = await open(file, 'r');
   const pooled = chunkSize === FILE_CHUNK;
-  const fresh = pooled ? sharedBuffer : (n: number) => Buffer.allocUnsafe(n);
-  const buffers = (pooled && spare.pop()) || [fresh(chunkSize), fresh(chunkSize)];
-  const inUse: (Promise<unknown> | undefined)[] = [undefined, undefined];
+  const buffers = (pooled && spare.pop()) || [Buffer.allocUnsafeSlow(chunkSize), Buffer.allocUnsafeSlow(chunkSize)];
   let pending: Promise<{ bytesRead: number }> | undefined;
-  let reusable = true;
   try {
     let current = 0;
     let size = 0;
@@ -99,29 +91,14 @@ export async function readFileChunks(file: string, onChunk: (chunk: Buffer) => u
       const chunk = buffers[current]!.subarray(0, bytesRead);
       size += bytesRead;
       current ^= 1;
-      if (inUse[current]) {
-        await inUse[current];
-        inUse[current] = undefined;
-      }
       pending = handle.read(buffers[current]!, 0, chunkSize, size);
-      const handedOn = onChunk(chunk);
-      if (handedOn instanceof Promise) {
-        // Mark a failure handled now; it is rethrown where the buffer is awaited.
-        handedOn.catch(() => undefined);
-        inUse[current ^ 1] = handedOn;
-      }
+      onChunk(chunk);
     }
   } finally {
-    // A read still in flight writes into a buffer, and a chunk handed on is still read: wait for
-    // both before the pair can be reused (a pair whose hand-off failed is dropped).
+    // A read still in flight writes into a buffer: wait for it before the pair can be reused.
     await pending?.catch(() => undefined);
-    for (const use of inUse) {
-      await use?.catch(() => {
-        reusable = false;
-      });
-    }
     await handle.close();
-    if (pooled && reusable && spare.length < SPARE_PAIRS) spare.push(buffers);
+    if (pooled && spare.length < SPARE_PAIRS) spare.push(buffers);
   }
 }
 

@@ -5,10 +5,11 @@
  * sig ‖ trusted comment. Verification checks the key id first (so "signed by
  * another key" is its own error), then both signatures.
  */
-import { createHash, type Hash, sign as edSign, verify as edVerify, timingSafeEqual } from 'node:crypto';
+import { createHash, sign as edSign, verify as edVerify, timingSafeEqual } from 'node:crypto';
 import { ErrorCode, IngotError } from '../errors.js';
 import { formatDigest, type Digest } from '../digest/digest.js';
-import { hashThread, type ThreadHash } from '../digest/hash-thread.js';
+import { open, stat } from 'node:fs/promises';
+import { hashThread } from '../digest/hash-thread.js';
 import { FILE_CHUNK, hashFile, readFileChunks } from '../digest/hashing.js';
 import { createBlake2b512 } from './blake2b.js';
 import { publicKeyObject, type SecretKey } from './keys.js';
@@ -79,44 +80,69 @@ export interface VerifyFileResult extends VerifiedSignature {
 /**
  * Verifies a signed file in one read: BLAKE2b-512 for the signature and
  * sha256 for the digest check run over the same chunks (native hashes, large
- * reads overlapped with hashing). For a file of two chunks or more, sha256
- * runs in the helper thread when it is up (see hash-thread.ts), so the two
- * hashes use two cores. Legacy "Ed" signatures need the whole file in memory
- * (as in minisign), so they are accepted only up to 64 MiB.
+ * reads overlapped with hashing). For a prehashed signature over a file of
+ * one chunk or more, the helper thread reads the file and computes sha256
+ * when it is up (see hash-thread.ts), so the two hashes use two cores.
+ * Legacy "Ed" signatures need the whole file in memory (as in minisign), so
+ * they are accepted only up to 64 MiB.
  */
 export async function verifyFile(file: string, signatureText: string, pk: PublicKey, expectedSha256?: Digest): Promise<VerifyFileResult> {
   const record = decodeSignature(signatureText, `signature of ${file}`);
   checkKeyId(record, pk, file);
-  const blake = record.algorithm === 'ED' ? createBlake2b512() : undefined;
-  let sha: Hash | undefined;
-  let threadSha: ThreadHash | undefined;
-  const chunks: Buffer[] = [];
-  let read = 0;
-  const reading = readFileChunks(file, (chunk) => {
-    if (read === 0 && chunk.length === FILE_CHUNK && blake) threadSha = hashThread()?.job('sha256');
-    // Post to the helper thread first, so that both hashes run at once.
-    const handedOn = threadSha?.update(chunk);
-    if (!threadSha) (sha ??= createHash('sha256')).update(chunk);
-    blake?.update(chunk);
-    read += chunk.length;
-    if (!blake) {
+  let message: Uint8Array;
+  let read: { shaHex: string; size: number };
+  if (record.algorithm === 'ED') {
+    const blake = createBlake2b512();
+    read = await hashBesideSha256(file, blake);
+    message = blake.digest();
+  } else {
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    read = await hashBesideSha256(file, (chunk) => {
       chunks.push(Buffer.from(chunk));
-      if (read > 64 << 20) {
+      bytes += chunk.length;
+      if (bytes > 64 << 20) {
         throw new IngotError(ErrorCode.signatureMalformed, `legacy (non-prehashed) signature on a file over 64 MiB: ${file}`, { path: file });
       }
-    }
-    return handedOn;
-  });
-  const size = await reading.catch((error: unknown) => {
-    threadSha?.discard();
-    throw error;
-  });
-  const verified = checkRecord(record, blake ? blake.digest() : Buffer.concat(chunks), pk, file);
-  const sha256 = formatDigest('sha256', threadSha ? await threadSha.digest() : (sha ?? createHash('sha256')).digest('hex'));
+    });
+    message = Buffer.concat(chunks);
+  }
+  const verified = checkRecord(record, message, pk, file);
+  const sha256 = formatDigest('sha256', read.shaHex);
   if (expectedSha256 && sha256 !== expectedSha256) {
     throw new IngotError(ErrorCode.digestMismatch, `digest mismatch: ${file}`, { path: file, expected: expectedSha256, actual: sha256 });
   }
-  return { ...verified, sha256, size };
+  return { ...verified, sha256, size: read.size };
+}
+
+/**
+ * Reads `file` once, giving every chunk to `other` (a hash, or a function)
+ * and to sha256. A file of a chunk or more is read in the helper thread,
+ * which also computes sha256, while this thread runs `other`; without the
+ * thread (not started yet, or INGOT_HASH_THREAD=0) both run here.
+ */
+async function hashBesideSha256(
+  file: string,
+  other: { update(chunk: Uint8Array): unknown } | ((chunk: Uint8Array) => void),
+): Promise<{ shaHex: string; size: number }> {
+  const feed = typeof other === 'function' ? other : (chunk: Uint8Array) => void other.update(chunk);
+  // Asked only for a large file: a small one is hashed here sooner than a message goes to the thread.
+  const thread = (await stat(file)).size >= FILE_CHUNK ? hashThread() : undefined;
+  if (thread) {
+    const handle = await open(file, 'r');
+    try {
+      const { hex, size } = await thread.readFile(handle.fd, 'sha256', feed);
+      return { shaHex: hex, size };
+    } finally {
+      await handle.close();
+    }
+  }
+  const sha = createHash('sha256');
+  const size = await readFileChunks(file, (chunk) => {
+    sha.update(chunk);
+    feed(chunk);
+  });
+  return { shaHex: sha.digest('hex'), size };
 }
 
 function checkKeyId(record: SignatureRecord, pk: PublicKey, subject: string): void {

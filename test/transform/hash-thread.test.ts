@@ -1,5 +1,6 @@
-// The helper thread for hashing: digests equal the in-thread ones, buffers are not reused while the thread
-// reads them, failures reach the caller, and an idle thread never keeps the process alive.
+// The helper thread for verifying files: it reads a file and hashes it while the caller gets every chunk in
+// order; a buffer the caller holds is never read into; failures reach the caller and leave the thread usable;
+// an idle thread never keeps the process alive.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
@@ -8,10 +9,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { formatDigest } from '../../src/digest/digest.js';
 import { run } from '../../src/exec/run.js';
-import { type HelperThread, hashThread, hashThreadReady, sharedBuffer, stopHashThread, ThreadHash } from '../../src/digest/hash-thread.js';
-import { FILE_CHUNK, readFileChunks } from '../../src/digest/hashing.js';
+import { type HelperThread, hashThread, hashThreadReady, stopHashThread } from '../../src/digest/hash-thread.js';
+import { FILE_CHUNK } from '../../src/digest/hashing.js';
 import { generateSecretKey } from '../../src/trust/keys.js';
-import { signFile, verifyFile } from '../../src/trust/signature.js';
+import { signBytes, signFile, verifyFile } from '../../src/trust/signature.js';
 
 const hex = (algorithm: string, data: Uint8Array) => createHash(algorithm).update(data).digest('hex');
 
@@ -21,88 +22,138 @@ async function tmp(t: { after(fn: () => Promise<void>): void }): Promise<string>
   return dir;
 }
 
-async function runningThread() {
+async function runningThread(): Promise<HelperThread> {
   assert.equal(await hashThreadReady(), true, 'the helper thread starts');
   const thread = hashThread();
   assert.ok(thread);
   return thread;
 }
 
-test('helper thread: two jobs interleaved over shared chunks give the digests of their own bytes; a bad algorithm fails only its job', async () => {
-  const thread = await runningThread();
-  const a = randomBytes(3 * 65536 + 17);
-  const b = randomBytes(100_003);
-  const shared = sharedBuffer(a.length + b.length);
-  shared.set(a, 0);
-  shared.set(b, a.length);
-  const sha = thread.job('sha256');
-  const blake = thread.job('blake2b512');
-  // Four rounds: sha takes the next 64 KiB of a, blake takes all of b again.
-  for (let at = 0; at < a.length; at += 65536) {
-    await Promise.all([sha.update(shared.subarray(at, Math.min(at + 65536, a.length))), blake.update(shared.subarray(a.length, a.length + b.length))]);
+/** Reads `file` in the thread; `onChunk` sees each chunk with its offset. */
+async function threadRead(thread: HelperThread, file: string, algorithm: string, onChunk: (chunk: Uint8Array, at: number) => void) {
+  const handle = await fs.open(file, 'r');
+  try {
+    let at = 0;
+    return await thread.readFile(handle.fd, algorithm, (chunk) => {
+      onChunk(chunk, at);
+      at += chunk.length;
+    });
+  } finally {
+    await handle.close();
   }
-  assert.equal(await sha.digest(), hex('sha256', a));
-  assert.equal(await blake.digest(), hex('blake2b512', Buffer.concat([b, b, b, b])));
+}
 
-  const bad = thread.job('no-such-hash');
-  await assert.rejects(bad.update(shared.subarray(0, 10)), /hashing thread: .*(digest|unsupported|Invalid)/i);
-  assert.throws(() => thread.job('sha256').update(Buffer.alloc(4)), /SharedArrayBuffer/);
-  // The thread survives a failed job.
-  const again = thread.job('sha256');
-  await again.update(shared.subarray(0, 5));
-  assert.equal(await again.digest(), hex('sha256', a.subarray(0, 5)));
+test('helper thread: the caller gets every chunk in order while the thread hashes the same bytes, for any size; reads queue', async (t) => {
+  const thread = await runningThread();
+  const dir = await tmp(t);
+  for (const size of [0, 1, FILE_CHUNK, FILE_CHUNK + 1, 9 * FILE_CHUNK + 4321]) {
+    const data = randomBytes(size);
+    const file = path.join(dir, `data-${size}`);
+    await fs.writeFile(file, data);
+    const caller = createHash('blake2b512');
+    const read = await threadRead(thread, file, 'sha256', (chunk, at) => {
+      assert.ok(chunk.length > 0 && chunk.length <= FILE_CHUNK);
+      assert.ok(Buffer.from(chunk).equals(data.subarray(at, at + chunk.length)), `chunk at ${at} of ${size}`);
+      caller.update(chunk);
+    });
+    assert.deepEqual(read, { hex: hex('sha256', data), size }, `thread digest of ${size} bytes`);
+    assert.equal(caller.digest('hex'), hex('blake2b512', data), `caller digest of ${size} bytes`);
+  }
+
+  // Two reads at once: the second waits for the first in the thread, and each gets its own bytes.
+  const a = randomBytes(5 * FILE_CHUNK + 1);
+  const b = randomBytes(3 * FILE_CHUNK + 7);
+  await fs.writeFile(path.join(dir, 'a'), a);
+  await fs.writeFile(path.join(dir, 'b'), b);
+  const seen = { a: [] as Buffer[], b: [] as Buffer[] };
+  const [ra, rb] = await Promise.all([
+    threadRead(thread, path.join(dir, 'a'), 'sha512', (c) => seen.a.push(Buffer.from(c))),
+    threadRead(thread, path.join(dir, 'b'), 'sha256', (c) => seen.b.push(Buffer.from(c))),
+  ]);
+  assert.equal(ra.hex, hex('sha512', a));
+  assert.equal(rb.hex, hex('sha256', b));
+  assert.ok(Buffer.concat(seen.a).equals(a) && Buffer.concat(seen.b).equals(b));
 });
 
-test('readFileChunks: a chunk handed on is not overwritten until its promise settles, and a failed hand-off fails the read', async (t) => {
+test('helper thread: a chunk the caller still holds is not read into, however slow the caller', async (t) => {
+  const thread = await runningThread();
   const dir = await tmp(t);
+  // Three times the ring: a thread that did not wait would wrap around into chunks being read.
+  const data = randomBytes(12 * FILE_CHUNK);
   const file = path.join(dir, 'data');
-  const data = randomBytes(5 * FILE_CHUNK + 12345);
   await fs.writeFile(file, data);
-  const seen: Buffer[] = [];
-  let offset = 0;
-  const size = await readFileChunks(file, (chunk) => {
-    assert.ok(chunk.buffer instanceof SharedArrayBuffer, 'pooled chunks are shared memory');
-    const at = offset;
-    offset += chunk.length;
-    // Check the bytes only later, after the reader went on: they must still be this chunk's.
-    return new Promise<void>((resolve) =>
-      setTimeout(() => {
-        assert.ok(chunk.equals(data.subarray(at, at + chunk.length)), `chunk at ${at} intact while handed on`);
-        seen.push(Buffer.from(chunk));
-        resolve();
-      }, 15),
-    );
+  const read = await threadRead(thread, file, 'sha256', (chunk, at) => {
+    const until = performance.now() + 4;
+    while (performance.now() < until); // the thread reads ahead meanwhile
+    assert.ok(Buffer.from(chunk).equals(data.subarray(at, at + chunk.length)), `chunk at ${at} intact after the wait`);
   });
-  assert.equal(size, data.length);
-  assert.ok(Buffer.concat(seen).equals(data));
+  assert.equal(read.hex, hex('sha256', data));
+});
 
+test('helper thread: an error in the caller stops the read and reaches the caller; a read error keeps its code; the thread goes on', async (t) => {
+  const thread = await runningThread();
+  const dir = await tmp(t);
+  const data = randomBytes(8 * FILE_CHUNK);
+  const file = path.join(dir, 'data');
+  await fs.writeFile(file, data);
   let calls = 0;
   await assert.rejects(
-    readFileChunks(file, () => (++calls === 2 ? Promise.reject(new Error('thread gone')) : undefined)),
-    /thread gone/,
+    threadRead(thread, file, 'sha256', () => {
+      if (++calls === 2) throw new Error('caller failed');
+    }),
+    /caller failed/,
   );
-  // The next read (which may take the pool's buffers) still sees only its own bytes.
-  const sha = createHash('sha256');
-  await readFileChunks(file, (c) => sha.update(c));
-  assert.equal(sha.digest('hex'), hex('sha256', data));
+  assert.equal(calls, 2, 'no chunk is handed on after the failure');
+  // Failing on the last chunk, after which the thread has already found the end, fails the read too.
+  calls = 0;
+  await assert.rejects(
+    threadRead(thread, file, 'sha256', () => {
+      if (++calls === 8) throw new Error('caller failed on the last chunk');
+    }),
+    /on the last chunk/,
+  );
+
+  // A directory cannot be read: the error and its code come back.
+  const handle = await fs.open(dir, 'r');
+  try {
+    await assert.rejects(
+      thread.readFile(handle.fd, 'sha256', () => undefined),
+      (error: NodeJS.ErrnoException) => error.code === 'EISDIR' && /hashing thread/.test(error.message),
+    );
+  } finally {
+    await handle.close();
+  }
+  await assert.rejects(
+    threadRead(thread, file, 'no-such-hash', () => undefined),
+    /hashing thread: .*(digest|unsupported|Invalid)/i,
+  );
+
+  // The ring given back after those failures serves the next read with only its own bytes.
+  const seen: Buffer[] = [];
+  const read = await threadRead(thread, file, 'sha256', (c) => seen.push(Buffer.from(c)));
+  assert.equal(read.hex, hex('sha256', data));
+  assert.ok(Buffer.concat(seen).equals(data));
 });
 
-test('verifyFile with sha256 in the helper thread: same result as in one thread; a changed byte or digest is still caught', async (t) => {
+test('verifyFile with the helper thread: same result as in one thread; a changed byte or digest is still caught', async (t) => {
   const dir = await tmp(t);
   const file = path.join(dir, 'artifact');
   const data = randomBytes(3 * FILE_CHUNK + 999);
   await fs.writeFile(file, data);
   const key = generateSecretKey();
   const signature = await signFile(file, key, { trustedComment: 'file:artifact' });
+  const legacy = signBytes(data, key, { trustedComment: 'file:artifact', legacy: true });
   const expected = formatDigest('sha256', hex('sha256', data));
 
   await runningThread();
   const threaded = await verifyFile(file, signature, key.publicKey, expected);
   assert.equal(threaded.sha256, expected);
   assert.equal(threaded.size, data.length);
+  assert.equal((await verifyFile(file, legacy, key.publicKey, expected)).algorithm, 'Ed');
   process.env.INGOT_HASH_THREAD = '0';
   try {
     assert.deepEqual(await verifyFile(file, signature, key.publicKey, expected), threaded);
+    assert.equal((await verifyFile(file, legacy, key.publicKey, expected)).sha256, expected);
   } finally {
     delete process.env.INGOT_HASH_THREAD;
   }
@@ -111,16 +162,34 @@ test('verifyFile with sha256 in the helper thread: same result as in one thread;
   data[2 * FILE_CHUNK + 5]! ^= 1;
   await fs.writeFile(file, data);
   await assert.rejects(verifyFile(file, signature, key.publicKey), { code: 'INGOT_SIGNATURE_INVALID' });
+  await assert.rejects(verifyFile(file, legacy, key.publicKey), { code: 'INGOT_SIGNATURE_INVALID' });
+});
+
+test('verifyFile: a legacy (non-prehashed) signature on a file over 64 MiB is refused, with the thread and without', async (t) => {
+  const dir = await tmp(t);
+  const file = path.join(dir, 'big');
+  await fs.writeFile(file, '');
+  await fs.truncate(file, (64 << 20) + 1);
+  const key = generateSecretKey();
+  const legacy = signBytes(Buffer.from('other bytes'), key, { trustedComment: 'file:big', legacy: true });
+  await runningThread();
+  await assert.rejects(verifyFile(file, legacy, key.publicKey), { code: 'INGOT_SIGNATURE_MALFORMED', message: /over 64 MiB/ });
+  process.env.INGOT_HASH_THREAD = '0';
+  try {
+    await assert.rejects(verifyFile(file, legacy, key.publicKey), { code: 'INGOT_SIGNATURE_MALFORMED', message: /over 64 MiB/ });
+  } finally {
+    delete process.env.INGOT_HASH_THREAD;
+  }
 });
 
 test('an idle helper thread does not keep the process alive; a stopped thread is started again', async () => {
   const script = [
     "import { hashThreadReady, hashThread } from './src/digest/hash-thread.ts';",
-    "import { sharedBuffer } from './src/digest/hash-thread.ts';",
+    "import { openSync, writeFileSync } from 'node:fs';",
     'if (!(await hashThreadReady())) process.exit(3);',
-    "const job = hashThread().job('sha256');",
-    'await job.update(sharedBuffer(8));',
-    'console.log(await job.digest());',
+    "const file = `${process.env.TMPDIR ?? '/tmp'}/ingot-hash-thread-${process.pid}`;",
+    'writeFileSync(file, Buffer.alloc(8));',
+    "console.log((await hashThread().readFile(openSync(file, 'r'), 'sha256', () => undefined)).hex);",
   ].join('\n');
   const result = await run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
     cwd: path.resolve('.'),
@@ -135,23 +204,4 @@ test('an idle helper thread does not keep the process alive; a stopped thread is
   await stopHashThread();
   assert.equal(hashThread(), undefined, 'the first call after a stop only starts a new thread');
   await runningThread();
-});
-
-test('a job whose update failed never gives a digest, even when the thread answers the rest', async () => {
-  // A thread that fails the first update and answers everything else, as the real one does once it has
-  // forgotten the failed job: the digest it would give covers only the later bytes.
-  const sent: Record<string, unknown>[] = [];
-  const thread = {
-    send(message: Record<string, unknown>) {
-      sent.push(message);
-      if (sent.length === 1) return Promise.reject(new Error('hashing thread: out of memory'));
-      return Promise.resolve(message.final ? 'ab'.repeat(32) : undefined);
-    },
-  } as unknown as HelperThread;
-  const job = new ThreadHash(thread, 1, 'sha256');
-  const chunk = sharedBuffer(8);
-  await assert.rejects(job.update(chunk), /out of memory/);
-  await assert.rejects(job.update(chunk), /out of memory/, 'later updates fail at once');
-  await assert.rejects(job.digest(), /out of memory/);
-  assert.equal(sent.filter((m) => m.buffer).length, 1, 'nothing more is sent for a failed job');
 });
