@@ -12,8 +12,8 @@
  * start` of the units marked `start: true` — so a unit may require a service
  * a profile's runcmd installs (000's polis.service after Docker).
  */
-import { Document, isScalar, isSeq } from 'yaml';
 import { ErrorCode, ExitCode, IngotError } from '../errors.js';
+import { yaml } from '../manifest/yaml.js';
 import type { ResolvedProfile } from './merge.js';
 import type { DeployParams } from './params.js';
 import { DOWNLOAD_MARKER, isRecord, type DownloadPart } from './profile.js';
@@ -100,6 +100,7 @@ export function renderUserData(profile: ResolvedProfile, params: DeployParams, v
 
 /** YAML text of the config; short argv lists in runcmd/bootcmd go on one line. */
 function serialise(config: Record<string, unknown>): string {
+  const { Document, isScalar, isSeq } = yaml();
   const doc = new Document(config, { aliasDuplicateObjects: false });
   for (const key of ['runcmd', 'bootcmd']) {
     const list = doc.get(key, true);

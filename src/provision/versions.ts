@@ -8,12 +8,12 @@
 import { readFile, stat } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { isMap, isScalar, type Document } from 'yaml';
+import type { Document } from 'yaml';
 import { download, type HttpOptions } from '../acquire/http-client.js';
 import { HashingStream } from '../digest/hashing.js';
 import { digestHex } from '../digest/digest.js';
 import { ErrorCode, ExitCode, IngotError } from '../errors.js';
-import { parseYaml } from '../manifest/yaml.js';
+import { parseYaml, yaml } from '../manifest/yaml.js';
 import { renderProblem } from '../manifest/problems.js';
 import { isRecord } from './profile.js';
 import { writeFileAtomic } from '../util/fs-atomic.js';
@@ -165,7 +165,7 @@ export async function bumpVersion(
   if (!url.startsWith('https://')) throw new IngotError(ErrorCode.versionsInvalid, `--url must be https://, got ${url}`, { exitCode: ExitCode.usage });
   const { sha256, size } = await fetchDigest(url, opts.http, opts.signal);
   const node = versions.doc.getIn(['pins', name], true);
-  if (!isMap(node)) throw new IngotError(ErrorCode.versionsInvalid, `${file}: pin "${name}" is not a mapping`, { exitCode: ExitCode.usage });
+  if (!yaml().isMap(node)) throw new IngotError(ErrorCode.versionsInvalid, `${file}: pin "${name}" is not a mapping`, { exitCode: ExitCode.usage });
   setKeepingStyle(node, 'version', version);
   setKeepingStyle(node, 'url', url);
   setKeepingStyle(node, 'sha256', sha256);
@@ -178,6 +178,6 @@ export async function bumpVersion(
 // Replace a scalar's value but keep its node (quotes, trailing comment).
 function setKeepingStyle(map: import('yaml').YAMLMap, key: string, value: string) {
   const current = map.get(key, true);
-  if (isScalar(current)) current.value = value;
+  if (yaml().isScalar(current)) current.value = value;
   else map.set(key, value);
 }

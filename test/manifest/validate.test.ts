@@ -10,6 +10,7 @@ import { parse as parseYamlText } from 'yaml';
 /** The value of one image block written by image(). */
 const parseYamlValue = (block: string) => parseYamlText(block.replace(/^ {4}- /, '').replace(/^ {6}/gm, '')) as Record<string, unknown>;
 import { runCli, tempDir } from '../helpers/fixtures.js';
+import { run } from '../../src/exec/run.js';
 
 const HEX = 'a'.repeat(64);
 const HEX2 = 'b'.repeat(64);
@@ -270,6 +271,29 @@ describe('manifest rules', () => {
     const bad = JSON.stringify({ ...value, spec: { images: [{ ...value.spec.images[0], destination: { path: '/abs' } }] } }, null, 2);
     const problem = checkManifest(bad, '/tmp/x/images.yaml').problems.find((p) => p.code === 'unsafe-path');
     assert.equal(problem?.line, bad.split('\n').findIndex((l) => l.includes('"/abs"')) + 1);
+  });
+
+  it('a JSON manifest is validated and planned without loading the YAML library (~20 ms of a start); a YAML one loads it', async () => {
+    const main = new URL('../../dist/src/cli/main.js', import.meta.url).href;
+    const value = { apiVersion: 'ingot/v1alpha1', kind: 'ImageManifest', metadata: { name: 't' }, spec: { images: [parseYamlValue(good)] } };
+    const loads = async (text: string, args: string[]) => {
+      const dir = tempDir('ingot-lazy-yaml-');
+      writeFileSync(join(dir, 'images.yaml'), text);
+      const script = [
+        "import { createRequire } from 'node:module';",
+        `const { main } = await import(${JSON.stringify(main)});`,
+        `const code = await main({ argv: ${JSON.stringify(args)}, env: process.env, cwd: process.cwd(), stdout: process.stdout, stderr: process.stderr });`,
+        "const loaded = Object.keys(createRequire(import.meta.url).cache).some((k) => k.includes('/node_modules/yaml/'));",
+        'console.error(`RESULT ${JSON.stringify({ code, loaded })}`);',
+      ].join('\n');
+      const result = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: dir, reject: false, timeoutMs: 30_000 });
+      const line = result.stderr.split('\n').find((l) => l.startsWith('RESULT '));
+      assert.ok(line, result.stderr);
+      return JSON.parse(line.slice(7)) as { code: number; loaded: boolean };
+    };
+    assert.deepEqual(await loads(JSON.stringify(value), ['validate']), { code: 0, loaded: false });
+    assert.deepEqual(await loads(JSON.stringify(value), ['sync', '--dry-run']), { code: 0, loaded: false });
+    assert.deepEqual(await loads(header + good, ['validate']), { code: 0, loaded: true });
   });
 
   it('a JSON manifest with a duplicate key is not taken by the fast path: YAML reports it with its position', () => {
