@@ -7,37 +7,70 @@ import { open } from 'node:fs/promises';
 import { Transform, type TransformCallback } from 'node:stream';
 import { formatDigest, type Algorithm, type Digest } from './digest.js';
 
-/** A pass-through stream that hashes and counts what flows through it. */
-export class HashingStream extends Transform {
+/** Several digests of the same bytes, and their count: what a hashing pass gives. */
+export interface Digested {
+  readonly bytes: number;
+  /** The digest once every byte is in. */
+  digest(algorithm: Algorithm): Digest;
+}
+
+/** Feeds every chunk to one hash per algorithm and counts; the digests are taken once, at the end. */
+export class Digests implements Digested {
   #hashes: Map<Algorithm, Hash>;
   #digests: Map<Algorithm, Digest> | undefined;
   bytes = 0;
+
+  constructor(algorithms: Iterable<Algorithm>) {
+    this.#hashes = new Map([...new Set(algorithms)].map((a) => [a, createHash(a)]));
+  }
+
+  update(chunk: Uint8Array): void {
+    for (const hash of this.#hashes.values()) hash.update(chunk);
+    this.bytes += chunk.length;
+  }
+
+  /** Ends the hashes; later calls to {@link digest} give what they had. */
+  finish(): void {
+    this.#digests ??= new Map([...this.#hashes].map(([a, h]) => [a, formatDigest(a, h.digest('hex'))]));
+  }
+
+  digest(algorithm: Algorithm): Digest {
+    const value = this.#digests?.get(algorithm);
+    if (!value) throw new Error(`digest ${algorithm} requested before the bytes ended or was not computed`);
+    return value;
+  }
+}
+
+/** A pass-through stream that hashes and counts what flows through it. */
+export class HashingStream extends Transform implements Digested {
+  readonly #digests: Digests;
 
   constructor(
     algorithms: Iterable<Algorithm>,
     private readonly onBytes?: (n: number) => void,
   ) {
     super({ highWaterMark: 1 << 20 });
-    this.#hashes = new Map([...new Set(algorithms)].map((a) => [a, createHash(a)]));
+    this.#digests = new Digests(algorithms);
+  }
+
+  get bytes(): number {
+    return this.#digests.bytes;
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    for (const hash of this.#hashes.values()) hash.update(chunk);
-    this.bytes += chunk.length;
+    this.#digests.update(chunk);
     this.onBytes?.(chunk.length);
     callback(null, chunk);
   }
 
   override _flush(callback: TransformCallback): void {
-    this.#digests = new Map([...this.#hashes].map(([a, h]) => [a, formatDigest(a, h.digest('hex'))]));
+    this.#digests.finish();
     callback();
   }
 
   /** The digest once the stream has ended. */
   digest(algorithm: Algorithm): Digest {
-    const value = this.#digests?.get(algorithm);
-    if (!value) throw new Error(`digest ${algorithm} requested before the stream ended or was not computed`);
-    return value;
+    return this.#digests.digest(algorithm);
   }
 }
 

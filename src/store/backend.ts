@@ -4,6 +4,7 @@
  * (images/, metadata/, index.json, channels/) lives above it in `ImageStore`.
  */
 import type { Readable, Writable } from 'node:stream';
+import type { DirectFile } from '../transform/decompress-to-file.js';
 
 export interface BlobInfo {
   /** Store-relative key, "/"-separated. */
@@ -52,6 +53,13 @@ export interface ResumableUpload extends Upload {
  */
 export interface Upload {
   readonly writable: Writable;
+  /**
+   * The file the bytes go to, where the store is a local file (the directory
+   * store): a writer may write it itself instead of through `writable` (a
+   * decompressor given it as its stdout, see decompress-to-file.ts), and then
+   * ends `writable` without writing to it, which fsyncs and closes the file.
+   */
+  readonly direct?: DirectFile;
   commit(): Promise<void>;
   abort(): Promise<void>;
 }

@@ -196,6 +196,7 @@ export class FsBackend implements StoreBackend {
     };
     return {
       writable,
+      direct: { handle, path: temp },
       commit: async () => {
         if (settled) throw new Error('upload already settled');
         settled = true;

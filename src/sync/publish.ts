@@ -3,24 +3,30 @@
  *
  *   source bytes ─► hash (source checksum) ─► decompress ─► cap ─► hash (expected, sha256) ─► store upload
  *
+ * Into a directory store, a native decompressor (xz, zstd) writes the store's
+ * temporary file itself and the cap and hashes read it back behind it
+ * (src/transform/decompress-to-file.ts): one copy of the output instead of
+ * three.
+ *
  * Nothing becomes visible until both digests have been checked: the upload is
  * committed only then (rename / CompleteMultipartUpload) and aborted on any
  * failure, and metadata is written last.
  */
 import type { Readable, Writable, Duplex } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { finished, pipeline } from 'node:stream/promises';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { AcquireContext, SourceFingerprint, SourceStream } from '../acquire/source.js';
 import { formatDigest, type Algorithm, type Digest } from '../digest/digest.js';
-import { HashingStream } from '../digest/hashing.js';
+import { Digests, HashingStream, type Digested } from '../digest/hashing.js';
 import { CoalesceStream } from '../transform/coalesce.js';
 import { ErrorCode, IngotError } from '../errors.js';
 import type { ProgressReporter } from '../log/progress.js';
 import type { Image } from '../manifest/types.js';
 import type { ImageStore } from '../store/image-store.js';
 import type { ImageMetadata } from '../store/metadata.js';
-import { CapStream, decompressor, type DecompressorPreference } from '../transform/decompress.js';
+import { CapStream, capError, decompressor, type DecompressorPreference } from '../transform/decompress.js';
+import { decompressIntoFile } from '../transform/decompress-to-file.js';
 
 export interface PublishOptions {
   store: ImageStore;
@@ -69,24 +75,44 @@ async function publishOpened(options: PublishOptions, source: SourceStream, star
     const sourceAlgorithm = image.sourceChecksum ? (image.sourceChecksum.split(':')[0] as Algorithm) : undefined;
     const stages: (Readable | Duplex | Writable)[] = [source.stream];
     let sourceHash: HashingStream;
-    let outHash: HashingStream;
-    let cap: CapStream | undefined;
-    if (decompress) {
-      const chosen = decompressor(decompress, options.decompressor, acquire.env);
-      log.info(`decompressing with ${chosen.label}`, { step: 'decompress' });
+    let outHash: Digested;
+    const chosen = decompress ? decompressor(decompress, options.decompressor, acquire.env) : undefined;
+    if (chosen?.native && upload.direct) {
+      // A native decompressor writes the store's file itself; the bytes are hashed as they are read back.
+      log.info(`decompressing with ${chosen.label} into the store's file`, { step: 'decompress' });
       sourceHash = new HashingStream(sourceAlgorithm ? [sourceAlgorithm] : [], (n) => progress.advance(n));
-      cap = new CapStream(image.maxDecompressedSize, image.name);
-      outHash = new HashingStream(outAlgorithms);
-      // Downloads arrive in 16 KiB TLS records: the decompressor takes them in batches.
-      stages.push(new CoalesceStream(), sourceHash, chosen.create(), cap, outHash);
+      const digests = new Digests(outAlgorithms);
+      await decompressIntoFile({
+        input: [source.stream, new CoalesceStream(), sourceHash],
+        tool: chosen.native,
+        file: upload.direct,
+        onChunk: (chunk) => {
+          if (digests.bytes + chunk.length > image.maxDecompressedSize) throw capError(image.maxDecompressedSize, image.name);
+          digests.update(chunk);
+        },
+        signal: acquire.signal,
+      });
+      digests.finish();
+      outHash = digests;
+      // Nothing went through the writable: ending it fsyncs and closes the file.
+      await finished(upload.writable.end());
     } else {
-      // Same bytes in and out: one hashing stage computes every digest.
-      sourceHash = outHash = new HashingStream([...outAlgorithms, ...(sourceAlgorithm ? [sourceAlgorithm] : [])], (n) => progress.advance(n));
-      // The same cap bounds a body without Content-Length that never ends.
-      stages.push(new CapStream(image.maxDecompressedSize, image.name, 'size'), outHash);
+      if (chosen) {
+        log.info(`decompressing with ${chosen.label}`, { step: 'decompress' });
+        sourceHash = new HashingStream(sourceAlgorithm ? [sourceAlgorithm] : [], (n) => progress.advance(n));
+        outHash = new HashingStream(outAlgorithms);
+        // Downloads arrive in 16 KiB TLS records: the decompressor takes them in batches.
+        stages.push(new CoalesceStream(), sourceHash, chosen.create(), new CapStream(image.maxDecompressedSize, image.name), outHash as HashingStream);
+      } else {
+        // Same bytes in and out: one hashing stage computes every digest.
+        sourceHash = new HashingStream([...outAlgorithms, ...(sourceAlgorithm ? [sourceAlgorithm] : [])], (n) => progress.advance(n));
+        outHash = sourceHash;
+        // The same cap bounds a body without Content-Length that never ends.
+        stages.push(new CapStream(image.maxDecompressedSize, image.name, 'size'), sourceHash);
+      }
+      stages.push(upload.writable);
+      await pipeline(stages as [Readable, ...Duplex[], Writable], { signal: acquire.signal });
     }
-    stages.push(upload.writable);
-    await pipeline(stages as [Readable, ...Duplex[], Writable], { signal: acquire.signal });
 
     if (image.sourceChecksum) checkDigest('source', image.sourceChecksum, sourceHash.digest(sourceAlgorithm!), image, source.facts.url);
     const checksum = outHash.digest(image.algorithm);

@@ -15,6 +15,7 @@ import * as zlib from 'node:zlib';
 import { ErrorCode, IngotError } from '../errors.js';
 import { which } from '../exec/which.js';
 import { ChildStream } from './child-stream.js';
+import type { NativeTool } from './decompress-to-file.js';
 import { JsZstdStream } from './zstd-js.js';
 
 export const COMPRESSIONS = ['xz', 'gzip', 'zstd'] as const;
@@ -27,6 +28,8 @@ export interface Decompressor {
   /** e.g. "xz (native, -T0)" — recorded in logs. */
   label: string;
   create(): Duplex;
+  /** A native tool: it can also write a file itself (see decompress-to-file.ts). */
+  native?: NativeTool;
 }
 
 const failed = (format: string) => (message: string) =>
@@ -43,7 +46,7 @@ export function decompressor(format: Compression, preference: DecompressorPrefer
       return { label: 'gzip (node zlib)', create: () => withFormatErrors(zlib.createGunzip({ chunkSize: 1 << 20 }), 'gzip') };
     case 'xz': {
       const xz = native ? which('xz', env) : undefined;
-      if (xz) return { label: 'xz (native, -T0)', create: () => new ChildStream(xz, ['-dc', '-T0', '-q'], failed('xz')) };
+      if (xz) return nativeDecompressor('xz (native, -T0)', { command: xz, args: ['-dc', '-T0', '-q'], makeError: failed('xz') });
       if (preference === 'native') throw toolMissing('xz', 'xz-utils');
       return { label: 'xz (wasm)', create: wasmXz };
     }
@@ -51,11 +54,15 @@ export function decompressor(format: Compression, preference: DecompressorPrefer
       const zlibZstd = (zlib as unknown as { createZstdDecompress?: () => Transform }).createZstdDecompress;
       if (zlibZstd && !builtinOnly) return { label: 'zstd (node zlib)', create: () => withFormatErrors(zlibZstd(), 'zstd') };
       const zstd = native ? which('zstd', env) : undefined;
-      if (zstd) return { label: 'zstd (native)', create: () => new ChildStream(zstd, ['-dcq'], failed('zstd')) };
+      if (zstd) return nativeDecompressor('zstd (native)', { command: zstd, args: ['-dcq'], makeError: failed('zstd') });
       if (preference === 'native') throw toolMissing('zstd', 'zstd');
       return { label: 'zstd (fzstd, js)', create: jsZstd };
     }
   }
+}
+
+function nativeDecompressor(label: string, native: NativeTool): Decompressor {
+  return { label, native, create: () => new ChildStream(native.command, native.args, native.makeError) };
 }
 
 function toolMissing(tool: string, pkg: string): IngotError {
@@ -116,17 +123,19 @@ export class CapStream extends Transform {
   override _transform(chunk: Buffer, _e: BufferEncoding, callback: TransformCallback): void {
     this.bytes += chunk.length;
     if (this.bytes > this.limit) {
-      callback(
-        this.error?.(this.limit) ??
-          new IngotError(ErrorCode.decompressLimit, `${this.what} exceeds the limit of ${formatBytes(this.limit)}: ${this.subject}`, {
-            hint: 'if the image really is that large, raise maxDecompressedSize in the manifest or --max-decompressed-size',
-            details: { limit: this.limit },
-          }),
-      );
+      callback(this.error?.(this.limit) ?? capError(this.limit, this.subject, this.what));
       return;
     }
     callback(null, chunk);
   }
+}
+
+/** INGOT_DECOMPRESS_LIMIT: more than `limit` bytes came out for `subject`. */
+export function capError(limit: number, subject: string, what = 'decompressed size'): IngotError {
+  return new IngotError(ErrorCode.decompressLimit, `${what} exceeds the limit of ${formatBytes(limit)}: ${subject}`, {
+    hint: 'if the image really is that large, raise maxDecompressedSize in the manifest or --max-decompressed-size',
+    details: { limit },
+  });
 }
 
 /** "1.5 GiB" */

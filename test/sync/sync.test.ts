@@ -59,6 +59,10 @@ describe('ingot sync into the directory store', () => {
       ['published', 'published', 'published', 'published'],
     );
     const store = join(dir, '.ingot', 'store');
+    // xz and zstd write the store's file themselves (read back behind them); gzip is Node's zlib.
+    assert.match(first.stderr, /\[disk-xz\] decompressing with xz \(native, -T0\) into the store's file/);
+    assert.match(first.stderr, /\[disk-zstd\] decompressing with zstd \(native\) into the store's file/);
+    assert.match(first.stderr, /\[disk-gzip\] decompressing with gzip \(node zlib\)(?! into)/);
     for (const format of ['xz', 'zstd', 'gzip']) {
       const bytes = readFileSync(join(store, 'images', 'disk', `${format}.raw`));
       assert.equal(sha256(bytes), sha256(raw), `${format} decompressed bytes`);
