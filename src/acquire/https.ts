@@ -2,7 +2,8 @@
 import { z } from 'zod';
 import { ProblemCode } from '../manifest/problems.js';
 import { COMPRESSIONS, formatBytes } from '../transform/decompress.js';
-import { download } from './http-client.js';
+import { download, type HttpOptions } from './http-client.js';
+import type { Logger } from '../log/logger.js';
 import type { BaseSource, SourceDriver } from './source.js';
 
 export const httpsSourceSchema = z
@@ -49,21 +50,31 @@ export const httpsDriver: SourceDriver<HttpsSource> = {
   },
 
   async open(source, ctx) {
-    const result = await download(
-      source.url,
-      {
-        ...ctx.http,
-        onRetry: (event) => {
-          ctx.log.warn(`retrying in ${event.delayMs} ms: ${event.reason}`, { step: 'download', attempt: event.attempt, offset: event.offset });
-          ctx.http.onRetry?.(event);
-        },
-        onSplit: (event) => {
-          ctx.log.info(`first connection at ${formatBytes(event.rate)}/s: the rest over ${event.connections} ranged connections`, { step: 'download' });
-          ctx.http.onSplit?.(event);
-        },
-      },
-      ctx.signal,
-    );
+    const result = await download(source.url, loggedHttp(ctx.http, ctx.log), ctx.signal);
     return { stream: result.body, size: result.size, facts: this.describe(source) };
   },
 };
+
+/**
+ * `options` whose downloads say in the log when they retry and when they
+ * split over ranged connections (and still call `options`' own hooks).
+ * `withUrl` adds the URL to each line: where one logger sees many objects
+ * (an HTTP store's reads), the line must say which one.
+ */
+export function loggedHttp(options: HttpOptions, log: Logger, withUrl = false): HttpOptions {
+  const where = (url: string) => (withUrl ? { url } : {});
+  return {
+    ...options,
+    onRetry: (event) => {
+      log.warn(`retrying in ${event.delayMs} ms: ${event.reason}`, { step: 'download', attempt: event.attempt, offset: event.offset, ...where(event.url) });
+      options.onRetry?.(event);
+    },
+    onSplit: (event) => {
+      log.info(`first connection at ${formatBytes(event.rate)}/s: the rest over ${event.connections} ranged connections`, {
+        step: 'download',
+        ...where(event.url),
+      });
+      options.onSplit?.(event);
+    },
+  };
+}

@@ -39,12 +39,18 @@ export interface OpenStoreContext {
  */
 type BackendFactory = (url: URL, ctx: OpenStoreContext, raw: string) => Promise<StoreBackend>;
 
+/** An HTTP store (read-only); its reads' retries and splits go to the log, each with its URL. */
+async function openHttpStore(url: URL, ctx: OpenStoreContext): Promise<StoreBackend> {
+  const [{ openHttpBackend }, { loggedHttp }] = await Promise.all([import('./http-backend.js'), import('../acquire/https.js')]);
+  return openHttpBackend(url, ctx.log ? loggedHttp(ctx.http ?? {}, ctx.log, true) : ctx.http);
+}
+
 /** Schemes other than file: — each entry lazy-loads its backend module. */
 export const backendFactories: Record<string, BackendFactory> = {
   s3: async (_url, ctx, raw) => (await import('./s3-backend.js')).openS3Backend(raw, ctx),
   // Read-only: an `ingot serve` URL (http:// only to a loopback address).
-  https: async (url, ctx) => (await import('./http-backend.js')).openHttpBackend(url, ctx.http),
-  http: async (url, ctx) => (await import('./http-backend.js')).openHttpBackend(url, ctx.http),
+  https: openHttpStore,
+  http: openHttpStore,
 };
 
 /** The default store when nothing is configured: `.ingot/store` beside the manifest. */

@@ -92,6 +92,8 @@ describe('ingot pull from an ingot serve URL', () => {
     });
     assert.equal(r.code, 0, r.stderr);
     assert.equal(proxy.cuts(), 1, 'the transfer was cut once');
+    // The retry is in the log, with the object it was for.
+    assert.match(r.stderr, /WARN +retrying in \d+ ms: .*url=https:\/\/127\.0\.0\.1:\d+\/images\/talos\/talos-2\.0\.0-amd64\.raw/);
     const result = JSON.parse(r.stdout) as { localPath: string; status: string };
     assert.equal(result.status, 'pulled');
     assert.equal(sha(await fs.readFile(result.localPath)), sha(big));

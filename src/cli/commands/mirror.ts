@@ -105,6 +105,7 @@ async function open(url: string, args: ParsedArgs, ctx: CommandContext, readOnly
       ...(credentials.ageKeyFile ? { ageKeyFile: path.resolve(ctx.cwd, credentials.ageKeyFile) } : {}),
     },
     readOnly,
+    log: ctx.log,
     ...connectionsHttp(args),
   });
 }
