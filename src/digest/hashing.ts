@@ -102,13 +102,26 @@ export const FILE_CHUNK = 2 << 20;
 const spare: Buffer[][] = [];
 const SPARE_PAIRS = 2;
 
+/** Options of {@link readFileChunks}. */
+export interface ReadChunksOptions {
+  /** Bytes per read; the default size's buffers are pooled. */
+  chunkSize?: number;
+  /**
+   * For a file another process is still writing: called when a read finds
+   * no more bytes. Resolve true to read again from there (after waiting for
+   * the writer), false to end. Without it, the first empty read ends.
+   */
+  follow?: () => Promise<boolean>;
+}
+
 /**
  * Reads a whole file in large chunks, overlapping the next read (in libuv's
  * thread pool) with the caller's work on the current chunk, and returns the
  * size. `onChunk` runs synchronously and must not keep the buffer: it is
  * reused for a later read, and by later calls (copy it if you need it).
  */
-export async function readFileChunks(file: string, onChunk: (chunk: Buffer) => void, chunkSize = FILE_CHUNK): Promise<number> {
+export async function readFileChunks(file: string, onChunk: (chunk: Buffer) => void, options: ReadChunksOptions = {}): Promise<number> {
+  const chunkSize = options.chunkSize ?? FILE_CHUNK;
   const handle = await open(file, 'r');
   const pooled = chunkSize === FILE_CHUNK;
   const buffers = (pooled && spare.pop()) || [Buffer.allocUnsafeSlow(chunkSize), Buffer.allocUnsafeSlow(chunkSize)];
@@ -120,7 +133,11 @@ export async function readFileChunks(file: string, onChunk: (chunk: Buffer) => v
     for (;;) {
       const { bytesRead } = await pending;
       pending = undefined;
-      if (bytesRead === 0) return size;
+      if (bytesRead === 0) {
+        if (!(await options.follow?.())) return size;
+        pending = handle.read(buffers[current]!, 0, chunkSize, size);
+        continue;
+      }
       const chunk = buffers[current]!.subarray(0, bytesRead);
       size += bytesRead;
       current ^= 1;

@@ -12,7 +12,7 @@
  * committed only then (rename / CompleteMultipartUpload) and aborted on any
  * failure, and metadata is written last.
  */
-import type { Readable, Writable, Duplex } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -73,45 +73,54 @@ async function publishOpened(options: PublishOptions, source: SourceStream, star
   try {
     const outAlgorithms: Algorithm[] = [image.algorithm, 'sha256'];
     const sourceAlgorithm = image.sourceChecksum ? (image.sourceChecksum.split(':')[0] as Algorithm) : undefined;
-    const stages: (Readable | Duplex | Writable)[] = [source.stream];
+    const counted = (n: number) => progress.advance(n);
     let sourceHash: HashingStream;
     let outHash: Digested;
     const chosen = decompress ? decompressor(decompress, options.decompressor, acquire.env) : undefined;
-    if (chosen?.native && upload.direct) {
-      // A native decompressor writes the store's file itself; the bytes are hashed as they are read back.
-      log.info(`decompressing with ${chosen.label} into the store's file`, { step: 'decompress' });
-      sourceHash = new HashingStream(sourceAlgorithm ? [sourceAlgorithm] : [], (n) => progress.advance(n));
-      const digests = new Digests(outAlgorithms);
-      await decompressIntoFile({
-        input: [source.stream, new CoalesceStream(), sourceHash],
-        tool: chosen.native,
-        file: upload.direct,
-        onChunk: (chunk) => {
-          if (digests.bytes + chunk.length > image.maxDecompressedSize) throw capError(image.maxDecompressedSize, image.name);
-          digests.update(chunk);
-        },
+    if (chosen) {
+      sourceHash = new HashingStream(sourceAlgorithm ? [sourceAlgorithm] : [], counted);
+      // Downloads arrive in 16 KiB TLS records: the decompressor takes them in batches.
+      const input: [Readable, ...Duplex[]] = [source.stream, new CoalesceStream(), sourceHash];
+      if (chosen.native && upload.direct) {
+        // A native decompressor writes the store's file itself; the bytes are hashed as they are read back.
+        log.info(`decompressing with ${chosen.label} into the store's file`, { step: 'decompress' });
+        const digests = new Digests(outAlgorithms);
+        const cap = image.maxDecompressedSize;
+        await decompressIntoFile({
+          input,
+          tool: chosen.native,
+          file: upload.direct,
+          onChunk: (chunk) => {
+            if (digests.bytes + chunk.length > cap) throw capError(cap, image.name);
+            digests.update(chunk);
+          },
+          writeError: (message) =>
+            new IngotError(ErrorCode.storeIo, `cannot write ${image.key}: ${message}`, {
+              path: image.key,
+              hint: "the decompressor could not write the store's file: check the free space, quota and permissions of the store's disk",
+            }),
+          signal: acquire.signal,
+        });
+        digests.finish();
+        outHash = digests;
+        // Nothing went through the writable: ending it fsyncs and closes the file.
+        await finished(upload.writable.end());
+      } else {
+        log.info(`decompressing with ${chosen.label}`, { step: 'decompress' });
+        const decompressed = new HashingStream(outAlgorithms);
+        outHash = decompressed;
+        await pipeline([...input, chosen.create(), new CapStream(image.maxDecompressedSize, image.name), decompressed, upload.writable], {
+          signal: acquire.signal,
+        });
+      }
+    } else {
+      // Same bytes in and out: one hashing stage computes every digest.
+      sourceHash = new HashingStream([...outAlgorithms, ...(sourceAlgorithm ? [sourceAlgorithm] : [])], counted);
+      outHash = sourceHash;
+      // The same cap bounds a body without Content-Length that never ends.
+      await pipeline([source.stream, new CapStream(image.maxDecompressedSize, image.name, 'size'), sourceHash, upload.writable], {
         signal: acquire.signal,
       });
-      digests.finish();
-      outHash = digests;
-      // Nothing went through the writable: ending it fsyncs and closes the file.
-      await finished(upload.writable.end());
-    } else {
-      if (chosen) {
-        log.info(`decompressing with ${chosen.label}`, { step: 'decompress' });
-        sourceHash = new HashingStream(sourceAlgorithm ? [sourceAlgorithm] : [], (n) => progress.advance(n));
-        outHash = new HashingStream(outAlgorithms);
-        // Downloads arrive in 16 KiB TLS records: the decompressor takes them in batches.
-        stages.push(new CoalesceStream(), sourceHash, chosen.create(), new CapStream(image.maxDecompressedSize, image.name), outHash as HashingStream);
-      } else {
-        // Same bytes in and out: one hashing stage computes every digest.
-        sourceHash = new HashingStream([...outAlgorithms, ...(sourceAlgorithm ? [sourceAlgorithm] : [])], (n) => progress.advance(n));
-        outHash = sourceHash;
-        // The same cap bounds a body without Content-Length that never ends.
-        stages.push(new CapStream(image.maxDecompressedSize, image.name, 'size'), sourceHash);
-      }
-      stages.push(upload.writable);
-      await pipeline(stages as [Readable, ...Duplex[], Writable], { signal: acquire.signal });
     }
 
     if (image.sourceChecksum) checkDigest('source', image.sourceChecksum, sourceHash.digest(sourceAlgorithm!), image, source.facts.url);

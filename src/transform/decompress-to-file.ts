@@ -11,7 +11,9 @@
  * Against piping the output through ingot (ChildStream), this saves the copy
  * out of a pipe plus the copy back into the file per byte, and 1 GiB of
  * short-lived Buffers per GiB with the collections they start: the read-back
- * reuses one buffer. The bytes hashed are the file's own bytes. Nothing else
+ * is `readFileChunks` following the growing file (its pooled 2 MiB buffers,
+ * the next read in flight while a chunk is hashed), with the same early
+ * write-backs as every durable write (`WriteBack`). The bytes hashed are the file's own bytes. Nothing else
  * changes for the caller: the file is still a temporary name that is fsynced
  * and renamed only after both digests match, and removed otherwise.
  *
@@ -20,12 +22,13 @@
  * temporary file is removed with the failed upload.
  */
 import { spawn } from 'node:child_process';
-import { open, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import type { Readable, Duplex } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { trackChild } from '../exec/children.js';
-import { WRITEBACK_BYTES } from '../util/durable-write.js';
+import { readFileChunks } from '../digest/hashing.js';
+import { WRITEBACK_BYTES, WriteBack } from '../util/durable-write.js';
 
 /** A native decompressor run as a child: `command args` reads stdin and writes stdout. */
 export interface NativeTool {
@@ -49,17 +52,20 @@ export interface DecompressIntoFileOptions {
   /** Every byte written, in order, as it is read back; throw to stop (the child is killed). Must not keep the chunk. */
   onChunk(chunk: Buffer): void;
   signal?: AbortSignal;
+  /**
+   * The error for a tool that failed to write the file (disk full, quota,
+   * I/O error) rather than to decode: those are the store's failures, not
+   * the data's. Default: the tool's own error.
+   */
+  writeError?(message: string): Error;
   /** Bytes between two early write-backs of the file (fdatasync, one at a time), as durableWriteStream. */
   writeback?: number;
 }
 
-/** Read-back chunk: large reads keep the loop's turns few. */
-const CHUNK = 2 << 20;
+/** A tool's message about its output file, not its input. */
+const WRITE_FAILED = /write error|no space left|disk quota|file too large|input\/output error|SIGXFSZ/i;
 /** How long to wait before looking again when the reader has caught up with the writer. */
 const POLL_MS = 2;
-
-/** One read buffer kept between calls (touching fresh memory costs a page fault per page on a VM). */
-let spare: Buffer | undefined;
 
 /**
  * Runs `tool` with `input` on its stdin and `file` as its stdout, and hands
@@ -71,7 +77,6 @@ let spare: Buffer | undefined;
 export async function decompressIntoFile(options: DecompressIntoFileOptions): Promise<number> {
   const { tool, file, signal } = options;
   signal?.throwIfAborted();
-  const reader = await open(file.path, 'r');
   const child = spawn(tool.command, tool.args, { stdio: ['pipe', file.handle.fd, 'pipe'] });
   trackChild(child);
   let stderr = '';
@@ -107,46 +112,40 @@ export async function decompressIntoFile(options: DecompressIntoFileOptions): Pr
     kill();
   });
 
-  const buffer = spare ?? Buffer.allocUnsafeSlow(CHUNK);
-  spare = undefined;
-  const writeback = options.writeback ?? WRITEBACK_BYTES;
-  let synced = 0;
-  let syncing: Promise<void> | undefined;
-  let syncError: unknown;
+  const early = new WriteBack(file.handle, options.writeback ?? WRITEBACK_BYTES);
   let size = 0;
+  /** Set once the tool had exited before a read began: the next empty read is the end. */
+  let lastRead = false;
   try {
-    for (;;) {
-      // Whether the child had exited before this read began: only then does an empty read mean the end.
-      const finished = exited !== undefined;
-      const { bytesRead } = await reader.read(buffer, 0, CHUNK, size);
-      if (bytesRead > 0) {
-        options.onChunk(buffer.subarray(0, bytesRead));
-        size += bytesRead;
-        if (!syncing && syncError === undefined && size - synced >= writeback) {
-          synced = size;
-          syncing = file.handle.datasync().then(
-            () => {
-              syncing = undefined;
-            },
-            (error: unknown) => {
-              syncing = undefined;
-              syncError = error;
-            },
-          );
-        }
-        continue;
-      }
-      if (finished) break;
-      // An input that failed has killed the child (see feeding): its exit ends this loop.
-      await Promise.race([exit, sleep(POLL_MS)]);
-    }
+    await readFileChunks(
+      file.path,
+      (chunk) => {
+        options.onChunk(chunk);
+        size += chunk.length;
+        early.wrote(size);
+      },
+      {
+        follow: async () => {
+          if (lastRead) return false;
+          // Exited: every byte it wrote is in the file; read once more to take what came since.
+          if (exited) return (lastRead = true);
+          // An input that failed has killed the tool (see feeding): its exit ends the wait.
+          await Promise.race([exit, sleep(POLL_MS)]);
+          return true;
+        },
+      },
+    );
     await exit;
     await feeding;
     if (inputError !== undefined) throw inputError;
     const status = exited!;
-    if (status.code !== 0) throw tool.makeError(stderr.trim() || `exited with ${status.signal ?? `code ${status.code}`}`);
-    await syncing;
-    if (syncError !== undefined) throw syncError;
+    if (status.code !== 0) {
+      const limit = status.signal === 'SIGXFSZ' ? ' (the file size limit, ulimit -f)' : '';
+      const message = stderr.trim() || `exited with ${status.signal ?? `code ${status.code}`}${limit}`;
+      // xz and zstd say "Write error: <strerror>" when the file cannot take their output.
+      throw WRITE_FAILED.test(message) && options.writeError ? options.writeError(message) : tool.makeError(message);
+    }
+    await early.settled();
     return size;
   } catch (error) {
     // The input's own failure, if it came first (stopping the input now makes it fail too).
@@ -157,8 +156,6 @@ export async function decompressIntoFile(options: DecompressIntoFileOptions): Pr
     await feeding;
     throw inputFailed ?? error;
   } finally {
-    await syncing;
-    await reader.close();
-    spare = buffer;
+    await early.settled().catch(() => undefined);
   }
 }

@@ -18,27 +18,61 @@ import type { FileHandle } from 'node:fs/promises';
 /** Bytes between two early write-backs. */
 export const WRITEBACK_BYTES = 32 << 20;
 
-export function durableWriteStream(handle: FileHandle, writeback = WRITEBACK_BYTES): WriteStream {
-  const stream = createWriteStream('', { fd: handle, highWaterMark: 1 << 20, autoClose: true, flush: true });
-  let synced = 0;
-  let inFlight: Promise<void> | undefined;
-  let failure: Error | undefined;
-  let ending = false;
-  const afterWrite = () => {
-    if (inFlight || ending || failure || stream.destroyed || stream.bytesWritten - synced < writeback) return;
-    synced = stream.bytesWritten;
-    inFlight = handle.datasync().then(
+/**
+ * Early write-backs of one file as it grows, whoever writes it: told how
+ * many bytes the file has ({@link wrote}), it starts an `fdatasync` once
+ * `period` more bytes are there since the last one, one at a time. A failure
+ * is kept: {@link settled} throws it, and `onFailure` hears of it at once.
+ */
+export class WriteBack {
+  #synced = 0;
+  #latest = 0;
+  #inFlight: Promise<void> | undefined;
+  #failure: Error | undefined;
+  #stopped = false;
+
+  constructor(
+    private readonly handle: FileHandle,
+    private readonly period = WRITEBACK_BYTES,
+    private readonly onFailure?: (error: Error) => void,
+  ) {}
+
+  /** The file now holds `bytes`. */
+  wrote(bytes: number): void {
+    this.#latest = bytes;
+    if (this.#inFlight || this.#stopped || this.#failure || bytes - this.#synced < this.period) return;
+    this.#synced = bytes;
+    this.#inFlight = this.handle.datasync().then(
       () => {
-        inFlight = undefined;
-        // Writes that finished meanwhile may already make up the next period.
-        afterWrite();
+        this.#inFlight = undefined;
+        // Bytes written meanwhile may already make up the next period.
+        this.wrote(this.#latest);
       },
       (error: Error) => {
-        inFlight = undefined;
-        failure = error;
-        if (!ending) stream.destroy(error);
+        this.#inFlight = undefined;
+        this.#failure = error;
+        this.onFailure?.(error);
       },
     );
+  }
+
+  /** No more write-backs start; waits for one in flight and throws a failure of any. */
+  async settled(): Promise<void> {
+    this.#stopped = true;
+    await this.#inFlight;
+    if (this.#failure) throw this.#failure;
+  }
+}
+
+/** A write stream onto `handle` with early write-backs, fsynced and closed when it ends. */
+export function durableWriteStream(handle: FileHandle, writeback = WRITEBACK_BYTES): WriteStream {
+  const stream = createWriteStream('', { fd: handle, highWaterMark: 1 << 20, autoClose: true, flush: true });
+  let ending = false;
+  const early = new WriteBack(handle, writeback, (error) => {
+    if (!ending) stream.destroy(error);
+  });
+  const afterWrite = () => {
+    if (!stream.destroyed) early.wrote(stream.bytesWritten);
   };
   const write = stream._write.bind(stream);
   stream._write = (chunk, encoding, callback) =>
@@ -57,9 +91,7 @@ export function durableWriteStream(handle: FileHandle, writeback = WRITEBACK_BYT
   // The end waits for a write-back in flight and fails with its error; the close then fsyncs the rest.
   stream._final = (callback) => {
     ending = true;
-    const settle = () => callback(failure ?? null);
-    if (inFlight) void inFlight.then(settle);
-    else settle();
+    early.settled().then(() => callback(), callback);
   };
   return stream;
 }

@@ -3,7 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { compress, diskImage, runCli, sha256, sha512, tempDir, writeManifest } from '../helpers/fixtures.js';
+import { BIN_PATH, compress, diskImage, runCli, sha256, sha512, tempDir, writeManifest } from '../helpers/fixtures.js';
+import { run } from '../../src/exec/run.js';
 import { RANGE_SEGMENT } from '../../src/acquire/http-client.js';
 import { startHttpsServer, type TestServer } from '../helpers/https-server.js';
 
@@ -185,6 +186,24 @@ describe('ingot sync into the directory store', () => {
     const image = JSON.parse(r.stdout).images[0];
     assert.equal(image.error.code, 'INGOT_DECOMPRESS_LIMIT');
     assert.deepEqual(allFiles(join(dir, '.ingot', 'store', 'images', 'disk')), []);
+  });
+
+  it("a store disk that cannot take the image fails it as the store's failure, and nothing is published", async () => {
+    const dir = tempDir();
+    writeManifest(dir, images().slice(1, 2));
+    // A 512 KiB file size limit (SIGXFSZ ignored) for ingot and the zstd it starts: the 2 MiB image cannot be written.
+    const limited = `trap '' XFSZ; ulimit -f 512; exec "$0" "$@"`;
+    const r = await run('bash', ['-c', limited, process.execPath, BIN_PATH, 'sync', '--json'], {
+      cwd: dir,
+      env: { ...process.env, ...env },
+      reject: false,
+      timeoutMs: 60_000,
+    });
+    assert.equal(r.exitCode, 1, r.stderr);
+    const image = JSON.parse(r.stdout).images[0];
+    assert.equal(image.error.code, 'INGOT_STORE_IO', JSON.stringify(image.error));
+    assert.match(image.error.message, /cannot write images\/disk\/zstd\.raw: .*(File too large|SIGXFSZ)/);
+    assert.deepEqual(allFiles(join(dir, '.ingot', 'store', 'images', 'disk')), [], 'no image and no temporary file');
   });
 
   it('publishes a file source and the builtin decompressors give the same bytes', async () => {

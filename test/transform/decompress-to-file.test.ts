@@ -123,6 +123,27 @@ test("a corrupt stream fails with the tool's own message; an input that fails mi
   );
 });
 
+test("a tool that cannot write the file fails as the file's failure, not as bad data", async (t) => {
+  if (!needTool(t, 'zstd')) return;
+  const zst = compress(diskImage(4 << 20, 9), 'zstd');
+  // A file size limit of 256 KiB (SIGXFSZ ignored): zstd's writes fail with EFBIG, as they would with ENOSPC.
+  const limited = { ...native('zstd'), command: 'bash', args: ['-c', `trap '' XFSZ; ulimit -f 256; exec ${native('zstd').command} -dcq`] };
+  await assert.rejects(
+    decompressIntoFile({
+      input: [Readable.from([zst])],
+      tool: limited,
+      file: await target(t),
+      onChunk: () => undefined,
+      writeError: (message) => Object.assign(new Error(`store write failed: ${message}`), { code: 'TEST_WRITE' }),
+    }),
+    (error: Error & { code?: string }) => error.code === 'TEST_WRITE' && /File too large/i.test(error.message),
+  );
+  // Without a writeError the tool's own error is used, as before.
+  await assert.rejects(decompressIntoFile({ input: [Readable.from([zst])], tool: limited, file: await target(t), onChunk: () => undefined }), {
+    code: 'INGOT_DECOMPRESS_FAILED',
+  });
+});
+
 test('an abort stops the input and the tool; a tool that cannot run says so', async (t) => {
   if (!needTool(t, 'zstd')) return;
   const zst = compress(diskImage(8 << 20, 5), 'zstd');

@@ -68,7 +68,7 @@ test('readFileChunks: every byte in order, whatever the chunk size; an error in 
   await fs.writeFile(file, data);
   for (const size of [4096, 65536, 1 << 20]) {
     const seen: Buffer[] = [];
-    const total = await readFileChunks(file, (c) => seen.push(Buffer.from(c)), size);
+    const total = await readFileChunks(file, (c) => seen.push(Buffer.from(c)), { chunkSize: size });
     assert.equal(total, data.length);
     assert.deepEqual(Buffer.concat(seen), data);
   }
@@ -81,7 +81,7 @@ test('readFileChunks: every byte in order, whatever the chunk size; an error in 
       () => {
         throw new Error('stop');
       },
-      4096,
+      { chunkSize: 4096 },
     ),
     /stop/,
   );
