@@ -80,9 +80,9 @@ export interface VerifyFileResult extends VerifiedSignature {
 /**
  * Verifies a signed file in one read: BLAKE2b-512 for the signature and
  * sha256 for the digest check run over the same chunks (native hashes, large
- * reads overlapped with hashing). For a prehashed signature over a file of
- * one chunk or more, the helper thread reads the file and computes sha256
- * when it is up (see hash-thread.ts), so the two hashes use two cores.
+ * reads overlapped with hashing). For a file of one chunk or more, the
+ * helper thread reads it and computes sha256 when it is up (see
+ * hash-thread.ts), so BLAKE2b (or the legacy copy) and sha256 use two cores.
  * Legacy "Ed" signatures need the whole file in memory (as in minisign), so
  * they are accepted only up to 64 MiB.
  */
